@@ -1,0 +1,1 @@
+namespace Invalidator.Core.ChangeEvents; internal static class Placeholder {}
