@@ -1,1 +1,0 @@
-namespace Invalidator.Core.ChangeEvents; internal static class Placeholder {}

@@ -1,0 +1,51 @@
+using Invalidator.Core.ChangeEvents;
+
+namespace Invalidator.Core.Rules;
+
+/// <summary>The loaded rules file: which keys and tags each table's changes invalidate.</summary>
+public sealed class RuleSet
+{
+    private readonly Dictionary<string, TableRule> _tables;
+
+    public RuleSet(string sourcePath, IEnumerable<TableRule> tables)
+    {
+        SourcePath = sourcePath;
+        _tables = tables.ToDictionary(t => t.Table, StringComparer.Ordinal);
+    }
+
+    /// <summary>The file the rules came from (for messages).</summary>
+    public string SourcePath { get; }
+
+    public IReadOnlyDictionary<string, TableRule> Tables => _tables;
+
+    public bool TryGetRule(string table, out TableRule rule) => _tables.TryGetValue(table, out rule!);
+}
+
+/// <summary>The rule for one table.</summary>
+public sealed class TableRule
+{
+    /// <summary>Operations invalidated when the rule does not say: inserts, updates and deletes (not snapshot reads).</summary>
+    public static IReadOnlySet<ChangeOperation> DefaultOps { get; } =
+        new HashSet<ChangeOperation> { ChangeOperation.Create, ChangeOperation.Update, ChangeOperation.Delete };
+
+    /// <summary><c>schema.table</c>, as written in the rules file.</summary>
+    public required string Table { get; init; }
+
+    public IReadOnlyList<KeyTemplate> Keys { get; init; } = [];
+
+    public IReadOnlyList<KeyTemplate> Tags { get; init; } = [];
+
+    public IReadOnlySet<ChangeOperation> Ops { get; init; } = DefaultOps;
+
+    /// <summary>When set, an update invalidates only if one of these columns changed.</summary>
+    public IReadOnlyList<string>? Changed { get; init; }
+
+    /// <summary>Static keys invalidated on a truncate.</summary>
+    public IReadOnlyList<string> TruncateKeys { get; init; } = [];
+
+    /// <summary>Static tags invalidated on a truncate.</summary>
+    public IReadOnlyList<string> TruncateTags { get; init; } = [];
+
+    /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
+    public int Line { get; init; }
+}
