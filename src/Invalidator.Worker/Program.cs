@@ -1,1 +1,3 @@
-return 0;
+using Invalidator.Worker.Cli;
+
+return await InvalidatorCommandLine.InvokeAsync(args).ConfigureAwait(false);

@@ -1,0 +1,43 @@
+using Invalidator.Core.Rules;
+
+namespace Invalidator.Core.Planning;
+
+/// <summary>Why a change does or does not invalidate anything.</summary>
+public enum PlanOutcome
+{
+    /// <summary>The change invalidates the plan's keys and tags (there may still be none, if nothing could render).</summary>
+    Invalidate,
+
+    /// <summary>No rule names the change's table.</summary>
+    NoRule,
+
+    /// <summary>The rule does not invalidate on this operation (for example snapshot reads by default).</summary>
+    OperationIgnored,
+
+    /// <summary>An update that changed none of the rule's <c>changed</c> columns.</summary>
+    Unchanged,
+}
+
+/// <summary>A template that could not be rendered from one image: counted and logged, never rendered with a blank.</summary>
+/// <param name="Table">The change's table.</param>
+/// <param name="Template">The template text as written in the rules file.</param>
+/// <param name="Image">Which image failed: <c>before</c>, <c>after</c> or <c>key</c>.</param>
+/// <param name="Failure">Why.</param>
+/// <param name="Column">The column that was missing, null or unavailable.</param>
+public readonly record struct UnresolvedTemplate(string Table, string Template, string Image, RenderFailure Failure, string Column);
+
+/// <summary>What one change invalidates: key names and tag names, before any region prefix.</summary>
+public sealed record InvalidationPlan(
+    PlanOutcome Outcome,
+    IReadOnlyList<string> Keys,
+    IReadOnlyList<string> Tags,
+    IReadOnlyList<UnresolvedTemplate> Unresolved)
+{
+    public static InvalidationPlan NoRule { get; } = new(PlanOutcome.NoRule, [], [], []);
+
+    public static InvalidationPlan OperationIgnored { get; } = new(PlanOutcome.OperationIgnored, [], [], []);
+
+    public static InvalidationPlan Unchanged { get; } = new(PlanOutcome.Unchanged, [], [], []);
+
+    public bool IsEmpty => Keys.Count == 0 && Tags.Count == 0;
+}

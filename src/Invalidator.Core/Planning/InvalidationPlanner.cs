@@ -1,0 +1,140 @@
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Rules;
+
+namespace Invalidator.Core.Planning;
+
+/// <summary>
+/// Turns a change into the keys and tags it invalidates, following the rules file.
+/// Templates render against the before and the after image and the union is invalidated, so a changed
+/// email invalidates both the old and the new email's key. The record key (primary-key columns) is a
+/// third image, used only when neither row image can render a template (deletes under REPLICA IDENTITY
+/// NOTHING carry no row at all).
+/// </summary>
+public sealed class InvalidationPlanner
+{
+    private readonly RuleSet _rules;
+
+    public InvalidationPlanner(RuleSet rules)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
+        _rules = rules;
+    }
+
+    public RuleSet Rules => _rules;
+
+    public InvalidationPlan Plan(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (!_rules.TryGetRule(change.Table, out var rule))
+        {
+            return InvalidationPlan.NoRule;
+        }
+
+        switch (change.Operation)
+        {
+            case ChangeOperation.Truncate:
+                // A truncate has no rows: only the rule's static truncate keys and tags apply.
+                return rule.TruncateKeys.Count == 0 && rule.TruncateTags.Count == 0
+                    ? InvalidationPlan.OperationIgnored
+                    : new InvalidationPlan(PlanOutcome.Invalidate, rule.TruncateKeys, rule.TruncateTags, []);
+            case ChangeOperation.Message:
+                return InvalidationPlan.OperationIgnored;
+        }
+
+        if (!rule.Ops.Contains(change.Operation))
+        {
+            return InvalidationPlan.OperationIgnored;
+        }
+
+        if (change.Operation == ChangeOperation.Update && rule.Changed is { } watched && !AnyChanged(change, watched))
+        {
+            return InvalidationPlan.Unchanged;
+        }
+
+        List<UnresolvedTemplate>? unresolved = null;
+        var keys = RenderAll(rule.Keys, change, ref unresolved);
+        var tags = RenderAll(rule.Tags, change, ref unresolved);
+        return new InvalidationPlan(PlanOutcome.Invalidate, keys, tags, (IReadOnlyList<UnresolvedTemplate>?)unresolved ?? []);
+    }
+
+    private static List<string> RenderAll(IReadOnlyList<KeyTemplate> templates, ChangeEvent change, ref List<UnresolvedTemplate>? unresolved)
+    {
+        var rendered = new List<string>(templates.Count * 2);
+        foreach (var template in templates)
+        {
+            var fromRows = false;
+            fromRows |= TryRender(template, change.Before, "before", change.Table, rendered, ref unresolved);
+            fromRows |= TryRender(template, change.After, "after", change.Table, rendered, ref unresolved);
+            if (!fromRows && change.Key is { } keyImage)
+            {
+                var result = template.Render(keyImage);
+                if (result.Succeeded)
+                {
+                    AddDistinct(rendered, result.Value!);
+                }
+            }
+        }
+
+        return rendered;
+    }
+
+    private static bool TryRender(KeyTemplate template, RowImage? image, string imageName, string table, List<string> rendered, ref List<UnresolvedTemplate>? unresolved)
+    {
+        if (image is null)
+        {
+            return false;
+        }
+
+        var result = template.Render(image);
+        if (result.Succeeded)
+        {
+            AddDistinct(rendered, result.Value!);
+            return true;
+        }
+
+        (unresolved ??= []).Add(new UnresolvedTemplate(table, template.Text, imageName, result.Failure, result.Column!));
+        return false;
+    }
+
+    // Plans are small (a handful of keys), so a linear check beats allocating a set per change.
+    private static void AddDistinct(List<string> list, string value)
+    {
+        if (!list.Contains(value))
+        {
+            list.Add(value);
+        }
+    }
+
+    /// <summary>
+    /// True when any watched column may have changed. Unknown counts as changed (the safe side): no before
+    /// image (default replica identity), a column the before image lacks, or a before value Debezium did not send.
+    /// An after value that is unavailable means Debezium saw it unchanged (unchanged TOAST).
+    /// </summary>
+    private static bool AnyChanged(ChangeEvent change, IReadOnlyList<string> watched)
+    {
+        if (change.Before is not { } before || change.After is not { } after)
+        {
+            return true;
+        }
+
+        foreach (var column in watched)
+        {
+            if (!before.TryGet(column, out var old) || !after.TryGet(column, out var now))
+            {
+                return true;
+            }
+
+            if (now.Kind == ColumnValueKind.Unavailable)
+            {
+                continue;
+            }
+
+            if (old.Kind == ColumnValueKind.Unavailable || old != now)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

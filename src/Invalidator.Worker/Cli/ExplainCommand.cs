@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Planning;
+using Invalidator.Core.Rules;
+
+namespace Invalidator.Worker.Cli;
+
+/// <summary>
+/// <c>explain --rules F --record R</c>: what one record invalidates, as one JSON object on stdout.
+/// The record file has the fixtures' shape <c>{"topic": ..., "key": ..., "value": ...}</c>.
+/// </summary>
+internal static class ExplainCommand
+{
+    private static readonly JsonWriterOptions Indented = new() { Indented = true };
+
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var rules = new Option<FileInfo>("--rules") { Description = "The rules file (YAML).", Required = true };
+        var record = new Option<FileInfo>("--record") { Description = "A JSON file {\"topic\", \"key\", \"value\"} holding one Kafka record.", Required = true };
+        var command = new Command("explain", "Show the keys and tags one record invalidates (names before any region prefix).") { rules, record };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var ruleSet = RulesLoader.LoadFile(parse.GetValue(rules)!.FullName);
+                var (topic, key, value) = ReadRecord(parse.GetValue(record)!.FullName);
+                var decoded = DebeziumDecoder.Decode(topic, key, value);
+                output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? new InvalidationPlanner(ruleSet).Plan(change) : null));
+                return 0;
+            }
+            catch (RulesException ex)
+            {
+                error.WriteLine(ex.Message);
+                return 2;
+            }
+            catch (Exception ex) when (ex is ChangeEventFormatException or JsonException or IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"Cannot decode the record: {ex.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static (string Topic, byte[] Key, byte[] Value) ReadRecord(string path)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException("the record file must hold an object {\"topic\", \"key\", \"value\"}");
+        }
+
+        var topic = root.TryGetProperty("topic", out var t) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()!
+            : throw new JsonException("the record file has no \"topic\" string");
+        return (topic, Bytes(root, "key"), Bytes(root, "value"));
+    }
+
+    // A JSON null (or absent) field is a null Kafka key/value: the empty span the decoder reads as "no value".
+    private static byte[] Bytes(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var element) && element.ValueKind != JsonValueKind.Null
+            ? Encoding.UTF8.GetBytes(element.GetRawText())
+            : [];
+
+    private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, Indented))
+        {
+            json.WriteStartObject();
+            json.WriteString("topic", topic);
+            json.WriteString("kind", decoded.Kind.ToString());
+            if (decoded.Change is { } change)
+            {
+                json.WriteString("table", change.Table);
+                json.WriteString("op", change.Operation.ToCode());
+                if (change.CommitTime is { } committed)
+                {
+                    json.WriteString("commitTime", committed);
+                }
+            }
+
+            json.WriteString("outcome", plan?.Outcome.ToString() ?? "NothingToInvalidate");
+            WriteSorted(json, "keys", plan?.Keys ?? []);
+            WriteSorted(json, "tags", plan?.Tags ?? []);
+            json.WriteStartArray("unresolved");
+            foreach (var unresolved in plan?.Unresolved ?? [])
+            {
+                json.WriteStartObject();
+                json.WriteString("template", unresolved.Template);
+                json.WriteString("image", unresolved.Image);
+                json.WriteString("column", unresolved.Column);
+                json.WriteString("reason", unresolved.Failure.ToString());
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteSorted(Utf8JsonWriter json, string name, IEnumerable<string> values)
+    {
+        json.WriteStartArray(name);
+        foreach (var value in values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            json.WriteStringValue(value);
+        }
+
+        json.WriteEndArray();
+    }
+}

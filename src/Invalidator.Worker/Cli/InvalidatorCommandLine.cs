@@ -1,0 +1,31 @@
+using System.CommandLine;
+
+namespace Invalidator.Worker.Cli;
+
+/// <summary>The command line: <c>run</c> (the default), <c>explain</c> and <c>rules check</c>.</summary>
+public static class InvalidatorCommandLine
+{
+    public static Task<int> InvokeAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        var root = Build(output ?? Console.Out, error ?? Console.Error);
+        return root.Parse(args).InvokeAsync();
+    }
+
+    private static RootCommand Build(TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("Invalidator: deletes cache keys in every region's Redis when Debezium reports a row change.");
+        var run = RunCommand.Build(error);
+        root.Subcommands.Add(run);
+        root.Subcommands.Add(ExplainCommand.Build(output, error));
+        root.Subcommands.Add(RulesCommand.Build(output, error));
+
+        // No command means run, with run's options.
+        foreach (var option in run.Options)
+        {
+            root.Options.Add(option);
+        }
+
+        root.Action = run.Action;
+        return root;
+    }
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Invalidator.Core.Rules;
+using Invalidator.Worker.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Invalidator.Worker.Cli;
+
+/// <summary><c>run</c>: the worker. Start-up errors print what to fix, without a stack trace, and exit 2.</summary>
+internal static class RunCommand
+{
+    public const int ConfigurationError = 2;
+
+    public static Command Build(TextWriter error)
+    {
+        var config = new Option<FileInfo?>("--config") { Description = "An extra JSON configuration file, read after appsettings.json." };
+        var command = new Command("run", "Run the worker (the default command).") { config };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var configFile = parse.GetValue(config);
+            return await RunAsync(parse.UnmatchedTokens.ToArray(), configFile?.FullName, error, cancellationToken).ConfigureAwait(false);
+        });
+        command.TreatUnmatchedTokensAsErrors = false;
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string[] args, string? configFile, TextWriter error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            return Environment.ExitCode;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await error.WriteLineAsync("Invalid configuration:").ConfigureAwait(false);
+            foreach (var failure in ex.Failures)
+            {
+                await error.WriteLineAsync("  " + failure).ConfigureAwait(false);
+            }
+
+            return ConfigurationError;
+        }
+        catch (RulesException ex)
+        {
+            await error.WriteLineAsync("Invalid rules file:").ConfigureAwait(false);
+            foreach (var rule in ex.Errors)
+            {
+                await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
+            }
+
+            return ConfigurationError;
+        }
+    }
+}

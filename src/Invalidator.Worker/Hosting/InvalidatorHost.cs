@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Invalidator.Worker.Hosting;
+
+/// <summary>Builds the worker's host: <c>appsettings.json</c>, then <c>Invalidator__*</c> environment variables, then the command line.</summary>
+public static class InvalidatorHost
+{
+    public static HostApplicationBuilder CreateBuilder(string[] args, string? configFile = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = args,
+            ContentRootPath = ContentRoot(),
+        });
+        if (configFile is not null)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+            builder.Configuration.AddEnvironmentVariables();
+        }
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        builder.Services.AddInvalidator();
+        return builder;
+    }
+
+    /// <summary>The working directory when it holds appsettings.json (dotnet run from the repository), else the binary's folder.</summary>
+    private static string ContentRoot() =>
+        File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"))
+            ? Directory.GetCurrentDirectory()
+            : AppContext.BaseDirectory;
+}

@@ -1,0 +1,84 @@
+using Invalidator.Core.Planning;
+using Invalidator.Core.Rules;
+using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Invalidator.Worker.Regions;
+using Invalidator.Worker.Sources.Kafka;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Invalidator.Worker.Hosting;
+
+/// <summary>One <c>AddX</c> per concern, so a host (or a test) composes the worker from parts.</summary>
+public static class InvalidatorServiceCollectionExtensions
+{
+    /// <summary>Everything the worker needs: options, rules, regions, the Kafka source and diagnostics.</summary>
+    public static IServiceCollection AddInvalidator(this IServiceCollection services) =>
+        services
+            .AddInvalidatorOptions()
+            .AddInvalidatorDiagnostics()
+            .AddInvalidatorRules()
+            .AddInvalidatorRegions()
+            .AddInvalidatorKafkaSource();
+
+    public static IServiceCollection AddInvalidatorOptions(this IServiceCollection services)
+    {
+        services.AddOptions<InvalidatorOptions>()
+            .BindConfiguration(InvalidatorOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
+        return services;
+    }
+
+    public static IServiceCollection AddInvalidatorDiagnostics(this IServiceCollection services)
+    {
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<InvalidatorMetrics>();
+        return services;
+    }
+
+    /// <summary>The rules file, loaded once at start; a bad file stops the start with file, line and reason.</summary>
+    public static IServiceCollection AddInvalidatorRules(this IServiceCollection services)
+    {
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
+            var environment = sp.GetRequiredService<IHostEnvironment>();
+            var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
+            var rules = RulesLoader.LoadFile(path);
+            Log.RulesLoaded(sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"), path, rules.Tables.Count);
+            return rules;
+        });
+        services.TryAddSingleton(sp => new InvalidationPlanner(sp.GetRequiredService<RuleSet>()));
+        services.TryAddSingleton(sp => new ChangeRecordPlanner(
+            sp.GetRequiredService<InvalidationPlanner>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
+            sp.GetRequiredService<TimeProvider>()));
+        return services;
+    }
+
+    public static IServiceCollection AddInvalidatorRegions(this IServiceCollection services)
+    {
+        services.TryAddSingleton(sp => RegionSetFactory.Create(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<TimeProvider>()));
+        return services;
+    }
+
+    public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
+    {
+        services.TryAddSingleton<DeadLetterPublisher>();
+        services.AddHostedService<KafkaChangeSource>();
+        return services;
+    }
+}

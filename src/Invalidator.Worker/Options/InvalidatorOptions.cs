@@ -1,0 +1,53 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Invalidator.Worker.Options;
+
+/// <summary>The <c>Invalidator</c> configuration section. Key names are a public contract.</summary>
+public sealed class InvalidatorOptions
+{
+    public const string SectionName = "Invalidator";
+
+    [Required]
+    public KafkaOptions Kafka { get; set; } = new();
+
+    [Required]
+    public RulesOptions Rules { get; set; } = new();
+
+    /// <summary>Region name to its Redis. Every change is invalidated in every region.</summary>
+    public Dictionary<string, RegionOptions> Regions { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    [Required]
+    public BatchingOptions Batching { get; set; } = new();
+
+    [Required]
+    public DeadLetterOptions DeadLetter { get; set; } = new();
+}
+
+public sealed class RulesOptions
+{
+    /// <summary><c>Invalidator:Rules:Path</c>: the YAML rules file, relative to the content root or absolute.</summary>
+    [Required(ErrorMessage = "Invalidator:Rules:Path is required: point it at the rules file (see deploy/rules.example.yaml).")]
+    public string Path { get; set; } = "";
+}
+
+public sealed class BatchingOptions
+{
+    /// <summary>Most records consumed into one batch before it is applied.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxRecords { get; set; } = 5000;
+
+    /// <summary>Longest a batch waits to fill after its first record, so a quiet stream is still applied promptly.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    public TimeSpan MaxWait { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Most keys sent in one UNLINK/DEL command; larger sets are split and pipelined.</summary>
+    [Range(1, 100_000)]
+    public int KeysPerCommand { get; set; } = 500;
+}
+
+public sealed class DeadLetterOptions
+{
+    /// <summary><c>Invalidator:DeadLetter:Topic</c>: where undecodable records go, with the reason.</summary>
+    [Required]
+    public string Topic { get; set; } = "invalidator.dead-letter";
+}

@@ -1,0 +1,80 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Invalidator.Worker.Options;
+
+/// <summary>Checks what data annotations cannot: each message says which key to fix and how.</summary>
+internal sealed class InvalidatorOptionsValidator : IValidateOptions<InvalidatorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, InvalidatorOptions options)
+    {
+        var failures = new List<string>();
+        ValidateKafka(options.Kafka, failures);
+        ValidateRegions(options.Regions, failures);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateKafka(KafkaOptions kafka, List<string> failures)
+    {
+        var hasTopics = kafka.Topics.Any(t => !string.IsNullOrWhiteSpace(t));
+        var hasPattern = !string.IsNullOrWhiteSpace(kafka.TopicPattern);
+        if (hasTopics == hasPattern)
+        {
+            failures.Add("Set exactly one of Invalidator:Kafka:Topics (a list) or Invalidator:Kafka:TopicPattern (a regular expression).");
+        }
+
+        if (hasPattern)
+        {
+            try
+            {
+                _ = new Regex(kafka.TopicPattern!, RegexOptions.None, TimeSpan.FromSeconds(1));
+            }
+            catch (ArgumentException ex)
+            {
+                failures.Add($"Invalidator:Kafka:TopicPattern is not a valid regular expression: {ex.Message}");
+            }
+        }
+
+        // Storing offsets before the deletes are applied would acknowledge work that was never done.
+        if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && bool.TryParse(store, out var storeOn) && storeOn)
+        {
+            failures.Add("Invalidator:Kafka:Consumer:enable.auto.offset.store must stay false: the worker stores an offset only after every region applied the deletes.");
+        }
+    }
+
+    private static void ValidateRegions(Dictionary<string, RegionOptions> regions, List<string> failures)
+    {
+        if (regions.Count == 0)
+        {
+            failures.Add("Configure at least one region: Invalidator:Regions:<name>:Redis = a StackExchange.Redis configuration string (for example localhost:6379).");
+        }
+
+        foreach (var (name, region) in regions)
+        {
+            if (string.IsNullOrWhiteSpace(region.Redis))
+            {
+                failures.Add($"Invalidator:Regions:{name}:Redis is empty: give a StackExchange.Redis configuration string (for example localhost:6379).");
+                continue;
+            }
+
+            try
+            {
+                var parsed = ConfigurationOptions.Parse(region.Redis);
+                if (parsed.EndPoints.Count == 0)
+                {
+                    failures.Add($"Invalidator:Regions:{name}:Redis names no endpoint: give host:port (for example localhost:6379).");
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or NotSupportedException)
+            {
+                failures.Add($"Invalidator:Regions:{name}:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
+            }
+
+            if (region.Resilience.MaxDelay < region.Resilience.BaseDelay)
+            {
+                failures.Add($"Invalidator:Regions:{name}:Resilience:MaxDelay must not be shorter than BaseDelay.");
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Invalidator.Worker.Options;
+
+public sealed class RegionOptions
+{
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:Redis</c>: a StackExchange.Redis configuration string.</summary>
+    [Required]
+    public string Redis { get; set; } = "";
+
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:KeyPrefix</c>: put before every key and tag-set name in this region.</summary>
+    public string KeyPrefix { get; set; } = "";
+
+    /// <summary>UNLINK frees memory off the main thread; DEL is for servers older than Redis 4.</summary>
+    public DeleteCommand DeleteCommand { get; set; } = DeleteCommand.Unlink;
+
+    [Required]
+    public RegionResilienceOptions Resilience { get; set; } = new();
+}
+
+public enum DeleteCommand
+{
+    Unlink,
+    Del,
+}
+
+/// <summary><c>Invalidator:Regions:&lt;name&gt;:Resilience</c>: retries of one region's deletes.</summary>
+public sealed class RegionResilienceOptions
+{
+    /// <summary>Retries after the first attempt, before the batch is retried as a whole.</summary>
+    [Range(0, 100)]
+    public int MaxRetryAttempts { get; set; } = 5;
+
+    /// <summary>First backoff; it doubles each retry, with jitter.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Longest one attempt (all of a batch's commands to this region) may take.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}

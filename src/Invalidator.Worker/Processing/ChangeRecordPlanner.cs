@@ -1,0 +1,92 @@
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Planning;
+using Invalidator.Worker.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Invalidator.Worker.Processing;
+
+/// <summary>
+/// Decodes one source record and adds what it invalidates to the batch. Never throws for bad input:
+/// an undecodable record comes back as <see cref="RecordOutcome.Poison"/> with the reason, for the dead-letter topic.
+/// </summary>
+public sealed class ChangeRecordPlanner
+{
+    private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
+
+    private readonly InvalidationPlanner _planner;
+    private readonly InvalidatorMetrics _metrics;
+    private readonly ILogger<ChangeRecordPlanner> _logger;
+    private readonly RateLimitedLog _unresolvedLog;
+
+    internal ChangeRecordPlanner(InvalidationPlanner planner, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+    {
+        _planner = planner;
+        _metrics = metrics;
+        _logger = logger;
+        _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
+    }
+
+    public RecordOutcome Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, out string? poisonReason)
+    {
+        poisonReason = null;
+        DecodedRecord decoded;
+        try
+        {
+            decoded = DebeziumDecoder.Decode(topic, key, value);
+        }
+        catch (ChangeEventFormatException ex)
+        {
+            poisonReason = ex.Message;
+            return Count(topic, "unknown", RecordOutcome.Poison);
+        }
+
+        switch (decoded.Kind)
+        {
+            case RecordKind.Tombstone:
+                return Count(topic, "none", RecordOutcome.Tombstone);
+            case RecordKind.Heartbeat:
+                return Count(topic, "none", RecordOutcome.Heartbeat);
+            case RecordKind.TransactionMetadata:
+                return Count(topic, "none", RecordOutcome.Transaction);
+        }
+
+        var change = decoded.Change!;
+        var plan = _planner.Plan(change);
+        foreach (var unresolved in plan.Unresolved)
+        {
+            ReportUnresolved(unresolved);
+        }
+
+        batch.Add(plan);
+        var outcome = plan.Outcome switch
+        {
+            PlanOutcome.Invalidate => RecordOutcome.Invalidated,
+            PlanOutcome.NoRule => RecordOutcome.NoRule,
+            PlanOutcome.Unchanged => RecordOutcome.Unchanged,
+            _ => RecordOutcome.Ignored,
+        };
+        return Count(topic, change.Operation.ToCode(), outcome);
+    }
+
+    private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
+    {
+        _metrics.Records.Add(
+            1,
+            new KeyValuePair<string, object?>("topic", topic),
+            new KeyValuePair<string, object?>("op", op),
+            new KeyValuePair<string, object?>("outcome", outcome.ToLabel()));
+        return outcome;
+    }
+
+    private void ReportUnresolved(UnresolvedTemplate unresolved)
+    {
+        _metrics.UnresolvedTemplates.Add(
+            1,
+            new KeyValuePair<string, object?>("table", unresolved.Table),
+            new KeyValuePair<string, object?>("template", unresolved.Template));
+        if (_unresolvedLog.ShouldLog((unresolved.Table, unresolved.Template, unresolved.Image), out var suppressed))
+        {
+            Log.TemplateUnresolved(_logger, unresolved.Template, unresolved.Table, unresolved.Image, unresolved.Column, unresolved.Failure.ToString(), suppressed);
+        }
+    }
+}

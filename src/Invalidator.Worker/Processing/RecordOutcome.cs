@@ -1,0 +1,30 @@
+namespace Invalidator.Worker.Processing;
+
+/// <summary>What became of one source record; the value is the <c>outcome</c> label of <c>invalidator_records_total</c>.</summary>
+public enum RecordOutcome
+{
+    Invalidated,
+    NoRule,
+    Ignored,
+    Unchanged,
+    Tombstone,
+    Heartbeat,
+    Transaction,
+    Poison,
+}
+
+internal static class RecordOutcomeLabels
+{
+    public static string ToLabel(this RecordOutcome outcome) => outcome switch
+    {
+        RecordOutcome.Invalidated => "invalidated",
+        RecordOutcome.NoRule => "no_rule",
+        RecordOutcome.Ignored => "ignored",
+        RecordOutcome.Unchanged => "unchanged",
+        RecordOutcome.Tombstone => "tombstone",
+        RecordOutcome.Heartbeat => "heartbeat",
+        RecordOutcome.Transaction => "transaction",
+        RecordOutcome.Poison => "poison",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,30 @@
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Invalidator.Worker.Regions;
+
+/// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
+internal static class RegionSetFactory
+{
+    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time)
+    {
+        var settings = options.Value;
+        var logger = loggers.CreateLogger<RegionInvalidator>();
+        var regions = new List<RegionInvalidator>();
+        foreach (var (name, region) in settings.Regions.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            var redisOptions = ConfigurationOptions.Parse(region.Redis);
+            redisOptions.AbortOnConnectFail = false;
+            redisOptions.ClientName ??= "invalidator";
+            var connection = ConnectionMultiplexer.Connect(redisOptions);
+            var pipeline = RegionResilience.Build(name, region.Resilience, logger, metrics, time);
+            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time));
+            Log.RegionReady(logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
+        }
+
+        return new RegionSet(regions, loggers.CreateLogger<RegionSet>(), time);
+    }
+}

@@ -1,0 +1,220 @@
+using Confluent.Kafka;
+using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Invalidator.Worker.Regions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Invalidator.Worker.Sources.Kafka;
+
+/// <summary>
+/// Reads Debezium topics and invalidates in batches.
+///
+/// Delivery guarantee: at-least-once. An offset is stored (and then committed from the store) only after
+/// every region applied the deletes of all records before it, and after any poison record among them was
+/// written to the dead-letter topic. A crash, a revocation or a shutdown mid-batch leaves the batch
+/// unacknowledged, so it is read again; repeating a delete is harmless.
+/// </summary>
+internal sealed class KafkaChangeSource : BackgroundService
+{
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromSeconds(1);
+
+    private readonly InvalidatorOptions _options;
+    private readonly ChangeRecordPlanner _planner;
+    private readonly RegionSet _regions;
+    private readonly DeadLetterPublisher _deadLetters;
+    private readonly IEnumerable<IBatchListener> _listeners;
+    private readonly InvalidatorMetrics _metrics;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ILogger<KafkaChangeSource> _logger;
+    private readonly TimeProvider _time;
+    private readonly PendingBatch _pending = new();
+    private volatile Error? _fatalError;
+
+    public KafkaChangeSource(
+        IOptions<InvalidatorOptions> options,
+        ChangeRecordPlanner planner,
+        RegionSet regions,
+        DeadLetterPublisher deadLetters,
+        IEnumerable<IBatchListener> listeners,
+        InvalidatorMetrics metrics,
+        IHostApplicationLifetime lifetime,
+        ILogger<KafkaChangeSource> logger,
+        TimeProvider time)
+    {
+        _options = options.Value;
+        _planner = planner;
+        _regions = regions;
+        _deadLetters = deadLetters;
+        _listeners = listeners;
+        _metrics = metrics;
+        _lifetime = lifetime;
+        _logger = logger;
+        _time = time;
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        // Consume() blocks: keep it off the thread that starts the host.
+        Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var kafka = _options.Kafka;
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
+            .SetErrorHandler(OnError)
+            .SetPartitionsAssignedHandler((_, partitions) => Log.PartitionsAssigned(_logger, string.Join(", ", partitions)))
+            .SetPartitionsRevokedHandler((_, partitions) =>
+                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            .SetPartitionsLostHandler((_, partitions) =>
+                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            .Build();
+
+        var subscription = KafkaConsumerSettings.Subscription(kafka);
+        Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
+        consumer.Subscribe(subscription);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested && _fatalError is null)
+            {
+                Fill(consumer, stoppingToken);
+                if (_pending.RecordCount > 0 && _fatalError is null)
+                {
+                    await ApplyAsync(stoppingToken).ConfigureAwait(false);
+                    Acknowledge(consumer);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutdown cut the batch short: it is not acknowledged and will be read again.
+        }
+        catch (Exception ex)
+        {
+            Log.WorkerCrashed(_logger, ex);
+            Environment.ExitCode = 1;
+            _lifetime.StopApplication();
+            throw;
+        }
+        finally
+        {
+            _pending.Clear();
+            if (_fatalError is null)
+            {
+                // Commits what is stored (applied work only) and leaves the group promptly.
+                consumer.Close();
+                Log.ConsumerClosed(_logger);
+            }
+        }
+    }
+
+    /// <summary>Consumes until the batch is full, or its first record has waited <c>MaxWait</c>.</summary>
+    private void Fill(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    {
+        var batching = _options.Batching;
+        long? firstAt = null;
+        while (_pending.RecordCount < batching.MaxRecords && !stoppingToken.IsCancellationRequested && _fatalError is null)
+        {
+            var timeout = IdlePoll;
+            if (firstAt is { } first)
+            {
+                timeout = batching.MaxWait - _time.GetElapsedTime(first);
+                if (timeout <= TimeSpan.Zero)
+                {
+                    return;
+                }
+            }
+
+            var record = consumer.Consume(timeout);
+            if (record is null || record.IsPartitionEOF)
+            {
+                if (firstAt is null && _pending.RecordCount > 0)
+                {
+                    return; // Records kept after a revocation: apply them rather than wait for more.
+                }
+
+                continue;
+            }
+
+            firstAt ??= _time.GetTimestamp();
+            var outcome = _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Invalidations, out var poisonReason);
+            if (outcome == RecordOutcome.Poison)
+            {
+                _pending.Poison.Add((record, poisonReason!));
+            }
+
+            _pending.Track(record);
+        }
+    }
+
+    private async Task ApplyAsync(CancellationToken stoppingToken)
+    {
+        await DeadLetterPoisonAsync(stoppingToken).ConfigureAwait(false);
+        await _regions.ApplyAsync(_pending.Invalidations, stoppingToken).ConfigureAwait(false);
+        _metrics.BatchSize.Record(_pending.RecordCount);
+        Log.BatchApplied(_logger, _pending.RecordCount, _pending.Invalidations.Keys.Count, _pending.Invalidations.Tags.Count);
+    }
+
+    private async Task DeadLetterPoisonAsync(CancellationToken stoppingToken)
+    {
+        foreach (var (record, reason) in _pending.Poison)
+        {
+            // The offset of a poison record is acknowledged only once the dead-letter topic holds it.
+            while (true)
+            {
+                try
+                {
+                    await _deadLetters.PublishPoisonAsync(record, reason, stoppingToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (KafkaException)
+                {
+                    await Task.Delay(DeadLetterRetryDelay, _time, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private void Acknowledge(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        var offsets = _pending.OffsetsToStore.ToList();
+        foreach (var listener in _listeners)
+        {
+            listener.OnApplied(offsets, _pending.RecordCount);
+        }
+
+        foreach (var offset in offsets)
+        {
+            try
+            {
+                consumer.StoreOffset(offset);
+            }
+            catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
+            {
+                // The partition was taken away meanwhile: its new owner re-reads these records.
+                Log.OffsetStoreFailed(_logger, offset.ToString(), ex.Error.Reason);
+            }
+        }
+
+        _pending.Clear();
+    }
+
+    private void OnError(IConsumer<byte[]?, byte[]?> consumer, Error error)
+    {
+        if (error.IsFatal)
+        {
+            // A fatal error leaves the consumer unusable: end the process so an orchestrator restarts it,
+            // rather than keep a live process that consumes nothing.
+            Log.KafkaFatalError(_logger, error.Code.ToString(), error.Reason);
+            _fatalError = error;
+            Environment.ExitCode = 1;
+            _lifetime.StopApplication();
+            return;
+        }
+
+        Log.KafkaError(_logger, error.Code.ToString(), error.Reason);
+    }
+}

@@ -1,0 +1,38 @@
+using Confluent.Kafka;
+using Invalidator.Worker.Options;
+
+namespace Invalidator.Worker.Sources.Kafka;
+
+/// <summary>The consumer configuration: the worker's defaults, then <c>Invalidator:Kafka:Consumer</c> over them.</summary>
+internal static class KafkaConsumerSettings
+{
+    public static ConsumerConfig Build(KafkaOptions options)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = options.BootstrapServers,
+            GroupId = options.GroupId,
+            ClientId = "invalidator",
+            // A new group starts at the beginning: an invalidator must not skip changes made before its first start.
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            // Offsets are stored by the worker after every region applied the batch, and committed from the store.
+            EnableAutoOffsetStore = false,
+            EnableAutoCommit = true,
+            AutoCommitIntervalMs = 1000,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            EnablePartitionEof = false,
+        };
+        foreach (var (key, value) in options.Consumer)
+        {
+            config.Set(key, value);
+        }
+
+        return config;
+    }
+
+    /// <summary>The subscription: topic names, or one regular expression (librdkafka reads a leading '^' as a pattern).</summary>
+    public static IReadOnlyList<string> Subscription(KafkaOptions options) =>
+        string.IsNullOrWhiteSpace(options.TopicPattern)
+            ? options.Topics.Where(t => !string.IsNullOrWhiteSpace(t)).ToList()
+            : [options.TopicPattern.StartsWith('^') ? options.TopicPattern : "^" + options.TopicPattern];
+}
