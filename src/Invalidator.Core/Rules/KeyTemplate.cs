@@ -1,0 +1,357 @@
+using System.Buffers;
+using System.Text;
+using Invalidator.Core.ChangeEvents;
+
+namespace Invalidator.Core.Rules;
+
+/// <summary>Why a template could not be rendered from a row image.</summary>
+public enum RenderFailure
+{
+    None,
+
+    /// <summary>The image has no such column (for example a delete whose before image holds only the primary key).</summary>
+    MissingColumn,
+
+    /// <summary>The column is SQL NULL.</summary>
+    NullColumn,
+
+    /// <summary>Debezium did not send the value (unchanged TOAST column).</summary>
+    UnavailableColumn,
+}
+
+/// <summary>A rendered key, or why it could not be rendered and which column was to blame.</summary>
+public readonly record struct RenderResult(string? Value, RenderFailure Failure, string? Column)
+{
+    public bool Succeeded => Failure == RenderFailure.None;
+}
+
+/// <summary>
+/// A cache key (or tag) pattern such as <c>customer:email:{email|lower}</c>: literal text with
+/// placeholders <c>{column}</c> or <c>{column|filter|...}</c>; <c>{{</c> and <c>}}</c> are literal braces.
+/// Filters: <c>lower</c>, <c>upper</c> (invariant culture).
+/// </summary>
+public sealed class KeyTemplate
+{
+    private readonly Segment[] _segments;
+    private readonly int _literalLength;
+    private readonly int _placeholderCount;
+
+    private KeyTemplate(string text, Segment[] segments, IReadOnlyList<string> columns, int firstPlaceholderPosition)
+    {
+        Text = text;
+        _segments = segments;
+        Columns = columns;
+        FirstPlaceholderPosition = firstPlaceholderPosition;
+        foreach (var segment in segments)
+        {
+            if (segment.Column is null)
+            {
+                _literalLength += segment.Literal!.Length;
+            }
+            else
+            {
+                _placeholderCount++;
+            }
+        }
+
+        if (_placeholderCount == 0)
+        {
+            StaticValue = string.Concat(segments.Select(s => s.Literal));
+        }
+    }
+
+    /// <summary>The template as written.</summary>
+    public string Text { get; }
+
+    /// <summary>Distinct referenced columns, in order of first use.</summary>
+    public IReadOnlyList<string> Columns { get; }
+
+    /// <summary>True when the template has no placeholders: it always renders to the same key.</summary>
+    public bool IsStatic => _placeholderCount == 0;
+
+    /// <summary>The key a static template renders to (escapes resolved); null when it has placeholders.</summary>
+    internal string? StaticValue { get; }
+
+    /// <summary>0-based index in <see cref="Text"/> of the first placeholder's '{'; -1 when static.</summary>
+    internal int FirstPlaceholderPosition { get; }
+
+    /// <exception cref="TemplateSyntaxException">The text is not a valid template.</exception>
+    public static KeyTemplate Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length == 0)
+        {
+            throw new TemplateSyntaxException("the template is empty: write a key such as \"customer:{id}\"", 0);
+        }
+
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new TemplateSyntaxException("the template is only whitespace: write a key such as \"customer:{id}\"", 0);
+        }
+
+        var segments = new List<Segment>();
+        var columns = new List<string>();
+        var literal = new StringBuilder();
+        var firstPlaceholder = -1;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var c = text[i];
+            if (c == '{' && i + 1 < text.Length && text[i + 1] == '{')
+            {
+                literal.Append('{');
+                i += 2;
+            }
+            else if (c == '}' && i + 1 < text.Length && text[i + 1] == '}')
+            {
+                literal.Append('}');
+                i += 2;
+            }
+            else if (c == '}')
+            {
+                throw new TemplateSyntaxException("unmatched '}': write '}}' for a literal brace, or add the '{' that opens the placeholder", i);
+            }
+            else if (c == '{')
+            {
+                var close = text.IndexOf('}', i + 1);
+                var nested = text.IndexOf('{', i + 1);
+                if (close < 0 || (nested >= 0 && nested < close))
+                {
+                    throw new TemplateSyntaxException("unclosed '{': close the placeholder with '}', or write '{{' for a literal brace", i);
+                }
+
+                if (literal.Length > 0)
+                {
+                    segments.Add(Segment.OfLiteral(literal.ToString()));
+                    literal.Clear();
+                }
+
+                var placeholder = ParsePlaceholder(text, i, close);
+                segments.Add(placeholder);
+                if (!columns.Contains(placeholder.Column!))
+                {
+                    columns.Add(placeholder.Column!);
+                }
+
+                if (firstPlaceholder < 0)
+                {
+                    firstPlaceholder = i;
+                }
+
+                i = close + 1;
+            }
+            else
+            {
+                literal.Append(c);
+                i++;
+            }
+        }
+
+        if (literal.Length > 0)
+        {
+            segments.Add(Segment.OfLiteral(literal.ToString()));
+        }
+
+        return new KeyTemplate(text, [.. segments], columns.AsReadOnly(), firstPlaceholder);
+    }
+
+    /// <summary>
+    /// Renders the key from one row image. A referenced column that is missing, NULL or unavailable fails the
+    /// whole render: a key built with a blank would name some other entry and leave the real one stale.
+    /// </summary>
+    public RenderResult Render(RowImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (StaticValue is not null)
+        {
+            return new RenderResult(StaticValue, RenderFailure.None, null);
+        }
+
+        // Values are looked up once into a pooled array, so the only allocation is the result string.
+        var values = ArrayPool<string>.Shared.Rent(_placeholderCount);
+        try
+        {
+            var length = _literalLength;
+            var v = 0;
+            foreach (var segment in _segments)
+            {
+                if (segment.Column is not { } column)
+                {
+                    continue;
+                }
+
+                if (!image.TryGet(column, out var value))
+                {
+                    return new RenderResult(null, RenderFailure.MissingColumn, column);
+                }
+
+                switch (value.Kind)
+                {
+                    case ColumnValueKind.Present when value.Text is not null:
+                        values[v++] = value.Text;
+                        length += value.Text.Length;
+                        break;
+                    case ColumnValueKind.Unavailable:
+                        return new RenderResult(null, RenderFailure.UnavailableColumn, column);
+                    default:
+                        return new RenderResult(null, RenderFailure.NullColumn, column);
+                }
+            }
+
+            var key = string.Create(length, (_segments, values), static (span, state) => Write(span, state._segments, state.values));
+            return new RenderResult(key, RenderFailure.None, null);
+        }
+        finally
+        {
+            Array.Clear(values, 0, _placeholderCount);
+            ArrayPool<string>.Shared.Return(values);
+        }
+    }
+
+    public override string ToString() => Text;
+
+    private static void Write(Span<char> destination, Segment[] segments, string[] values)
+    {
+        var position = 0;
+        var v = 0;
+        foreach (var segment in segments)
+        {
+            if (segment.Column is null)
+            {
+                segment.Literal.AsSpan().CopyTo(destination[position..]);
+                position += segment.Literal!.Length;
+                continue;
+            }
+
+            var value = values[v++];
+            var target = destination.Slice(position, value.Length);
+            WriteFiltered(value, target, segment.Filters);
+            position += value.Length;
+        }
+    }
+
+    // Invariant lower/upper casing maps one UTF-16 unit to one, so lengths are known before writing.
+    private static void WriteFiltered(string value, Span<char> target, TemplateFilter[] filters)
+    {
+        if (filters.Length == 0)
+        {
+            value.AsSpan().CopyTo(target);
+            return;
+        }
+
+        Apply(filters[0], value, target);
+        if (filters.Length == 1)
+        {
+            return;
+        }
+
+        // Chained filters: the span APIs refuse overlapping buffers, so each later step copies first.
+        char[]? rented = null;
+        var scratch = target.Length <= 256 ? stackalloc char[target.Length] : (rented = ArrayPool<char>.Shared.Rent(target.Length)).AsSpan(0, target.Length);
+        for (var f = 1; f < filters.Length; f++)
+        {
+            target.CopyTo(scratch);
+            Apply(filters[f], scratch, target);
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<char>.Shared.Return(rented);
+        }
+    }
+
+    private static void Apply(TemplateFilter filter, ReadOnlySpan<char> source, Span<char> target)
+    {
+        _ = filter == TemplateFilter.Lower ? source.ToLowerInvariant(target) : source.ToUpperInvariant(target);
+    }
+
+    private static Segment ParsePlaceholder(string text, int open, int close)
+    {
+        if (close == open + 1)
+        {
+            throw new TemplateSyntaxException("empty placeholder '{}': put a column name inside, such as {id}, or write '{{}}' for literal braces", open);
+        }
+
+        var filters = new List<TemplateFilter>();
+        string? column = null;
+        var start = open + 1;
+        while (true)
+        {
+            var bar = text.IndexOf('|', start, close - start);
+            var end = bar < 0 ? close : bar;
+            var name = text[start..end];
+            var whitespace = IndexOfWhitespace(name);
+            if (whitespace >= 0)
+            {
+                throw new TemplateSyntaxException("whitespace inside a placeholder: write it without spaces, such as {email|lower}", start + whitespace);
+            }
+
+            if (column is null)
+            {
+                if (name.Length == 0)
+                {
+                    throw new TemplateSyntaxException("the placeholder has no column name before '|': write it as {column|filter}, such as {email|lower}", start);
+                }
+
+                column = name;
+            }
+            else
+            {
+                filters.Add(name switch
+                {
+                    "lower" => TemplateFilter.Lower,
+                    "upper" => TemplateFilter.Upper,
+                    "" => throw new TemplateSyntaxException("empty filter after '|': remove the '|' or name a filter (lower or upper)", start),
+                    _ => throw new TemplateSyntaxException($"unknown filter '{name}': the filters are lower and upper", start),
+                });
+            }
+
+            if (bar < 0)
+            {
+                return Segment.OfColumn(column, [.. filters]);
+            }
+
+            start = bar + 1;
+        }
+    }
+
+    private enum TemplateFilter
+    {
+        Lower,
+        Upper,
+    }
+
+    /// <summary>Either literal text (escapes resolved) or a column with its filters.</summary>
+    private readonly record struct Segment(string? Literal, string? Column, TemplateFilter[] Filters)
+    {
+        public static Segment OfLiteral(string text) => new(text, null, []);
+
+        public static Segment OfColumn(string column, TemplateFilter[] filters) => new(null, column, filters);
+    }
+
+    private static int IndexOfWhitespace(string name)
+    {
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsWhiteSpace(name[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
+
+/// <summary>A key template that does not parse; <see cref="Position"/> is the 0-based index of the offending character.</summary>
+public sealed class TemplateSyntaxException : Exception
+{
+    public TemplateSyntaxException(string message, int position)
+        : base(message)
+    {
+        Position = position;
+    }
+
+    /// <summary>0-based index in the template text of the offending character.</summary>
+    public int Position { get; }
+}
