@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Invalidator.IntegrationTests.Infrastructure.Redis;
+
+/// <summary>
+/// redis-server processes on free loopback ports, started in the foreground so this class owns each
+/// Process and ends it by its PID.
+/// </summary>
+internal sealed class ProcessRedisServers : RedisServers
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
+
+    // Killed on process exit too, so an aborted test run leaves no servers behind.
+    private static readonly ConcurrentDictionary<int, Process> Running = new();
+
+    private readonly string _executable;
+    private readonly DirectoryInfo _directory;
+    private readonly Server[] _servers;
+
+    static ProcessRedisServers() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        foreach (var process in Running.Values)
+        {
+            TryKill(process);
+        }
+    };
+
+    private ProcessRedisServers(string executable, DirectoryInfo directory, int count)
+    {
+        _executable = executable;
+        _directory = directory;
+        _servers = Enumerable.Range(0, count).Select(_ => new Server(FreeLoopbackPort())).ToArray();
+    }
+
+    public override int Count => _servers.Length;
+
+    public static async Task<ProcessRedisServers> CreateAsync(int count)
+    {
+        var executable = FindRedisServer()
+            ?? throw new InvalidOperationException(
+                "redis-server not found: run .ci/run or apt-get install redis-server");
+        var servers = new ProcessRedisServers(executable, Directory.CreateTempSubdirectory("invalidator-redis-"), count);
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, count).Select(servers.StartAsync)).ConfigureAwait(false);
+            return servers;
+        }
+        catch
+        {
+            await servers.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public override string ConnectionString(int index) => $"127.0.0.1:{_servers[index].Port}";
+
+    public override async Task StartAsync(int index)
+    {
+        var server = _servers[index];
+        await server.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (server.Process is { HasExited: false })
+            {
+                return;
+            }
+
+            var log = Path.Combine(_directory.FullName, $"redis-{server.Port}.log");
+            var start = new ProcessStartInfo(_executable) { UseShellExecute = false };
+            foreach (var arg in new[]
+            {
+                "--port", server.Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", _directory.FullName, "--logfile", log,
+            })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {_executable}");
+            server.Process = process;
+            Running[process.Id] = process;
+
+            var clock = Stopwatch.StartNew();
+            while (!await PingAsync(server.Port).ConfigureAwait(false))
+            {
+                if (process.HasExited || clock.Elapsed > StartTimeout)
+                {
+                    TryKill(process);
+                    throw new InvalidOperationException(
+                        $"redis-server on port {server.Port} did not answer PING within {StartTimeout.TotalSeconds} s " +
+                        $"(exited: {process.HasExited}). Log:{Environment.NewLine}{Tail(log)}");
+                }
+
+                await Task.Delay(20).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            server.Gate.Release();
+        }
+    }
+
+    public override async Task KillAsync(int index)
+    {
+        var server = _servers[index];
+        await server.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (server.Process is { } process)
+            {
+                TryKill(process);
+                await process.WaitForExitAsync().ConfigureAwait(false);
+                Forget(server);
+            }
+        }
+        finally
+        {
+            server.Gate.Release();
+        }
+    }
+
+    public override async Task StopAsync(int index)
+    {
+        var server = _servers[index];
+        await server.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (server.Process is not { } process)
+            {
+                return;
+            }
+
+            try
+            {
+                await SendAsync(server.Port, "SHUTDOWN NOSAVE\r\n").ConfigureAwait(false);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+            {
+                TryKill(process);
+                await process.WaitForExitAsync().ConfigureAwait(false);
+            }
+
+            Forget(server);
+        }
+        finally
+        {
+            server.Gate.Release();
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var server in _servers)
+        {
+            if (server.Process is { } process)
+            {
+                TryKill(process);
+                await process.WaitForExitAsync().ConfigureAwait(false);
+                Forget(server);
+            }
+        }
+
+        try
+        {
+            _directory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp directory is harmless.
+        }
+    }
+
+    private static void Forget(Server server)
+    {
+        if (server.Process is { } process)
+        {
+            Running.TryRemove(process.Id, out _);
+            process.Dispose();
+            server.Process = null;
+        }
+    }
+
+    private static void TryKill(Process process)
+    {
+        try
+        {
+            process.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+    }
+
+    private static async Task<bool> PingAsync(int port)
+    {
+        try
+        {
+            return (await SendAsync(port, "PING\r\n").ConfigureAwait(false)).StartsWith("+PONG", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    // A raw RESP exchange: readiness and shutdown need no client library or admin-mode connection.
+    private static async Task<string> SendAsync(int port, string command)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token).ConfigureAwait(false);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(command), timeout.Token).ConfigureAwait(false);
+        var buffer = new byte[64];
+        var read = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
+        return Encoding.ASCII.GetString(buffer, 0, read);
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? FindRedisServer()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
+        return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/bin", "/usr/sbin", "/usr/local/bin"])
+            .Select(dir => Path.Combine(dir, "redis-server"))
+            .FirstOrDefault(File.Exists);
+    }
+
+    private static string Tail(string file)
+    {
+        try
+        {
+            return string.Join(Environment.NewLine, File.ReadLines(file).TakeLast(20));
+        }
+        catch (IOException)
+        {
+            return "(no log)";
+        }
+    }
+
+    private sealed class Server(int port)
+    {
+        public int Port { get; } = port;
+
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public Process? Process { get; set; }
+    }
+}

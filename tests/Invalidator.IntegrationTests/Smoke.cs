@@ -1,1 +1,0 @@
-namespace Invalidator.IntegrationTests; public class Smoke { [Fact] public void Works() => Assert.True(true); }
