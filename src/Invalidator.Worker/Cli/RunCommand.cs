@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -30,7 +31,13 @@ internal static class RunCommand
         {
             using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
-            return Environment.ExitCode;
+            var exit = host.Services.GetRequiredService<WorkerExit>();
+            if (exit.Code != 0)
+            {
+                await error.WriteLineAsync($"The worker stopped: {exit.Reason}").ConfigureAwait(false);
+            }
+
+            return exit.Code;
         }
         catch (OptionsValidationException ex)
         {
@@ -51,6 +58,12 @@ internal static class RunCommand
             }
 
             return ConfigurationError;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Already logged in full by the part that failed; the console gets the one line that matters.
+            await error.WriteLineAsync($"The worker stopped: {ex.GetBaseException().Message}").ConfigureAwait(false);
+            return 1;
         }
     }
 }

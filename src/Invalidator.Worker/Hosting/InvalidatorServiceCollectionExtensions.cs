@@ -41,6 +41,7 @@ public static class InvalidatorServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<InvalidatorMetrics>();
+        services.TryAddSingleton<WorkerExit>();
         return services;
     }
 

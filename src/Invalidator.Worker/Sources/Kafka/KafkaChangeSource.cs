@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
@@ -30,6 +31,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly IEnumerable<IBatchListener> _listeners;
     private readonly InvalidatorMetrics _metrics;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
     private readonly PendingBatch _pending = new();
@@ -43,6 +45,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         IEnumerable<IBatchListener> listeners,
         InvalidatorMetrics metrics,
         IHostApplicationLifetime lifetime,
+        WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time)
     {
@@ -53,6 +56,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         _listeners = listeners;
         _metrics = metrics;
         _lifetime = lifetime;
+        _exit = exit;
         _logger = logger;
         _time = time;
     }
@@ -95,7 +99,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         catch (Exception ex)
         {
             Log.WorkerCrashed(_logger, ex);
-            Environment.ExitCode = 1;
+            _exit.Fail(ex.Message);
             _lifetime.StopApplication();
             throw;
         }
@@ -210,7 +214,7 @@ internal sealed class KafkaChangeSource : BackgroundService
             // rather than keep a live process that consumes nothing.
             Log.KafkaFatalError(_logger, error.Code.ToString(), error.Reason);
             _fatalError = error;
-            Environment.ExitCode = 1;
+            _exit.Fail($"fatal Kafka error {error.Code}: {error.Reason}");
             _lifetime.StopApplication();
             return;
         }

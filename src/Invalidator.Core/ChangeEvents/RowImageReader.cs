@@ -1,0 +1,192 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Invalidator.Core.ChangeEvents;
+
+/// <summary>Reads a JSON row object (before, after, key, or an unwrapped row) into a <see cref="RowImage"/>.</summary>
+internal static class RowImageReader
+{
+    private static ReadOnlySpan<byte> UnavailableUtf8 => "__debezium_unavailable_value"u8;
+
+    // The placeholder's bytes as base64: what Debezium sends for an unchanged TOASTed bytea column.
+    private static ReadOnlySpan<byte> UnavailableBase64Utf8 => "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="u8;
+
+    // Reused per thread so that building a row costs only the RowImage's own dictionary.
+    [ThreadStatic]
+    private static List<KeyValuePair<string, ColumnValue>>? t_columns;
+
+    /// <summary>
+    /// The row in <paramref name="segment"/>; null when it is absent or JSON null.
+    /// <paramref name="skipMetadata"/> drops the <c>__</c> fields that the unwrap SMT adds.
+    /// </summary>
+    public static RowImage? Read(
+        ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata)
+    {
+        if (!segment.HasValue)
+        {
+            return null;
+        }
+
+        if (!segment.IsObject)
+        {
+            throw new ChangeEventFormatException(
+                $"The {part} is a JSON {JsonText.Describe(segment.Type)} where a row object or null was expected.");
+        }
+
+        var rowJson = segment.Of(json);
+        var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
+        reader.Read();
+        var columns = t_columns ??= new List<KeyValuePair<string, ColumnValue>>(32);
+        try
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (skipMetadata && EnvelopeFields.IsMetadataName(ref reader))
+                {
+                    reader.Read();
+                    reader.Skip();
+                    continue;
+                }
+
+                var name = NameCache.Get(ref reader);
+                reader.Read();
+                columns.Add(new(name, ReadValue(ref reader, rowJson, name, decimals, scope)));
+            }
+
+            return new RowImage(columns);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ChangeEventFormatException($"The {part} has the same column twice ({ex.Message}).", ex);
+        }
+        finally
+        {
+            columns.Clear();
+        }
+    }
+
+    private static ColumnValue ReadValue(
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, DecimalColumns? decimals, RowScope scope)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return ColumnValue.Null;
+            case JsonTokenType.True:
+                return ColumnValue.Of("true");
+            case JsonTokenType.False:
+                return ColumnValue.Of("false");
+            case JsonTokenType.Number:
+                // The token text as written: exact for int64 beyond 2^53 and for decimals in double/string mode.
+                return ColumnValue.Of(Encoding.UTF8.GetString(reader.ValueSpan));
+            case JsonTokenType.String:
+                return ReadString(ref reader, column, decimals, scope);
+            default:
+                var start = (int)reader.TokenStartIndex;
+                var type = reader.TokenType;
+                reader.Skip();
+                return ReadContainer(rowJson[start..(int)reader.BytesConsumed], type);
+        }
+    }
+
+    private static ColumnValue ReadString(ref Utf8JsonReader reader, string column, DecimalColumns? decimals, RowScope scope)
+    {
+        if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
+        {
+            return ColumnValue.Unavailable;
+        }
+
+        if (decimals is null || !decimals.TryGetScale(scope, column, out var scale))
+        {
+            return ColumnValue.Of(reader.GetString()!);
+        }
+
+        byte[]? rented = null;
+        try
+        {
+            var text = JsonText.Unescaped(ref reader, ref rented);
+            return ColumnValue.Of(DecimalColumns.Format(text, scale)
+                ?? throw new ChangeEventFormatException(
+                    $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is not base64."));
+        }
+        finally
+        {
+            JsonText.Return(rented);
+        }
+    }
+
+    private static ColumnValue ReadContainer(ReadOnlySpan<byte> raw, JsonTokenType type)
+    {
+        if (type == JsonTokenType.StartArray && IsUnavailableArray(raw))
+        {
+            return ColumnValue.Unavailable;
+        }
+
+        if (type == JsonTokenType.StartObject && TryReadVariableScaleDecimal(raw) is { } number)
+        {
+            return ColumnValue.Of(number);
+        }
+
+        return ColumnValue.Of(JsonText.Compact(raw));
+    }
+
+    /// <summary>Debezium sends an unchanged TOASTed array column as a one-element array holding the placeholder.</summary>
+    private static bool IsUnavailableArray(ReadOnlySpan<byte> raw)
+    {
+        var reader = new Utf8JsonReader(raw, JsonText.ReaderOptions);
+        reader.Read();
+        return reader.Read()
+            && reader.TokenType == JsonTokenType.String
+            && (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
+            && reader.Read()
+            && reader.TokenType == JsonTokenType.EndArray;
+    }
+
+    /// <summary>
+    /// <c>io.debezium.data.VariableScaleDecimal</c> is a struct <c>{"scale":N,"value":"base64"}</c>; it is
+    /// recognised by that shape, so it decodes with or without a schema. Null when the object is something else.
+    /// </summary>
+    private static string? TryReadVariableScaleDecimal(ReadOnlySpan<byte> raw)
+    {
+        var reader = new Utf8JsonReader(raw, JsonText.ReaderOptions);
+        reader.Read();
+        int? scale = null;
+        var value = default(JsonSegment);
+        var count = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            count++;
+            if (reader.ValueTextEquals("scale"u8))
+            {
+                reader.Read();
+                scale = reader.TokenType == JsonTokenType.Number ? DecimalColumns.ParseInt32(ref reader) : null;
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("value"u8))
+            {
+                reader.Read();
+                value = JsonSegment.Take(ref reader, 0);
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        if (count != 2 || scale is not { } s || value.Type != JsonTokenType.String)
+        {
+            return null;
+        }
+
+        var valueReader = value.Open(raw);
+        byte[]? rented = null;
+        try
+        {
+            return DecimalColumns.Format(JsonText.Unescaped(ref valueReader, ref rented), s);
+        }
+        finally
+        {
+            JsonText.Return(rented);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+using System.Text.Json;
+
+namespace Invalidator.IntegrationTests.Worker;
+
+/// <summary>Builds Debezium envelopes (schemaless JSON converter) for tests.</summary>
+public static class Debezium
+{
+    public static string Envelope(string op, object? before, object? after, string schema = "public", string table = "customers") =>
+        JsonSerializer.Serialize(new
+        {
+            before,
+            after,
+            source = new { version = "2.7.0.Final", connector = "postgresql", name = "dbserver1", ts_ms = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), db = "app", schema, table },
+            op,
+            ts_ms = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+        });
+}
