@@ -133,6 +133,7 @@ public static class RulesLoader
                 if (seen.TryGetValue(name, out var first))
                 {
                     Error(key, $"duplicate table '{name}' (first defined on line {first.Line}): merge the two entries into one");
+                    _ = Table(key, name, value); // Still checked, so its own errors show in the same run.
                     continue;
                 }
 

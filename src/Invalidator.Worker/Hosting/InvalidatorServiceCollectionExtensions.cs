@@ -73,6 +73,11 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new BatchApplier(
+            sp.GetRequiredService<RegionSet>(),
+            sp.GetServices<IBatchListener>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<ILogger<BatchApplier>>()));
         return services;
     }
 

@@ -26,9 +26,9 @@ public sealed class ChangeRecordPlanner
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
     }
 
-    public RecordOutcome Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, out string? poisonReason)
+    /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
+    public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch)
     {
-        poisonReason = null;
         DecodedRecord decoded;
         try
         {
@@ -36,21 +36,21 @@ public sealed class ChangeRecordPlanner
         }
         catch (ChangeEventFormatException ex)
         {
-            poisonReason = ex.Message;
-            return Count(topic, "unknown", RecordOutcome.Poison);
+            return new PlannedRecord(Count(topic, "unknown", RecordOutcome.Poison), ex.Message, null);
         }
 
-        switch (decoded.Kind)
+        return decoded.Kind switch
         {
-            case RecordKind.Tombstone:
-                return Count(topic, "none", RecordOutcome.Tombstone);
-            case RecordKind.Heartbeat:
-                return Count(topic, "none", RecordOutcome.Heartbeat);
-            case RecordKind.TransactionMetadata:
-                return Count(topic, "none", RecordOutcome.Transaction);
-        }
+            RecordKind.Tombstone => new PlannedRecord(Count(topic, "none", RecordOutcome.Tombstone), null, null),
+            RecordKind.Heartbeat => new PlannedRecord(Count(topic, "none", RecordOutcome.Heartbeat), null, null),
+            RecordKind.TransactionMetadata => new PlannedRecord(Count(topic, "none", RecordOutcome.Transaction), null, null),
+            _ => Add(topic, decoded.Change!, batch),
+        };
+    }
 
-        var change = decoded.Change!;
+    /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
+    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch)
+    {
         var plan = _planner.Plan(change);
         foreach (var unresolved in plan.Unresolved)
         {
@@ -65,7 +65,7 @@ public sealed class ChangeRecordPlanner
             PlanOutcome.Unchanged => RecordOutcome.Unchanged,
             _ => RecordOutcome.Ignored,
         };
-        return Count(topic, change.Operation.ToCode(), outcome);
+        return new PlannedRecord(Count(source, change.Operation.ToCode(), outcome), null, change.CommitTime);
     }
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)

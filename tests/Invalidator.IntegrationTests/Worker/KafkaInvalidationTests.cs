@@ -1,7 +1,7 @@
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.Worker.DeadLetters;
-using Invalidator.Worker.Sources.Kafka;
+using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Hosting;
 using StackExchange.Redis;
 
@@ -241,7 +241,7 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
 
         public bool Crashed => _crashed;
 
-        public void OnApplied(IReadOnlyCollection<TopicPartitionOffset> offsets, int records)
+        public void OnApplied(SourceBatch batch)
         {
             _crashed = true;
             throw new InvalidOperationException("simulated crash between delete and commit");

@@ -1,7 +1,7 @@
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.Worker.Hosting;
-using Invalidator.Worker.Sources.Kafka;
+using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

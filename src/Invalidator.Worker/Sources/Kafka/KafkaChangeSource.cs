@@ -4,7 +4,6 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
-using Invalidator.Worker.Regions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,10 +25,8 @@ internal sealed class KafkaChangeSource : BackgroundService
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
-    private readonly RegionSet _regions;
+    private readonly BatchApplier _applier;
     private readonly DeadLetterPublisher _deadLetters;
-    private readonly IEnumerable<IBatchListener> _listeners;
-    private readonly InvalidatorMetrics _metrics;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
@@ -40,10 +37,8 @@ internal sealed class KafkaChangeSource : BackgroundService
     public KafkaChangeSource(
         IOptions<InvalidatorOptions> options,
         ChangeRecordPlanner planner,
-        RegionSet regions,
+        BatchApplier applier,
         DeadLetterPublisher deadLetters,
-        IEnumerable<IBatchListener> listeners,
-        InvalidatorMetrics metrics,
         IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
@@ -51,10 +46,8 @@ internal sealed class KafkaChangeSource : BackgroundService
     {
         _options = options.Value;
         _planner = planner;
-        _regions = regions;
+        _applier = applier;
         _deadLetters = deadLetters;
-        _listeners = listeners;
-        _metrics = metrics;
         _lifetime = lifetime;
         _exit = exit;
         _logger = logger;
@@ -144,22 +137,14 @@ internal sealed class KafkaChangeSource : BackgroundService
             }
 
             firstAt ??= _time.GetTimestamp();
-            var outcome = _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Invalidations, out var poisonReason);
-            if (outcome == RecordOutcome.Poison)
-            {
-                _pending.Poison.Add((record, poisonReason!));
-            }
-
-            _pending.Track(record);
+            _pending.Track(record, _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations));
         }
     }
 
     private async Task ApplyAsync(CancellationToken stoppingToken)
     {
         await DeadLetterPoisonAsync(stoppingToken).ConfigureAwait(false);
-        await _regions.ApplyAsync(_pending.Invalidations, stoppingToken).ConfigureAwait(false);
-        _metrics.BatchSize.Record(_pending.RecordCount);
-        Log.BatchApplied(_logger, _pending.RecordCount, _pending.Invalidations.Keys.Count, _pending.Invalidations.Tags.Count);
+        await _applier.ApplyAsync(_pending.Batch, stoppingToken).ConfigureAwait(false);
     }
 
     private async Task DeadLetterPoisonAsync(CancellationToken stoppingToken)
@@ -184,13 +169,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 
     private void Acknowledge(IConsumer<byte[]?, byte[]?> consumer)
     {
-        var offsets = _pending.OffsetsToStore.ToList();
-        foreach (var listener in _listeners)
-        {
-            listener.OnApplied(offsets, _pending.RecordCount);
-        }
-
-        foreach (var offset in offsets)
+        foreach (var offset in _pending.OffsetsToStore)
         {
             try
             {

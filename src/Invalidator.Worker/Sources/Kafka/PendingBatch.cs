@@ -1,39 +1,33 @@
 using Confluent.Kafka;
-using Invalidator.Core.Planning;
+using Invalidator.Worker.Processing;
 
 namespace Invalidator.Worker.Sources.Kafka;
 
 /// <summary>
-/// Records consumed but not yet acknowledged: their merged invalidations, the poison records among them,
-/// and per partition the offset to store once the batch is applied.
+/// Kafka records consumed but not yet acknowledged: the source-neutral batch, plus the poison records among
+/// them (which go to the dead-letter topic before the batch is acknowledged).
 /// </summary>
 internal sealed class PendingBatch
 {
-    private readonly Dictionary<TopicPartition, Offset> _nextOffsets = [];
-
-    public InvalidationBatch Invalidations { get; } = new();
+    public SourceBatch Batch { get; } = new();
 
     public List<(ConsumeResult<byte[]?, byte[]?> Record, string Reason)> Poison { get; } = [];
 
-    public int RecordCount { get; private set; }
+    public int RecordCount => Batch.RecordCount;
 
-    /// <summary>Source commit time of the newest record, for lag.</summary>
-    public DateTimeOffset? NewestTimestamp { get; private set; }
-
-    public void Track(ConsumeResult<byte[]?, byte[]?> record)
+    public void Track(ConsumeResult<byte[]?, byte[]?> record, PlannedRecord planned)
     {
-        RecordCount++;
-        _nextOffsets[record.TopicPartition] = record.Offset + 1;
-        var timestamp = record.Message.Timestamp;
-        if (timestamp.Type != TimestampType.NotAvailable)
+        if (planned.IsPoison)
         {
-            NewestTimestamp = timestamp.UtcDateTime;
+            Poison.Add((record, planned.PoisonReason!));
         }
+
+        Batch.Track(record.Topic, record.Partition.Value, record.Offset.Value + 1, planned.CommitTime);
     }
 
     /// <summary>The offsets to store: the next offset to read, per partition.</summary>
     public IEnumerable<TopicPartitionOffset> OffsetsToStore =>
-        _nextOffsets.Select(p => new TopicPartitionOffset(p.Key, p.Value));
+        Batch.Progress.Select(p => new TopicPartitionOffset(p.Source, new Partition(p.Partition), new Offset(p.NextPosition)));
 
     /// <summary>
     /// Forgets partitions this consumer no longer owns: their records will be re-read by the new owner, so
@@ -44,7 +38,7 @@ internal sealed class PendingBatch
         var dropped = 0;
         foreach (var partition in partitions)
         {
-            if (_nextOffsets.Remove(partition))
+            if (Batch.Forget(partition.Topic, partition.Partition.Value))
             {
                 dropped++;
             }
@@ -57,10 +51,7 @@ internal sealed class PendingBatch
 
     public void Clear()
     {
-        _nextOffsets.Clear();
-        Invalidations.Clear();
+        Batch.Clear();
         Poison.Clear();
-        RecordCount = 0;
-        NewestTimestamp = null;
     }
 }
