@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -55,4 +55,31 @@ internal static partial class Log
 
     [LoggerMessage(4001, LogLevel.Error, "Could not write to the dead-letter topic {Topic}; the batch is retried")]
     public static partial void DeadLetterWriteFailed(ILogger logger, string topic, Exception exception);
+
+    [LoggerMessage(5000, LogLevel.Information, "Streaming publication {Publication} from slot {Slot} on PostgreSQL {ServerVersion}")]
+    public static partial void ReplicationStarted(ILogger logger, string publication, string slot, string serverVersion);
+
+    [LoggerMessage(5001, LogLevel.Information, "Created replication slot {Slot} (temporary: {Temporary}); it streams changes committed from {Lsn} on")]
+    public static partial void SlotCreated(ILogger logger, string slot, bool temporary, string lsn);
+
+    [LoggerMessage(5002, LogLevel.Warning, "Postgres check: {Message}")]
+    public static partial void PostgresCheckWarning(ILogger logger, string message);
+
+    [LoggerMessage(5003, LogLevel.Error, "Postgres check failed: {Message}")]
+    public static partial void PostgresCheckFailed(ILogger logger, string message);
+
+    [LoggerMessage(5004, LogLevel.Information, "Postgres check: {Message}")]
+    public static partial void PostgresCheckInfo(ILogger logger, string message);
+
+    [LoggerMessage(5005, LogLevel.Warning, "Replication interrupted: {Reason}. Reconnecting in {Delay}; unconfirmed transactions are streamed again")]
+    public static partial void ReplicationInterrupted(ILogger logger, string reason, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(5006, LogLevel.Debug, "Confirmed replication position {Lsn}")]
+    public static partial void PositionConfirmed(ILogger logger, string lsn);
+
+    [LoggerMessage(5007, LogLevel.Information, "Replication slot {Slot} is in use by PID {Pid}; waiting up to {Timeout} for it to be released (a previous worker may still be disconnecting)")]
+    public static partial void SlotBusyWaiting(ILogger logger, string slot, int pid, TimeSpan timeout);
+
+    [LoggerMessage(5008, LogLevel.Critical, "The Postgres source cannot start: {Reason}")]
+    public static partial void PostgresSourceCannotStart(ILogger logger, string reason);
 }

@@ -6,6 +6,7 @@ using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Sources.Kafka;
+using Invalidator.Worker.Sources.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -17,14 +18,15 @@ namespace Invalidator.Worker.Hosting;
 /// <summary>One <c>AddX</c> per concern, so a host (or a test) composes the worker from parts.</summary>
 public static class InvalidatorServiceCollectionExtensions
 {
-    /// <summary>Everything the worker needs: options, rules, regions, the Kafka source and diagnostics.</summary>
+    /// <summary>Everything the worker needs: options, rules, regions, the source <c>Invalidator:Source</c> selects, and diagnostics.</summary>
     public static IServiceCollection AddInvalidator(this IServiceCollection services) =>
         services
             .AddInvalidatorOptions()
             .AddInvalidatorDiagnostics()
             .AddInvalidatorRules()
             .AddInvalidatorRegions()
-            .AddInvalidatorKafkaSource();
+            .AddInvalidatorKafkaSource()
+            .AddInvalidatorPostgresSource();
 
     public static IServiceCollection AddInvalidatorOptions(this IServiceCollection services)
     {
@@ -84,7 +86,14 @@ public static class InvalidatorServiceCollectionExtensions
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
         services.TryAddSingleton<DeadLetterPublisher>();
-        services.AddHostedService<KafkaChangeSource>();
+        services.AddSingleton<IHostedService>(sp => new SelectedChangeSource<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        return services;
+    }
+
+    /// <summary>The direct Postgres replication source; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
+    public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
+    {
+        services.AddSingleton<IHostedService>(sp => new SelectedChangeSource<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }

@@ -7,8 +7,14 @@ public sealed class InvalidatorOptions
 {
     public const string SectionName = "Invalidator";
 
+    /// <summary><c>Invalidator:Source</c>: <c>Kafka</c> (Debezium, the default) or <c>Postgres</c> (direct replication).</summary>
+    public ChangeSourceKind Source { get; set; } = ChangeSourceKind.Kafka;
+
     [Required]
     public KafkaOptions Kafka { get; set; } = new();
+
+    [Required]
+    public PostgresOptions Postgres { get; set; } = new();
 
     [Required]
     public RulesOptions Rules { get; set; } = new();

@@ -10,7 +10,16 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
     public ValidateOptionsResult Validate(string? name, InvalidatorOptions options)
     {
         var failures = new List<string>();
-        ValidateKafka(options.Kafka, failures);
+        // Only the selected source's section must be complete: a Postgres deployment has no Kafka settings.
+        if (options.Source == ChangeSourceKind.Kafka)
+        {
+            ValidateKafka(options.Kafka, failures);
+        }
+        else
+        {
+            PostgresOptionsValidation.Validate(options.Postgres, failures);
+        }
+
         ValidateRegions(options.Regions, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -1,0 +1,35 @@
+namespace Invalidator.Worker.Options;
+
+/// <summary>Where changes come from: <c>Invalidator:Source</c>.</summary>
+public enum ChangeSourceKind
+{
+    /// <summary>Debezium change events from Kafka topics (<c>Invalidator:Kafka</c>).</summary>
+    Kafka,
+
+    /// <summary>Postgres logical replication read directly with pgoutput (<c>Invalidator:Postgres</c>).</summary>
+    Postgres,
+}
+
+/// <summary><c>Invalidator:Postgres</c>: the direct source. Validated only when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
+public sealed class PostgresOptions
+{
+    public const string DefaultName = "invalidator";
+
+    /// <summary><c>Invalidator:Postgres:ConnectionString</c>: an Npgsql connection string; the user needs the REPLICATION attribute.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary><c>Invalidator:Postgres:Publication</c>: the publication to stream (created by you: <c>CREATE PUBLICATION ... FOR TABLE ...</c>).</summary>
+    public string Publication { get; set; } = DefaultName;
+
+    /// <summary>
+    /// <c>Invalidator:Postgres:Slot</c>: the logical replication slot (pgoutput), created if absent. It keeps the
+    /// position of the last applied transaction, so a restarted worker resumes there; one worker at a time may use it.
+    /// </summary>
+    public string Slot { get; set; } = DefaultName;
+
+    /// <summary>
+    /// <c>Invalidator:Postgres:TemporarySlot</c>: create the slot as temporary (dropped when the worker disconnects).
+    /// Changes made while no worker runs are then never invalidated: for demos only.
+    /// </summary>
+    public bool TemporarySlot { get; set; }
+}

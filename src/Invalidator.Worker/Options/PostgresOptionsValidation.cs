@@ -1,0 +1,45 @@
+using System.Text.RegularExpressions;
+using Npgsql;
+
+namespace Invalidator.Worker.Options;
+
+/// <summary>Checks <c>Invalidator:Postgres</c> when it is the selected source; each message names the key to fix.</summary>
+internal static partial class PostgresOptionsValidation
+{
+    private const int MaxIdentifierLength = 63; // NAMEDATALEN - 1
+
+    public static void Validate(PostgresOptions postgres, List<string> failures)
+    {
+        if (string.IsNullOrWhiteSpace(postgres.ConnectionString))
+        {
+            failures.Add("Invalidator:Postgres:ConnectionString is required when Invalidator:Source is Postgres " +
+                "(for example Host=localhost;Port=5432;Database=app;Username=invalidator;Password=...).");
+        }
+        else
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(postgres.ConnectionString);
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
+            {
+                failures.Add($"Invalidator:Postgres:ConnectionString is not a valid Npgsql connection string: {ex.Message}");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(postgres.Publication) || postgres.Publication.Length > MaxIdentifierLength)
+        {
+            failures.Add($"Invalidator:Postgres:Publication must name a publication (1 to {MaxIdentifierLength} characters), for example {PostgresOptions.DefaultName}.");
+        }
+
+        if (!SlotName().IsMatch(postgres.Slot ?? ""))
+        {
+            failures.Add($"Invalidator:Postgres:Slot '{postgres.Slot}' is not a valid replication slot name: " +
+                $"use 1 to {MaxIdentifierLength} lower-case letters, digits and underscores (for example {PostgresOptions.DefaultName}).");
+        }
+    }
+
+    // Postgres' own rule for slot names (ReplicationSlotValidateName).
+    [GeneratedRegex("^[a-z0-9_]{1,63}$")]
+    private static partial Regex SlotName();
+}

@@ -1,0 +1,413 @@
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Rules;
+using Invalidator.Worker.Cli;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace Invalidator.Worker.Sources.Postgres;
+
+/// <summary>
+/// Reads Postgres logical replication (pgoutput) directly and invalidates in batches.
+///
+/// Delivery guarantee: at-least-once. pgoutput sends whole committed transactions in commit order. A
+/// transaction's end LSN is confirmed to the slot (<c>SetReplicationStatus</c>) only after every region applied
+/// the deletes of that transaction and of everything before it; Npgsql's automatic status updates only ever
+/// repeat that confirmed LSN. A crash, a lost connection or a shutdown mid-batch leaves the rest unconfirmed,
+/// and the slot streams it again; repeating a delete is harmless.
+/// </summary>
+internal sealed class PostgresChangeSource : BackgroundService
+{
+    private const string SourceName = "postgres";
+    private const string DuplicateObject = "42710";
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan SlotBusyGrace = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan SlotBusyPoll = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LastReconnectDelay = TimeSpan.FromSeconds(30);
+
+    private readonly InvalidatorOptions _options;
+    private readonly PostgresOptions _postgres;
+    private readonly RuleSet _rules;
+    private readonly ChangeRecordPlanner _planner;
+    private readonly BatchApplier _applier;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly WorkerExit _exit;
+    private readonly ILogger<PostgresChangeSource> _logger;
+    private readonly TimeProvider _time;
+
+    private readonly SourceBatch _batch = new();
+    private readonly List<ChangeEvent> _changes = [];
+    private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
+    private bool _slotKnownToExist;
+
+    // Where the stream is: inside a transaction (between Begin and Commit) or at a boundary.
+    private bool _inTransaction;
+    private DateTimeOffset? _commitTime;
+
+    // Changes of the open transaction planned into the batch but not yet tracked: they are tracked at its commit,
+    // with its end LSN, so the batch's position only ever names a transaction boundary.
+    private int _untrackedChanges;
+    private long? _batchStartedAt;
+    private NpgsqlLogSequenceNumber _confirmed;
+
+    public PostgresChangeSource(
+        IOptions<InvalidatorOptions> options,
+        RuleSet rules,
+        ChangeRecordPlanner planner,
+        BatchApplier applier,
+        IHostApplicationLifetime lifetime,
+        WorkerExit exit,
+        ILogger<PostgresChangeSource> logger,
+        TimeProvider time)
+    {
+        _options = options.Value;
+        _postgres = _options.Postgres;
+        _rules = rules;
+        _planner = planner;
+        _applier = applier;
+        _lifetime = lifetime;
+        _exit = exit;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>
+    internal static string ReplicationConnectionString(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options)
+            ? PostgresTextValues.RequiredSessionSettings
+            : builder.Options + " " + PostgresTextValues.RequiredSessionSettings;
+        builder.ApplicationName ??= "invalidator";
+        return builder.ConnectionString;
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            var report = await CheckAsync(stoppingToken).ConfigureAwait(false);
+            _decoder = new PgOutputDecoder(report.Tables);
+            _slotKnownToExist = report.SlotExists && !_postgres.TemporarySlot;
+            var reconnectDelay = FirstReconnectDelay;
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await StreamAsync(() => reconnectDelay = FirstReconnectDelay, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    // The slot keeps the confirmed position: reconnecting streams everything after it again.
+                    Log.ReplicationInterrupted(_logger, ex.Message, reconnectDelay, ex);
+                    await Task.Delay(reconnectDelay, _time, stoppingToken).ConfigureAwait(false);
+                    reconnectDelay = TimeSpan.FromTicks(Math.Min(reconnectDelay.Ticks * 2, LastReconnectDelay.Ticks));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutdown cut the batch short: it is not confirmed and will be streamed again.
+        }
+        catch (PostgresSourceNotReadyException ex)
+        {
+            Log.PostgresSourceCannotStart(_logger, ex.Message);
+            _exit.Fail(ex.Message, RunCommand.ConfigurationError);
+            _lifetime.StopApplication();
+        }
+        catch (Exception ex)
+        {
+            Log.WorkerCrashed(_logger, ex);
+            _exit.Fail(ex.Message);
+            _lifetime.StopApplication();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The start-up checks. A slot still held by a previous worker that is disconnecting is waited for; any
+    /// other error stops the start with the checks' messages.
+    /// </summary>
+    private async Task<PostgresCheckReport> CheckAsync(CancellationToken stoppingToken)
+    {
+        var started = _time.GetTimestamp();
+        var waitLogged = false;
+        while (true)
+        {
+            var report = await PostgresSourceChecks.RunAsync(
+                _postgres.ConnectionString, _postgres.Publication, _postgres.Slot, _rules, stoppingToken).ConfigureAwait(false);
+            var onlyBusy = report.SlotActivePid is { } pid && report.Findings.Count(f => f.Severity == CheckSeverity.Error) == 1;
+            if (onlyBusy && _time.GetElapsedTime(started) < SlotBusyGrace)
+            {
+                if (!waitLogged)
+                {
+                    Log.SlotBusyWaiting(_logger, _postgres.Slot, report.SlotActivePid!.Value, SlotBusyGrace);
+                    waitLogged = true;
+                }
+
+                await Task.Delay(SlotBusyPoll, _time, stoppingToken).ConfigureAwait(false);
+                continue;
+            }
+
+            foreach (var finding in report.Findings)
+            {
+                switch (finding.Severity)
+                {
+                    case CheckSeverity.Error: Log.PostgresCheckFailed(_logger, finding.Message); break;
+                    case CheckSeverity.Warning: Log.PostgresCheckWarning(_logger, finding.Message); break;
+                    default: Log.PostgresCheckInfo(_logger, finding.Message); break;
+                }
+            }
+
+            if (report.HasErrors)
+            {
+                throw new PostgresSourceNotReadyException(string.Join(" ", report.Findings.Where(f => f.Severity == CheckSeverity.Error).Select(f => f.Message)));
+            }
+
+            return report;
+        }
+    }
+
+    /// <summary>One replication session, until the connection fails or the worker stops.</summary>
+    private async Task StreamAsync(Action onStreaming, CancellationToken stoppingToken)
+    {
+        var connection = new LogicalReplicationConnection(ReplicationConnectionString(_postgres.ConnectionString));
+        await using (connection.ConfigureAwait(false))
+        {
+            await connection.Open(stoppingToken).ConfigureAwait(false);
+            await EnsureSlotAsync(connection, stoppingToken).ConfigureAwait(false);
+
+            using var session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var messages = connection.StartReplication(
+                new PgOutputReplicationSlot(_postgres.Slot),
+                new PgOutputReplicationOptions(_postgres.Publication, PgOutputProtocolVersion.V1, binary: false, messages: true),
+                session.Token);
+            var enumerator = messages.GetAsyncEnumerator(session.Token);
+            Task<bool>? next = null;
+            try
+            {
+                Log.ReplicationStarted(_logger, _postgres.Publication, _postgres.Slot, connection.ServerVersion);
+                while (true)
+                {
+                    next ??= enumerator.MoveNextAsync().AsTask();
+                    if (!next.IsCompleted && !await CompletesWithinAsync(next, WaitTime(), stoppingToken).ConfigureAwait(false))
+                    {
+                        await OnQuietAsync(connection, stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    if (!await next.ConfigureAwait(false))
+                    {
+                        return; // the server ended the stream; the caller reconnects
+                    }
+
+                    next = null;
+                    onStreaming();
+                    await HandleAsync(enumerator.Current, connection, stoppingToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                // Let the pending read see the cancellation before the enumerator and connection are disposed.
+                await session.CancelAsync().ConfigureAwait(false);
+                if (next is not null)
+                {
+                    await next.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
+                }
+
+                await enumerator.DisposeAsync().ConfigureAwait(false);
+                ForgetSession();
+            }
+        }
+    }
+
+    /// <summary>Creates the slot when it does not exist yet (a temporary slot in every session).</summary>
+    private async Task EnsureSlotAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    {
+        if (_slotKnownToExist)
+        {
+            return;
+        }
+
+        try
+        {
+            var slot = await connection.CreatePgOutputReplicationSlot(
+                _postgres.Slot, _postgres.TemporarySlot, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: stoppingToken).ConfigureAwait(false);
+            Log.SlotCreated(_logger, _postgres.Slot, _postgres.TemporarySlot, slot.ConsistentPoint.ToString());
+        }
+        catch (PostgresException ex) when (ex.SqlState == DuplicateObject)
+        {
+            // Created meanwhile (by a previous session or another start): use it.
+        }
+
+        _slotKnownToExist = !_postgres.TemporarySlot;
+    }
+
+    private async Task HandleAsync(PgOutputReplicationMessage message, LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    {
+        switch (message)
+        {
+            case BeginMessage begin:
+                _inTransaction = true;
+                _commitTime = new DateTimeOffset(DateTime.SpecifyKind(begin.TransactionCommitTimestamp, DateTimeKind.Utc));
+                break;
+
+            case CommitMessage commit:
+                OnCommit(commit.TransactionEndLsn, connection);
+                break;
+
+            default:
+                _changes.Clear();
+                await _decoder.DecodeAsync(message, _inTransaction ? _commitTime : null, _changes, stoppingToken).ConfigureAwait(false);
+                foreach (var change in _changes)
+                {
+                    _planner.Add(SourceName, change, _batch.Invalidations);
+                    _batchStartedAt ??= _time.GetTimestamp();
+                    if (_inTransaction)
+                    {
+                        _untrackedChanges++;
+                    }
+                    else
+                    {
+                        // A non-transactional logical message: its own LSN is a boundary.
+                        _batch.Track(SourceName, 0, (long)(ulong)message.WalEnd, null);
+                    }
+                }
+
+                break;
+        }
+
+        if (_batch.RecordCount + _untrackedChanges >= _options.Batching.MaxRecords)
+        {
+            await ApplyAsync(connection, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private void OnCommit(NpgsqlLogSequenceNumber endLsn, LogicalReplicationConnection connection)
+    {
+        for (var i = 0; i < _untrackedChanges; i++)
+        {
+            _batch.Track(SourceName, 0, (long)(ulong)endLsn, _commitTime);
+        }
+
+        _untrackedChanges = 0;
+        _inTransaction = false;
+        if (_batch.RecordCount == 0)
+        {
+            // Nothing of this transaction waits to be applied (it changed nothing published, or its deletes
+            // went out with an earlier batch): its end may be confirmed with the next status update.
+            SetConfirmed(connection, endLsn);
+        }
+    }
+
+    /// <summary>Nothing arrived for a while: apply a batch that has waited MaxWait, or, when idle, confirm the server's position.</summary>
+    private async Task OnQuietAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    {
+        if (_batchStartedAt is not null)
+        {
+            if (WaitTime() <= TimeSpan.Zero)
+            {
+                await ApplyAsync(connection, stoppingToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        // Everything received is applied and no transaction is open: LastReceivedLsn (the last commit or
+        // keepalive position) has nothing unapplied before it. Confirming it lets the slot release WAL that
+        // only other tables or databases wrote. (A read in flight can at most have received a Begin, which
+        // carries no LSN, so it cannot have moved LastReceivedLsn past an unapplied commit.)
+        if (!_inTransaction && connection.LastReceivedLsn > _confirmed)
+        {
+            SetConfirmed(connection, connection.LastReceivedLsn);
+            await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ApplyAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    {
+        if (_batch.RecordCount == 0 && _untrackedChanges == 0)
+        {
+            _batchStartedAt = null;
+            return;
+        }
+
+        await _applier.ApplyAsync(_batch, stoppingToken).ConfigureAwait(false);
+
+        long? position = null;
+        foreach (var progress in _batch.Progress)
+        {
+            position = Math.Max(position ?? long.MinValue, progress.NextPosition);
+        }
+
+        // The open transaction's deletes went out too; its commit is confirmed once it arrives.
+        _batch.Clear();
+        _untrackedChanges = 0;
+        _batchStartedAt = null;
+        if (position is { } lsn)
+        {
+            SetConfirmed(connection, new NpgsqlLogSequenceNumber((ulong)lsn));
+            await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private void SetConfirmed(LogicalReplicationConnection connection, NpgsqlLogSequenceNumber lsn)
+    {
+        if (lsn <= _confirmed)
+        {
+            return;
+        }
+
+        connection.SetReplicationStatus(lsn);
+        _confirmed = lsn;
+        Log.PositionConfirmed(_logger, lsn.ToString());
+    }
+
+    /// <summary>How long to wait for the next message: what is left of MaxWait for a started batch, else the idle poll.</summary>
+    private TimeSpan WaitTime() =>
+        _batchStartedAt is { } started ? _options.Batching.MaxWait - _time.GetElapsedTime(started) : IdlePoll;
+
+    private async Task<bool> CompletesWithinAsync(Task task, TimeSpan timeout, CancellationToken stoppingToken)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var delay = Task.Delay(timeout, _time, delayCancellation.Token);
+        var first = await Task.WhenAny(task, delay).ConfigureAwait(false);
+        await delayCancellation.CancelAsync().ConfigureAwait(false);
+        stoppingToken.ThrowIfCancellationRequested();
+        return first == task;
+    }
+
+    /// <summary>Drops what the lost session streamed but did not confirm: the next session streams it again.</summary>
+    private void ForgetSession()
+    {
+        _batch.Clear();
+        _changes.Clear();
+        _decoder.Reset();
+        _untrackedChanges = 0;
+        _batchStartedAt = null;
+        _inTransaction = false;
+        _commitTime = null;
+        _confirmed = default;
+    }
+}
+
+/// <summary>The start-up checks found errors; the message lists them with their fixes.</summary>
+internal sealed class PostgresSourceNotReadyException(string message) : Exception(message);
