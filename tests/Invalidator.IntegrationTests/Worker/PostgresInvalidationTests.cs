@@ -71,6 +71,136 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
         Assert.True(await AllExistAsync(regions, harness.KeyPrefix, ["orders:recent", "customer:2"]), "another table's truncate keys and row keys stay");
     }
 
+    [Fact]
+    public async Task A_crash_between_delete_and_confirm_leaves_the_transaction_in_the_slot_and_the_restart_reapplies_it()
+    {
+        await using var harness = await CreateHarnessAsync(fixture, "crash");
+        // Written before the slot exists, so the first worker's only batch is the update below.
+        await harness.ExecuteAsync("INSERT INTO customers VALUES (3, 'c@d.e', 'C', 1)");
+        var regions = await fixture.ConnectRegionsAsync();
+        string[] keys = ["customer:3", "customer:email:c@d.e", "customer:email:new@d.e"];
+
+        var crash = new CrashAfterApply();
+        var first = await harness.StartAsync(crash);
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the first worker streams from its slot");
+        await SetAsync(regions, harness.KeyPrefix, keys);
+        await harness.ExecuteAsync("UPDATE customers SET email = 'new@d.e' WHERE id = 3");
+
+        await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the first worker applies the batch and crashes before confirming");
+        Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, keys), "the deletes happened before the crash");
+        await WaitForStopAsync(first);
+        await Eventually.AssertAsync(async () => !await harness.SlotActiveAsync(), Deadline, "the crashed worker's replication session ends");
+
+        // The slot still holds the transaction: confirmed_flush_lsn did not move past its commit.
+        var (pending, commitLsn) = await PeekAsync(harness);
+        Assert.True(pending > 0, "the unconfirmed transaction is still in the slot");
+        Assert.True(await harness.ConfirmedFlushAsync() < commitLsn, "confirmed_flush_lsn is before the crashed batch's commit");
+
+        // A reader re-populates from the old row; the restarted worker must apply the change again.
+        await SetAsync(regions, harness.KeyPrefix, keys);
+        await harness.StartAsync();
+
+        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, keys), Deadline, "the restarted worker re-applies the unconfirmed transaction");
+        await Eventually.AssertAsync(async () => await harness.ConfirmedFlushAsync() >= commitLsn, Deadline, "and then confirms it");
+    }
+
+    [Fact]
+    public async Task Positions_are_confirmed_after_apply_and_the_slot_holds_no_wal_once_caught_up()
+    {
+        await using var harness = await CreateHarnessAsync(fixture, "confirm");
+        var regions = await fixture.ConnectRegionsAsync();
+        await harness.StartAsync();
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
+
+        await SetAsync(regions, harness.KeyPrefix, ["customer:5"]);
+        await harness.ExecuteAsync("INSERT INTO customers VALUES (5, 'e@f.g', 'E', 1)");
+        var afterInsert = await CurrentLsnAsync(harness);
+        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, ["customer:5"]), Deadline, "the insert is applied");
+        await Eventually.AssertAsync(async () => await harness.ConfirmedFlushAsync() >= afterInsert, Deadline, "the applied transaction is confirmed");
+
+        // A logical message and lots of WAL the publication does not cover: nothing to delete, nothing to keep.
+        await SetAsync(regions, harness.KeyPrefix, ["customer:6"]);
+        await harness.ExecuteAsync("SELECT pg_logical_emit_message(true, 'invalidator-test', '{\"note\": \"hello\"}')");
+        await harness.ExecuteAsync("INSERT INTO audit (note) SELECT md5(g::text) FROM generate_series(1, 50000) g");
+        var afterUnrelated = await CurrentLsnAsync(harness);
+        Assert.True((ulong)afterUnrelated - (ulong)afterInsert > 2_000_000, "the unrelated writes produced megabytes of WAL");
+
+        // restart_lsn moves at running-xacts records, which checkpoints write; the worker must confirm past them
+        // although none of them carried a change for it.
+        TimeSpan? lastCheckpoint = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                if (lastCheckpoint is null || clock.Elapsed - lastCheckpoint > TimeSpan.FromMilliseconds(300))
+                {
+                    await harness.ExecuteAsync("CHECKPOINT");
+                    lastCheckpoint = clock.Elapsed;
+                }
+
+                var (restart, confirmed) = await SlotPositionsAsync(harness);
+                return restart >= afterUnrelated && confirmed >= afterUnrelated;
+            },
+            Deadline,
+            "restart_lsn and confirmed_flush_lsn pass the unrelated WAL, so the slot no longer retains it");
+        var retained = await harness.ScalarAsync<decimal>($"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots WHERE slot_name = '{harness.Slot}'");
+        Assert.True(retained < 1_000_000, $"the slot retains {retained} bytes of WAL after catching up");
+        Assert.True(await AllExistAsync(regions, harness.KeyPrefix, ["customer:6"]), "a logical message deletes nothing");
+    }
+
+    private static async Task<NpgsqlLogSequenceNumber> CurrentLsnAsync(PostgresWorkerHarness harness) =>
+        await harness.ScalarAsync<NpgsqlLogSequenceNumber>("SELECT pg_current_wal_lsn()");
+
+    private static async Task<(NpgsqlLogSequenceNumber Restart, NpgsqlLogSequenceNumber Confirmed)> SlotPositionsAsync(PostgresWorkerHarness harness)
+    {
+        await using var connection = new NpgsqlConnection(harness.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT restart_lsn, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", connection)
+        {
+            Parameters = { new() { Value = harness.Slot } },
+        };
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync(), "the slot exists");
+        return (reader.GetFieldValue<NpgsqlLogSequenceNumber>(0), reader.GetFieldValue<NpgsqlLogSequenceNumber>(1));
+    }
+
+    /// <summary>What the (inactive) slot would stream now, without consuming it: the number of messages and the last one's LSN.</summary>
+    private static async Task<(long Count, NpgsqlLogSequenceNumber Last)> PeekAsync(PostgresWorkerHarness harness)
+    {
+        await using var connection = new NpgsqlConnection(harness.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT count(*), max(lsn) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)", connection)
+        {
+            Parameters = { new() { Value = harness.Slot }, new() { Value = harness.Publication } },
+        };
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var count = reader.GetInt64(0);
+        return (count, count == 0 ? default : reader.GetFieldValue<NpgsqlLogSequenceNumber>(1));
+    }
+
+    private static async Task WaitForStopAsync(IHost host)
+    {
+        var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
+        await Eventually.AssertAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, Deadline, "the crashed worker stops its host");
+        await PostgresWorkerHarness.StopAsync(host).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    /// <summary>Simulates a process dying between "every region applied" and "position confirmed".</summary>
+    private sealed class CrashAfterApply : IBatchListener
+    {
+        private volatile bool _crashed;
+
+        public bool Crashed => _crashed;
+
+        public void OnApplied(SourceBatch batch)
+        {
+            _crashed = true;
+            throw new InvalidOperationException("simulated crash between delete and confirm");
+        }
+    }
+
     internal static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
     {
         foreach (var db in regions)
