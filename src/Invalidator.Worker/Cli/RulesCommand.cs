@@ -1,16 +1,30 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Sources.Postgres;
 
 namespace Invalidator.Worker.Cli;
 
-/// <summary><c>rules check &lt;file&gt;</c>: validates a rules file as the worker's start does.</summary>
+/// <summary>
+/// <c>rules check &lt;file&gt; [--database &lt;connection string&gt;]</c>: validates a rules file as the worker's start does,
+/// and with <c>--database</c> also runs the direct source's start-up checks against that database.
+/// </summary>
 internal static class RulesCommand
 {
     public static Command Build(TextWriter output, TextWriter error)
     {
         var file = new Argument<FileInfo>("file") { Description = "The rules file (YAML)." };
-        var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.") { file };
-        check.SetAction(parse =>
+        var database = new Option<string?>("--database")
+        {
+            Description = "A PostgreSQL connection string: also check that database for the direct source (wal_level, publication, replica identity, slot).",
+        };
+        var publication = new Option<string>("--publication") { Description = "The publication to check (Invalidator:Postgres:Publication).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
+        var slot = new Option<string>("--slot") { Description = "The replication slot to check (Invalidator:Postgres:Slot).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
+        var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.")
+        {
+            file, database, publication, slot,
+        };
+        check.SetAction(async (parse, cancellationToken) =>
         {
             var path = parse.GetValue(file)!.FullName;
             try
@@ -19,7 +33,9 @@ internal static class RulesCommand
                 var keys = rules.Tables.Values.Sum(t => t.Keys.Count);
                 var tags = rules.Tables.Values.Sum(t => t.Tags.Count);
                 output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates");
-                return 0;
+                return parse.GetValue(database) is { } connectionString
+                    ? await CheckDatabaseAsync(connectionString, parse.GetValue(publication)!, parse.GetValue(slot)!, rules, output, error, cancellationToken).ConfigureAwait(false)
+                    : 0;
             }
             catch (RulesException ex)
             {
@@ -33,5 +49,22 @@ internal static class RulesCommand
             }
         });
         return new Command("rules", "Work with rules files.") { check };
+    }
+
+    /// <summary>The start-up checks of the direct source: findings on stdout (errors on stderr), exit 1 on any error.</summary>
+    private static async Task<int> CheckDatabaseAsync(
+        string connectionString, string publication, string slot, RuleSet rules, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var report = await PostgresSourceChecks.RunAsync(connectionString, publication, slot, rules, cancellationToken).ConfigureAwait(false);
+        foreach (var finding in report.Findings)
+        {
+            (finding.Severity == CheckSeverity.Error ? error : output).WriteLine(finding.ToString());
+        }
+
+        var errors = report.Findings.Count(f => f.Severity == CheckSeverity.Error);
+        var warnings = report.Findings.Count(f => f.Severity == CheckSeverity.Warning);
+        (errors > 0 ? error : output).WriteLine(
+            $"database: {(errors > 0 ? "NOT READY" : "OK")}, {errors} error(s), {warnings} warning(s) for publication {publication} and slot {slot}");
+        return errors > 0 ? 1 : 0;
     }
 }

@@ -80,7 +80,7 @@ internal static partial class PostgresSourceChecks
         await using (connection.ConfigureAwait(false))
         {
             var database = await CheckServerAsync(connection, report, cancellationToken).ConfigureAwait(false);
-            var publishesAll = await CheckPublicationAsync(connection, publication, report, cancellationToken).ConfigureAwait(false);
+            var publishesAll = await CheckPublicationAsync(connection, publication, rules, report, cancellationToken).ConfigureAwait(false);
             foreach (var rule in rules.Tables.Values.OrderBy(r => r.Table, StringComparer.Ordinal))
             {
                 await CheckTableAsync(connection, rule, publication, publishesAll, report, cancellationToken).ConfigureAwait(false);
@@ -128,7 +128,8 @@ internal static partial class PostgresSourceChecks
     }
 
     /// <summary>The publication exists and publishes the operations that invalidate; returns whether it covers all tables.</summary>
-    private static async Task<bool> CheckPublicationAsync(NpgsqlConnection connection, string publication, PostgresCheckReport report, CancellationToken cancellationToken)
+    private static async Task<bool> CheckPublicationAsync(
+        NpgsqlConnection connection, string publication, RuleSet rules, PostgresCheckReport report, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
             "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1", connection)
@@ -138,8 +139,9 @@ internal static partial class PostgresSourceChecks
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
+            var tables = string.Join(", ", rules.Tables.Keys.Order(StringComparer.Ordinal).Select(QuoteTableName));
             report.Error($"Publication {publication} does not exist (Invalidator:Postgres:Publication). " +
-                $"Create it for the tables of the rules file: CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE <tables>;");
+                $"Create it for the tables of the rules file: CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE {tables};");
             return false;
         }
 
@@ -286,6 +288,13 @@ internal static partial class PostgresSourceChecks
             report.Error($"Slot {slot} is in use by another consumer (PID {pid}{application}{client}); only one may stream from a slot. " +
                 "Stop the other worker, or give this one its own Invalidator:Postgres:Slot (and its own copy of every change).");
         }
+    }
+
+    /// <summary>A rules-file table name (<c>schema.table</c>) as SQL must write it.</summary>
+    private static string QuoteTableName(string table)
+    {
+        var dot = table.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? QuoteIdentifier(table) : QuoteIdentifier(table[..dot]) + "." + QuoteIdentifier(table[(dot + 1)..]);
     }
 
     /// <summary>An identifier as SQL must write it: bare when it is a plain lower-case name, else double-quoted.</summary>
