@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Hosting;
@@ -148,6 +149,31 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
         Assert.True(await AllExistAsync(regions, harness.KeyPrefix, ["customer:6"]), "a logical message deletes nothing");
     }
 
+    [Fact]
+    public async Task An_unchanged_toasted_value_is_unavailable_and_never_rendered_into_a_key()
+    {
+        const string rules = """
+            tables:
+              public.docs:
+                keys: ["doc:{id}", "doc:{id}:title:{title}", "doc:{id}:body:{body}"]
+            """;
+        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, rules, "toast", """
+            CREATE TABLE docs (id int PRIMARY KEY, title text, body text);
+            CREATE PUBLICATION pub_toast FOR TABLE docs;
+            """);
+        // Random hex does not compress below the TOAST threshold, so the body is stored out of line.
+        await harness.ExecuteAsync("INSERT INTO docs SELECT 1, 'first', string_agg(md5(random()::text), '') FROM generate_series(1, 300)");
+        var batches = new ConcurrentQueue<string[]>();
+        await harness.StartAsync(new BatchKeys(batches));
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
+
+        await harness.ExecuteAsync("UPDATE docs SET title = 'second' WHERE id = 1");
+
+        await Eventually.AssertAsync(() => !batches.IsEmpty, Deadline, "the update is applied");
+        Assert.True(batches.TryDequeue(out var keys));
+        Assert.Equal(["doc:1", "doc:1:title:second"], keys.Order(StringComparer.Ordinal));
+    }
+
     private static async Task<NpgsqlLogSequenceNumber> CurrentLsnAsync(PostgresWorkerHarness harness) =>
         await harness.ScalarAsync<NpgsqlLogSequenceNumber>("SELECT pg_current_wal_lsn()");
 
@@ -199,6 +225,12 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
             _crashed = true;
             throw new InvalidOperationException("simulated crash between delete and confirm");
         }
+    }
+
+    /// <summary>The keys of each applied batch, in order.</summary>
+    private sealed class BatchKeys(ConcurrentQueue<string[]> batches) : IBatchListener
+    {
+        public void OnApplied(SourceBatch batch) => batches.Enqueue([.. batch.Invalidations.Keys]);
     }
 
     internal static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
