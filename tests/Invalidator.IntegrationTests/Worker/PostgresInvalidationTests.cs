@@ -150,6 +150,60 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
     }
 
     [Fact]
+    public async Task A_transaction_larger_than_a_batch_is_applied_in_parts_but_confirmed_only_once_whole()
+    {
+        await using var harness = await CreateHarnessAsync(fixture, "bigtx");
+        harness.Settings["Invalidator:Batching:MaxRecords"] = "10";
+        var regions = await fixture.ConnectRegionsAsync();
+        var keys = Enumerable.Range(1, 25).Select(i => $"order:{i}").ToArray();
+
+        // Batch 1 is a whole transaction; batch 2 the first 10 rows of a 25-row one, after which the worker dies:
+        // nothing of that transaction may be confirmed.
+        var crash = new CrashOnBatch(2);
+        var first = await harness.StartAsync(crash);
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the first worker streams from its slot");
+        await harness.ExecuteAsync("INSERT INTO customers VALUES (1, 'a@b.c', 'A', 1)"); // a whole transaction before
+        await Eventually.AssertAsync(() => crash.Batches >= 1, Deadline, "the first transaction is applied");
+        await SetAsync(regions, harness.KeyPrefix, keys);
+        await harness.ExecuteAsync("INSERT INTO orders SELECT g, 1 FROM generate_series(1, 25) g");
+
+        await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the worker applies part of the transaction and crashes");
+        await WaitForStopAsync(first);
+        await Eventually.AssertAsync(async () => !await harness.SlotActiveAsync(), Deadline, "the crashed worker's session ends");
+        var (pending, commitLsn) = await PeekAsync(harness);
+        Assert.True(pending >= 25, $"the whole transaction is still in the slot ({pending} messages)");
+        Assert.True(await harness.ConfirmedFlushAsync() < commitLsn, "confirmed_flush_lsn is before the partly applied transaction");
+
+        await SetAsync(regions, harness.KeyPrefix, keys);
+        await harness.StartAsync();
+        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, keys), Deadline, "the restarted worker applies all 25 rows");
+        await Eventually.AssertAsync(async () => await harness.ConfirmedFlushAsync() >= commitLsn, Deadline, "and confirms the transaction");
+    }
+
+    [Fact]
+    public async Task A_lost_replication_connection_is_reestablished_and_streaming_continues()
+    {
+        await using var harness = await CreateHarnessAsync(fixture, "reconnect");
+        await harness.ExecuteAsync("INSERT INTO customers VALUES (7, 'g@h.i', 'G', 1)");
+        var regions = await fixture.ConnectRegionsAsync();
+        var host = await harness.StartAsync();
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
+        var firstSession = await harness.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{harness.Slot}'");
+
+        // The server ends the worker's replication session (as a restart or failover would).
+        Assert.True(await harness.ScalarAsync<bool>($"SELECT pg_terminate_backend({firstSession})"));
+        await SetAsync(regions, harness.KeyPrefix, ["customer:7"]);
+        await harness.ExecuteAsync("UPDATE customers SET name = 'G2' WHERE id = 7");
+
+        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, ["customer:7"]), Deadline,
+            "the worker reconnects and applies the change made while it was disconnected");
+        var secondSession = await harness.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{harness.Slot}'");
+        Assert.NotEqual(firstSession, secondSession);
+        var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "a lost connection does not stop the worker");
+    }
+
+    [Fact]
     public async Task An_unchanged_toasted_value_is_unavailable_and_never_rendered_into_a_key()
     {
         const string rules = """
@@ -224,6 +278,26 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
         {
             _crashed = true;
             throw new InvalidOperationException("simulated crash between delete and confirm");
+        }
+    }
+
+    /// <summary>Simulates a process dying after the n-th applied batch, before its position is confirmed.</summary>
+    private sealed class CrashOnBatch(int crashAt) : IBatchListener
+    {
+        private int _batches;
+        private volatile bool _crashed;
+
+        public int Batches => Volatile.Read(ref _batches);
+
+        public bool Crashed => _crashed;
+
+        public void OnApplied(SourceBatch batch)
+        {
+            if (Interlocked.Increment(ref _batches) == crashAt)
+            {
+                _crashed = true;
+                throw new InvalidOperationException($"simulated crash after batch {crashAt}");
+            }
         }
     }
 

@@ -333,7 +333,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         if (!_inTransaction && connection.LastReceivedLsn > _confirmed)
         {
             SetConfirmed(connection, connection.LastReceivedLsn);
-            await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
+            await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
         }
     }
 
@@ -360,7 +360,23 @@ internal sealed class PostgresChangeSource : BackgroundService
         if (position is { } lsn)
         {
             SetConfirmed(connection, new NpgsqlLogSequenceNumber((ulong)lsn));
+            await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Pushes the confirmed position now rather than at Npgsql's next periodic status update. Best effort: a
+    /// connection that just broke refuses, and the pending read reports the failure that matters.
+    /// </summary>
+    private static async Task SendStatusAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    {
+        try
+        {
             await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Not streaming any more.
         }
     }
 
