@@ -72,7 +72,7 @@ internal static partial class Log
     public static partial void PostgresCheckInfo(ILogger logger, string message);
 
     [LoggerMessage(5005, LogLevel.Warning, "Replication interrupted: {Reason}. Reconnecting in {Delay}; unconfirmed transactions are streamed again")]
-    public static partial void ReplicationInterrupted(ILogger logger, string reason, TimeSpan delay, Exception exception);
+    public static partial void ReplicationInterrupted(ILogger logger, string reason, TimeSpan delay, Exception? exception);
 
     [LoggerMessage(5006, LogLevel.Debug, "Confirmed replication position {Lsn}")]
     public static partial void PositionConfirmed(ILogger logger, string lsn);

@@ -29,6 +29,7 @@ internal sealed class PostgresChangeSource : BackgroundService
 {
     private const string SourceName = "postgres";
     private const string DuplicateObject = "42710";
+    private const string UndefinedObject = "42704";
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan SlotBusyGrace = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan SlotBusyPoll = TimeSpan.FromMilliseconds(250);
@@ -105,17 +106,21 @@ internal sealed class PostgresChangeSource : BackgroundService
             var reconnectDelay = FirstReconnectDelay;
             while (!stoppingToken.IsCancellationRequested)
             {
+                // The slot keeps the confirmed position: reconnecting streams everything after it again.
                 try
                 {
                     await StreamAsync(() => reconnectDelay = FirstReconnectDelay, stoppingToken).ConfigureAwait(false);
+                    Log.ReplicationInterrupted(_logger, "the server ended the replication stream", reconnectDelay, null);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException && !stoppingToken.IsCancellationRequested)
                 {
-                    // The slot keeps the confirmed position: reconnecting streams everything after it again.
                     Log.ReplicationInterrupted(_logger, ex.Message, reconnectDelay, ex);
-                    await Task.Delay(reconnectDelay, _time, stoppingToken).ConfigureAwait(false);
-                    reconnectDelay = TimeSpan.FromTicks(Math.Min(reconnectDelay.Ticks * 2, LastReconnectDelay.Ticks));
+                    // A dropped slot is created again (changes made while it was gone cannot be streamed).
+                    _slotKnownToExist &= ex is not PostgresException { SqlState: UndefinedObject };
                 }
+
+                await Task.Delay(reconnectDelay, _time, stoppingToken).ConfigureAwait(false);
+                reconnectDelay = TimeSpan.FromTicks(Math.Min(reconnectDelay.Ticks * 2, LastReconnectDelay.Ticks));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
