@@ -55,11 +55,15 @@ internal sealed class PostgresChangeSource : BackgroundService
     private bool _inTransaction;
     private DateTimeOffset? _commitTime;
 
-    // Changes of the open transaction planned into the batch but not yet tracked: they are tracked at its commit,
-    // with its end LSN, so the batch's position only ever names a transaction boundary.
-    private int _untrackedChanges;
+    // The batch's position must name a transaction boundary. A change is tracked with the end of the last
+    // whole transaction (_boundary), except the open transaction's latest change, which is held back and
+    // tracked at the commit with the transaction's own end: so a batch cut mid-transaction confirms only what
+    // precedes the transaction, and the commit moves the position past it.
+    private bool _holdingChange;
+    private NpgsqlLogSequenceNumber _boundary;
     private long? _batchStartedAt;
     private NpgsqlLogSequenceNumber _confirmed;
+    private bool _confirmUnsent;
 
     public PostgresChangeSource(
         IOptions<InvalidatorOptions> options,
@@ -281,21 +285,26 @@ internal sealed class PostgresChangeSource : BackgroundService
                 {
                     _planner.Add(SourceName, change, _batch.Invalidations);
                     _batchStartedAt ??= _time.GetTimestamp();
-                    if (_inTransaction)
-                    {
-                        _untrackedChanges++;
-                    }
-                    else
+                    if (!_inTransaction)
                     {
                         // A non-transactional logical message: its own LSN is a boundary.
-                        _batch.Track(SourceName, 0, (long)(ulong)message.WalEnd, null);
+                        _boundary = message.WalEnd > _boundary ? message.WalEnd : _boundary;
+                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, null);
+                        continue;
                     }
+
+                    if (_holdingChange)
+                    {
+                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, _commitTime);
+                    }
+
+                    _holdingChange = true;
                 }
 
                 break;
         }
 
-        if (_batch.RecordCount + _untrackedChanges >= _options.Batching.MaxRecords)
+        if (_batch.RecordCount + (_holdingChange ? 1 : 0) >= _options.Batching.MaxRecords)
         {
             await ApplyAsync(connection, stoppingToken).ConfigureAwait(false);
         }
@@ -303,17 +312,18 @@ internal sealed class PostgresChangeSource : BackgroundService
 
     private void OnCommit(NpgsqlLogSequenceNumber endLsn, LogicalReplicationConnection connection)
     {
-        for (var i = 0; i < _untrackedChanges; i++)
+        if (_holdingChange)
         {
             _batch.Track(SourceName, 0, (long)(ulong)endLsn, _commitTime);
+            _batchStartedAt ??= _time.GetTimestamp(); // its deletes may have gone out already, its position not
+            _holdingChange = false;
         }
 
-        _untrackedChanges = 0;
         _inTransaction = false;
+        _boundary = endLsn;
         if (_batch.RecordCount == 0)
         {
-            // Nothing of this transaction waits to be applied (it changed nothing published, or its deletes
-            // went out with an earlier batch): its end may be confirmed with the next status update.
+            // Nothing waits to be applied (the transaction changed nothing published): confirm it right away.
             SetConfirmed(connection, endLsn);
         }
     }
@@ -338,13 +348,17 @@ internal sealed class PostgresChangeSource : BackgroundService
         if (!_inTransaction && connection.LastReceivedLsn > _confirmed)
         {
             SetConfirmed(connection, connection.LastReceivedLsn);
+        }
+
+        if (_confirmUnsent)
+        {
             await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
         }
     }
 
     private async Task ApplyAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
     {
-        if (_batch.RecordCount == 0 && _untrackedChanges == 0)
+        if (_batch.Invalidations.PlanCount == 0 && _batch.RecordCount == 0)
         {
             _batchStartedAt = null;
             return;
@@ -358,9 +372,8 @@ internal sealed class PostgresChangeSource : BackgroundService
             position = Math.Max(position ?? long.MinValue, progress.NextPosition);
         }
 
-        // The open transaction's deletes went out too; its commit is confirmed once it arrives.
+        // A held change's deletes went out too; it is tracked (and its transaction confirmed) at the commit.
         _batch.Clear();
-        _untrackedChanges = 0;
         _batchStartedAt = null;
         if (position is { } lsn)
         {
@@ -373,8 +386,9 @@ internal sealed class PostgresChangeSource : BackgroundService
     /// Pushes the confirmed position now rather than at Npgsql's next periodic status update. Best effort: a
     /// connection that just broke refuses, and the pending read reports the failure that matters.
     /// </summary>
-    private static async Task SendStatusAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    private async Task SendStatusAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
     {
+        _confirmUnsent = false;
         try
         {
             await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
@@ -394,6 +408,7 @@ internal sealed class PostgresChangeSource : BackgroundService
 
         connection.SetReplicationStatus(lsn);
         _confirmed = lsn;
+        _confirmUnsent = true;
         Log.PositionConfirmed(_logger, lsn.ToString());
     }
 
@@ -422,7 +437,9 @@ internal sealed class PostgresChangeSource : BackgroundService
         _batch.Clear();
         _changes.Clear();
         _decoder.Reset();
-        _untrackedChanges = 0;
+        _holdingChange = false;
+        _boundary = default;
+        _confirmUnsent = false;
         _batchStartedAt = null;
         _inTransaction = false;
         _commitTime = null;
