@@ -9,7 +9,8 @@
 # use non-default ports, so they never fight a system PostgreSQL or Redis. Re-running is safe: running servers
 # are reused, the demo schema is created only where missing, the worker is rebuilt and restarted (its
 # replication slot resumes where it stopped).
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "\033[31mquickstart failed at line %s: %s (exit %s)\033[0m\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 
@@ -235,12 +236,12 @@ cache_customer() { # region id
     redis-cli -p "$port" set "$key" "$row" ex 3600 >/dev/null
     redis-cli -p "$port" set "customer:email:$email" "$2" ex 3600 >/dev/null
 }
-cache_orders() { # region customer-id
+cache_orders() { # region customer-id: the customer's first orders (a demo page), and each of them
     local port rows
     port=$(redis_port_of "$1")
-    rows=$(psql_demo -c "SELECT coalesce(json_agg(o ORDER BY id), '[]') FROM orders o WHERE customer_id = $2")
+    rows=$(psql_demo -c "SELECT coalesce(json_agg(o ORDER BY id), '[]') FROM (SELECT * FROM orders WHERE customer_id = $2 ORDER BY id LIMIT 5) o")
     redis-cli -p "$port" set "customer:$2:orders" "$rows" ex 3600 >/dev/null
-    psql_demo -c "SELECT id FROM orders WHERE customer_id = $2" | while read -r order; do
+    psql_demo -c "SELECT id FROM orders WHERE customer_id = $2 ORDER BY id LIMIT 5" | while read -r order; do
         redis-cli -p "$port" set "order:$order" "$(psql_demo -c "SELECT row_to_json(o) FROM orders o WHERE id = $order")" ex 3600 >/dev/null
     done
 }
