@@ -1,3 +1,4 @@
+using Invalidator.Worker.Cli;
 using Invalidator.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -29,6 +30,32 @@ public sealed class SourceSelectionTests
 
         Assert.Contains(failures, f => f.Contains("Invalidator:Kafka:Topics", StringComparison.Ordinal));
         Assert.DoesNotContain(failures, f => f.Contains("Invalidator:Postgres", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Run_exits_with_the_configuration_error_code_when_the_postgres_checks_fail()
+    {
+        var directory = Directory.CreateTempSubdirectory("invalidator-test-").FullName;
+        var rules = Path.Combine(directory, "rules.yaml");
+        await File.WriteAllTextAsync(rules, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
+        var config = Path.Combine(directory, "config.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {
+              "Invalidator": {
+                "Source": "Postgres",
+                "Postgres": { "ConnectionString": "Host=127.0.0.1;Port=1;Username=nobody;Timeout=2" },
+                "Rules": { "Path": "{{rules}}" },
+                "Regions": { "east": { "Redis": "127.0.0.1:1" } }
+              }
+            }
+            """);
+        using var error = new StringWriter();
+
+        var exitCode = await InvalidatorCommandLine.InvokeAsync(["run", "--config", config], TextWriter.Null, error);
+
+        Assert.Equal(RunCommand.ConfigurationError, exitCode);
+        Assert.Contains("The worker stopped: Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString)", error.ToString(), StringComparison.Ordinal);
+        Directory.Delete(directory, recursive: true);
     }
 
     private static async Task<IReadOnlyList<string>> StartFailuresAsync(Dictionary<string, string?> settings)
