@@ -44,6 +44,27 @@ internal static partial class Log
     [LoggerMessage(2002, LogLevel.Information, "Region {Region} connected to {Endpoints} (key prefix '{KeyPrefix}', {Command})")]
     public static partial void RegionReady(ILogger logger, string region, string endpoints, string keyPrefix, string command);
 
+    [LoggerMessage(2003, LogLevel.Error, "Region {Region}: circuit opened for {BreakDuration}; its invalidations are dead-lettered meanwhile")]
+    public static partial void CircuitOpened(ILogger logger, string region, TimeSpan breakDuration, Exception? exception);
+
+    [LoggerMessage(2004, LogLevel.Information, "Region {Region}: circuit half-open, trying one batch")]
+    public static partial void CircuitHalfOpened(ILogger logger, string region);
+
+    [LoggerMessage(2005, LogLevel.Information, "Region {Region}: circuit closed, the region is healthy again")]
+    public static partial void CircuitClosed(ILogger logger, string region);
+
+    [LoggerMessage(2006, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags after {Attempts} attempts; dead-lettering it")]
+    public static partial void RegionBatchDeadLettered(ILogger logger, string region, int keys, int tags, int attempts, Exception exception);
+
+    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead-lettered invalidations from {Topic}[{Partition}]@{Offset} ({Keys} keys, {Tags} tags)")]
+    public static partial void RegionRedriven(ILogger logger, string region, string topic, int partition, long offset, int keys, int tags);
+
+    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing; redrive of {Topic}[{Partition}]@{Offset} retries in {Delay}")]
+    public static partial void RedriveWaiting(ILogger logger, string region, string topic, int partition, long offset, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Dead letter {Topic}[{Partition}]@{Offset} names region '{Region}', which is not configured; skipped")]
+    public static partial void RedriveUnknownRegion(ILogger logger, string topic, int partition, long offset, string region);
+
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image: column '{Column}' is {Failure} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string column, string failure, long suppressed);
 

@@ -75,16 +75,20 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
+            sp.GetService<IRegionDeadLetterSink>(),
             sp.GetServices<IBatchListener>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<ILogger<BatchApplier>>()));
+            sp.GetRequiredService<ILogger<BatchApplier>>(),
+            sp.GetRequiredService<TimeProvider>()));
         return services;
     }
 
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
         services.TryAddSingleton<DeadLetterPublisher>();
+        services.TryAddSingleton<IRegionDeadLetterSink>(sp => sp.GetRequiredService<DeadLetterPublisher>());
         services.AddHostedService<KafkaChangeSource>();
+        services.AddHostedService<RegionRedriver>();
         return services;
     }
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -10,9 +11,35 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
     public ValidateOptionsResult Validate(string? name, InvalidatorOptions options)
     {
         var failures = new List<string>();
+        // Data annotations on nested sections are not checked by ValidateDataAnnotations: walk them here,
+        // naming each failure by its configuration path.
+        Annotations(options.Kafka, "Invalidator:Kafka", failures);
+        Annotations(options.Rules, "Invalidator:Rules", failures);
+        Annotations(options.Batching, "Invalidator:Batching", failures);
+        Annotations(options.DeadLetter, "Invalidator:DeadLetter", failures);
+        foreach (var (regionName, region) in options.Regions)
+        {
+            Annotations(region, $"Invalidator:Regions:{regionName}", failures);
+            Annotations(region.Resilience, $"Invalidator:Regions:{regionName}:Resilience", failures);
+            Annotations(region.Resilience.CircuitBreaker, $"Invalidator:Regions:{regionName}:Resilience:CircuitBreaker", failures);
+        }
+
         ValidateKafka(options.Kafka, failures);
         ValidateRegions(options.Regions, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Annotations(object section, string path, List<string> failures)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(section, new ValidationContext(section), results, validateAllProperties: true))
+        {
+            foreach (var result in results)
+            {
+                var member = result.MemberNames.FirstOrDefault();
+                failures.Add(member is null ? $"{path}: {result.ErrorMessage}" : $"{path}:{member}: {result.ErrorMessage}");
+            }
+        }
     }
 
     private static void ValidateKafka(KafkaOptions kafka, List<string> failures)

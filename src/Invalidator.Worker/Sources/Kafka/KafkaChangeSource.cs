@@ -70,6 +70,7 @@ internal sealed class KafkaChangeSource : BackgroundService
                 Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
             .Build();
 
+        await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
         var subscription = KafkaConsumerSettings.Subscription(kafka);
         Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
         consumer.Subscribe(subscription);
@@ -108,6 +109,36 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
     }
 
+    /// <summary>
+    /// Fails the start with a clear message when no broker answers: librdkafka would otherwise retry quietly
+    /// forever and leave a process that looks alive but consumes nothing.
+    /// </summary>
+    private static async Task CheckBrokersAsync(KafkaOptions kafka, CancellationToken stoppingToken)
+    {
+        var config = new AdminClientConfig(KafkaConsumerSettings.Build(kafka).Where(p => !ConsumerOnly.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+        using var admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
+        try
+        {
+            await Task.Run(() => admin.GetMetadata(kafka.StartupTimeout), stoppingToken).ConfigureAwait(false);
+        }
+        catch (KafkaException ex)
+        {
+            throw new InvalidOperationException(
+                $"Cannot reach Kafka at {kafka.BootstrapServers} within {kafka.StartupTimeout.TotalSeconds:0} s ({ex.Error.Reason}). " +
+                "Check Invalidator:Kafka:BootstrapServers and that the brokers are up.",
+                ex);
+        }
+    }
+
+    private static readonly HashSet<string> ConsumerOnly = new(StringComparer.Ordinal)
+    {
+        "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.offset.store", "enable.auto.commit",
+        "auto.commit.interval.ms", "partition.assignment.strategy", "enable.partition.eof", "session.timeout.ms",
+        "heartbeat.interval.ms", "max.poll.interval.ms", "group.protocol", "fetch.max.bytes", "max.partition.fetch.bytes",
+        "fetch.wait.max.ms", "fetch.min.bytes", "isolation.level", "check.crcs", "queued.min.messages", "queued.max.messages.kbytes",
+        "fetch.error.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
+    };
+
     /// <summary>Consumes until the batch is full, or its first record has waited <c>MaxWait</c>.</summary>
     private void Fill(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
     {
@@ -137,7 +168,8 @@ internal sealed class KafkaChangeSource : BackgroundService
             }
 
             firstAt ??= _time.GetTimestamp();
-            _pending.Track(record, _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations));
+            var planned = _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations, _options.DeadLetter.MaxRecordBytes);
+            _pending.Track(record, planned);
         }
     }
 
