@@ -107,14 +107,14 @@ internal sealed class RegionRedriver : BackgroundService
         {
             try
             {
-                await region.ApplyAsync(letter.Keys, letter.Tags, stoppingToken).ConfigureAwait(false);
-                Log.RegionRedriven(_logger, region.Name, record.Topic, record.Partition.Value, record.Offset.Value, letter.Keys.Count, letter.Tags.Count);
+                var result = await region.ApplyAsync(letter.Keys, letter.Tags, stoppingToken).ConfigureAwait(false);
+                Log.RegionRedriven(_logger, region.Name, record.Topic, record.Partition.Value, record.Offset.Value, letter.Keys.Count, letter.Tags.Count, result.KeysFound);
                 return;
             }
             catch (RegionApplyException ex)
             {
                 var delay = _options.DeadLetter.RedriveRetryInterval;
-                Log.RedriveWaiting(_logger, region.Name, record.Topic, record.Partition.Value, record.Offset.Value, delay, ex.InnerException ?? ex);
+                Log.RedriveWaiting(_logger, region.Name, Log.Describe(ex.InnerException), record.Topic, record.Partition.Value, record.Offset.Value, delay);
                 await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
             }
         }

@@ -35,17 +35,17 @@ internal static partial class Log
     [LoggerMessage(1009, LogLevel.Critical, "The worker stopped on an unexpected error")]
     public static partial void WorkerCrashed(ILogger logger, Exception exception);
 
-    [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed, retrying in {Delay}")]
-    public static partial void RegionRetry(ILogger logger, string region, int attempt, TimeSpan delay, Exception? exception);
+    [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed ({Error}), retrying in {Delay}")]
+    public static partial void RegionRetry(ILogger logger, string region, int attempt, string error, TimeSpan delay);
 
-    [LoggerMessage(2001, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags; retrying the batch in {Delay} (nothing is acknowledged meanwhile)")]
-    public static partial void RegionBatchFailed(ILogger logger, string region, int keys, int tags, TimeSpan delay, Exception exception);
+    [LoggerMessage(2001, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags ({Error}); retrying the batch in {Delay} (nothing is acknowledged meanwhile)")]
+    public static partial void RegionBatchFailed(ILogger logger, string region, int keys, int tags, string error, TimeSpan delay);
 
     [LoggerMessage(2002, LogLevel.Information, "Region {Region} connected to {Endpoints} (key prefix '{KeyPrefix}', {Command})")]
     public static partial void RegionReady(ILogger logger, string region, string endpoints, string keyPrefix, string command);
 
-    [LoggerMessage(2003, LogLevel.Error, "Region {Region}: circuit opened for {BreakDuration}; its invalidations are dead-lettered meanwhile")]
-    public static partial void CircuitOpened(ILogger logger, string region, TimeSpan breakDuration, Exception? exception);
+    [LoggerMessage(2003, LogLevel.Error, "Region {Region}: circuit opened for {BreakDuration} ({Error}); its invalidations are dead-lettered meanwhile")]
+    public static partial void CircuitOpened(ILogger logger, string region, TimeSpan breakDuration, string error);
 
     [LoggerMessage(2004, LogLevel.Information, "Region {Region}: circuit half-open, trying one batch")]
     public static partial void CircuitHalfOpened(ILogger logger, string region);
@@ -53,14 +53,14 @@ internal static partial class Log
     [LoggerMessage(2005, LogLevel.Information, "Region {Region}: circuit closed, the region is healthy again")]
     public static partial void CircuitClosed(ILogger logger, string region);
 
-    [LoggerMessage(2006, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags after {Attempts} attempts; dead-lettering it")]
-    public static partial void RegionBatchDeadLettered(ILogger logger, string region, int keys, int tags, int attempts, Exception exception);
+    [LoggerMessage(2006, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags after {Attempts} attempts ({Error}); dead-lettering it")]
+    public static partial void RegionBatchDeadLettered(ILogger logger, string region, int keys, int tags, int attempts, string error);
 
-    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead-lettered invalidations from {Topic}[{Partition}]@{Offset} ({Keys} keys, {Tags} tags)")]
-    public static partial void RegionRedriven(ILogger logger, string region, string topic, int partition, long offset, int keys, int tags);
+    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead-lettered invalidations from {Topic}[{Partition}]@{Offset} ({Keys} keys, {Tags} tags; {Found} were cached)")]
+    public static partial void RegionRedriven(ILogger logger, string region, string topic, int partition, long offset, int keys, int tags, long found);
 
-    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing; redrive of {Topic}[{Partition}]@{Offset} retries in {Delay}")]
-    public static partial void RedriveWaiting(ILogger logger, string region, string topic, int partition, long offset, TimeSpan delay, Exception exception);
+    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of {Topic}[{Partition}]@{Offset} retries in {Delay}")]
+    public static partial void RedriveWaiting(ILogger logger, string region, string error, string topic, int partition, long offset, TimeSpan delay);
 
     [LoggerMessage(2009, LogLevel.Warning, "Dead letter {Topic}[{Partition}]@{Offset} names region '{Region}', which is not configured; skipped")]
     public static partial void RedriveUnknownRegion(ILogger logger, string topic, int partition, long offset, string region);
@@ -76,4 +76,7 @@ internal static partial class Log
 
     [LoggerMessage(4001, LogLevel.Error, "Could not write to the dead-letter topic {Topic}; the batch is retried")]
     public static partial void DeadLetterWriteFailed(ILogger logger, string topic, Exception exception);
+
+    /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
+    public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

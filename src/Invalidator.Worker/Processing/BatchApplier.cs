@@ -52,7 +52,7 @@ public sealed class BatchApplier
             // No dead-letter store, or it failed: nothing is acknowledged; try the failed regions again.
             foreach (var failure in failures)
             {
-                Log.RegionBatchFailed(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, delay, failure.InnerException ?? failure);
+                Log.RegionBatchFailed(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, Log.Describe(failure), delay);
             }
 
             await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
@@ -76,7 +76,7 @@ public sealed class BatchApplier
         {
             foreach (var failure in failures)
             {
-                Log.RegionBatchDeadLettered(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, failure.Attempts, failure.InnerException ?? failure);
+                Log.RegionBatchDeadLettered(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, failure.Attempts, Log.Describe(failure.InnerException));
                 var letter = new RegionDeadLetter(
                     failure.Region,
                     batch.Invalidations.Keys.ToList(),

@@ -39,7 +39,7 @@ internal static class RegionResilience
                 OnRetry = args =>
                 {
                     metrics.RegionRetries.Add(1, regionTag);
-                    Log.RegionRetry(logger, region, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
+                    Log.RegionRetry(logger, region, args.AttemptNumber + 1, Log.Describe(args.Outcome.Exception), args.RetryDelay);
                     return default;
                 },
             })
@@ -53,7 +53,7 @@ internal static class RegionResilience
                 StateProvider = circuit,
                 OnOpened = args =>
                 {
-                    Log.CircuitOpened(logger, region, args.BreakDuration, args.Outcome.Exception);
+                    Log.CircuitOpened(logger, region, args.BreakDuration, Log.Describe(args.Outcome.Exception));
                     return default;
                 },
                 OnHalfOpened = _ =>
