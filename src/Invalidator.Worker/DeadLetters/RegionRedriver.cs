@@ -52,7 +52,17 @@ internal sealed class RegionRedriver : BackgroundService
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var record = consumer.Consume(IdlePoll);
+                ConsumeResult<byte[]?, byte[]?>? record;
+                try
+                {
+                    record = consumer.Consume(IdlePoll);
+                }
+                catch (ConsumeException ex) when (!ex.Error.IsFatal)
+                {
+                    Log.KafkaError(_logger, ex.Error.Code.ToString(), ex.Error.Reason);
+                    continue;
+                }
+
                 if (record is null || record.IsPartitionEOF)
                 {
                     continue;

@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(1009, LogLevel.Critical, "The worker stopped on an unexpected error")]
     public static partial void WorkerCrashed(ILogger logger, Exception exception);
 
+    [LoggerMessage(1010, LogLevel.Warning, "Offset commit failed ({Code}: {Reason}); the stored offsets are committed with the next commit")]
+    public static partial void CommitFailed(ILogger logger, string code, string reason);
+
     [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed ({Error}), retrying in {Delay}")]
     public static partial void RegionRetry(ILogger logger, string region, int attempt, string error, TimeSpan delay);
 

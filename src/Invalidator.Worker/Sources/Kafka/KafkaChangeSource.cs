@@ -63,6 +63,14 @@ internal sealed class KafkaChangeSource : BackgroundService
         var kafka = _options.Kafka;
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
             .SetErrorHandler(OnError)
+            .SetOffsetsCommittedHandler((_, committed) =>
+            {
+                // A failed commit loses nothing: the offsets stay stored and the next commit carries them.
+                if (committed.Error.IsError)
+                {
+                    Log.CommitFailed(_logger, committed.Error.Code.ToString(), committed.Error.Reason);
+                }
+            })
             .SetPartitionsAssignedHandler((_, partitions) => Log.PartitionsAssigned(_logger, string.Join(", ", partitions)))
             .SetPartitionsRevokedHandler((_, partitions) =>
                 Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
@@ -156,7 +164,18 @@ internal sealed class KafkaChangeSource : BackgroundService
                 }
             }
 
-            var record = consumer.Consume(timeout);
+            ConsumeResult<byte[]?, byte[]?>? record;
+            try
+            {
+                record = consumer.Consume(timeout);
+            }
+            catch (ConsumeException ex) when (!ex.Error.IsFatal)
+            {
+                // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
+                Log.KafkaError(_logger, ex.Error.Code.ToString(), ex.Error.Reason);
+                continue;
+            }
+
             if (record is null || record.IsPartitionEOF)
             {
                 if (firstAt is null && _pending.RecordCount > 0)
