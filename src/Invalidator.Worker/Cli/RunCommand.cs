@@ -30,8 +30,9 @@ internal static class RunCommand
         try
         {
             using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            // Taken before the run: RunAsync disposes the host's services when it returns.
             var exit = host.Services.GetRequiredService<WorkerExit>();
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
             if (exit.Code != 0)
             {
                 await error.WriteLineAsync($"The worker stopped: {exit.Reason}").ConfigureAwait(false);

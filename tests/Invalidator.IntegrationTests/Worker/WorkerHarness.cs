@@ -57,13 +57,7 @@ public sealed class WorkerHarness : IAsyncDisposable
     public async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
-        var settings = DefaultSettings();
-        foreach (var (key, value) in Settings)
-        {
-            settings[key] = value;
-        }
-
-        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Configuration.AddInMemoryCollection(ProcessSettings());
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();
@@ -82,6 +76,18 @@ public sealed class WorkerHarness : IAsyncDisposable
         _servers.Kafka.ProduceAsync(Topic, partition, key, value);
 
     public IReadOnlyList<string> RegionConnectionStrings => _servers.Regions.Select(_servers.RedisConnectionString).ToList();
+
+    /// <summary>The settings a worker process of this test runs with (harness defaults plus <see cref="Settings"/>).</summary>
+    public Dictionary<string, string?> ProcessSettings()
+    {
+        var settings = DefaultSettings();
+        foreach (var (key, value) in Settings)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
 
     private Dictionary<string, string?> DefaultSettings()
     {
