@@ -15,7 +15,7 @@ internal static class DlqCommand
 {
     public static Command Build(TextWriter output, TextWriter error)
     {
-        var config = new Option<FileInfo?>("--config") { Description = "An extra JSON configuration file, read after appsettings.json." };
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file to use instead of appsettings.json." };
         var region = new Option<string?>("--region") { Description = "Apply only in this region (default: every region)." };
         var reason = new Option<string?>("--reason") { Description = "Only records whose reason contains this text." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Re-plan and count, but delete nothing." };

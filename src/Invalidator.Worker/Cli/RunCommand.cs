@@ -14,7 +14,7 @@ internal static class RunCommand
 
     public static Command Build(TextWriter error)
     {
-        var config = new Option<FileInfo?>("--config") { Description = "An extra JSON configuration file, read after appsettings.json." };
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file to use instead of appsettings.json." };
         var command = new Command("run", "Run the worker (the default command).") { config };
         command.SetAction(async (parse, cancellationToken) =>
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
+
+using Invalidator.IntegrationTests.Worker;
 
 namespace Invalidator.IntegrationTests.Faults;
 
@@ -41,7 +42,7 @@ public sealed class WorkerProcess : IDisposable
     public static WorkerProcess Start(string directory, IReadOnlyDictionary<string, string?> settings, string rulesYaml, IReadOnlyDictionary<string, string>? environment = null)
     {
         File.WriteAllText(Path.Combine(directory, "rules.yaml"), rulesYaml);
-        File.WriteAllText(Path.Combine(directory, "appsettings.json"), ToJson(settings));
+        ConfigFile.Write(Path.Combine(directory, "appsettings.json"), settings);
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             WorkingDirectory = directory,
@@ -98,30 +99,5 @@ public sealed class WorkerProcess : IDisposable
                 _output.AppendLine(line);
             }
         }
-    }
-
-    /// <summary>Turns "A:B:C" keys into nested JSON objects (numeric segments stay object keys: configuration reads them as list indexes).</summary>
-    private static string ToJson(IReadOnlyDictionary<string, string?> settings)
-    {
-        var root = new Dictionary<string, object?>();
-        foreach (var (key, value) in settings)
-        {
-            var node = root;
-            var parts = key.Split(':');
-            foreach (var part in parts[..^1])
-            {
-                if (!node.TryGetValue(part, out var child) || child is not Dictionary<string, object?> next)
-                {
-                    next = [];
-                    node[part] = next;
-                }
-
-                node = next;
-            }
-
-            node[parts[^1]] = value;
-        }
-
-        return JsonSerializer.Serialize(root);
     }
 }
