@@ -24,13 +24,15 @@ internal sealed class DeadLetterPublisher : IDisposable
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly ILogger<DeadLetterPublisher> _logger;
     private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerStatus _status;
 
-    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics)
+    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics, WorkerStatus status)
     {
         var settings = options.Value;
         Topic = settings.DeadLetter.Topic;
         _logger = logger;
         _metrics = metrics;
+        _status = status;
         var config = new ProducerConfig
         {
             BootstrapServers = settings.Kafka.BootstrapServers,
@@ -79,6 +81,7 @@ internal sealed class DeadLetterPublisher : IDisposable
         }
 
         _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", "poison"), new KeyValuePair<string, object?>("region", ""));
+        _status.DeadLettered("poison", "", $"{record.Topic}[{record.Partition.Value}]@{record.Offset.Value}: {reason}");
         Log.RecordDeadLettered(_logger, record.Topic, record.Partition.Value, record.Offset.Value, reason);
     }
 

@@ -18,6 +18,7 @@ public sealed class RegionInvalidator
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
     private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerStatus _status;
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly TimeProvider _time;
@@ -29,6 +30,7 @@ public sealed class RegionInvalidator
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
         InvalidatorMetrics metrics,
+        WorkerStatus status,
         int keysPerCommand,
         TimeProvider time)
     {
@@ -37,6 +39,7 @@ public sealed class RegionInvalidator
         _redis = redis;
         _pipeline = pipeline;
         _metrics = metrics;
+        _status = status;
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _time = time;
@@ -58,13 +61,25 @@ public sealed class RegionInvalidator
         }
 
         var started = _time.GetTimestamp();
-        var result = await _pipeline.ExecuteAsync(
-            static (state, ct) => new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, ct)),
-            (self: this, keys, tags),
-            cancellationToken).ConfigureAwait(false);
-        _metrics.RegionDeleteSeconds.Record(_time.GetElapsedTime(started).TotalSeconds, _regionTag);
+        RegionApplyResult result;
+        try
+        {
+            result = await _pipeline.ExecuteAsync(
+                static (state, ct) => new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, ct)),
+                (self: this, keys, tags),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            _status.RegionFailed(Name, ex);
+            throw;
+        }
+
+        var elapsed = _time.GetElapsedTime(started);
+        _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
         _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
         _metrics.KeysFound.Add(result.KeysFound, _regionTag);
+        _status.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
         return result;
     }
 

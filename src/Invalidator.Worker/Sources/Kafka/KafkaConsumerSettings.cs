@@ -21,6 +21,8 @@ internal static class KafkaConsumerSettings
             AutoCommitIntervalMs = 1000,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             EnablePartitionEof = false,
+            // Per-partition lag for invalidator_consumer_lag_messages comes from these statistics.
+            StatisticsIntervalMs = 5000,
         };
         foreach (var (key, value) in options.Consumer)
         {
