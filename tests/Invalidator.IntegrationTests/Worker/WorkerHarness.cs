@@ -51,7 +51,8 @@ public sealed class WorkerHarness : IAsyncDisposable
     public async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
-        builder.Configuration.AddInMemoryCollection(DefaultSettings().Concat(Settings));
+        // Two sources, so a test's Settings override a default key instead of colliding with it.
+        builder.Configuration.AddInMemoryCollection(DefaultSettings()).AddInMemoryCollection(Settings);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Services.AddInvalidator();
         if (listener is not null)
