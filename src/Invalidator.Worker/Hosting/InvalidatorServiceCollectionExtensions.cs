@@ -106,9 +106,9 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
             sp.GetServices<IBatchListener>(),

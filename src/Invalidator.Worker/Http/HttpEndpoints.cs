@@ -54,6 +54,8 @@ internal sealed class HttpEndpoints : IHostedService, IAsyncDisposable
         var app = builder.Build();
 
         var report = _services.GetRequiredService<StatusReport>();
+        // The worker's MeterProvider, passed explicitly: this inner application has its own services.
+        // (The beta package's signature lacks nullable annotations; null means "none" there.)
         app.MapPrometheusScrapingEndpoint("/metrics", _services.GetRequiredService<MeterProvider>(), configureBranchedPipeline: null!, optionsName: null!);
         app.MapGet("/healthz", context => WriteHealthAsync(context, report.Liveness()));
         app.MapGet("/readyz", context => WriteHealthAsync(context, report.Readiness()));

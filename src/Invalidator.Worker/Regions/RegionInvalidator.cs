@@ -18,7 +18,7 @@ public sealed class RegionInvalidator
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
     private readonly InvalidatorMetrics _metrics;
-    private readonly WorkerStatus _status;
+    private readonly WorkerStatus? _status;
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly TimeProvider _time;
@@ -30,9 +30,9 @@ public sealed class RegionInvalidator
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
         InvalidatorMetrics metrics,
-        WorkerStatus status,
         int keysPerCommand,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         Name = name;
         KeyPrefix = options.KeyPrefix;
@@ -71,7 +71,7 @@ public sealed class RegionInvalidator
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            _status.RegionFailed(Name, ex);
+            _status?.RegionFailed(Name, ex);
             throw;
         }
 
@@ -79,7 +79,7 @@ public sealed class RegionInvalidator
         _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
         _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
         _metrics.KeysFound.Add(result.KeysFound, _regionTag);
-        _status.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
         return result;
     }
 

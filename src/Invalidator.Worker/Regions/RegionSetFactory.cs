@@ -9,7 +9,7 @@ namespace Invalidator.Worker.Regions;
 /// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
 internal static class RegionSetFactory
 {
-    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, WorkerStatus status, ILoggerFactory loggers, TimeProvider time)
+    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null)
     {
         var settings = options.Value;
         var logger = loggers.CreateLogger<RegionInvalidator>();
@@ -21,7 +21,7 @@ internal static class RegionSetFactory
             redisOptions.ClientName ??= "invalidator";
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             var pipeline = RegionResilience.Build(name, region.Resilience, logger, metrics, time);
-            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, status, settings.Batching.KeysPerCommand, time));
+            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status));
             Log.RegionReady(logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
         }
 

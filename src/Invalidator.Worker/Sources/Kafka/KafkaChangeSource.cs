@@ -114,7 +114,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
         finally
         {
-            _status.ConsumeLoopStopped(StatusName, _fatalError is { } fatal ? $"fatal Kafka error {fatal.Code}" : stoppingToken.IsCancellationRequested ? "shutting down" : "crashed");
+            _status.ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
             _pending.Clear();
             if (_fatalError is null)
             {
