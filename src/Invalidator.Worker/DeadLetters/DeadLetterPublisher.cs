@@ -27,13 +27,15 @@ internal sealed class DeadLetterPublisher : IRegionDeadLetterSink, IDisposable
     private readonly ILogger<DeadLetterPublisher> _logger;
     private readonly InvalidatorMetrics _metrics;
     private int _disposed;
+    private readonly WorkerStatus _status;
 
-    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics)
+    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics, WorkerStatus status)
     {
         var settings = options.Value;
         Topic = settings.DeadLetter.Topic;
         _logger = logger;
         _metrics = metrics;
+        _status = status;
         var config = new ProducerConfig
         {
             BootstrapServers = settings.Kafka.BootstrapServers,
@@ -84,6 +86,7 @@ internal sealed class DeadLetterPublisher : IRegionDeadLetterSink, IDisposable
         }
 
         _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", PoisonKind), new KeyValuePair<string, object?>("region", ""));
+        _status.DeadLettered(PoisonKind, "", $"{record.Topic}[{record.Partition.Value}]@{record.Offset.Value}: {reason}");
         Log.RecordDeadLettered(_logger, record.Topic, record.Partition.Value, record.Offset.Value, reason);
     }
 
@@ -110,6 +113,7 @@ internal sealed class DeadLetterPublisher : IRegionDeadLetterSink, IDisposable
         }
 
         _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", RegionDeadLetter.Kind), new KeyValuePair<string, object?>("region", letter.Region));
+        _status.DeadLettered(RegionDeadLetter.Kind, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
     }
 
     // Registered under two service types, so the container disposes it twice.

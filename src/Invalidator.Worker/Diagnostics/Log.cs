@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 6xxx HTTP and diagnostics).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -79,6 +79,12 @@ internal static partial class Log
 
     [LoggerMessage(4001, LogLevel.Error, "Could not write to the dead-letter topic {Topic}; the batch is retried")]
     public static partial void DeadLetterWriteFailed(ILogger logger, string topic, Exception exception);
+
+    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz, /readyz and the status page on {Urls}")]
+    public static partial void HttpListening(ILogger logger, string urls);
+
+    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls): {Reason}")]
+    public static partial void HttpListenFailed(ILogger logger, string urls, string reason, Exception exception);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";

@@ -1,7 +1,9 @@
+using System.Diagnostics.Metrics;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
@@ -11,6 +13,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Invalidator.Worker.Hosting;
 
@@ -22,6 +26,7 @@ public static class InvalidatorServiceCollectionExtensions
         services
             .AddInvalidatorOptions()
             .AddInvalidatorDiagnostics()
+            .AddInvalidatorHttp()
             .AddInvalidatorRules()
             .AddInvalidatorRegions()
             .AddInvalidatorKafkaSource();
@@ -40,8 +45,38 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<InvalidatorMetrics>();
+        services.TryAddSingleton(sp =>
+        {
+            // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
+            _ = sp.GetService<MeterProvider>();
+            return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
+        });
         services.TryAddSingleton<WorkerExit>();
+        services.TryAddSingleton(sp => new WorkerStatus(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
+        // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("invalidator"))
+            .WithMetrics(metrics => metrics.AddMeter(InvalidatorMetrics.MeterName).AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>The HTTP listener (<c>Invalidator:Http</c>): /metrics, /healthz, /readyz, /status.json and the status page.</summary>
+    public static IServiceCollection AddInvalidatorHttp(this IServiceCollection services)
+    {
+        services.AddOptions<HttpOptions>()
+            .BindConfiguration(HttpOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddSingleton(sp => new StatusReport(
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<RegionSet>(),
+            sp.GetRequiredService<IOptions<HttpOptions>>()));
+        services.TryAddSingleton<HttpEndpoints>();
+        services.AddHostedService(sp => sp.GetRequiredService<HttpEndpoints>());
         return services;
     }
 
@@ -72,14 +107,16 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
             sp.GetService<IRegionDeadLetterSink>(),
             sp.GetServices<IBatchListener>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         return services;
     }
 

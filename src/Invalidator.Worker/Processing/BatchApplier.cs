@@ -21,6 +21,7 @@ public sealed class BatchApplier
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<BatchApplier> _logger;
     private readonly TimeProvider _time;
+    private readonly WorkerStatus? _status;
 
     internal BatchApplier(
         RegionSet regions,
@@ -28,7 +29,8 @@ public sealed class BatchApplier
         IEnumerable<IBatchListener> listeners,
         InvalidatorMetrics metrics,
         ILogger<BatchApplier> logger,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         _regions = regions;
         _deadLetters = deadLetters;
@@ -36,6 +38,7 @@ public sealed class BatchApplier
         _metrics = metrics;
         _logger = logger;
         _time = time;
+        _status = status;
     }
 
     public async Task ApplyAsync(SourceBatch batch, CancellationToken cancellationToken)
@@ -86,6 +89,7 @@ public sealed class BatchApplier
                     sources,
                     _time.GetUtcNow());
                 await _deadLetters!.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
+                _status?.RegionDeadLettering(failure.Region, active: true);
             }
 
             return true;

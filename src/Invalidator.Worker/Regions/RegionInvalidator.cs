@@ -30,6 +30,7 @@ public sealed class RegionInvalidator
     private readonly ResiliencePipeline _pipeline;
     private readonly CircuitBreakerStateProvider _circuit;
     private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerStatus? _status;
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly TimeProvider _time;
@@ -43,7 +44,8 @@ public sealed class RegionInvalidator
         CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         int keysPerCommand,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         Name = name;
         KeyPrefix = options.KeyPrefix;
@@ -51,6 +53,7 @@ public sealed class RegionInvalidator
         _pipeline = pipeline;
         _circuit = circuit;
         _metrics = metrics;
+        _status = status;
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _time = time;
@@ -64,7 +67,7 @@ public sealed class RegionInvalidator
     internal IConnectionMultiplexer Connection => _redis;
 
     /// <summary>Closed (healthy), Open (failing: invalidations are dead-lettered at once), HalfOpen (trying again), Isolated.</summary>
-    public CircuitState CircuitState => _circuit.CircuitState;
+    public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
 
     /// <summary>
     /// Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's
@@ -93,12 +96,16 @@ public sealed class RegionInvalidator
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            _status?.RegionFailed(Name, ex);
             throw new RegionApplyException(Name, Math.Max(attempts.Value, 1), ex);
         }
 
-        _metrics.RegionDeleteSeconds.Record(_time.GetElapsedTime(started).TotalSeconds, _regionTag);
+        var elapsed = _time.GetElapsedTime(started);
+        _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
         _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
         _metrics.KeysFound.Add(result.KeysFound, _regionTag);
+        _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        _status?.RegionDeadLettering(Name, active: false);
         return result;
     }
 

@@ -22,7 +22,8 @@ internal static class RegionResilience
         CircuitBreakerStateProvider circuit,
         ILogger logger,
         InvalidatorMetrics metrics,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         var regionTag = new KeyValuePair<string, object?>("region", region);
         var transient = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutRejectedException>().Handle<TimeoutException>();
@@ -54,16 +55,19 @@ internal static class RegionResilience
                 OnOpened = args =>
                 {
                     Log.CircuitOpened(logger, region, args.BreakDuration, Log.Describe(args.Outcome.Exception));
+                    status?.CircuitOpened(region);
                     return default;
                 },
                 OnHalfOpened = _ =>
                 {
                     Log.CircuitHalfOpened(logger, region);
+                    status?.CircuitHalfOpened(region);
                     return default;
                 },
                 OnClosed = _ =>
                 {
                     Log.CircuitClosed(logger, region);
+                    status?.CircuitClosed(region);
                     return default;
                 },
             })

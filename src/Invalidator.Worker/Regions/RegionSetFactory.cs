@@ -10,7 +10,7 @@ namespace Invalidator.Worker.Regions;
 /// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
 internal static class RegionSetFactory
 {
-    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time)
+    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null)
     {
         var settings = options.Value;
         var logger = loggers.CreateLogger<RegionInvalidator>();
@@ -25,8 +25,8 @@ internal static class RegionSetFactory
             redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             var circuit = new CircuitBreakerStateProvider();
-            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time);
-            regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time));
+            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
+            regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time, status));
             Log.RegionReady(logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
         }
 

@@ -22,6 +22,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromSeconds(1);
+    private const string StatusName = "kafka";
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
@@ -31,6 +32,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
+    private readonly WorkerStatus _status;
     private readonly PendingBatch _pending = new();
     private volatile Error? _fatalError;
 
@@ -42,7 +44,8 @@ internal sealed class KafkaChangeSource : BackgroundService
         IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus status)
     {
         _options = options.Value;
         _planner = planner;
@@ -52,6 +55,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         _exit = exit;
         _logger = logger;
         _time = time;
+        _status = status;
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -71,11 +75,23 @@ internal sealed class KafkaChangeSource : BackgroundService
                     Log.CommitFailed(_logger, committed.Error.Code.ToString(), committed.Error.Reason);
                 }
             })
-            .SetPartitionsAssignedHandler((_, partitions) => Log.PartitionsAssigned(_logger, string.Join(", ", partitions)))
+            // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
+            .SetStatisticsHandler((_, json) => _status.KafkaStatisticsReceived(json))
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                Log.PartitionsAssigned(_logger, string.Join(", ", partitions));
+                _status.PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .SetPartitionsRevokedHandler((_, partitions) =>
-                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            {
+                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
+                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .SetPartitionsLostHandler((_, partitions) =>
-                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            {
+                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
+                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .Build();
 
         await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
@@ -107,6 +123,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
         finally
         {
+            _status.ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
             _pending.Clear();
             if (_fatalError is null)
             {
@@ -152,6 +169,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     {
         var batching = _options.Batching;
         long? firstAt = null;
+        _status.ConsumeLoopTick(StatusName);
         while (_pending.RecordCount < batching.MaxRecords && !stoppingToken.IsCancellationRequested && _fatalError is null)
         {
             var timeout = IdlePoll;
@@ -178,6 +196,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 
             if (record is null || record.IsPartitionEOF)
             {
+                _status.ConsumeLoopTick(StatusName); // Idle: Fill does not return, so tick here too.
                 if (firstAt is null && _pending.RecordCount > 0)
                 {
                     return; // Records kept after a revocation: apply them rather than wait for more.
