@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -30,6 +31,10 @@ internal static class RunCommand
         try
         {
             using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
+            // Validate the configuration and load the rules before the host starts: a failure inside
+            // StartAsync is logged by the host with its full stack trace, which buries the one line to fix.
+            _ = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
+            _ = host.Services.GetRequiredService<RuleSet>();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
             var exit = host.Services.GetRequiredService<WorkerExit>();
             if (exit.Code != 0)
