@@ -9,14 +9,37 @@ namespace Invalidator.Benchmarks;
 /// </summary>
 internal static class BenchmarkCommand
 {
-    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|all] [--quick]";
+    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|all] [--quick] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var quick = args.Contains("--quick", StringComparer.Ordinal);
-        var unknown = args.Where(a => a.StartsWith('-') && a != "--quick").ToList();
-        var names = args.Where(a => !a.StartsWith('-')).ToList();
-        if (unknown.Count > 0 || names.Count > 1 || names.Any(n => n is not ("decode" or "redis" or "e2e" or "all")))
+        var quick = false;
+        var names = new List<string>();
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var valid = true;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--quick")
+            {
+                quick = true;
+            }
+            else if (args[i] == "--set" && i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) is var eq and > 0)
+            {
+                // Worker settings for the end-to-end run, over the benchmark's, e.g. Invalidator:Batching:MaxWait=00:00:00.200.
+                overrides[args[i + 1][..eq]] = args[i + 1][(eq + 1)..];
+                i++;
+            }
+            else if (args[i] is "decode" or "redis" or "e2e" or "all")
+            {
+                names.Add(args[i]);
+            }
+            else
+            {
+                valid = false;
+            }
+        }
+
+        if (!valid || names.Count > 1)
         {
             await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
             return 2;
@@ -41,7 +64,7 @@ internal static class BenchmarkCommand
 
         if (which is "e2e" or "all")
         {
-            await EndToEndBenchmark.RunAsync(scale, table).ConfigureAwait(false);
+            await EndToEndBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
         }
 
         Console.WriteLine();
@@ -63,7 +86,7 @@ internal sealed record Scale(
     int RedisSequentialKeys,
     int EndToEndRecords)
 {
-    public static Scale Full { get; } = new(false, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 400_000, 20_000, 200_000);
+    public static Scale Full { get; } = new(false, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 400_000, 20_000, 120_000);
 
     public static Scale Quick { get; } = new(true, TimeSpan.FromSeconds(0.1), TimeSpan.FromSeconds(0.3), 40_000, 2_000, 10_000);
 }
