@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -30,6 +31,10 @@ internal static class RunCommand
         try
         {
             using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
+            // Validate the configuration and load the rules before the host starts: a failure inside
+            // StartAsync is logged by the host with its full stack trace, which buries the one line to fix.
+            _ = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
+            _ = host.Services.GetRequiredService<RuleSet>();
             // Taken before the run: RunAsync disposes the host's services when it returns.
             var exit = host.Services.GetRequiredService<WorkerExit>();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -58,6 +63,12 @@ internal static class RunCommand
                 await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
             }
 
+            return ConfigurationError;
+        }
+        catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // The binder names the key ("... at 'Invalidator:Batching:MaxRecords' to type 'System.Int32'").
+            await error.WriteLineAsync($"Invalid configuration: {ex.Message}").ConfigureAwait(false);
             return ConfigurationError;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -38,6 +38,7 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
         return services;
     }
 

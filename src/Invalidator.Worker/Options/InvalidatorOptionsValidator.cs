@@ -64,11 +64,17 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
         }
 
         // Storing offsets before the deletes are applied would acknowledge work that was never done.
-        if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && bool.TryParse(store, out var storeOn) && storeOn)
+        if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && IsLibrdkafkaTrue(store))
         {
             failures.Add("Invalidator:Kafka:Consumer:enable.auto.offset.store must stay false: the worker stores an offset only after every region applied the deletes.");
         }
     }
+
+    /// <summary>librdkafka reads "true" and "t" (any case) and "1" as true; bool.TryParse would miss the last two.</summary>
+    private static bool IsLibrdkafkaTrue(string? value) =>
+        string.Equals(value, "true", StringComparison.OrdinalIgnoreCase)
+        || string.Equals(value, "t", StringComparison.OrdinalIgnoreCase)
+        || value == "1";
 
     private static void ValidateRegions(Dictionary<string, RegionOptions> regions, List<string> failures)
     {

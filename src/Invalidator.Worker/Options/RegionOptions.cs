@@ -27,8 +27,8 @@ public enum DeleteCommand
 /// <summary><c>Invalidator:Regions:&lt;name&gt;:Resilience</c>: retries of one region's deletes.</summary>
 public sealed class RegionResilienceOptions
 {
-    /// <summary>Retries after the first attempt, before the batch is retried as a whole.</summary>
-    [Range(0, 100)]
+    /// <summary>Retries after the first attempt, before the region's invalidations are dead-lettered.</summary>
+    [Range(1, 100)]
     public int MaxRetryAttempts { get; set; } = 5;
 
     /// <summary>First backoff; it doubles each retry, with jitter.</summary>
