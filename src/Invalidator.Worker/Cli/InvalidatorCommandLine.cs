@@ -18,6 +18,7 @@ public static class InvalidatorCommandLine
         root.Subcommands.Add(run);
         root.Subcommands.Add(ExplainCommand.Build(output, error));
         root.Subcommands.Add(RulesCommand.Build(output, error));
+        root.Subcommands.Add(DlqCommand.Build(output, error));
 
         // No command means run, with run's options.
         foreach (var option in run.Options)

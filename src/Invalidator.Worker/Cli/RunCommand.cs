@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Options;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,7 @@ internal static class RunCommand
 
     public static Command Build(TextWriter error)
     {
-        var config = new Option<FileInfo?>("--config") { Description = "An extra JSON configuration file, read after appsettings.json." };
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file to use instead of appsettings.json." };
         var command = new Command("run", "Run the worker (the default command).") { config };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -30,7 +31,11 @@ internal static class RunCommand
         try
         {
             using var host = InvalidatorHost.CreateBuilder(args, configFile).Build();
-            // Resolved before running: RunAsync disposes the host's services when it returns.
+            // Validate the configuration and load the rules before the host starts: a failure inside
+            // StartAsync is logged by the host with its full stack trace, which buries the one line to fix.
+            _ = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
+            _ = host.Services.GetRequiredService<RuleSet>();
+            // Taken before the run: RunAsync disposes the host's services when it returns.
             var exit = host.Services.GetRequiredService<WorkerExit>();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);
             if (exit.Code != 0)
@@ -58,6 +63,12 @@ internal static class RunCommand
                 await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
             }
 
+            return ConfigurationError;
+        }
+        catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // The binder names the key ("... at 'Invalidator:Batching:MaxRecords' to type 'System.Int32'").
+            await error.WriteLineAsync($"Invalid configuration: {ex.Message}").ConfigureAwait(false);
             return ConfigurationError;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

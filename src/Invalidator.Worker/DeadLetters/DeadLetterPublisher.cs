@@ -13,30 +13,37 @@ namespace Invalidator.Worker.DeadLetters;
 /// where they came from. A write counts only once the broker acknowledged it (acks=all, idempotent), so a
 /// dead-lettered record may then be acknowledged at its source without being lost.
 /// </summary>
-internal sealed class DeadLetterPublisher : IDisposable
+internal sealed class DeadLetterPublisher : IRegionDeadLetterSink, IDisposable
 {
     public const string ReasonHeader = "invalidator.reason";
     public const string KindHeader = "invalidator.kind";
     public const string SourceTopicHeader = "invalidator.source.topic";
     public const string SourcePartitionHeader = "invalidator.source.partition";
     public const string SourceOffsetHeader = "invalidator.source.offset";
+    public const string RegionHeader = "invalidator.region";
+    public const string PoisonKind = "poison";
 
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly ILogger<DeadLetterPublisher> _logger;
     private readonly InvalidatorMetrics _metrics;
+    private int _disposed;
+    private readonly WorkerStatus _status;
 
-    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics)
+    public DeadLetterPublisher(IOptions<InvalidatorOptions> options, ILogger<DeadLetterPublisher> logger, InvalidatorMetrics metrics, WorkerStatus status)
     {
         var settings = options.Value;
         Topic = settings.DeadLetter.Topic;
         _logger = logger;
         _metrics = metrics;
+        _status = status;
         var config = new ProducerConfig
         {
             BootstrapServers = settings.Kafka.BootstrapServers,
             Acks = Acks.All,
             EnableIdempotence = true,
             ClientId = "invalidator-dead-letters",
+            // Poison records are kept whole, oversized ones included.
+            MessageMaxBytes = 64 * 1024 * 1024,
         };
         foreach (var (key, value) in settings.Kafka.Producer)
         {
@@ -60,7 +67,7 @@ internal sealed class DeadLetterPublisher : IDisposable
             }
         }
 
-        headers.Add(KindHeader, Encoding.UTF8.GetBytes("poison"));
+        headers.Add(KindHeader, Encoding.UTF8.GetBytes(PoisonKind));
         headers.Add(ReasonHeader, Encoding.UTF8.GetBytes(reason));
         headers.Add(SourceTopicHeader, Encoding.UTF8.GetBytes(record.Topic));
         headers.Add(SourcePartitionHeader, Encoding.UTF8.GetBytes(record.Partition.Value.ToString(CultureInfo.InvariantCulture)));
@@ -78,13 +85,44 @@ internal sealed class DeadLetterPublisher : IDisposable
             throw;
         }
 
-        _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", "poison"), new KeyValuePair<string, object?>("region", ""));
+        _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", PoisonKind), new KeyValuePair<string, object?>("region", ""));
+        _status.DeadLettered(PoisonKind, "", $"{record.Topic}[{record.Partition.Value}]@{record.Offset.Value}: {reason}");
         Log.RecordDeadLettered(_logger, record.Topic, record.Partition.Value, record.Offset.Value, reason);
     }
 
+    /// <summary>Writes one region's unapplied invalidations (keyed by region); returns once the broker has it.</summary>
+    public async Task WriteAsync(RegionDeadLetter letter, CancellationToken cancellationToken)
+    {
+        var headers = new Headers
+        {
+            { KindHeader, Encoding.UTF8.GetBytes(RegionDeadLetter.Kind) },
+            { RegionHeader, Encoding.UTF8.GetBytes(letter.Region) },
+            { ReasonHeader, Encoding.UTF8.GetBytes(letter.Reason) },
+        };
+        try
+        {
+            await _producer.ProduceAsync(
+                Topic,
+                new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(letter.Region), Value = letter.ToJson(), Headers = headers },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is KafkaException)
+        {
+            Log.DeadLetterWriteFailed(_logger, Topic, ex);
+            throw;
+        }
+
+        _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", RegionDeadLetter.Kind), new KeyValuePair<string, object?>("region", letter.Region));
+        _status.DeadLettered(RegionDeadLetter.Kind, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
+    }
+
+    // Registered under two service types, so the container disposes it twice.
     public void Dispose()
     {
-        _producer.Flush(TimeSpan.FromSeconds(5));
-        _producer.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _producer.Flush(TimeSpan.FromSeconds(5));
+            _producer.Dispose();
+        }
     }
 }

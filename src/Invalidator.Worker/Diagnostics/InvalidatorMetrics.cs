@@ -3,24 +3,46 @@ using System.Diagnostics.Metrics;
 namespace Invalidator.Worker.Diagnostics;
 
 /// <summary>
-/// The worker's instruments on the <c>Invalidator</c> meter. Names follow the Prometheus names operators
-/// query (the exporter adds units and <c>_total</c> where needed).
+/// The worker's instruments on the <c>Invalidator</c> meter. The exported Prometheus names are a public
+/// contract (README, Grafana dashboard, alerts): the OpenTelemetry exporter adds <c>_total</c> to counters
+/// and keeps a name that already ends in its unit, so <c>invalidator_records</c> is scraped as
+/// <c>invalidator_records_total</c> and <c>invalidator_lag_seconds</c> stays as it is.
 /// </summary>
 internal sealed class InvalidatorMetrics
 {
     public const string MeterName = "Invalidator";
 
+    // Explicit buckets: the exporter's defaults are milliseconds-shaped (0..10000), useless for seconds.
+    private static readonly double[] DeleteSecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+    private static readonly double[] EndToEndSecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+    private static readonly int[] BatchSizeBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000];
+
+    private readonly Meter _meter;
+
     public InvalidatorMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
+        _meter = meter;
         Records = meter.CreateCounter<long>("invalidator_records", description: "Source records handled, by topic, op and outcome.");
         KeysDeleted = meter.CreateCounter<long>("invalidator_keys_deleted", description: "Keys sent to UNLINK/DEL, by region.");
         KeysFound = meter.CreateCounter<long>("invalidator_keys_found", description: "Deletes that removed a cached key, by region.");
         RegionRetries = meter.CreateCounter<long>("invalidator_region_retries", description: "Retried delete attempts, by region.");
-        RegionDeleteSeconds = meter.CreateHistogram<double>("invalidator_region_delete_seconds", unit: "s", description: "Time to apply one batch in one region.");
-        DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason.");
+        RegionDeleteSeconds = meter.CreateHistogram(
+            "invalidator_region_delete_seconds",
+            unit: "s",
+            description: "Time to apply one batch in one region, retries included.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DeleteSecondsBuckets });
+        DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason and region.");
         UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null or unavailable column.");
-        BatchSize = meter.CreateHistogram<int>("invalidator_batch_size", description: "Records per applied batch.");
+        BatchSize = meter.CreateHistogram(
+            "invalidator_batch_size",
+            description: "Records per applied batch.",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchSizeBuckets });
+        EndToEndSeconds = meter.CreateHistogram(
+            "invalidator_end_to_end_seconds",
+            unit: "s",
+            description: "Database commit time to the moment every region acknowledged the delete.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EndToEndSecondsBuckets });
     }
 
     public Counter<long> Records { get; }
@@ -38,4 +60,20 @@ internal sealed class InvalidatorMetrics
     public Counter<long> UnresolvedTemplates { get; }
 
     public Histogram<int> BatchSize { get; }
+
+    public Histogram<double> EndToEndSeconds { get; }
+
+    /// <summary>
+    /// The gauges, read from the worker's status when scraped (never measured on the consume loop).
+    /// Called once, by <see cref="WorkerStatus"/>.
+    /// </summary>
+    public void ObserveStatus(
+        Func<IEnumerable<Measurement<long>>> consumerLag,
+        Func<IEnumerable<Measurement<double>>> lagSeconds,
+        Func<IEnumerable<Measurement<int>>> circuitOpen)
+    {
+        _meter.CreateObservableGauge("invalidator_consumer_lag_messages", consumerLag, description: "Log-end offset minus committed offset, per assigned partition (from librdkafka statistics).");
+        _meter.CreateObservableGauge("invalidator_lag_seconds", lagSeconds, unit: "s", description: "Now minus the database commit time of the partition's last applied record.");
+        _meter.CreateObservableGauge("invalidator_region_circuit_open", circuitOpen, description: "1 while the region's circuit breaker is open or half-open, else 0.");
+    }
 }

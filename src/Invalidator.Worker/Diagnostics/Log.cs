@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -35,14 +35,38 @@ internal static partial class Log
     [LoggerMessage(1009, LogLevel.Critical, "The worker stopped on an unexpected error")]
     public static partial void WorkerCrashed(ILogger logger, Exception exception);
 
-    [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed, retrying in {Delay}")]
-    public static partial void RegionRetry(ILogger logger, string region, int attempt, TimeSpan delay, Exception? exception);
+    [LoggerMessage(1010, LogLevel.Warning, "Offset commit failed ({Code}: {Reason}); the stored offsets are committed with the next commit")]
+    public static partial void CommitFailed(ILogger logger, string code, string reason);
 
-    [LoggerMessage(2001, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags; retrying the batch in {Delay} (nothing is acknowledged meanwhile)")]
-    public static partial void RegionBatchFailed(ILogger logger, string region, int keys, int tags, TimeSpan delay, Exception exception);
+    [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed ({Error}), retrying in {Delay}")]
+    public static partial void RegionRetry(ILogger logger, string region, int attempt, string error, TimeSpan delay);
+
+    [LoggerMessage(2001, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags ({Error}); retrying the batch in {Delay} (nothing is acknowledged meanwhile)")]
+    public static partial void RegionBatchFailed(ILogger logger, string region, int keys, int tags, string error, TimeSpan delay);
 
     [LoggerMessage(2002, LogLevel.Information, "Region {Region} connected to {Endpoints} (key prefix '{KeyPrefix}', {Command})")]
     public static partial void RegionReady(ILogger logger, string region, string endpoints, string keyPrefix, string command);
+
+    [LoggerMessage(2003, LogLevel.Error, "Region {Region}: circuit opened for {BreakDuration} ({Error}); its invalidations are dead-lettered meanwhile")]
+    public static partial void CircuitOpened(ILogger logger, string region, TimeSpan breakDuration, string error);
+
+    [LoggerMessage(2004, LogLevel.Information, "Region {Region}: circuit half-open, trying one batch")]
+    public static partial void CircuitHalfOpened(ILogger logger, string region);
+
+    [LoggerMessage(2005, LogLevel.Information, "Region {Region}: circuit closed, the region is healthy again")]
+    public static partial void CircuitClosed(ILogger logger, string region);
+
+    [LoggerMessage(2006, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags after {Attempts} attempts ({Error}); dead-lettering it")]
+    public static partial void RegionBatchDeadLettered(ILogger logger, string region, int keys, int tags, int attempts, string error);
+
+    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead-lettered invalidations from {Topic}[{Partition}]@{Offset} ({Keys} keys, {Tags} tags; {Found} were cached)")]
+    public static partial void RegionRedriven(ILogger logger, string region, string topic, int partition, long offset, int keys, int tags, long found);
+
+    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of {Topic}[{Partition}]@{Offset} retries in {Delay}")]
+    public static partial void RedriveWaiting(ILogger logger, string region, string error, string topic, int partition, long offset, TimeSpan delay);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Dead letter {Topic}[{Partition}]@{Offset} names region '{Region}', which is not configured; skipped")]
+    public static partial void RedriveUnknownRegion(ILogger logger, string topic, int partition, long offset, string region);
 
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image: column '{Column}' is {Failure} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string column, string failure, long suppressed);
@@ -82,4 +106,13 @@ internal static partial class Log
 
     [LoggerMessage(5008, LogLevel.Critical, "The Postgres source cannot start: {Reason}")]
     public static partial void PostgresSourceCannotStart(ILogger logger, string reason);
+
+    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz, /readyz and the status page on {Urls}")]
+    public static partial void HttpListening(ILogger logger, string urls);
+
+    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls): {Reason}")]
+    public static partial void HttpListenFailed(ILogger logger, string urls, string reason, Exception exception);
+
+    /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
+    public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

@@ -4,7 +4,10 @@ using Microsoft.Extensions.Hosting;
 
 namespace Invalidator.Worker.Hosting;
 
-/// <summary>Builds the worker's host: <c>appsettings.json</c>, then <c>Invalidator__*</c> environment variables, then the command line.</summary>
+/// <summary>
+/// Builds the worker's host: <c>appsettings.json</c> (or the <c>--config</c> file instead), then
+/// <c>Invalidator__*</c> environment variables, then the command line.
+/// </summary>
 public static class InvalidatorHost
 {
     public static HostApplicationBuilder CreateBuilder(string[] args, string? configFile = null)
@@ -16,8 +19,12 @@ public static class InvalidatorHost
         });
         if (configFile is not null)
         {
+            // --config replaces appsettings.json (a deployment's file must not mix with the one beside the binary);
+            // environment variables and the command line still override it.
+            builder.Configuration.Sources.Clear();
             builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
             builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddCommandLine(args);
         }
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));

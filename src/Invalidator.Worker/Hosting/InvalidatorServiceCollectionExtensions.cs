@@ -1,7 +1,9 @@
+using System.Diagnostics.Metrics;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
@@ -12,6 +14,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Invalidator.Worker.Hosting;
 
@@ -23,6 +27,7 @@ public static class InvalidatorServiceCollectionExtensions
         services
             .AddInvalidatorOptions()
             .AddInvalidatorDiagnostics()
+            .AddInvalidatorHttp()
             .AddInvalidatorRules()
             .AddInvalidatorRegions()
             .AddInvalidatorKafkaSource()
@@ -35,6 +40,7 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
         return services;
     }
 
@@ -42,8 +48,38 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<InvalidatorMetrics>();
+        services.TryAddSingleton(sp =>
+        {
+            // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
+            _ = sp.GetService<MeterProvider>();
+            return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
+        });
         services.TryAddSingleton<WorkerExit>();
+        services.TryAddSingleton(sp => new WorkerStatus(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
+        // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("invalidator"))
+            .WithMetrics(metrics => metrics.AddMeter(InvalidatorMetrics.MeterName).AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>The HTTP listener (<c>Invalidator:Http</c>): /metrics, /healthz, /readyz, /status.json and the status page.</summary>
+    public static IServiceCollection AddInvalidatorHttp(this IServiceCollection services)
+    {
+        services.AddOptions<HttpOptions>()
+            .BindConfiguration(HttpOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddSingleton(sp => new StatusReport(
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<RegionSet>(),
+            sp.GetRequiredService<IOptions<HttpOptions>>()));
+        services.TryAddSingleton<HttpEndpoints>();
+        services.AddHostedService(sp => sp.GetRequiredService<HttpEndpoints>());
         return services;
     }
 
@@ -74,26 +110,35 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
+            sp.GetService<IRegionDeadLetterSink>(),
             sp.GetServices<IBatchListener>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<ILogger<BatchApplier>>()));
+            sp.GetRequiredService<ILogger<BatchApplier>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         return services;
     }
 
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
         services.TryAddSingleton<DeadLetterPublisher>();
-        services.AddSingleton<IHostedService>(sp => new SelectedChangeSource<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        // The dead-letter topic is Kafka's: a Postgres deployment has no dead-letter store, so a region that
+        // cannot apply a batch holds the slot's confirmed position until it can (BatchApplier retries).
+        services.TryAddSingleton<IRegionDeadLetterSink>(sp =>
+            SourceSelection.IsSelected(sp, ChangeSourceKind.Kafka) ? sp.GetRequiredService<DeadLetterPublisher>() : null!);
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<RegionRedriver>(sp, ChangeSourceKind.Kafka));
         return services;
     }
 
     /// <summary>The direct Postgres replication source; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
-        services.AddSingleton<IHostedService>(sp => new SelectedChangeSource<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }

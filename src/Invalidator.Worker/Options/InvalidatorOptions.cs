@@ -53,7 +53,21 @@ public sealed class BatchingOptions
 
 public sealed class DeadLetterOptions
 {
-    /// <summary><c>Invalidator:DeadLetter:Topic</c>: where undecodable records go, with the reason.</summary>
+    /// <summary>
+    /// <c>Invalidator:DeadLetter:Topic</c>: undecodable records (with the reason), and the invalidations of a
+    /// region that could not apply them (redriven once the region is back).
+    /// </summary>
     [Required]
     public string Topic { get; set; } = "invalidator.dead-letter";
+
+    /// <summary>Records with a larger value are not decoded but dead-lettered as oversized.</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxRecordBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Re-apply a region's dead-lettered invalidations once the region is healthy again.</summary>
+    public bool Redrive { get; set; } = true;
+
+    /// <summary>Pause between redrive attempts while a region is still down.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan RedriveRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -10,7 +11,24 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
     public ValidateOptionsResult Validate(string? name, InvalidatorOptions options)
     {
         var failures = new List<string>();
-        // Only the selected source's section must be complete: a Postgres deployment has no Kafka settings.
+        // Data annotations on nested sections are not checked by ValidateDataAnnotations: walk them here,
+        // naming each failure by its configuration path. Only the selected source's section must be complete:
+        // a Postgres deployment has no Kafka settings.
+        if (options.Source == ChangeSourceKind.Kafka)
+        {
+            Annotations(options.Kafka, "Invalidator:Kafka", failures);
+        }
+
+        Annotations(options.Rules, "Invalidator:Rules", failures);
+        Annotations(options.Batching, "Invalidator:Batching", failures);
+        Annotations(options.DeadLetter, "Invalidator:DeadLetter", failures);
+        foreach (var (regionName, region) in options.Regions)
+        {
+            Annotations(region, $"Invalidator:Regions:{regionName}", failures);
+            Annotations(region.Resilience, $"Invalidator:Regions:{regionName}:Resilience", failures);
+            Annotations(region.Resilience.CircuitBreaker, $"Invalidator:Regions:{regionName}:Resilience:CircuitBreaker", failures);
+        }
+
         if (options.Source == ChangeSourceKind.Kafka)
         {
             ValidateKafka(options.Kafka, failures);
@@ -22,6 +40,19 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
 
         ValidateRegions(options.Regions, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Annotations(object section, string path, List<string> failures)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(section, new ValidationContext(section), results, validateAllProperties: true))
+        {
+            foreach (var result in results)
+            {
+                var member = result.MemberNames.FirstOrDefault();
+                failures.Add(member is null ? $"{path}: {result.ErrorMessage}" : $"{path}:{member}: {result.ErrorMessage}");
+            }
+        }
     }
 
     private static void ValidateKafka(KafkaOptions kafka, List<string> failures)
@@ -46,11 +77,17 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
         }
 
         // Storing offsets before the deletes are applied would acknowledge work that was never done.
-        if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && bool.TryParse(store, out var storeOn) && storeOn)
+        if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && IsLibrdkafkaTrue(store))
         {
             failures.Add("Invalidator:Kafka:Consumer:enable.auto.offset.store must stay false: the worker stores an offset only after every region applied the deletes.");
         }
     }
+
+    /// <summary>librdkafka reads "true" and "t" (any case) and "1" as true; bool.TryParse would miss the last two.</summary>
+    private static bool IsLibrdkafkaTrue(string? value) =>
+        string.Equals(value, "true", StringComparison.OrdinalIgnoreCase)
+        || string.Equals(value, "t", StringComparison.OrdinalIgnoreCase)
+        || value == "1";
 
     private static void ValidateRegions(Dictionary<string, RegionOptions> regions, List<string> failures)
     {

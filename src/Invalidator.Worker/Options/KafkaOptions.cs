@@ -21,6 +21,10 @@ public sealed class KafkaOptions
     /// <summary><c>Invalidator:Kafka:Consumer</c>: any librdkafka consumer setting, applied over the worker's defaults.</summary>
     public Dictionary<string, string> Consumer { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>How long the start waits for the brokers to answer before it gives up with a clear error.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary><c>Invalidator:Kafka:Producer</c>: librdkafka settings for the dead-letter producer.</summary>
     public Dictionary<string, string> Producer { get; set; } = new(StringComparer.Ordinal);
 }

@@ -27,8 +27,8 @@ public enum DeleteCommand
 /// <summary><c>Invalidator:Regions:&lt;name&gt;:Resilience</c>: retries of one region's deletes.</summary>
 public sealed class RegionResilienceOptions
 {
-    /// <summary>Retries after the first attempt, before the batch is retried as a whole.</summary>
-    [Range(0, 100)]
+    /// <summary>Retries after the first attempt, before the region's invalidations are dead-lettered.</summary>
+    [Range(1, 100)]
     public int MaxRetryAttempts { get; set; } = 5;
 
     /// <summary>First backoff; it doubles each retry, with jitter.</summary>
@@ -41,4 +41,29 @@ public sealed class RegionResilienceOptions
     /// <summary>Longest one attempt (all of a batch's commands to this region) may take.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    [Required]
+    public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+}
+
+/// <summary>
+/// <c>Invalidator:Regions:&lt;name&gt;:Resilience:CircuitBreaker</c>: when a region keeps failing, stop trying it
+/// for a while and dead-letter its invalidations at once, so the other regions are not held up.
+/// </summary>
+public sealed class CircuitBreakerOptions
+{
+    /// <summary>Share of failed attempts, within the sampling window, that opens the circuit.</summary>
+    [Range(0.01, 1.0)]
+    public double FailureRatio { get; set; } = 0.5;
+
+    /// <summary>Fewest attempts in the window before the ratio counts.</summary>
+    [Range(2, 10_000)]
+    public int MinimumThroughput { get; set; } = 4;
+
+    [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the circuit stays open before one trial attempt.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -27,8 +27,16 @@ public sealed class ChangeRecordPlanner
     }
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
-    public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch)
+    public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
     {
+        if (value.Length > maxValueBytes)
+        {
+            return new PlannedRecord(
+                Count(topic, "unknown", RecordOutcome.Poison),
+                $"The record value is {value.Length} bytes, over Invalidator:DeadLetter:MaxRecordBytes ({maxValueBytes}); it was not decoded.",
+                null);
+        }
+
         DecodedRecord decoded;
         try
         {
@@ -51,7 +59,20 @@ public sealed class ChangeRecordPlanner
     /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
     public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch)
     {
-        var plan = _planner.Plan(change);
+        InvalidationPlan plan;
+        try
+        {
+            plan = _planner.Plan(change);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A rule that cannot be evaluated for this change must not stop the stream or be skipped silently.
+            return new PlannedRecord(
+                Count(source, change.Operation.ToCode(), RecordOutcome.Poison),
+                $"The rules for {change.Table} could not be evaluated: {ex.Message}",
+                change.CommitTime);
+        }
+
         foreach (var unresolved in plan.Unresolved)
         {
             ReportUnresolved(unresolved);

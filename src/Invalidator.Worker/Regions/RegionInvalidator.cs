@@ -1,12 +1,23 @@
+using System.Runtime.CompilerServices;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Polly;
+using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
 
 /// <summary>What one region did with a batch.</summary>
 public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound);
+
+/// <summary>A region that could not apply a batch: after its retries, or at once when its circuit is open.</summary>
+public sealed class RegionApplyException(string region, int attempts, Exception inner)
+    : Exception($"region {region} failed after {attempts} attempt(s): {inner.Message}", inner)
+{
+    public string Region { get; } = region;
+
+    public int Attempts { get; } = attempts;
+}
 
 /// <summary>
 /// Deletes a batch's keys and tag members in one region's Redis. Only deletes: UNLINK/DEL are idempotent,
@@ -17,7 +28,9 @@ public sealed class RegionInvalidator
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
+    private readonly CircuitBreakerStateProvider _circuit;
     private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerStatus? _status;
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly TimeProvider _time;
@@ -28,15 +41,19 @@ public sealed class RegionInvalidator
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
+        CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         int keysPerCommand,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         Name = name;
         KeyPrefix = options.KeyPrefix;
         _redis = redis;
         _pipeline = pipeline;
+        _circuit = circuit;
         _metrics = metrics;
+        _status = status;
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _time = time;
@@ -49,7 +66,13 @@ public sealed class RegionInvalidator
 
     internal IConnectionMultiplexer Connection => _redis;
 
-    /// <summary>Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's policy.</summary>
+    /// <summary>Closed (healthy), Open (failing: invalidations are dead-lettered at once), HalfOpen (trying again), Isolated.</summary>
+    public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
+
+    /// <summary>
+    /// Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's
+    /// policy. Throws <see cref="RegionApplyException"/> when the region could not apply them.
+    /// </summary>
     public async Task<RegionApplyResult> ApplyAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken)
     {
         if (keys.Count == 0 && tags.Count == 0)
@@ -58,13 +81,31 @@ public sealed class RegionInvalidator
         }
 
         var started = _time.GetTimestamp();
-        var result = await _pipeline.ExecuteAsync(
-            static (state, ct) => new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, ct)),
-            (self: this, keys, tags),
-            cancellationToken).ConfigureAwait(false);
-        _metrics.RegionDeleteSeconds.Record(_time.GetElapsedTime(started).TotalSeconds, _regionTag);
+        var attempts = new StrongBox<int>();
+        RegionApplyResult result;
+        try
+        {
+            result = await _pipeline.ExecuteAsync(
+                static (state, ct) =>
+                {
+                    state.attempts.Value++;
+                    return new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, ct));
+                },
+                (self: this, keys, tags, attempts),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _status?.RegionFailed(Name, ex);
+            throw new RegionApplyException(Name, Math.Max(attempts.Value, 1), ex);
+        }
+
+        var elapsed = _time.GetElapsedTime(started);
+        _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
         _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
         _metrics.KeysFound.Add(result.KeysFound, _regionTag);
+        _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        _status?.RegionDeadLettering(Name, active: false);
         return result;
     }
 

@@ -2,6 +2,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.Logging;
 using Polly;
+using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Timeout;
 using StackExchange.Redis;
@@ -9,15 +10,24 @@ using StackExchange.Redis;
 namespace Invalidator.Worker.Regions;
 
 /// <summary>
-/// One region's resilience pipeline: retry (exponential backoff with jitter) around a per-attempt timeout.
-/// Each region has its own, so one slow region never slows another. A circuit breaker slots in between
-/// the retry and the timeout.
+/// One region's resilience pipeline, outermost first: retry (exponential backoff with jitter), circuit
+/// breaker, per-attempt timeout. Each region has its own, so one slow region never slows another. An open
+/// circuit is not retried: it fails at once, and the region's invalidations are dead-lettered.
 /// </summary>
 internal static class RegionResilience
 {
-    public static ResiliencePipeline Build(string region, RegionResilienceOptions options, ILogger logger, InvalidatorMetrics metrics, TimeProvider time)
+    public static ResiliencePipeline Build(
+        string region,
+        RegionResilienceOptions options,
+        CircuitBreakerStateProvider circuit,
+        ILogger logger,
+        InvalidatorMetrics metrics,
+        TimeProvider time,
+        WorkerStatus? status = null)
     {
         var regionTag = new KeyValuePair<string, object?>("region", region);
+        var transient = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutRejectedException>().Handle<TimeoutException>();
+        var breaker = options.CircuitBreaker;
         return new ResiliencePipelineBuilder { Name = $"region:{region}", TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
@@ -26,11 +36,38 @@ internal static class RegionResilience
                 UseJitter = true,
                 Delay = options.BaseDelay,
                 MaxDelay = options.MaxDelay,
-                ShouldHandle = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutRejectedException>().Handle<TimeoutException>(),
+                ShouldHandle = transient,
                 OnRetry = args =>
                 {
                     metrics.RegionRetries.Add(1, regionTag);
-                    Log.RegionRetry(logger, region, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
+                    Log.RegionRetry(logger, region, args.AttemptNumber + 1, Log.Describe(args.Outcome.Exception), args.RetryDelay);
+                    return default;
+                },
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = breaker.FailureRatio,
+                MinimumThroughput = breaker.MinimumThroughput,
+                SamplingDuration = breaker.SamplingDuration,
+                BreakDuration = breaker.BreakDuration,
+                ShouldHandle = transient,
+                StateProvider = circuit,
+                OnOpened = args =>
+                {
+                    Log.CircuitOpened(logger, region, args.BreakDuration, Log.Describe(args.Outcome.Exception));
+                    status?.CircuitOpened(region);
+                    return default;
+                },
+                OnHalfOpened = _ =>
+                {
+                    Log.CircuitHalfOpened(logger, region);
+                    status?.CircuitHalfOpened(region);
+                    return default;
+                },
+                OnClosed = _ =>
+                {
+                    Log.CircuitClosed(logger, region);
+                    status?.CircuitClosed(region);
                     return default;
                 },
             })

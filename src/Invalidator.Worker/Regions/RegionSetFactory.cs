@@ -2,6 +2,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
@@ -9,7 +10,7 @@ namespace Invalidator.Worker.Regions;
 /// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
 internal static class RegionSetFactory
 {
-    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time)
+    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null)
     {
         var settings = options.Value;
         var logger = loggers.CreateLogger<RegionInvalidator>();
@@ -19,12 +20,16 @@ internal static class RegionSetFactory
             var redisOptions = ConfigurationOptions.Parse(region.Redis);
             redisOptions.AbortOnConnectFail = false;
             redisOptions.ClientName ??= "invalidator";
+            // A command for a disconnected server fails at once instead of waiting in a backlog, so the retry
+            // and circuit breaker see the outage and the batch is dead-lettered instead of held up.
+            redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
-            var pipeline = RegionResilience.Build(name, region.Resilience, logger, metrics, time);
-            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time));
+            var circuit = new CircuitBreakerStateProvider();
+            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
+            regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time, status));
             Log.RegionReady(logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
         }
 
-        return new RegionSet(regions, loggers.CreateLogger<RegionSet>(), time);
+        return new RegionSet(regions);
     }
 }

@@ -29,16 +29,16 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
     {
         await using var harness = new WorkerHarness(servers, Rules, "email");
         await harness.CreateTopicAsync();
-        var regions = await ConnectRegionsAsync();
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
         string[] stale = ["customer:7", "customer:email:old@example.com", "customer:email:new@example.com"];
         string[] unrelated = ["customer:8", "customer:email:other@example.com", "order:7"];
-        await SetAsync(regions, harness.KeyPrefix, [.. stale, .. unrelated]);
+        await regions.SetAsync([.. stale, .. unrelated]);
 
         await harness.StartAsync();
         await harness.ProduceAsync(Debezium.Envelope("u", Customer(7, "Old@Example.com"), Customer(7, "new@example.com")));
 
-        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, stale), Deadline, "the id key and both email keys are deleted in both regions");
-        Assert.True(await AllExistAsync(regions, harness.KeyPrefix, unrelated), "keys of other rows must stay");
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(stale), Deadline, "the id key and both email keys are deleted in both regions");
+        Assert.True(await regions.AllExistAsync(unrelated), "keys of other rows must stay");
     }
 
     [Fact]
@@ -46,10 +46,10 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
     {
         await using var harness = new WorkerHarness(servers, Rules, "tags");
         await harness.CreateTopicAsync();
-        var regions = await ConnectRegionsAsync();
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
         string[] members = ["report:tenant5:a", "report:tenant5:b", "page:tenant5:home"];
-        await SetAsync(regions, harness.KeyPrefix, [.. members, "report:tenant6:a"]);
-        foreach (var db in regions)
+        await regions.SetAsync([.. members, "report:tenant6:a"]);
+        foreach (var db in regions.Regions)
         {
             await db.SetAddAsync(harness.KeyPrefix + "tag:tenant:5", members.Select(m => (RedisValue)m).ToArray());
             await db.SetAddAsync(harness.KeyPrefix + "tag:tenant:6", "report:tenant6:a");
@@ -58,8 +58,8 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         await harness.StartAsync();
         await harness.ProduceAsync(Debezium.Envelope("c", null, Customer(1, "a@b.c", tenant: 5)));
 
-        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, [.. members, "tag:tenant:5"]), Deadline, "every member of tag:tenant:5 and the set are deleted");
-        Assert.True(await AllExistAsync(regions, harness.KeyPrefix, ["report:tenant6:a", "tag:tenant:6"]), "another tag's members stay");
+        await Eventually.AssertAsync(() => regions.NoneExistAsync([.. members, "tag:tenant:5"]), Deadline, "every member of tag:tenant:5 and the set are deleted");
+        Assert.True(await regions.AllExistAsync(["report:tenant6:a", "tag:tenant:6"]), "another tag's members stay");
     }
 
     [Fact]
@@ -73,8 +73,8 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         await servers.Kafka.CreateTopicAsync(transactions, 1);
         harness.Settings["Invalidator:Kafka:Topics:1"] = heartbeats;
         harness.Settings["Invalidator:Kafka:Topics:2"] = transactions;
-        var regions = await ConnectRegionsAsync();
-        await SetAsync(regions, harness.KeyPrefix, ["customer:1", "customer:email:a@b.c"]);
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
+        await regions.SetAsync(["customer:1", "customer:email:a@b.c"]);
 
         await harness.ProduceAsync(null, key: """{"id":1}""");
         await servers.Kafka.ProduceAsync(heartbeats, 0, """{"serverName":"dbserver1"}""", """{"ts_ms":1700000000000}""");
@@ -86,7 +86,7 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
             await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, topic) == 0, Deadline, $"{topic} is committed to its end");
         }
 
-        Assert.True(await AllExistAsync(regions, harness.KeyPrefix, ["customer:1", "customer:email:a@b.c"]), "nothing is deleted");
+        Assert.True(await regions.AllExistAsync(["customer:1", "customer:email:a@b.c"]), "nothing is deleted");
     }
 
     [Fact]
@@ -94,25 +94,25 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
     {
         await using var harness = new WorkerHarness(servers, Rules, "crash");
         await harness.CreateTopicAsync(partitions: 1);
-        var regions = await ConnectRegionsAsync();
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
         string[] keys = ["customer:3", "customer:email:c@d.e"];
-        await SetAsync(regions, harness.KeyPrefix, keys);
+        await regions.SetAsync(keys);
         await harness.ProduceAsync(Debezium.Envelope("u", Customer(3, "c@d.e"), Customer(3, "c@d.e")));
 
         // The first worker deletes, then dies before it can store the offset.
         var crash = new CrashAfterApply();
         var first = await harness.StartAsync(crash);
         await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the first worker applies the batch and crashes");
-        Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, keys), "the deletes happened before the crash");
+        Assert.True(await regions.NoneExistAsync(keys), "the deletes happened before the crash");
         await WaitForStopAsync(first);
         var committed = await servers.Kafka.GetCommittedOffsetsAsync(harness.GroupId, harness.Topic);
         Assert.All(committed.Values, offset => Assert.Null(offset));
 
         // A reader re-populates from the old row; the restarted worker must apply the change again.
-        await SetAsync(regions, harness.KeyPrefix, keys);
+        await regions.SetAsync(keys);
         await harness.StartAsync();
 
-        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, keys), Deadline, "the restarted worker re-applies the unacknowledged batch");
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(keys), Deadline, "the restarted worker re-applies the unacknowledged batch");
         await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "and then commits it");
     }
 
@@ -121,7 +121,7 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
     {
         await using var harness = new WorkerHarness(servers, Rules, "resume");
         await harness.CreateTopicAsync(partitions: 2);
-        var regions = await ConnectRegionsAsync();
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
         await harness.ProduceAsync(Debezium.Envelope("d", Customer(1, "one@x.y"), null), partition: 0);
         await harness.ProduceAsync(Debezium.Envelope("d", Customer(2, "two@x.y"), null), partition: 1);
 
@@ -131,13 +131,13 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
 
         // Keys of the committed records come back (a later cache fill); they must not be deleted again.
         string[] committedKeys = ["customer:1", "customer:2"];
-        await SetAsync(regions, harness.KeyPrefix, [.. committedKeys, "customer:9"]);
+        await regions.SetAsync([.. committedKeys, "customer:9"]);
         await harness.ProduceAsync(Debezium.Envelope("d", Customer(9, "nine@x.y"), null), partition: 0);
         await harness.StartAsync();
 
-        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, ["customer:9"]), Deadline, "the new record is applied");
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(["customer:9"]), Deadline, "the new record is applied");
         await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "and committed");
-        Assert.True(await AllExistAsync(regions, harness.KeyPrefix, committedKeys), "records committed before the restart are not read again");
+        Assert.True(await regions.AllExistAsync(committedKeys), "records committed before the restart are not read again");
     }
 
     [Fact]
@@ -146,14 +146,14 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         await using var harness = new WorkerHarness(servers, Rules, "poison");
         await harness.CreateTopicAsync(partitions: 1);
         await servers.Kafka.CreateTopicAsync(harness.DeadLetterTopic, 1);
-        var regions = await ConnectRegionsAsync();
-        await SetAsync(regions, harness.KeyPrefix, ["customer:4"]);
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
+        await regions.SetAsync(["customer:4"]);
         var poison = await harness.ProduceAsync("{not json", key: "k1");
         await harness.ProduceAsync(Debezium.Envelope("d", Customer(4, "f@g.h"), null));
 
         await harness.StartAsync();
 
-        await Eventually.AssertAsync(() => NoneExistAsync(regions, harness.KeyPrefix, ["customer:4"]), Deadline, "the record after the poison one is applied");
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(["customer:4"]), Deadline, "the record after the poison one is applied");
         await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "both records are acknowledged");
         var dead = ReadOne(harness.DeadLetterTopic);
         Assert.Equal("{not json", System.Text.Encoding.UTF8.GetString(dead.Message.Value));
@@ -172,60 +172,6 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
 
     private static string Header(ConsumeResult<byte[], byte[]> record, string name) =>
         System.Text.Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
-
-    private async Task<IDatabase[]> ConnectRegionsAsync()
-    {
-        var databases = new IDatabase[servers.Regions.Count];
-        for (var i = 0; i < databases.Length; i++)
-        {
-            databases[i] = (await servers.Redis.ConnectAsync(i)).GetDatabase();
-        }
-
-        return databases;
-    }
-
-    private static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                await db.StringSetAsync(prefix + key, "cached");
-            }
-        }
-    }
-
-    private static async Task<bool> NoneExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (await db.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
-    }
-
-    private static async Task<bool> AllExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (!await db.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
-    }
 
     private static async Task WaitForStopAsync(IHost host)
     {

@@ -45,7 +45,8 @@ public sealed class SourceSelectionTests
                 "Source": "Postgres",
                 "Postgres": { "ConnectionString": "Host=127.0.0.1;Port=1;Username=nobody;Timeout=2" },
                 "Rules": { "Path": "{{rules}}" },
-                "Regions": { "east": { "Redis": "127.0.0.1:1" } }
+                "Regions": { "east": { "Redis": "127.0.0.1:1" } },
+                "Http": { "Urls": "http://127.0.0.1:0" }
               }
             }
             """);

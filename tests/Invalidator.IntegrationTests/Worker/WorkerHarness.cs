@@ -42,6 +42,12 @@ public sealed class WorkerHarness : IAsyncDisposable
 
     public string RulesPath { get; }
 
+    /// <summary>Log events of every worker this harness started.</summary>
+    public LogCapture Logs { get; } = new();
+
+    /// <summary>Bootstrap servers the worker uses: the shared broker unless a test gives its own cluster.</summary>
+    public string BootstrapServers { get; set; } = "";
+
     /// <summary>Extra settings (over the harness defaults) for the next <see cref="StartAsync"/>.</summary>
     public Dictionary<string, string?> Settings { get; } = [];
 
@@ -51,8 +57,9 @@ public sealed class WorkerHarness : IAsyncDisposable
     public async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
-        builder.Configuration.AddInMemoryCollection(DefaultSettings().Concat(Settings));
+        builder.Configuration.AddInMemoryCollection(ProcessSettings());
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();
         if (listener is not null)
         {
@@ -70,21 +77,37 @@ public sealed class WorkerHarness : IAsyncDisposable
 
     public IReadOnlyList<string> RegionConnectionStrings => _servers.Regions.Select(_servers.RedisConnectionString).ToList();
 
+    /// <summary>The settings a worker process of this test runs with (harness defaults plus <see cref="Settings"/>).</summary>
+    public Dictionary<string, string?> ProcessSettings()
+    {
+        var settings = DefaultSettings();
+        foreach (var (key, value) in Settings)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
     private Dictionary<string, string?> DefaultSettings()
     {
         var settings = new Dictionary<string, string?>
         {
-            ["Invalidator:Kafka:BootstrapServers"] = _servers.Kafka.BootstrapServers,
+            ["Invalidator:Kafka:BootstrapServers"] = BootstrapServers.Length > 0 ? BootstrapServers : _servers.Kafka.BootstrapServers,
             ["Invalidator:Kafka:GroupId"] = GroupId,
             ["Invalidator:Kafka:Topics:0"] = Topic,
             // The mock broker delays a re-join by session.timeout.ms - 1000: keep sessions short in tests.
             ["Invalidator:Kafka:Consumer:session.timeout.ms"] = "2000",
             ["Invalidator:Kafka:Consumer:heartbeat.interval.ms"] = "500",
             ["Invalidator:Kafka:Consumer:auto.commit.interval.ms"] = "200",
+            // The mock broker answers a fetch only when fetch.wait.max.ms runs out: keep it short so tests are quick.
+            ["Invalidator:Kafka:Consumer:fetch.wait.max.ms"] = "50",
             ["Invalidator:Kafka:Consumer:topic.metadata.refresh.interval.ms"] = "1000",
             ["Invalidator:Rules:Path"] = "rules.yaml",
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             ["Invalidator:DeadLetter:Topic"] = DeadLetterTopic,
+            // Port 0: every worker of every test gets its own free port (see HttpEndpoints.Addresses).
+            ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
         };
         foreach (var region in _servers.Regions)
         {

@@ -22,6 +22,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromSeconds(1);
+    private const string StatusName = "kafka";
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
@@ -31,6 +32,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
+    private readonly WorkerStatus _status;
     private readonly PendingBatch _pending = new();
     private volatile Error? _fatalError;
 
@@ -42,7 +44,8 @@ internal sealed class KafkaChangeSource : BackgroundService
         IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus status)
     {
         _options = options.Value;
         _planner = planner;
@@ -52,6 +55,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         _exit = exit;
         _logger = logger;
         _time = time;
+        _status = status;
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -63,13 +67,34 @@ internal sealed class KafkaChangeSource : BackgroundService
         var kafka = _options.Kafka;
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
             .SetErrorHandler(OnError)
-            .SetPartitionsAssignedHandler((_, partitions) => Log.PartitionsAssigned(_logger, string.Join(", ", partitions)))
+            .SetOffsetsCommittedHandler((_, committed) =>
+            {
+                // A failed commit loses nothing: the offsets stay stored and the next commit carries them.
+                if (committed.Error.IsError)
+                {
+                    Log.CommitFailed(_logger, committed.Error.Code.ToString(), committed.Error.Reason);
+                }
+            })
+            // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
+            .SetStatisticsHandler((_, json) => _status.KafkaStatisticsReceived(json))
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                Log.PartitionsAssigned(_logger, string.Join(", ", partitions));
+                _status.PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .SetPartitionsRevokedHandler((_, partitions) =>
-                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            {
+                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
+                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .SetPartitionsLostHandler((_, partitions) =>
-                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition))))
+            {
+                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
+                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+            })
             .Build();
 
+        await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
         var subscription = KafkaConsumerSettings.Subscription(kafka);
         Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
         consumer.Subscribe(subscription);
@@ -98,6 +123,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
         finally
         {
+            _status.ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
             _pending.Clear();
             if (_fatalError is null)
             {
@@ -108,11 +134,42 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
     }
 
+    /// <summary>
+    /// Fails the start with a clear message when no broker answers: librdkafka would otherwise retry quietly
+    /// forever and leave a process that looks alive but consumes nothing.
+    /// </summary>
+    private static async Task CheckBrokersAsync(KafkaOptions kafka, CancellationToken stoppingToken)
+    {
+        var config = new AdminClientConfig(KafkaConsumerSettings.Build(kafka).Where(p => !ConsumerOnly.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+        using var admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
+        try
+        {
+            await Task.Run(() => admin.GetMetadata(kafka.StartupTimeout), stoppingToken).ConfigureAwait(false);
+        }
+        catch (KafkaException ex)
+        {
+            throw new InvalidOperationException(
+                $"Cannot reach Kafka at {kafka.BootstrapServers} within {kafka.StartupTimeout.TotalSeconds:0} s ({ex.Error.Reason}). " +
+                "Check Invalidator:Kafka:BootstrapServers and that the brokers are up.",
+                ex);
+        }
+    }
+
+    private static readonly HashSet<string> ConsumerOnly = new(StringComparer.Ordinal)
+    {
+        "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.offset.store", "enable.auto.commit",
+        "auto.commit.interval.ms", "partition.assignment.strategy", "enable.partition.eof", "session.timeout.ms",
+        "heartbeat.interval.ms", "max.poll.interval.ms", "group.protocol", "fetch.max.bytes", "max.partition.fetch.bytes",
+        "fetch.wait.max.ms", "fetch.min.bytes", "isolation.level", "check.crcs", "queued.min.messages", "queued.max.messages.kbytes",
+        "fetch.error.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
+    };
+
     /// <summary>Consumes until the batch is full, or its first record has waited <c>MaxWait</c>.</summary>
     private void Fill(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
     {
         var batching = _options.Batching;
         long? firstAt = null;
+        _status.ConsumeLoopTick(StatusName);
         while (_pending.RecordCount < batching.MaxRecords && !stoppingToken.IsCancellationRequested && _fatalError is null)
         {
             var timeout = IdlePoll;
@@ -125,9 +182,21 @@ internal sealed class KafkaChangeSource : BackgroundService
                 }
             }
 
-            var record = consumer.Consume(timeout);
+            ConsumeResult<byte[]?, byte[]?>? record;
+            try
+            {
+                record = consumer.Consume(timeout);
+            }
+            catch (ConsumeException ex) when (!ex.Error.IsFatal)
+            {
+                // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
+                Log.KafkaError(_logger, ex.Error.Code.ToString(), ex.Error.Reason);
+                continue;
+            }
+
             if (record is null || record.IsPartitionEOF)
             {
+                _status.ConsumeLoopTick(StatusName); // Idle: Fill does not return, so tick here too.
                 if (firstAt is null && _pending.RecordCount > 0)
                 {
                     return; // Records kept after a revocation: apply them rather than wait for more.
@@ -137,7 +206,8 @@ internal sealed class KafkaChangeSource : BackgroundService
             }
 
             firstAt ??= _time.GetTimestamp();
-            _pending.Track(record, _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations));
+            var planned = _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations, _options.DeadLetter.MaxRecordBytes);
+            _pending.Track(record, planned);
         }
     }
 

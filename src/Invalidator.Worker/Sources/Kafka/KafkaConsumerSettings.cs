@@ -21,6 +21,11 @@ internal static class KafkaConsumerSettings
             AutoCommitIntervalMs = 1000,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             EnablePartitionEof = false,
+            // Large enough that a batch holding an oversized record is fetched whole, so the record reaches
+            // the dead-letter topic instead of stalling (or, on some brokers, being passed over) in the fetcher.
+            MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            // Per-partition lag for invalidator_consumer_lag_messages comes from these statistics.
+            StatisticsIntervalMs = 5000,
         };
         foreach (var (key, value) in options.Consumer)
         {

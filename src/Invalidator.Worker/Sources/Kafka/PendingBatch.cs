@@ -22,7 +22,7 @@ internal sealed class PendingBatch
             Poison.Add((record, planned.PoisonReason!));
         }
 
-        Batch.Track(record.Topic, record.Partition.Value, record.Offset.Value + 1, planned.CommitTime);
+        Batch.Track(record.Topic, record.Partition.Value, record.Offset.Value, record.Offset.Value + 1, planned.CommitTime);
     }
 
     /// <summary>The offsets to store: the next offset to read, per partition.</summary>

@@ -45,6 +45,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly WorkerExit _exit;
     private readonly ILogger<PostgresChangeSource> _logger;
     private readonly TimeProvider _time;
+    private readonly WorkerStatus _status;
 
     private readonly SourceBatch _batch = new();
     private readonly List<ChangeEvent> _changes = [];
@@ -73,7 +74,8 @@ internal sealed class PostgresChangeSource : BackgroundService
         IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<PostgresChangeSource> logger,
-        TimeProvider time)
+        TimeProvider time,
+        WorkerStatus status)
     {
         _options = options.Value;
         _postgres = _options.Postgres;
@@ -84,6 +86,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         _exit = exit;
         _logger = logger;
         _time = time;
+        _status = status;
     }
 
     /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>
@@ -111,18 +114,23 @@ internal sealed class PostgresChangeSource : BackgroundService
             while (!stoppingToken.IsCancellationRequested)
             {
                 // The slot keeps the confirmed position: reconnecting streams everything after it again.
+                string reason;
                 try
                 {
                     await StreamAsync(() => reconnectDelay = FirstReconnectDelay, stoppingToken).ConfigureAwait(false);
-                    Log.ReplicationInterrupted(_logger, "the server ended the replication stream", reconnectDelay, null);
+                    reason = "the server ended the replication stream";
+                    Log.ReplicationInterrupted(_logger, reason, reconnectDelay, null);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or IOException or TimeoutException && !stoppingToken.IsCancellationRequested)
                 {
+                    reason = ex.Message;
                     Log.ReplicationInterrupted(_logger, ex.Message, reconnectDelay, ex);
                     // A dropped slot is created again (changes made while it was gone cannot be streamed).
                     _slotKnownToExist &= ex is not PostgresException { SqlState: UndefinedObject };
                 }
 
+                _status.SourceDisconnected(SourceName, reason);
+                _status.ConsumeLoopTick(SourceName); // waiting to reconnect is the loop at work, not a hang
                 await Task.Delay(reconnectDelay, _time, stoppingToken).ConfigureAwait(false);
                 reconnectDelay = TimeSpan.FromTicks(Math.Min(reconnectDelay.Ticks * 2, LastReconnectDelay.Ticks));
             }
@@ -143,6 +151,10 @@ internal sealed class PostgresChangeSource : BackgroundService
             _exit.Fail(ex.Message);
             _lifetime.StopApplication();
             throw;
+        }
+        finally
+        {
+            _status.ConsumeLoopStopped(SourceName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
         }
     }
 
@@ -167,6 +179,7 @@ internal sealed class PostgresChangeSource : BackgroundService
                     waitLogged = true;
                 }
 
+                _status.ConsumeLoopTick(SourceName);
                 await Task.Delay(SlotBusyPoll, _time, stoppingToken).ConfigureAwait(false);
                 continue;
             }
@@ -209,8 +222,10 @@ internal sealed class PostgresChangeSource : BackgroundService
             try
             {
                 Log.ReplicationStarted(_logger, _postgres.Publication, _postgres.Slot, connection.ServerVersion);
+                _status.SourceConnected(SourceName);
                 while (true)
                 {
+                    _status.ConsumeLoopTick(SourceName);
                     next ??= enumerator.MoveNextAsync().AsTask();
                     if (!next.IsCompleted && !await CompletesWithinAsync(next, WaitTime(), stoppingToken).ConfigureAwait(false))
                     {
@@ -288,14 +303,17 @@ internal sealed class PostgresChangeSource : BackgroundService
                     if (!_inTransaction)
                     {
                         // A non-transactional logical message: its own LSN is a boundary.
+                        var previous = _boundary;
                         _boundary = message.WalEnd > _boundary ? message.WalEnd : _boundary;
-                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, null);
+                        _batch.Track(SourceName, 0, (long)(ulong)previous, (long)(ulong)_boundary, null);
                         continue;
                     }
 
                     if (_holdingChange)
                     {
-                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, _commitTime);
+                        // Positions of changes inside a transaction are not known: the batch covers from the
+                        // boundary before them.
+                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, (long)(ulong)_boundary, _commitTime);
                     }
 
                     _holdingChange = true;
@@ -314,7 +332,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     {
         if (_holdingChange)
         {
-            _batch.Track(SourceName, 0, (long)(ulong)endLsn, _commitTime);
+            _batch.Track(SourceName, 0, (long)(ulong)_boundary, (long)(ulong)endLsn, _commitTime);
             _batchStartedAt ??= _time.GetTimestamp(); // its deletes may have gone out already, its position not
             _holdingChange = false;
         }

@@ -32,6 +32,9 @@ public abstract class KafkaBroker : IAsyncDisposable
         return new MockKafkaBroker();
     }
 
+    /// <summary>A private in-process mock cluster, for fault injection that must not reach other tests' broker.</summary>
+    public static KafkaBroker StartPrivateMock() => new MockKafkaBroker();
+
     public abstract Task CreateTopicAsync(string topic, int partitions);
 
     /// <summary>

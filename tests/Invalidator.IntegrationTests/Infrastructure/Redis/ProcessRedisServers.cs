@@ -75,6 +75,9 @@ internal sealed class ProcessRedisServers : RedisServers
             {
                 "--port", server.Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--daemonize", "no", "--dir", _directory.FullName, "--logfile", log,
+                // Own snapshot file per server: a test can SAVE before a kill and the restart loads it,
+                // like a region that comes back with stale entries after a partition.
+                "--dbfilename", $"dump-{server.Port}.rdb",
             })
             {
                 start.ArgumentList.Add(arg);

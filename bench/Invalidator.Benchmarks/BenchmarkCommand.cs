@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Runtime;
+
+namespace Invalidator.Benchmarks;
+
+/// <summary>
+/// <c>[decode|redis|e2e|all] [--quick]</c>: runs the chosen benchmarks and prints one plain table.
+/// Figures are printed, never asserted: speed depends on the machine.
+/// </summary>
+internal static class BenchmarkCommand
+{
+    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|all] [--quick] [--set Invalidator:Key=value ...]";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var quick = false;
+        var names = new List<string>();
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var valid = true;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--quick")
+            {
+                quick = true;
+            }
+            else if (args[i] == "--set" && i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) is var eq and > 0)
+            {
+                // Worker settings for the end-to-end run, over the benchmark's, e.g. Invalidator:Batching:MaxWait=00:00:00.200.
+                overrides[args[i + 1][..eq]] = args[i + 1][(eq + 1)..];
+                i++;
+            }
+            else if (args[i] is "decode" or "redis" or "e2e" or "all")
+            {
+                names.Add(args[i]);
+            }
+            else
+            {
+                valid = false;
+            }
+        }
+
+        if (!valid || names.Count > 1)
+        {
+            await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
+            return 2;
+        }
+
+        var which = names.FirstOrDefault() ?? "all";
+        var scale = quick ? Scale.Quick : Scale.Full;
+        Console.WriteLine($"Invalidator benchmarks: {which}{(quick ? " (quick)" : "")}; {Environment.ProcessorCount} cores, .NET {Environment.Version}, " +
+            $"{(GCSettings.IsServerGC ? "server" : "workstation")} GC{(IsDebugBuild() ? "; WARNING: Debug build, run with -c Release" : "")}");
+
+        var table = new ResultTable();
+        var clock = Stopwatch.StartNew();
+        if (which is "decode" or "all")
+        {
+            DecodeBenchmark.Run(scale, table);
+        }
+
+        if (which is "redis" or "all")
+        {
+            await RedisBenchmark.RunAsync(scale, table).ConfigureAwait(false);
+        }
+
+        if (which is "e2e" or "all")
+        {
+            await EndToEndBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
+        }
+
+        Console.WriteLine();
+        table.Print(Console.Out);
+        Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all)");
+        return 0;
+    }
+
+    private static bool IsDebugBuild() =>
+        typeof(BenchmarkCommand).Assembly.GetCustomAttributes(false).OfType<DebuggableAttribute>().Any(d => d.IsJITOptimizerDisabled);
+}
+
+/// <summary>How much work each benchmark does: full for the README figures, quick for a smoke run in seconds.</summary>
+internal sealed record Scale(
+    bool IsQuick,
+    TimeSpan DecodeWarmup,
+    TimeSpan DecodeDuration,
+    int RedisKeysPerCase,
+    int RedisSequentialKeys,
+    int EndToEndRecords)
+{
+    public static Scale Full { get; } = new(false, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 400_000, 20_000, 120_000);
+
+    public static Scale Quick { get; } = new(true, TimeSpan.FromSeconds(0.1), TimeSpan.FromSeconds(0.3), 40_000, 2_000, 10_000);
+}

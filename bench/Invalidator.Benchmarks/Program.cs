@@ -1,0 +1,3 @@
+using Invalidator.Benchmarks;
+
+return await BenchmarkCommand.RunAsync(args).ConfigureAwait(false);

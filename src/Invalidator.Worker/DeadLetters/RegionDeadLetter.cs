@@ -1,0 +1,45 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Invalidator.Worker.Processing;
+
+namespace Invalidator.Worker.DeadLetters;
+
+/// <summary>
+/// A region's invalidations that it could not apply: the dead-letter record's value (JSON). It names the
+/// source positions it came from, so an operator can trace it, and is redriven once the region is back.
+/// </summary>
+public sealed record RegionDeadLetter(
+    string Region,
+    IReadOnlyCollection<string> Keys,
+    IReadOnlyCollection<string> Tags,
+    string Reason,
+    int Attempts,
+    IReadOnlyList<RegionDeadLetter.SourceRange> Sources,
+    DateTimeOffset FailedAt)
+{
+    public const string Kind = "region";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
+    public sealed record SourceRange(string Source, int Partition, long From, long To);
+
+    public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
+        batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(new Envelope(Kind, this), Json);
+
+    /// <summary>Reads a region dead letter; throws <see cref="JsonException"/> when the bytes are not one.</summary>
+    public static RegionDeadLetter FromJson(ReadOnlySpan<byte> json)
+    {
+        var envelope = JsonSerializer.Deserialize<Envelope>(json, Json);
+        return envelope is { Kind: Kind, Letter: { } letter } && !string.IsNullOrEmpty(letter.Region)
+            ? letter with { Keys = letter.Keys ?? [], Tags = letter.Tags ?? [], Sources = letter.Sources ?? [] }
+            : throw new JsonException("not a region dead letter");
+    }
+
+    private sealed record Envelope(string Kind, RegionDeadLetter Letter);
+}

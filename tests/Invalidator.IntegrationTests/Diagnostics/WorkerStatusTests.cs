@@ -1,0 +1,186 @@
+using System.Diagnostics.Metrics;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Invalidator.Worker.Regions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using MsOptions = Microsoft.Extensions.Options.Options;
+
+namespace Invalidator.IntegrationTests.Diagnostics;
+
+/// <summary>The status object and the health rules on a fake clock: what servers cannot show quickly.</summary>
+public sealed class WorkerStatusTests : IDisposable
+{
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly IMeterFactory _meters;
+    private readonly WorkerStatus _status;
+    private readonly StatusReport _report;
+
+    public WorkerStatusTests()
+    {
+        _meters = _services.GetRequiredService<IMeterFactory>();
+        var options = new InvalidatorOptions();
+        options.Regions["east"] = new RegionOptions { Redis = "127.0.0.1:1" };
+        options.Regions["west"] = new RegionOptions { Redis = "127.0.0.1:2" };
+        _status = new WorkerStatus(MsOptions.Create(options), new InvalidatorMetrics(_meters), _time);
+        var regions = new RegionSet([]);
+        _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }));
+    }
+
+    [Fact]
+    public void Healthz_fails_when_the_loop_stops_turning_but_not_while_it_works_on_a_region()
+    {
+        _status.ConsumeLoopTick("kafka");
+        Assert.True(_report.Liveness().Ok);
+
+        _time.Advance(TimeSpan.FromSeconds(90));
+        _status.RegionFailed("east", new TimeoutException("east timed out"));
+        _time.Advance(TimeSpan.FromSeconds(90));
+        var busy = _report.Liveness();
+        Assert.True(busy.Ok, "a loop blocked on a retrying region is alive");
+        Assert.Contains("applying a batch", Assert.Single(busy.Checks).Detail, StringComparison.Ordinal);
+
+        _time.Advance(TimeSpan.FromSeconds(60));
+        var stalled = _report.Liveness();
+        Assert.False(stalled.Ok);
+        Assert.Equal(StatusReport.Unhealthy, stalled.Status);
+        Assert.Contains("Invalidator:Http:LivenessTimeout", Assert.Single(stalled.Checks).Detail, StringComparison.Ordinal);
+
+        _status.ConsumeLoopTick("kafka");
+        Assert.True(_report.Liveness().Ok);
+        _status.ConsumeLoopStopped("kafka", "fatal Kafka error Local_Fatal");
+        var stopped = _report.Liveness();
+        Assert.False(stopped.Ok);
+        Assert.Contains("fatal Kafka error Local_Fatal", Assert.Single(stopped.Checks).Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_circuit_gauge_and_readiness_follow_the_breaker_and_dead_lettering()
+    {
+        _status.SourceConnected("postgres");
+        Assert.Equal(0, CircuitGauge("east"));
+
+        _status.CircuitOpened("east");
+        Assert.Equal(1, CircuitGauge("east"));
+        Assert.Equal(0, CircuitGauge("west"));
+        var open = Region(_report.Readiness(), "east");
+        Assert.False(open.Ok);
+        Assert.Contains("circuit open", open.Detail, StringComparison.Ordinal);
+
+        _status.CircuitHalfOpened("east");
+        Assert.Equal(1, CircuitGauge("east"));
+
+        _status.RegionDeadLettering("east", active: true);
+        var deadLettering = Region(_report.Readiness(), "east");
+        Assert.True(deadLettering.Ok, "a region that deliberately dead-letters keeps the worker ready");
+        Assert.Contains("dead-lettering", deadLettering.Detail, StringComparison.Ordinal);
+
+        _status.RegionDeadLettering("east", active: false);
+        _status.CircuitClosed("east");
+        Assert.Equal(0, CircuitGauge("east"));
+        // Closed again, the region is judged by its connection: this test has none.
+        Assert.Equal("unreachable", _report.Snapshot().Regions.Single(r => r.Name == "east").State);
+    }
+
+    [Fact]
+    public void Readiness_needs_partitions_or_a_connected_source()
+    {
+        var none = _report.Readiness().Checks.Single(c => c.Name == "source");
+        Assert.False(none.Ok);
+
+        _status.PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
+        Assert.Contains("2 partition(s) assigned: t[0], t[1]", _report.Readiness().Checks.Single(c => c.Name == "source").Detail, StringComparison.Ordinal);
+
+        _status.PartitionsRevoked([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
+        _status.SourceDisconnected("postgres", "replication slot in use");
+        var disconnected = _report.Readiness().Checks.Single(c => c.Name == "source");
+        Assert.False(disconnected.Ok);
+        Assert.Contains("replication slot in use", disconnected.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Applied_batches_give_lag_seconds_end_to_end_percentiles_throughput_and_dead_letters()
+    {
+        var batch = new SourceBatch();
+        var now = _time.GetUtcNow();
+        for (var i = 1; i <= 100; i++)
+        {
+            batch.Track("t", 0, i - 1, i, now - TimeSpan.FromMilliseconds((101 - i) * 10)); // offsets in commit order
+        }
+
+        batch.Track("t", 1, 4, 5, null);
+        _status.PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
+        _status.OnApplied(batch);
+        _status.DeadLettered("poison", "", "t[1]@4: bad JSON");
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var snapshot = _report.Snapshot();
+        Assert.Equal(101, snapshot.RecordsApplied);
+        Assert.Equal(100, snapshot.EndToEnd.Samples);
+        Assert.Equal(0.5, snapshot.EndToEnd.P50!.Value, 3);
+        Assert.Equal(0.99, snapshot.EndToEnd.P99!.Value, 3);
+        Assert.Equal(1.0, snapshot.EndToEnd.Max!.Value, 3);
+        var partition0 = snapshot.Partitions.Single(p => p.Partition == 0);
+        Assert.Equal(2.01, partition0.LagSeconds!.Value, 3); // newest commit 10 ms before the batch, 2 s ago
+        Assert.Equal(100, partition0.NextPosition);
+        Assert.Null(snapshot.Partitions.Single(p => p.Partition == 1).LagSeconds);
+        Assert.Equal(60, snapshot.Throughput.Count);
+        Assert.Equal(101, snapshot.Throughput.Sum());
+        Assert.Equal(1, snapshot.DeadLetterTotal);
+        Assert.Equal("t[1]@4: bad JSON", Assert.Single(snapshot.RecentDeadLetters).Summary);
+    }
+
+    [Fact]
+    public void Kafka_statistics_give_lag_per_partition_only_for_owned_partitions()
+    {
+        _status.PartitionsAssigned([new SourcePartition("orders", 0), new SourcePartition("orders", 1), new SourcePartition("orders", 2)]);
+        _status.KafkaStatisticsReceived("""
+            {"name":"invalidator#consumer-1","type":"consumer","topics":{"orders":{"topic":"orders","partitions":{
+              "0":{"partition":0,"desired":true,"hi_offset":120,"lo_offset":0,"committed_offset":100,"consumer_lag":20},
+              "1":{"partition":1,"desired":true,"hi_offset":50,"lo_offset":10,"committed_offset":-1001,"consumer_lag":-1},
+              "2":{"partition":2,"desired":true,"hi_offset":-1,"lo_offset":-1,"committed_offset":-1001,"consumer_lag":-1},
+              "3":{"partition":3,"desired":false,"hi_offset":70,"lo_offset":0,"committed_offset":60,"consumer_lag":10},
+              "-1":{"partition":-1,"hi_offset":-1,"committed_offset":-1001,"consumer_lag":-1}}}}}
+            """);
+
+        var lag = ObservedLag();
+        Assert.Equal(20, lag[0]); // log end 120 - committed 100
+        Assert.Equal(40, lag[1]); // nothing committed: everything retained (50 - 10) is unacknowledged
+        Assert.False(lag.ContainsKey(2), "no log end known yet: no value rather than a wrong one");
+        Assert.False(lag.ContainsKey(3), "a partition this worker does not own");
+        Assert.Equal(20, _report.Snapshot().Partitions.Single(p => p.Partition == 0).LagMessages);
+    }
+
+    public void Dispose() => _services.Dispose();
+
+    private static HealthCheck Region(HealthReport report, string region) => report.Checks.Single(c => c.Name == $"region:{region}");
+
+    private int CircuitGauge(string region) =>
+        (int)Observe<int>("invalidator_region_circuit_open").Single(m => Equals(m.Tags["region"], region)).Value;
+
+    private Dictionary<int, long> ObservedLag() =>
+        Observe<long>("invalidator_consumer_lag_messages").ToDictionary(m => int.Parse((string)m.Tags["partition"]!, System.Globalization.CultureInfo.InvariantCulture), m => (long)m.Value);
+
+    /// <summary>Reads an observable gauge of this test's meter only (other tests' workers have meters of the same name).</summary>
+    private List<(double Value, Dictionary<string, object?> Tags)> Observe<T>(string name)
+        where T : struct
+    {
+        var measurements = new List<(double, Dictionary<string, object?>)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == name && ReferenceEquals(instrument.Meter.Scope, _meters))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<T>((_, value, tags, _) =>
+            measurements.Add((Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), tags.ToArray().ToDictionary(t => t.Key, t => t.Value))));
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return measurements;
+    }
+}
