@@ -76,6 +76,17 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
             }
         }
 
+        // A dead letter counts as durable only when every in-sync replica has it.
+        if (kafka.Producer.TryGetValue("acks", out var acks) && acks.Trim() is not ("all" or "-1"))
+        {
+            failures.Add($"Invalidator:Kafka:Producer:acks is '{acks}': dead letters must be durable, so leave it unset or set it to all.");
+        }
+
+        if (kafka.Producer.TryGetValue("enable.idempotence", out var idempotence) && idempotence.Trim() is "false" or "0" or "f")
+        {
+            failures.Add("Invalidator:Kafka:Producer:enable.idempotence must stay true: a retried dead-letter write must not be duplicated or reordered.");
+        }
+
         // Storing offsets before the deletes are applied would acknowledge work that was never done.
         if (kafka.Consumer.TryGetValue("enable.auto.offset.store", out var store) && IsLibrdkafkaTrue(store))
         {

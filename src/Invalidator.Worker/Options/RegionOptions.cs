@@ -4,8 +4,7 @@ namespace Invalidator.Worker.Options;
 
 public sealed class RegionOptions
 {
-    /// <summary><c>Invalidator:Regions:&lt;name&gt;:Redis</c>: a StackExchange.Redis configuration string.</summary>
-    [Required]
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:Redis</c>: a StackExchange.Redis configuration string (checked by the options validator).</summary>
     public string Redis { get; set; } = "";
 
     /// <summary><c>Invalidator:Regions:&lt;name&gt;:KeyPrefix</c>: put before every key and tag-set name in this region.</summary>

@@ -91,6 +91,19 @@ public sealed class WorkerBinaryTests : IDisposable
         AssertConfigurationError(result, "Invalid rules file:", $"{bad}:3:5: unknown field 'keyz' in table 'public.customers'");
     }
 
+    [Theory]
+    [MemberData(nameof(RulesCheckCommandTests.Errors), MemberType = typeof(RulesCheckCommandTests))]
+    public async Task Run_refuses_to_start_on_each_kind_of_rules_error_and_says_what_to_fix(string kind, string yaml, int line, int column, string reason)
+    {
+        var bad = _files.Write("bad.yaml", yaml);
+        WriteSettings(rulesPath: "bad.yaml");
+
+        var result = await _files.RunBinaryAsync("run");
+
+        AssertConfigurationError(result, "Invalid rules file:", $"{bad}:{line}:{column}: ");
+        Assert.True(result.Error.Contains(reason, StringComparison.Ordinal), $"{kind}: {result}");
+    }
+
     /// <summary>appsettings.json in the scratch working directory: a complete, valid configuration unless a part is replaced.</summary>
     private void WriteSettings(
         string kafka = """{"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"]}""",

@@ -58,15 +58,14 @@ public sealed class HealthEndpointTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task An_unreachable_region_makes_readyz_fail_with_the_reason_while_the_backlog_shows_as_lag()
+    public async Task An_unreachable_region_fails_readyz_until_it_is_deliberately_dead_lettered_and_recovers_after_redrive()
     {
         await using var harness = new WorkerHarness(servers, ObservedWorker.Rules, "outage");
         await harness.CreateTopicAsync(partitions: 1);
         harness.Settings["Invalidator:Kafka:Consumer:statistics.interval.ms"] = "100";
-        // A batch waits 500 ms to fill, so statistics are served while the records are consumed.
-        harness.Settings["Invalidator:Batching:MaxWait"] = "00:00:00.500";
         harness.Settings["Invalidator:Regions:east:Resilience:MaxRetryAttempts"] = "1";
         harness.Settings["Invalidator:Regions:east:Resilience:AttemptTimeout"] = "00:00:01";
+        harness.Settings["Invalidator:DeadLetter:RedriveRetryInterval"] = "00:00:00.200";
         var host = await harness.StartAsync();
         using var http = new WorkerHttp(host);
         await Eventually.AssertAsync(async () => (await http.GetJsonAsync("/readyz")).Status == 200, Deadline, "the worker is ready");
@@ -81,21 +80,22 @@ public sealed class HealthEndpointTests(ServersFixture servers)
             Assert.Contains("not connected to", region.GetProperty("detail").GetString(), StringComparison.Ordinal);
             Assert.True(Check(await http.GetJsonAsync("/readyz"), "region:west")!.Value.GetProperty("ok").GetBoolean(), "west stays ready");
 
-            // Changes arrive while east is down: the batch cannot be acknowledged, so they are lag.
+            // Changes arrive while east is down: east's share goes to the dead-letter topic, so the batch is
+            // acknowledged and the worker is ready again, deliberately dead-lettering for east.
             await servers.Kafka.ProduceManyAsync(harness.Topic, Enumerable.Range(1, 5).Select(id => (0, (string?)null, (string?)Debezium.Envelope("d", new { id, email = $"e{id}@x.y" }, null))));
-            await Eventually.AssertAsync(async () => LagMessages(await StatusAsync(http)) == 5, Deadline, "the 5 unacknowledged records show as consumer lag");
-            await Eventually.AssertAsync(async () => RegionState(await StatusAsync(http), "east") is ("unreachable", not null), Deadline, "the status page shows east unreachable with its last error");
+            await Eventually.AssertAsync(async () => RegionState(await StatusAsync(http), "east") is ("dead-lettering", not null), Deadline, "the status page shows east dead-lettering with its last error");
+            await Eventually.AssertAsync(async () => (await http.GetJsonAsync("/readyz")).Status == 200, Deadline, "a region that is deliberately dead-lettered keeps the worker ready");
+            await Eventually.AssertAsync(async () => LagMessages(await StatusAsync(http)) == 0, Deadline, "the dead-lettered batch is acknowledged: lag 0");
             var (liveStatus, live) = await http.GetJsonAsync("/healthz");
-            Assert.True(liveStatus == 200, $"a worker waiting on a region is alive: {live}");
+            Assert.True(liveStatus == 200, $"a worker whose region is down is alive: {live}");
         }
         finally
         {
             await servers.Redis.StartAsync(east);
         }
 
-        await Eventually.AssertAsync(async () => (await http.GetJsonAsync("/readyz")).Status == 200, Deadline, "/readyz recovers with east");
-        await Eventually.AssertAsync(async () => LagMessages(await StatusAsync(http)) == 0, Deadline, "the backlog is applied and committed: lag 0");
-        Assert.Equal("ok", RegionState(await StatusAsync(http), "east").State);
+        await Eventually.AssertAsync(async () => RegionState(await StatusAsync(http), "east").State == "ok", Deadline, "east is ok again once the redrive applied its dead letters");
+        Assert.Equal(200, (await http.GetJsonAsync("/readyz")).Status);
     }
 
     [Fact]
