@@ -1,3 +1,4 @@
+using Invalidator.KafkaMock;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Confluent.Kafka;

@@ -1,3 +1,4 @@
+using Invalidator.KafkaMock;
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Infrastructure.Kafka;

@@ -1,3 +1,4 @@
+using Invalidator.KafkaMock;
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure.Kafka;
 using StackExchange.Redis;

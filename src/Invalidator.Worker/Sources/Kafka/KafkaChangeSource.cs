@@ -140,7 +140,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     /// </summary>
     private static async Task CheckBrokersAsync(KafkaOptions kafka, CancellationToken stoppingToken)
     {
-        var config = new AdminClientConfig(KafkaConsumerSettings.Build(kafka).Where(p => !ConsumerOnly.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+        var config = KafkaConsumerSettings.BuildAdmin(kafka);
         using var admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
         try
         {
@@ -154,15 +154,6 @@ internal sealed class KafkaChangeSource : BackgroundService
                 ex);
         }
     }
-
-    private static readonly HashSet<string> ConsumerOnly = new(StringComparer.Ordinal)
-    {
-        "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.offset.store", "enable.auto.commit",
-        "auto.commit.interval.ms", "partition.assignment.strategy", "enable.partition.eof", "session.timeout.ms",
-        "heartbeat.interval.ms", "max.poll.interval.ms", "group.protocol", "fetch.max.bytes", "max.partition.fetch.bytes",
-        "fetch.wait.max.ms", "fetch.min.bytes", "isolation.level", "check.crcs", "queued.min.messages", "queued.max.messages.kbytes",
-        "fetch.error.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
-    };
 
     /// <summary>Consumes until the batch is full, or its first record has waited <c>MaxWait</c>.</summary>
     private void Fill(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)

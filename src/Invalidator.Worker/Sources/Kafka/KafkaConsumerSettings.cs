@@ -35,6 +35,20 @@ internal static class KafkaConsumerSettings
         return config;
     }
 
+    /// <summary>An admin client that reaches the brokers exactly as the consumer does (security settings included).</summary>
+    public static AdminClientConfig BuildAdmin(KafkaOptions options) =>
+        new(Build(options).Where(p => !ConsumerOnly.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+
+    // Settings librdkafka rejects or warns about on a non-consumer client.
+    private static readonly HashSet<string> ConsumerOnly = new(StringComparer.Ordinal)
+    {
+        "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.offset.store", "enable.auto.commit",
+        "auto.commit.interval.ms", "partition.assignment.strategy", "enable.partition.eof", "session.timeout.ms",
+        "heartbeat.interval.ms", "max.poll.interval.ms", "group.protocol", "fetch.max.bytes", "max.partition.fetch.bytes",
+        "fetch.wait.max.ms", "fetch.min.bytes", "isolation.level", "check.crcs", "queued.min.messages", "queued.max.messages.kbytes",
+        "fetch.error.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
+    };
+
     /// <summary>The subscription: topic names, or one regular expression (librdkafka reads a leading '^' as a pattern).</summary>
     public static IReadOnlyList<string> Subscription(KafkaOptions options) =>
         string.IsNullOrWhiteSpace(options.TopicPattern)

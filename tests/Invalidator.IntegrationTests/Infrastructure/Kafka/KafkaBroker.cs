@@ -1,3 +1,4 @@
+using Invalidator.KafkaMock;
 using System.Text;
 using Confluent.Kafka;
 

@@ -1,3 +1,4 @@
+using Invalidator.KafkaMock;
 namespace Invalidator.IntegrationTests.Infrastructure.Kafka;
 
 /// <summary>The in-process librdkafka mock cluster as the test broker (no Docker needed).</summary>

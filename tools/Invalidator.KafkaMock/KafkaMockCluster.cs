@@ -2,7 +2,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using Confluent.Kafka;
 
-namespace Invalidator.IntegrationTests.Infrastructure.Kafka;
+namespace Invalidator.KafkaMock;
 
 /// <summary>Kafka protocol request types, for fault injection on the mock cluster.</summary>
 public enum KafkaApiKey : short
