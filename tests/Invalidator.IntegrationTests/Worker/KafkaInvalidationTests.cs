@@ -104,7 +104,7 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         var first = await harness.StartAsync(crash);
         await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the first worker applies the batch and crashes");
         Assert.True(await regions.NoneExistAsync(keys), "the deletes happened before the crash");
-        await WaitForStopAsync(first);
+        await CrashAfterApply.WaitForStopAsync(first, Deadline);
         var committed = await servers.Kafka.GetCommittedOffsetsAsync(harness.GroupId, harness.Topic);
         Assert.All(committed.Values, offset => Assert.Null(offset));
 
@@ -172,25 +172,4 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
 
     private static string Header(ConsumeResult<byte[], byte[]> record, string name) =>
         System.Text.Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
-
-    private static async Task WaitForStopAsync(IHost host)
-    {
-        var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
-        await Eventually.AssertAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, Deadline, "the crashed worker stops its host");
-        await WorkerHarness.StopAsync(host).ContinueWith(_ => { }, TaskScheduler.Default);
-    }
-
-    /// <summary>Simulates a process dying between "every region applied" and "offset stored".</summary>
-    private sealed class CrashAfterApply : IBatchListener
-    {
-        private volatile bool _crashed;
-
-        public bool Crashed => _crashed;
-
-        public void OnApplied(SourceBatch batch)
-        {
-            _crashed = true;
-            throw new InvalidOperationException("simulated crash between delete and commit");
-        }
-    }
 }

@@ -89,7 +89,7 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
 
         await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the first worker applies the batch and crashes before confirming");
         Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, keys), "the deletes happened before the crash");
-        await WaitForStopAsync(first);
+        await CrashAfterApply.WaitForStopAsync(first, Deadline);
         await Eventually.AssertAsync(async () => !await harness.SlotActiveAsync(), Deadline, "the crashed worker's replication session ends");
 
         // The slot still holds the transaction: confirmed_flush_lsn did not move past its commit.
@@ -159,7 +159,7 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
 
         // Batch 1 is a whole transaction; batch 2 the first 10 rows of a 25-row one, after which the worker dies:
         // nothing of that transaction may be confirmed.
-        var crash = new CrashOnBatch(2);
+        var crash = new CrashAfterApply(2);
         var first = await harness.StartAsync(crash);
         await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the first worker streams from its slot");
         await harness.ExecuteAsync("INSERT INTO customers VALUES (1, 'a@b.c', 'A', 1)"); // a whole transaction before
@@ -168,7 +168,7 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
         await harness.ExecuteAsync("INSERT INTO orders SELECT g, 1 FROM generate_series(1, 25) g");
 
         await Eventually.AssertAsync(() => crash.Crashed, Deadline, "the worker applies part of the transaction and crashes");
-        await WaitForStopAsync(first);
+        await CrashAfterApply.WaitForStopAsync(first, Deadline);
         await Eventually.AssertAsync(async () => !await harness.SlotActiveAsync(), Deadline, "the crashed worker's session ends");
         var (pending, commitLsn) = await PeekAsync(harness);
         Assert.True(pending >= 25, $"the whole transaction is still in the slot ({pending} messages)");
@@ -258,47 +258,6 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
         await reader.ReadAsync();
         var count = reader.GetInt64(0);
         return (count, count == 0 ? default : reader.GetFieldValue<NpgsqlLogSequenceNumber>(1));
-    }
-
-    private static async Task WaitForStopAsync(IHost host)
-    {
-        var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
-        await Eventually.AssertAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, Deadline, "the crashed worker stops its host");
-        await PostgresWorkerHarness.StopAsync(host).ContinueWith(_ => { }, TaskScheduler.Default);
-    }
-
-    /// <summary>Simulates a process dying between "every region applied" and "position confirmed".</summary>
-    private sealed class CrashAfterApply : IBatchListener
-    {
-        private volatile bool _crashed;
-
-        public bool Crashed => _crashed;
-
-        public void OnApplied(SourceBatch batch)
-        {
-            _crashed = true;
-            throw new InvalidOperationException("simulated crash between delete and confirm");
-        }
-    }
-
-    /// <summary>Simulates a process dying after the n-th applied batch, before its position is confirmed.</summary>
-    private sealed class CrashOnBatch(int crashAt) : IBatchListener
-    {
-        private int _batches;
-        private volatile bool _crashed;
-
-        public int Batches => Volatile.Read(ref _batches);
-
-        public bool Crashed => _crashed;
-
-        public void OnApplied(SourceBatch batch)
-        {
-            if (Interlocked.Increment(ref _batches) == crashAt)
-            {
-                _crashed = true;
-                throw new InvalidOperationException($"simulated crash after batch {crashAt}");
-            }
-        }
     }
 
     /// <summary>The keys of each applied batch, in order.</summary>
