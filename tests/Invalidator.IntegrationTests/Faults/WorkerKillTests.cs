@@ -25,6 +25,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
         var environment = new Dictionary<string, string> { ["Logging__LogLevel__Invalidator.Worker.Processing.BatchApplier"] = "Debug" };
         var random = new Random(20261123);
         var applied = 0;
+        var batches = 0;
 
         // Changes keep coming for as long as the kills go on: each cached key is populated, then its change produced.
         using var producing = new CancellationTokenSource();
@@ -52,6 +53,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
                 await Task.Delay(random.Next(0, 400));
                 worker.Kill();
                 applied += AppliedRecords(worker.Output);
+                batches += AppliedBatch().Matches(worker.Output).Count;
             }
 
             await producing.CancelAsync();
@@ -61,6 +63,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
             var exitCode = await final.StopAsync(TimeSpan.FromSeconds(30));
             Assert.True(exitCode == 0, $"a clean stop exits 0, not {exitCode}:\n{final.Output}");
             applied += AppliedRecords(final.Output);
+            batches += AppliedBatch().Matches(final.Output).Count;
         }
         finally
         {
@@ -75,7 +78,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
             lost.AddRange(await keys.RemainingAsync(all, region));
         }
 
-        output.WriteLine($"{Kills} kills; {applied} records applied for {produced} produced: {Math.Max(0, applied - produced)} re-applied after kills (at least; a killed process loses its last log lines)");
+        output.WriteLine($"{Kills} kills; {batches} batches applied in all, {applied} records applied for {produced} produced: {Math.Max(0, applied - produced)} re-applied after kills (at least; a killed process loses its last log lines)");
         Assert.Empty(lost);
     }
 
