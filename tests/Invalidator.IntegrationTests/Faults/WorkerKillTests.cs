@@ -53,7 +53,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
                 await Task.Delay(random.Next(0, 400));
                 worker.Kill();
                 applied += AppliedRecords(worker.Output);
-                batches += AppliedBatch().Matches(worker.Output).Count;
+                batches += AppliedBatch().Count(worker.Output);
             }
 
             await producing.CancelAsync();
@@ -63,7 +63,7 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
             var exitCode = await final.StopAsync(TimeSpan.FromSeconds(30));
             Assert.True(exitCode == 0, $"a clean stop exits 0, not {exitCode}:\n{final.Output}");
             applied += AppliedRecords(final.Output);
-            batches += AppliedBatch().Matches(final.Output).Count;
+            batches += AppliedBatch().Count(final.Output);
         }
         finally
         {
