@@ -30,12 +30,16 @@ internal static class DlqCommand
                 using var host = InvalidatorHost.CreateBuilder([], parse.GetValue(config)?.FullName).Build();
                 var services = host.Services;
                 var options = services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
-                var replayer = new DeadLetterReplay(options, services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>());
-                var report = await replayer.RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
+                // Direct mode keeps its dead letters in a Postgres table, Kafka mode on the topic.
+                var report = options.Source == ChangeSourceKind.Postgres
+                    ? await new PostgresDeadLetterReplay(services.GetRequiredService<PostgresDeadLetterStore>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>())
+                        .RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false)
+                    : await new DeadLetterReplay(options, services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>())
+                        .RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync(report.ToString()).ConfigureAwait(false);
                 return report.Failures.Count == 0 ? 0 : 1;
             }
-            catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or Core.Rules.RulesException or Confluent.Kafka.KafkaException or TimeoutException)
+            catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or Core.Rules.RulesException or Confluent.Kafka.KafkaException or Npgsql.NpgsqlException or TimeoutException)
             {
                 await error.WriteLineAsync($"dlq replay failed: {ex.Message}").ConfigureAwait(false);
                 return 2;

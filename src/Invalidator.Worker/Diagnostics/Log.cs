@@ -113,6 +113,27 @@ internal static partial class Log
     [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls): {Reason}")]
     public static partial void HttpListenFailed(ILogger logger, string urls, string reason, Exception exception);
 
+    [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
+    public static partial void DeadLetterTableReady(ILogger logger, string table);
+
+    [LoggerMessage(7001, LogLevel.Warning, "Dead-lettered a change of {SourceTable} at {Lsn} into {Table}: {Reason}")]
+    public static partial void ChangeDeadLettered(ILogger logger, string sourceTable, string lsn, string table, string reason);
+
+    [LoggerMessage(7002, LogLevel.Error, "Could not write to the dead-letter table {Table}; nothing is confirmed and the batch is retried")]
+    public static partial void DeadLetterTableWriteFailed(ILogger logger, string table, Exception exception);
+
+    [LoggerMessage(7003, LogLevel.Information, "Region {Region}: redrove dead letter {Id} of {Table} ({Keys} keys, {Tags} tags; {Found} were cached)")]
+    public static partial void RegionRedrivenFromTable(ILogger logger, string region, long id, string table, int keys, int tags, long found);
+
+    [LoggerMessage(7004, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of dead letter {Id} of {Table} retries in {Delay}")]
+    public static partial void TableRedriveWaiting(ILogger logger, string region, string error, long id, string table, TimeSpan delay);
+
+    [LoggerMessage(7005, LogLevel.Warning, "Dead letter {Id} of {Table} cannot be redriven ({Problem}); it stays unredriven")]
+    public static partial void TableRedriveSkipped(ILogger logger, long id, string table, string problem);
+
+    [LoggerMessage(7006, LogLevel.Warning, "The redrive cannot read or update the dead-letter table {Table} ({Error}); retrying in {Delay}")]
+    public static partial void TableRedriveStalled(ILogger logger, string table, string error, TimeSpan delay);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

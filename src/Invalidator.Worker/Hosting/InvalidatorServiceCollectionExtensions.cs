@@ -126,10 +126,11 @@ public static class InvalidatorServiceCollectionExtensions
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
         services.TryAddSingleton<DeadLetterPublisher>();
-        // The dead-letter topic is Kafka's: a Postgres deployment has no dead-letter store, so a region that
-        // cannot apply a batch holds the slot's confirmed position until it can (BatchApplier retries).
+        // Each source has its own dead-letter store: Kafka's topic, or direct mode's table in Postgres.
         services.TryAddSingleton<IRegionDeadLetterSink>(sp =>
-            SourceSelection.IsSelected(sp, ChangeSourceKind.Kafka) ? sp.GetRequiredService<DeadLetterPublisher>() : null!);
+            SourceSelection.IsSelected(sp, ChangeSourceKind.Kafka)
+                ? sp.GetRequiredService<DeadLetterPublisher>()
+                : sp.GetRequiredService<PostgresDeadLetterStore>());
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<RegionRedriver>(sp, ChangeSourceKind.Kafka));
         return services;
@@ -138,7 +139,9 @@ public static class InvalidatorServiceCollectionExtensions
     /// <summary>The direct Postgres replication source; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
+        services.TryAddSingleton<PostgresDeadLetterStore>();
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresRegionRedriver>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }

@@ -70,4 +70,18 @@ public sealed class DeadLetterOptions
     /// <summary>Pause between redrive attempts while a region is still down.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
     public TimeSpan RedriveRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// <c>Invalidator:DeadLetter:Table</c> (direct mode): the dead-letter table, <c>table</c> or <c>schema.table</c>
+    /// (default schema <c>public</c>); created if absent. Checked only when <c>Invalidator:Source</c> is <c>Postgres</c>.
+    /// </summary>
+    public string Table { get; set; } = DefaultTable;
+
+    /// <summary>
+    /// <c>Invalidator:DeadLetter:ConnectionString</c> (direct mode): the database of the dead-letter table;
+    /// empty means <c>Invalidator:Postgres:ConnectionString</c>.
+    /// </summary>
+    public string ConnectionString { get; set; } = "";
+
+    public const string DefaultTable = "invalidator_dead_letters";
 }

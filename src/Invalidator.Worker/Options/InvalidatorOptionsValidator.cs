@@ -36,6 +36,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
         else
         {
             PostgresOptionsValidation.Validate(options.Postgres, failures);
+            PostgresOptionsValidation.ValidateDeadLetter(options.DeadLetter, failures);
         }
 
         ValidateRegions(options.Regions, failures);

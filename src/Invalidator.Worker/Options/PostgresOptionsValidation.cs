@@ -8,6 +8,28 @@ internal static partial class PostgresOptionsValidation
 {
     private const int MaxIdentifierLength = 63; // NAMEDATALEN - 1
 
+    /// <summary>The dead-letter table of direct mode: its name and its database.</summary>
+    public static void ValidateDeadLetter(DeadLetterOptions deadLetter, List<string> failures)
+    {
+        if (!TableName().IsMatch(deadLetter.Table ?? ""))
+        {
+            failures.Add($"Invalidator:DeadLetter:Table '{deadLetter.Table}' is not a table name: use table or schema.table, " +
+                $"each 1 to {MaxIdentifierLength} lower-case letters, digits and underscores (for example {DeadLetterOptions.DefaultTable} or ops.{DeadLetterOptions.DefaultTable}).");
+        }
+
+        if (!string.IsNullOrWhiteSpace(deadLetter.ConnectionString))
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(deadLetter.ConnectionString);
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
+            {
+                failures.Add($"Invalidator:DeadLetter:ConnectionString is not a valid Npgsql connection string: {ex.Message}");
+            }
+        }
+    }
+
     public static void Validate(PostgresOptions postgres, List<string> failures)
     {
         if (string.IsNullOrWhiteSpace(postgres.ConnectionString))
@@ -42,4 +64,8 @@ internal static partial class PostgresOptionsValidation
     // Postgres' own rule for slot names (ReplicationSlotValidateName).
     [GeneratedRegex("^[a-z0-9_]{1,63}$")]
     private static partial Regex SlotName();
+
+    // Lower-case only, so the name means the same quoted or not.
+    [GeneratedRegex("^([a-z_][a-z0-9_]{0,62}\\.)?[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex TableName();
 }

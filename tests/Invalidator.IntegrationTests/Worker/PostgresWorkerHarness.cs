@@ -43,6 +43,9 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
 
     public string RulesPath { get; }
 
+    /// <summary>What every worker of this harness logged.</summary>
+    public LogCapture Logs { get; } = new();
+
     public string ConnectionString => _fixture.Postgres.ConnectionString(Database);
 
     /// <summary>Extra settings (over the harness defaults) for the next <see cref="StartAsync"/>.</summary>
@@ -63,6 +66,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
         builder.Configuration.AddInMemoryCollection(DefaultSettings().Concat(Settings));
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();
         if (listener is not null)
         {

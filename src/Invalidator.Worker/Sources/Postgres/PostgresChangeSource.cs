@@ -1,6 +1,7 @@
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Cli;
+using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
@@ -23,7 +24,9 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// transaction's end LSN is confirmed to the slot (<c>SetReplicationStatus</c>) only after every region applied
 /// the deletes of that transaction and of everything before it; Npgsql's automatic status updates only ever
 /// repeat that confirmed LSN. A crash, a lost connection or a shutdown mid-batch leaves the rest unconfirmed,
-/// and the slot streams it again; repeating a delete is harmless.
+/// and the slot streams it again; repeating a delete is harmless. A region that cannot apply a batch gets it
+/// written to the dead-letter table (BatchApplier), and a change whose rules cannot be evaluated is written
+/// there too before its LSN is confirmed: a failed write confirms nothing.
 /// </summary>
 internal sealed class PostgresChangeSource : BackgroundService
 {
@@ -35,6 +38,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private static readonly TimeSpan SlotBusyPoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LastReconnectDelay = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromMilliseconds(500);
 
     private readonly InvalidatorOptions _options;
     private readonly PostgresOptions _postgres;
@@ -46,8 +50,10 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly ILogger<PostgresChangeSource> _logger;
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
+    private readonly PostgresDeadLetterStore _deadLetters;
 
     private readonly SourceBatch _batch = new();
+    private readonly List<(ChangeEvent Change, string Reason, NpgsqlLogSequenceNumber Lsn)> _poison = [];
     private readonly List<ChangeEvent> _changes = [];
     private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
     private bool _slotKnownToExist;
@@ -75,7 +81,8 @@ internal sealed class PostgresChangeSource : BackgroundService
         WorkerExit exit,
         ILogger<PostgresChangeSource> logger,
         TimeProvider time,
-        WorkerStatus status)
+        WorkerStatus status,
+        PostgresDeadLetterStore deadLetters)
     {
         _options = options.Value;
         _postgres = _options.Postgres;
@@ -87,6 +94,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         _logger = logger;
         _time = time;
         _status = status;
+        _deadLetters = deadLetters;
     }
 
     /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>
@@ -199,6 +207,17 @@ internal sealed class PostgresChangeSource : BackgroundService
                 throw new PostgresSourceNotReadyException(string.Join(" ", report.Findings.Where(f => f.Severity == CheckSeverity.Error).Select(f => f.Message)));
             }
 
+            try
+            {
+                await _deadLetters.EnsureTableAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException && !stoppingToken.IsCancellationRequested)
+            {
+                throw new PostgresSourceNotReadyException(
+                    $"The dead-letter table {_deadLetters.Table} (Invalidator:DeadLetter:Table, in the database of Invalidator:DeadLetter:ConnectionString " +
+                    $"or else Invalidator:Postgres:ConnectionString) cannot be created or used: {ex.Message}. Create it (and its schema) or grant the worker's user CREATE on the schema.");
+            }
+
             return report;
         }
     }
@@ -298,7 +317,12 @@ internal sealed class PostgresChangeSource : BackgroundService
                 await _decoder.DecodeAsync(message, _inTransaction ? _commitTime : null, _changes, stoppingToken).ConfigureAwait(false);
                 foreach (var change in _changes)
                 {
-                    _planner.Add(SourceName, change, _batch.Invalidations);
+                    var planned = _planner.Add(SourceName, change, _batch.Invalidations);
+                    if (planned.IsPoison)
+                    {
+                        _poison.Add((change, planned.PoisonReason!, message.WalStart));
+                    }
+
                     _batchStartedAt ??= _time.GetTimestamp();
                     if (!_inTransaction)
                     {
@@ -382,6 +406,7 @@ internal sealed class PostgresChangeSource : BackgroundService
             return;
         }
 
+        await DeadLetterPoisonAsync(stoppingToken).ConfigureAwait(false);
         await _applier.ApplyAsync(_batch, stoppingToken).ConfigureAwait(false);
 
         long? position = null;
@@ -398,6 +423,29 @@ internal sealed class PostgresChangeSource : BackgroundService
             SetConfirmed(connection, new NpgsqlLogSequenceNumber((ulong)lsn));
             await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The batch's poison changes go to the dead-letter table before anything is confirmed; a failed write is retried.</summary>
+    private async Task DeadLetterPoisonAsync(CancellationToken stoppingToken)
+    {
+        foreach (var (change, reason, lsn) in _poison)
+        {
+            while (true)
+            {
+                try
+                {
+                    await _deadLetters.WritePoisonAsync(change, reason, lsn, stoppingToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
+                {
+                    _status.ConsumeLoopTick(SourceName); // waiting for the table is the loop at work, not a hang
+                    await Task.Delay(DeadLetterRetryDelay, _time, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        _poison.Clear();
     }
 
     /// <summary>
@@ -453,6 +501,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private void ForgetSession()
     {
         _batch.Clear();
+        _poison.Clear();
         _changes.Clear();
         _decoder.Reset();
         _holdingChange = false;
