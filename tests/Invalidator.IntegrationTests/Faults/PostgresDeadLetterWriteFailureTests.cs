@@ -73,7 +73,9 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                 await harness.ExecuteAsync($"UPDATE customers SET name = 'd' WHERE id IN ({string.Join(",", chunk)})");
             }
 
-            var afterUpdates = await harness.ScalarAsync<NpgsqlLogSequenceNumber>("SELECT pg_current_wal_lsn()");
+            // The insert position, not pg_current_wal_lsn(): the test server runs with synchronous_commit=off,
+            // so the write position may still be short of the last commit's end.
+            var afterUpdates = await harness.ScalarAsync<NpgsqlLogSequenceNumber>("SELECT pg_current_wal_insert_lsn()");
 
             // While the inserts fail, watch the slot's confirmed position across several failed attempts.
             var confirmedWhileFailing = new List<NpgsqlLogSequenceNumber>();
@@ -119,6 +121,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                 $"{confirmedWhileFailing.Count} samples of confirmed_flush_lsn while {failuresBeforeRestore} inserts failed: " +
                 $"max {confirmedWhileFailing.Max()}; first stuck commit ends at {firstCommitEnd}; updates end by {afterUpdates}");
             Assert.NotEmpty(confirmedWhileFailing);
+            Assert.True(firstCommitEnd <= afterUpdates, $"the first letter ends at {firstCommitEnd}, after the updates ({afterUpdates})");
             Assert.All(confirmedWhileFailing, lsn => Assert.True(lsn < firstCommitEnd, $"confirmed_flush_lsn {lsn} passed the stuck commit {firstCommitEnd} while the table was unwritable"));
 
             await Eventually.AssertAsync(async () => await harness.ConfirmedFlushAsync() >= afterUpdates, Deadline, "the slot's confirmed position moves past the updates");
