@@ -29,7 +29,7 @@ public sealed class DeadLetterWriteFailureTests(ServersFixture servers, ITestOut
         await using var broker = KafkaBroker.StartPrivateMock();
         var mock = broker.MockCluster!;
         await using var harness = new WorkerHarness(servers, FaultSettings.Rules, "dlqfail") { BootstrapServers = broker.BootstrapServers };
-        FaultSettings.ApplyFastResilience(harness, servers.Regions);
+        FaultSettings.ApplyFastResilience(harness.Settings, servers.Regions);
         await broker.CreateTopicAsync(harness.Topic, 2);
         await broker.CreateTopicAsync(harness.DeadLetterTopic, 1);
         var keys = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);

@@ -8,6 +8,8 @@ using NpgsqlTypes;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
+using static Invalidator.IntegrationTests.Worker.CachedKeys;
+
 namespace Invalidator.IntegrationTests.Faults;
 
 /// <summary>
@@ -41,7 +43,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
     public async Task A_failed_dead_letter_insert_confirms_nothing_and_the_batch_is_retried_until_the_table_takes_it()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "pgdlqfail", Schema);
-        FastResilience(harness);
+        FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();
         var east = regions[0];
@@ -149,21 +151,6 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
         Assert.Equal(keys.Count, found);
     }
 
-    private static void FastResilience(PostgresWorkerHarness harness)
-    {
-        foreach (var region in new[] { "east", "west" })
-        {
-            var path = $"Invalidator:Regions:{region}:Resilience";
-            harness.Settings[$"{path}:MaxRetryAttempts"] = "2";
-            harness.Settings[$"{path}:MaxDelay"] = "00:00:00.200";
-            harness.Settings[$"{path}:AttemptTimeout"] = "00:00:01";
-            harness.Settings[$"{path}:CircuitBreaker:MinimumThroughput"] = "2";
-            harness.Settings[$"{path}:CircuitBreaker:BreakDuration"] = "00:00:00.500";
-        }
-
-        harness.Settings["Invalidator:DeadLetter:RedriveRetryInterval"] = "00:00:00.200";
-    }
-
     /// <summary>Region letters in id order, each with the commit end LSN its <c>source_position</c> names.</summary>
     private static async Task<List<(RegionDeadLetter Letter, NpgsqlLogSequenceNumber To)>> ReadLettersAsync(PostgresWorkerHarness harness)
     {
@@ -181,32 +168,5 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
         }
 
         return letters;
-    }
-
-    private static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var region in regions)
-        {
-            foreach (var key in keys)
-            {
-                await region.StringSetAsync(prefix + key, "cached");
-            }
-        }
-    }
-
-    private static async Task<bool> NoneExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var region in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (await region.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
     }
 }

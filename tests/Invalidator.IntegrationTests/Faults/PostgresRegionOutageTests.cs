@@ -8,6 +8,8 @@ using Npgsql;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
+using static Invalidator.IntegrationTests.Worker.CachedKeys;
+
 namespace Invalidator.IntegrationTests.Faults;
 
 /// <summary>
@@ -41,7 +43,7 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
     public async Task Killing_one_region_keeps_the_other_and_the_slot_flowing_and_the_table_redrives_the_restarted_region()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "pgoutage", Schema);
-        FastResilience(harness);
+        FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();
         var east = regions[0];
@@ -116,22 +118,6 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
         Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, [.. before, .. during]), "every expected key is gone in both regions");
     }
 
-    private static void FastResilience(PostgresWorkerHarness harness)
-    {
-        foreach (var region in new[] { "east", "west" })
-        {
-            // BaseDelay is the harness default (50 ms) already.
-            var path = $"Invalidator:Regions:{region}:Resilience";
-            harness.Settings[$"{path}:MaxRetryAttempts"] = "2";
-            harness.Settings[$"{path}:MaxDelay"] = "00:00:00.200";
-            harness.Settings[$"{path}:AttemptTimeout"] = "00:00:01";
-            harness.Settings[$"{path}:CircuitBreaker:MinimumThroughput"] = "2";
-            harness.Settings[$"{path}:CircuitBreaker:BreakDuration"] = "00:00:00.500";
-        }
-
-        harness.Settings["Invalidator:DeadLetter:RedriveRetryInterval"] = "00:00:00.200";
-    }
-
     private static async Task<List<RegionDeadLetter>> ReadLettersAsync(PostgresWorkerHarness harness)
     {
         await using var connection = new NpgsqlConnection(harness.ConnectionString);
@@ -145,32 +131,5 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
         }
 
         return letters;
-    }
-
-    private static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var region in regions)
-        {
-            foreach (var key in keys)
-            {
-                await region.StringSetAsync(prefix + key, "cached");
-            }
-        }
-    }
-
-    private static async Task<bool> NoneExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var region in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (await region.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
     }
 }

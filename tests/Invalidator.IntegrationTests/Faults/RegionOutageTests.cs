@@ -24,7 +24,7 @@ public sealed class RegionOutageTests(ServersFixture servers, ITestOutputHelper 
     public async Task Killing_one_region_keeps_the_other_flowing_and_the_restarted_region_is_redriven()
     {
         await using var harness = new WorkerHarness(servers, FaultSettings.Rules, "outage");
-        FaultSettings.ApplyFastResilience(harness, servers.Regions);
+        FaultSettings.ApplyFastResilience(harness.Settings, servers.Regions);
         await harness.CreateTopicAsync(partitions: 2);
         await servers.Kafka.CreateTopicAsync(harness.DeadLetterTopic, 1);
         var keys = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);

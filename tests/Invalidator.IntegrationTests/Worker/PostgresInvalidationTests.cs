@@ -6,6 +6,8 @@ using Npgsql;
 using NpgsqlTypes;
 using StackExchange.Redis;
 
+using static Invalidator.IntegrationTests.Worker.CachedKeys;
+
 namespace Invalidator.IntegrationTests.Worker;
 
 /// <summary>The worker end to end in direct mode: SQL on a real PostgreSQL, logical replication, deletes in two real Redis servers.</summary>
@@ -264,48 +266,5 @@ public sealed class PostgresInvalidationTests(PostgresFixture fixture)
     private sealed class BatchKeys(ConcurrentQueue<string[]> batches) : IBatchListener
     {
         public void OnApplied(SourceBatch batch) => batches.Enqueue([.. batch.Invalidations.Keys]);
-    }
-
-    internal static async Task SetAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                await db.StringSetAsync(prefix + key, "cached");
-            }
-        }
-    }
-
-    internal static async Task<bool> NoneExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (await db.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
-    }
-
-    internal static async Task<bool> AllExistAsync(IDatabase[] regions, string prefix, IEnumerable<string> keys)
-    {
-        foreach (var db in regions)
-        {
-            foreach (var key in keys)
-            {
-                if (!await db.KeyExistsAsync(prefix + key))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
     }
 }

@@ -64,7 +64,8 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
     public async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
-        builder.Configuration.AddInMemoryCollection(DefaultSettings().Concat(Settings));
+        // A later source overrides an earlier one, so a test's Settings replace the defaults they name.
+        builder.Configuration.AddInMemoryCollection(DefaultSettings()).AddInMemoryCollection(Settings);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();

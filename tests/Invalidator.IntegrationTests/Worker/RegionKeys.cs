@@ -30,48 +30,13 @@ public sealed class RegionKeys
     /// <summary>Populates keys as a cache-aside reader would.</summary>
     public Task SetAsync(IEnumerable<string> keys) => SetAsync(keys, Regions);
 
-    public static async Task SetAsync(IEnumerable<string> keys, string prefix, params IDatabase[] regions)
-    {
-        var list = keys.ToList();
-        foreach (var db in regions)
-        {
-            await Task.WhenAll(list.Select(key => db.StringSetAsync(prefix + key, "cached")));
-        }
-    }
-
-    public Task SetAsync(IEnumerable<string> keys, params IDatabase[] regions) => SetAsync(keys, Prefix, regions);
+    public Task SetAsync(IEnumerable<string> keys, params IDatabase[] regions) => CachedKeys.SetAsync(regions, Prefix, keys);
 
     public Task<bool> NoneExistAsync(IEnumerable<string> keys) => NoneExistAsync(keys, Regions);
 
-    public async Task<bool> NoneExistAsync(IEnumerable<string> keys, params IDatabase[] regions)
-    {
-        var list = keys.ToList();
-        foreach (var db in regions)
-        {
-            var exists = await Task.WhenAll(list.Select(key => db.KeyExistsAsync(Prefix + key)));
-            if (exists.Any(e => e))
-            {
-                return false;
-            }
-        }
+    public Task<bool> NoneExistAsync(IEnumerable<string> keys, params IDatabase[] regions) => CachedKeys.NoneExistAsync(regions, Prefix, keys);
 
-        return true;
-    }
-
-    public async Task<bool> AllExistAsync(IEnumerable<string> keys)
-    {
-        var list = keys.ToList();
-        foreach (var db in Regions)
-        {
-            var exists = await Task.WhenAll(list.Select(key => db.KeyExistsAsync(Prefix + key)));
-            if (!exists.All(e => e))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public Task<bool> AllExistAsync(IEnumerable<string> keys) => CachedKeys.AllExistAsync(Regions, Prefix, keys);
 
     /// <summary>Keys of <paramref name="keys"/> still present in one region.</summary>
     public async Task<List<string>> RemainingAsync(IEnumerable<string> keys, IDatabase region)
