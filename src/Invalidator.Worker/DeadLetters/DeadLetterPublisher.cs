@@ -50,7 +50,11 @@ internal sealed class DeadLetterPublisher : IRegionDeadLetterSink, IDisposable
             config.Set(key, value);
         }
 
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+        var kafkaErrors = new KafkaErrorLog(logger, TimeProvider.System);
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, error) => kafkaErrors.Report(error))
+            .SetLogHandler((_, message) => kafkaErrors.Trace(message))
+            .Build();
     }
 
     public string Topic { get; }

@@ -26,6 +26,7 @@ internal sealed class RegionRedriver : BackgroundService
     private readonly RegionSet _regions;
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
+    private readonly KafkaErrorLog _kafkaErrors;
 
     public RegionRedriver(IOptions<InvalidatorOptions> options, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time)
     {
@@ -33,6 +34,7 @@ internal sealed class RegionRedriver : BackgroundService
         _regions = regions;
         _logger = logger;
         _time = time;
+        _kafkaErrors = new KafkaErrorLog(logger, time);
     }
 
     public static string GroupIdFor(KafkaOptions kafka) => kafka.GroupId + ".redrive";
@@ -45,7 +47,8 @@ internal sealed class RegionRedriver : BackgroundService
         var config = KafkaConsumerSettings.Build(_options.Kafka);
         config.GroupId = GroupIdFor(_options.Kafka);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetErrorHandler((_, error) => Log.KafkaError(_logger, error.Code.ToString(), error.Reason))
+            .SetErrorHandler((_, error) => _kafkaErrors.Report(error))
+            .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
             .Build();
         consumer.Subscribe(_options.DeadLetter.Topic);
         try
@@ -59,7 +62,7 @@ internal sealed class RegionRedriver : BackgroundService
                 }
                 catch (ConsumeException ex) when (!ex.Error.IsFatal)
                 {
-                    Log.KafkaError(_logger, ex.Error.Code.ToString(), ex.Error.Reason);
+                    _kafkaErrors.Report(ex.Error);
                     continue;
                 }
 

@@ -17,8 +17,11 @@ internal static partial class Log
     [LoggerMessage(1003, LogLevel.Warning, "Partitions lost: {Partitions}; {Dropped} unapplied records dropped")]
     public static partial void PartitionsLost(ILogger logger, string partitions, int dropped);
 
-    [LoggerMessage(1004, LogLevel.Warning, "Kafka error {Code}: {Reason}")]
-    public static partial void KafkaError(ILogger logger, string code, string reason);
+    [LoggerMessage(1004, LogLevel.Warning, "Kafka error {Code}: {Reason} ({Suppressed} more of this kind in the last 10 s)")]
+    public static partial void KafkaError(ILogger logger, string code, string reason, long suppressed);
+
+    [LoggerMessage(1012, LogLevel.Debug, "{Client} {Facility}: {Message}")]
+    public static partial void KafkaClientLog(ILogger logger, string client, string facility, string message);
 
     [LoggerMessage(1005, LogLevel.Critical, "Fatal Kafka error {Code}: {Reason}. Stopping the worker so that it is restarted")]
     public static partial void KafkaFatalError(ILogger logger, string code, string reason);
@@ -37,6 +40,9 @@ internal static partial class Log
 
     [LoggerMessage(1010, LogLevel.Warning, "Offset commit failed ({Code}: {Reason}); the stored offsets are committed with the next commit")]
     public static partial void CommitFailed(ILogger logger, string code, string reason);
+
+    [LoggerMessage(1011, LogLevel.Critical, "{Reason}")]
+    public static partial void BrokersUnreachable(ILogger logger, string reason);
 
     [LoggerMessage(2000, LogLevel.Warning, "Region {Region}: delete attempt {Attempt} failed ({Error}), retrying in {Delay}")]
     public static partial void RegionRetry(ILogger logger, string region, int attempt, string error, TimeSpan delay);

@@ -104,6 +104,29 @@ public sealed class WorkerBinaryTests : IDisposable
         Assert.True(result.Error.Contains(reason, StringComparison.Ordinal), $"{kind}: {result}");
     }
 
+    [Fact]
+    public async Task Run_with_an_unreachable_broker_exits_1_with_one_clear_line_and_no_stack_trace()
+    {
+        // Port 1 on loopback refuses connections at once; the HTTP listener takes any free port.
+        _files.Write("appsettings.json", """
+            {"Invalidator": {
+              "Kafka": {"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"], "StartupTimeout": "00:00:02"},
+              "Rules": {"Path": "rules.yaml"},
+              "Regions": {"east": {"Redis": "127.0.0.1:1"}},
+              "Http": {"Urls": "http://127.0.0.1:0"}}}
+            """);
+
+        var result = await _files.RunBinaryAsync("run");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains(
+            "The worker stopped: Cannot reach Kafka at 127.0.0.1:1 within 2 s",
+            result.Error + result.Output,
+            StringComparison.Ordinal);
+        Assert.Contains("Check Invalidator:Kafka:BootstrapServers", result.Error + result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error + result.Output, StringComparison.Ordinal);
+    }
+
     /// <summary>appsettings.json in the scratch working directory: a complete, valid configuration unless a part is replaced.</summary>
     private void WriteSettings(
         string kafka = """{"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"]}""",

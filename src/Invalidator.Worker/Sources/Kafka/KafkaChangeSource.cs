@@ -34,6 +34,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
     private readonly PendingBatch _pending = new();
+    private readonly KafkaErrorLog _kafkaErrors;
     private volatile Error? _fatalError;
 
     public KafkaChangeSource(
@@ -55,6 +56,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         _exit = exit;
         _logger = logger;
         _time = time;
+        _kafkaErrors = new KafkaErrorLog(logger, time);
         _status = status;
     }
 
@@ -65,8 +67,22 @@ internal sealed class KafkaChangeSource : BackgroundService
     private async Task RunAsync(CancellationToken stoppingToken)
     {
         var kafka = _options.Kafka;
+        try
+        {
+            // Before any consumer exists: closing a consumer that never reached a broker can block for long.
+            await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            Log.BrokersUnreachable(_logger, ex.Message);
+            _exit.Fail(ex.Message);
+            _lifetime.StopApplication();
+            return;
+        }
+
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
             .SetErrorHandler(OnError)
+            .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
             .SetOffsetsCommittedHandler((_, committed) =>
             {
                 // A failed commit loses nothing: the offsets stay stored and the next commit carries them.
@@ -94,7 +110,6 @@ internal sealed class KafkaChangeSource : BackgroundService
             })
             .Build();
 
-        await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
         var subscription = KafkaConsumerSettings.Subscription(kafka);
         Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
         consumer.Subscribe(subscription);
@@ -181,7 +196,7 @@ internal sealed class KafkaChangeSource : BackgroundService
             catch (ConsumeException ex) when (!ex.Error.IsFatal)
             {
                 // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
-                Log.KafkaError(_logger, ex.Error.Code.ToString(), ex.Error.Reason);
+                _kafkaErrors.Report(ex.Error);
                 continue;
             }
 
@@ -259,6 +274,6 @@ internal sealed class KafkaChangeSource : BackgroundService
             return;
         }
 
-        Log.KafkaError(_logger, error.Code.ToString(), error.Reason);
+        _kafkaErrors.Report(error);
     }
 }
