@@ -1,10 +1,12 @@
+using Microsoft.Extensions.Hosting;
+
 namespace Invalidator.Worker.Hosting;
 
 /// <summary>
-/// How the worker ended: a part that stops the host because of a failure records a non-zero exit code
-/// here, and <c>run</c> returns it, so an orchestrator sees the failure and restarts the process.
+/// How the worker ended: a part that fails records a non-zero exit code here and the host stops; <c>run</c>
+/// returns the code, so an orchestrator sees the failure and restarts the process.
 /// </summary>
-public sealed class WorkerExit
+public sealed class WorkerExit(IHostApplicationLifetime lifetime)
 {
     private int _code;
 
@@ -12,9 +14,11 @@ public sealed class WorkerExit
 
     public string? Reason { get; private set; }
 
+    /// <summary>Records the first failure (later ones keep it) and stops the host.</summary>
     public void Fail(string reason, int code = 1)
     {
         Reason ??= reason;
         Interlocked.CompareExchange(ref _code, code, 0);
+        lifetime.StopApplication();
     }
 }

@@ -29,4 +29,12 @@ internal static class FaultSettings
           public.customers:
             keys: ["customer:{id}"]
         """;
+
+    /// <summary>A direct-mode database for <see cref="Rules"/>: customers 0–200, a publication, and a schema <c>ops</c> for the dead-letter table.</summary>
+    public static string PostgresSchema(string publication) => $"""
+        CREATE SCHEMA ops;
+        CREATE TABLE customers (id int PRIMARY KEY, name text);
+        INSERT INTO customers SELECT g, 'n' FROM generate_series(0, 200) g;
+        CREATE PUBLICATION {publication} FOR TABLE customers;
+        """;
 }

@@ -26,23 +26,10 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
 
     private const int FailuresToWatch = 4;
 
-    private const string Rules = """
-        tables:
-          public.customers:
-            keys: ["customer:{id}"]
-        """;
-
-    private const string Schema = """
-        CREATE SCHEMA ops;
-        CREATE TABLE customers (id int PRIMARY KEY, name text);
-        INSERT INTO customers SELECT g, 'n' FROM generate_series(0, 200) g;
-        CREATE PUBLICATION pub_pgdlqfail FOR TABLE customers;
-        """;
-
     [Fact]
     public async Task A_failed_dead_letter_insert_confirms_nothing_and_the_batch_is_retried_until_the_table_takes_it()
     {
-        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "pgdlqfail", Schema);
+        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, FaultSettings.Rules, "pgdlqfail", FaultSettings.PostgresSchema("pub_pgdlqfail"));
         FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();

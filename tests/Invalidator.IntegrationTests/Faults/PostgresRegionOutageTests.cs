@@ -26,23 +26,10 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
 
     private const int West = 1;
 
-    private const string Rules = """
-        tables:
-          public.customers:
-            keys: ["customer:{id}"]
-        """;
-
-    private const string Schema = """
-        CREATE SCHEMA ops;
-        CREATE TABLE customers (id int PRIMARY KEY, name text);
-        INSERT INTO customers SELECT g, 'n' FROM generate_series(0, 200) g;
-        CREATE PUBLICATION pub_pgoutage FOR TABLE customers;
-        """;
-
     [Fact]
     public async Task Killing_one_region_keeps_the_other_and_the_slot_flowing_and_the_table_redrives_the_restarted_region()
     {
-        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "pgoutage", Schema);
+        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, FaultSettings.Rules, "pgoutage", FaultSettings.PostgresSchema("pub_pgoutage"));
         FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();

@@ -32,7 +32,6 @@ public sealed class CrashAfterApply(int crashAt = 1) : IBatchListener
     {
         var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
         await Eventually.AssertAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, deadline, "the crashed worker stops its host");
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await host.StopAsync(timeout.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        await WorkerHosts.StopAsync(host).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 }

@@ -127,7 +127,7 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
 
         var first = await harness.StartAsync();
         await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "the first worker commits both records");
-        await WorkerHarness.StopAsync(first);
+        await WorkerHosts.StopAsync(first);
 
         // Keys of the committed records come back (a later cache fill); they must not be deleted again.
         string[] committedKeys = ["customer:1", "customer:2"];

@@ -124,28 +124,9 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
         return settings;
     }
 
-    public static async Task StopAsync(IHost host)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await host.StopAsync(timeout.Token);
-    }
-
     public async ValueTask DisposeAsync()
     {
-        foreach (var host in _hosts)
-        {
-            try
-            {
-                await StopAsync(host);
-            }
-            catch (Exception)
-            {
-                // A host that crashed on purpose may throw again on stop; it is being discarded anyway.
-            }
-
-            host.Dispose();
-        }
-
+        await WorkerHosts.StopAndDisposeAllAsync(_hosts);
         await _fixture.Postgres.DropDatabaseAsync(Database);
         Directory.Delete(_directory, recursive: true);
     }

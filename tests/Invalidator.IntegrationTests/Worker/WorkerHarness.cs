@@ -119,28 +119,9 @@ public sealed class WorkerHarness : IAsyncDisposable
         return settings;
     }
 
-    /// <summary>Stops one worker gracefully (the consumer is closed, stored offsets committed).</summary>
-    public static async Task StopAsync(IHost host)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await host.StopAsync(timeout.Token);
-    }
-
     public async ValueTask DisposeAsync()
     {
-        foreach (var host in _hosts)
-        {
-            try
-            {
-                await StopAsync(host);
-            }
-            catch (Exception)
-            {
-                // A host that crashed on purpose may throw again on stop; it is being discarded anyway.
-            }
-
-            host.Dispose();
-        }
+        await WorkerHosts.StopAndDisposeAllAsync(_hosts);
 
         Directory.Delete(_directory, recursive: true);
     }

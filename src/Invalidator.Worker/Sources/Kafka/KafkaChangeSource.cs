@@ -28,7 +28,6 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly ChangeRecordPlanner _planner;
     private readonly BatchApplier _applier;
     private readonly DeadLetterPublisher _deadLetters;
-    private readonly IHostApplicationLifetime _lifetime;
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
@@ -42,7 +41,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         ChangeRecordPlanner planner,
         BatchApplier applier,
         DeadLetterPublisher deadLetters,
-        IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
@@ -52,7 +50,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         _planner = planner;
         _applier = applier;
         _deadLetters = deadLetters;
-        _lifetime = lifetime;
         _exit = exit;
         _logger = logger;
         _time = time;
@@ -76,7 +73,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             Log.BrokersUnreachable(_logger, ex.Message);
             _exit.Fail(ex.Message);
-            _lifetime.StopApplication();
             return;
         }
 
@@ -133,7 +129,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             Log.WorkerCrashed(_logger, ex);
             _exit.Fail(ex.Message);
-            _lifetime.StopApplication();
             throw;
         }
         finally
@@ -270,7 +265,6 @@ internal sealed class KafkaChangeSource : BackgroundService
             Log.KafkaFatalError(_logger, error.Code.ToString(), error.Reason);
             _fatalError = error;
             _exit.Fail($"fatal Kafka error {error.Code}: {error.Reason}");
-            _lifetime.StopApplication();
             return;
         }
 

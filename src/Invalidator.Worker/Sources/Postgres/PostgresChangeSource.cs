@@ -45,7 +45,6 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly RuleSet _rules;
     private readonly ChangeRecordPlanner _planner;
     private readonly BatchApplier _applier;
-    private readonly IHostApplicationLifetime _lifetime;
     private readonly WorkerExit _exit;
     private readonly ILogger<PostgresChangeSource> _logger;
     private readonly TimeProvider _time;
@@ -77,7 +76,6 @@ internal sealed class PostgresChangeSource : BackgroundService
         RuleSet rules,
         ChangeRecordPlanner planner,
         BatchApplier applier,
-        IHostApplicationLifetime lifetime,
         WorkerExit exit,
         ILogger<PostgresChangeSource> logger,
         TimeProvider time,
@@ -89,7 +87,6 @@ internal sealed class PostgresChangeSource : BackgroundService
         _rules = rules;
         _planner = planner;
         _applier = applier;
-        _lifetime = lifetime;
         _exit = exit;
         _logger = logger;
         _time = time;
@@ -151,13 +148,11 @@ internal sealed class PostgresChangeSource : BackgroundService
         {
             Log.PostgresSourceCannotStart(_logger, ex.Message);
             _exit.Fail(ex.Message, RunCommand.ConfigurationError);
-            _lifetime.StopApplication();
         }
         catch (Exception ex)
         {
             Log.WorkerCrashed(_logger, ex);
             _exit.Fail(ex.Message);
-            _lifetime.StopApplication();
             throw;
         }
         finally
