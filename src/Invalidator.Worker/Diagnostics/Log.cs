@@ -53,6 +53,9 @@ internal static partial class Log
     [LoggerMessage(2002, LogLevel.Information, "Region {Region} connected to {Endpoints} (key prefix '{KeyPrefix}', {Command})")]
     public static partial void RegionReady(ILogger logger, string region, string endpoints, string keyPrefix, string command);
 
+    [LoggerMessage(2090, LogLevel.Warning, "Region {Region} is not connected to {Endpoints} yet (key prefix '{KeyPrefix}', {Command}); retrying in the background. Until it answers, its deletes fail and, after their retries, are dead-lettered")]
+    public static partial void RegionNotYetConnected(ILogger logger, string region, string endpoints, string keyPrefix, string command);
+
     [LoggerMessage(2003, LogLevel.Error, "Region {Region}: circuit opened for {BreakDuration} ({Error}); its invalidations are dead-lettered meanwhile")]
     public static partial void CircuitOpened(ILogger logger, string region, TimeSpan breakDuration, string error);
 

@@ -27,9 +27,67 @@ internal static class RegionSetFactory
             var circuit = new CircuitBreakerStateProvider();
             var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
             regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time, status));
-            Log.RegionReady(logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
+            RegionConnectionLog.Report(connection, logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
         }
 
         return new RegionSet(regions);
+    }
+}
+
+/// <summary>
+/// Logs what is true at start: with <c>AbortOnConnectFail=false</c> the connect returns even when the server is
+/// down, so "connected" is logged only once the region has a connection, and a region that is still connecting
+/// says so at start and logs "connected" when it first gets there.
+/// </summary>
+internal sealed class RegionConnectionLog
+{
+    private readonly IConnectionMultiplexer _connection;
+    private readonly ILogger _logger;
+    private readonly string _region;
+    private readonly string _endpoints;
+    private readonly string _keyPrefix;
+    private readonly string _command;
+    private int _connectedLogged;
+
+    private RegionConnectionLog(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command)
+    {
+        _connection = connection;
+        _logger = logger;
+        _region = region;
+        _endpoints = endpoints;
+        _keyPrefix = keyPrefix;
+        _command = command;
+    }
+
+    public static void Report(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command)
+    {
+        var log = new RegionConnectionLog(connection, logger, region, endpoints, keyPrefix, command);
+        // Subscribed before the check, so a connection made in between is not missed; the flag logs it once.
+        connection.ConnectionRestored += log.OnConnectionRestored;
+        if (connection.IsConnected)
+        {
+            log.LogConnected();
+        }
+        else
+        {
+            Log.RegionNotYetConnected(logger, region, endpoints, keyPrefix, command);
+        }
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType == ConnectionType.Interactive)
+        {
+            LogConnected();
+        }
+    }
+
+    private void LogConnected()
+    {
+        if (Interlocked.Exchange(ref _connectedLogged, 1) == 0)
+        {
+            _connection.ConnectionRestored -= OnConnectionRestored;
+            Log.RegionReady(_logger, _region, _endpoints, _keyPrefix, _command);
+        }
     }
 }
