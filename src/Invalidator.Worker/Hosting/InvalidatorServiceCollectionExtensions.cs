@@ -9,6 +9,7 @@ using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -41,6 +42,8 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>(
+            sp => new UnknownKeysValidator(sp.GetRequiredService<IConfiguration>(), ConfigurationSchema.Worker)));
         return services;
     }
 
