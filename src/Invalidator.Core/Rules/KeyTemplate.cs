@@ -37,9 +37,9 @@ public static class RenderFailureReasons
         RenderFailure.NullColumn => $"column '{column}' is NULL",
         RenderFailure.UnavailableColumn => $"Debezium did not send column '{column}' (an unchanged TOAST value)",
         RenderFailure.UntrustedColumn =>
-            $"column '{column}' of the old row is not known: with the default replica identity Postgres sends only the key columns " +
-            "of an old row (Debezium fills the others with placeholders such as 0 or ''); run ALTER TABLE ... REPLICA IDENTITY FULL " +
-            "(and remove 'replicaIdentity: default' from the rule) to invalidate keys built from it",
+            $"column '{column}' of the old row is not known: without REPLICA IDENTITY FULL Postgres sends only the key columns " +
+            "of an old row (Debezium fills the others with placeholders such as 0 or ''); to invalidate keys built from it, run " +
+            "ALTER TABLE ... REPLICA IDENTITY FULL (with Debezium, then also drop 'replicaIdentity: default' from the rule)",
         RenderFailure.UndecodableDecimal =>
             $"decimal column '{column}' holds neither a number nor a decimal string (decimal.handling.mode=precise sends base64 " +
             "that cannot be decoded without a schema); set decimal.handling.mode=string on the connector (or enable value schemas)",
