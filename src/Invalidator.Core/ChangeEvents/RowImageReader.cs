@@ -158,27 +158,12 @@ internal static class RowImageReader
     /// </summary>
     internal static bool IsDecimalText(ReadOnlySpan<char> text)
     {
-        var i = 0;
-        if (i < text.Length && text[i] is '+' or '-')
-        {
-            i++;
-        }
-
-        var digits = 0;
-        while (i < text.Length && char.IsAsciiDigit(text[i]))
-        {
-            i++;
-            digits++;
-        }
-
+        var i = SkipSign(text, 0);
+        var digits = SkipDigits(text, ref i);
         if (i < text.Length && text[i] == '.')
         {
             i++;
-            while (i < text.Length && char.IsAsciiDigit(text[i]))
-            {
-                i++;
-                digits++;
-            }
+            digits += SkipDigits(text, ref i);
         }
 
         if (digits == 0)
@@ -188,26 +173,27 @@ internal static class RowImageReader
 
         if (i < text.Length && text[i] is 'e' or 'E')
         {
-            i++;
-            if (i < text.Length && text[i] is '+' or '-')
-            {
-                i++;
-            }
-
-            var exponent = 0;
-            while (i < text.Length && char.IsAsciiDigit(text[i]))
-            {
-                i++;
-                exponent++;
-            }
-
-            if (exponent == 0)
+            i = SkipSign(text, i + 1);
+            if (SkipDigits(text, ref i) == 0)
             {
                 return false;
             }
         }
 
         return i == text.Length;
+    }
+
+    private static int SkipSign(ReadOnlySpan<char> text, int i) => i < text.Length && text[i] is '+' or '-' ? i + 1 : i;
+
+    private static int SkipDigits(ReadOnlySpan<char> text, ref int i)
+    {
+        var start = i;
+        while (i < text.Length && char.IsAsciiDigit(text[i]))
+        {
+            i++;
+        }
+
+        return i - start;
     }
 
     /// <summary>Debezium sends an unchanged TOASTed array column as a one-element array holding the placeholder.</summary>
