@@ -376,7 +376,8 @@ public static class RulesLoader
             }
 
             var node = entry.Value;
-            var allowed = string.Join(" or ", values.Keys.Select(v => $"'{v}'"));
+            var names = values.Keys.Select(v => $"'{v}'").ToList();
+            var allowed = names.Count == 1 ? names[0] : $"{string.Join(", ", names[..^1])} or {names[^1]}";
             if (node.Kind != YamlSourceNodeKind.Scalar || node.IsNull)
             {
                 Error(node.IsNull ? entry.Key : node, $"'{field}' of table '{table}' must be {allowed}, but it is {(node.IsNull ? "empty" : node.Describe())}: write for example '{field}: {values.Keys.First()}'; it is {meaning}");

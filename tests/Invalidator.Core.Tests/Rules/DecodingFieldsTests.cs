@@ -73,7 +73,7 @@ public class DecodingFieldsTests
     [InlineData("replicaIdentity: nothing", 4, 22, "unknown replicaIdentity 'nothing'", "'full' or 'default'", "spelt exactly")]
     [InlineData("replicaIdentity: [default]", 4, 22, "'replicaIdentity' of table 'billing.ledger' must be 'full' or 'default'", "a list")]
     [InlineData("replicaIdentity:", 4, 5, "'replicaIdentity' of table 'billing.ledger' must be", "empty")]
-    [InlineData("format: wrapped", 4, 13, "unknown format 'wrapped'", "'auto' or 'envelope' or 'unwrapped'")]
+    [InlineData("format: wrapped", 4, 13, "unknown format 'wrapped'", "'auto', 'envelope' or 'unwrapped'")]
     [InlineData("format: Envelope", 4, 13, "unknown format 'Envelope'", "did you mean 'envelope'?")]
     [InlineData("format: { kind: envelope }", 4, 13, "'format' of table 'billing.ledger' must be", "a mapping")]
     [InlineData("decimals: total", 4, 15, "'decimals' of table 'billing.ledger' must be a list", "decimals: [\"total\"]")]

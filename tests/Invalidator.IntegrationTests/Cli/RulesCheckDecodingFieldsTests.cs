@@ -47,7 +47,7 @@ public sealed class RulesCheckDecodingFieldsTests : IDisposable
         Assert.Equal(4, result.ErrorLines.Count);
         Assert.StartsWith($"{path}:4:15: 'decimals' of table 'crm.deals' must be a list", result.ErrorLines[0], StringComparison.Ordinal);
         Assert.StartsWith($"{path}:5:22: unknown replicaIdentity 'Full' for table 'crm.deals': did you mean 'full'?", result.ErrorLines[1], StringComparison.Ordinal);
-        Assert.StartsWith($"{path}:6:13: unknown format 'debezium' for table 'crm.deals': it must be 'auto' or 'envelope' or 'unwrapped'", result.ErrorLines[2], StringComparison.Ordinal);
+        Assert.StartsWith($"{path}:6:13: unknown format 'debezium' for table 'crm.deals': it must be 'auto', 'envelope' or 'unwrapped'", result.ErrorLines[2], StringComparison.Ordinal);
         Assert.Equal($"3 error(s) in {path}", result.ErrorLines[3]);
     }
 }
