@@ -21,6 +21,8 @@ internal static class DecodeBenchmark
         Console.WriteLine("decode + plan ...");
         var rules = RulesLoader.Parse(BenchRecords.Rules, "bench-rules.yaml");
         var planner = new InvalidationPlanner(rules);
+        // Decoded as the worker decodes: with the rules' hints (which tables have rules, their formats, decimals, identity).
+        var hints = rules.DecoderHints;
 
         var fixtures = BenchRecords.Fixtures();
 
@@ -32,7 +34,7 @@ internal static class DecodeBenchmark
         Console.WriteLine("  warming up ...");
         Run([.. fixtures, .. schemaless.Take(100), .. schemaful.Take(100)], scale.DecodeWarmup * 4, record =>
         {
-            if (DebeziumDecoder.Decode(record.Topic, record.Key, record.Value).Change is { } change)
+            if (DebeziumDecoder.Decode(record.Topic, record.Key, record.Value, hints).Change is { } change)
             {
                 planner.Plan(change);
             }
@@ -43,24 +45,24 @@ internal static class DecodeBenchmark
         }
         else
         {
-            Measure(table, $"all {fixtures.Count} fixtures, round robin", fixtures, planner, scale);
-            Measure(table, "fixture pg-update-full-before-schemaless", [BenchRecords.Fixture("pg-update-full-before-schemaless.json")], planner, scale);
-            Measure(table, "fixture pg-update-full-before-schema", [BenchRecords.Fixture("pg-update-full-before-schema.json")], planner, scale);
+            Measure(table, $"all {fixtures.Count} fixtures, round robin", fixtures, planner, hints, scale);
+            Measure(table, "fixture pg-update-full-before-schemaless", [BenchRecords.Fixture("pg-update-full-before-schemaless.json")], planner, hints, scale);
+            Measure(table, "fixture pg-update-full-before-schema", [BenchRecords.Fixture("pg-update-full-before-schema.json")], planner, hints, scale);
         }
 
-        Measure(table, $"generated customers update, schemaless ({Size(schemaless)})", schemaless, planner, scale);
-        Measure(table, $"generated customers update, with schema ({Size(schemaful)})", schemaful, planner, scale);
-        MeasureDecodeOnly(table, "  decode only, schemaless", schemaless, scale);
-        MeasureDecodeOnly(table, "  decode only, with schema", schemaful, scale);
+        Measure(table, $"generated customers update, schemaless ({Size(schemaless)})", schemaless, planner, hints, scale);
+        Measure(table, $"generated customers update, with schema ({Size(schemaful)})", schemaful, planner, hints, scale);
+        MeasureDecodeOnly(table, "  decode only, schemaless", schemaless, hints, scale);
+        MeasureDecodeOnly(table, "  decode only, with schema", schemaful, hints, scale);
         MeasureWorkerPath(table, "worker path: ChangeRecordPlanner.Add into 5000-record InvalidationBatch, with schema", schemaful, planner, scale);
     }
 
-    private static void Measure(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, InvalidationPlanner planner, Scale scale)
+    private static void Measure(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, InvalidationPlanner planner, DecoderHints hints, Scale scale)
     {
         long names = 0;
         var (rate, bytes) = Loop(records, scale, record =>
         {
-            var decoded = DebeziumDecoder.Decode(record.Topic, record.Key, record.Value);
+            var decoded = DebeziumDecoder.Decode(record.Topic, record.Key, record.Value, hints);
             if (decoded.Change is { } change)
             {
                 var plan = planner.Plan(change);
@@ -71,12 +73,12 @@ internal static class DecodeBenchmark
         GC.KeepAlive(names);
     }
 
-    private static void MeasureDecodeOnly(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, Scale scale)
+    private static void MeasureDecodeOnly(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, DecoderHints hints, Scale scale)
     {
         long changes = 0;
         var (rate, bytes) = Loop(records, scale, record =>
         {
-            if (DebeziumDecoder.Decode(record.Topic, record.Key, record.Value).Change is not null)
+            if (DebeziumDecoder.Decode(record.Topic, record.Key, record.Value, hints).Change is not null)
             {
                 changes++;
             }

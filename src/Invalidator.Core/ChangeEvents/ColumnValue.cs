@@ -14,6 +14,21 @@ public enum ColumnValueKind
     /// Never rendered into a key: the real value is unknown.
     /// </summary>
     Unavailable,
+
+    /// <summary>
+    /// A before-image value that is not the row's: under <c>REPLICA IDENTITY DEFAULT</c> Postgres sends only the
+    /// key columns of an old row, and Debezium fills the other NOT NULL columns with a placeholder (0, "", false,
+    /// the epoch or the column's DEFAULT). Never rendered into a key.
+    /// </summary>
+    Untrusted,
+
+    /// <summary>
+    /// A value the decoder cannot turn into the column's text: a column the rules list in <c>decimals</c> that
+    /// holds neither a number nor a decimal string (the base64 of <c>decimal.handling.mode=precise</c> without a
+    /// schema). <see cref="ColumnValue.Text"/> keeps the raw text, so two equal values still compare equal.
+    /// Never rendered into a key.
+    /// </summary>
+    Undecodable,
 }
 
 /// <summary>One column of a row image, already rendered to the canonical text that keys are built from.</summary>
@@ -23,7 +38,11 @@ public readonly record struct ColumnValue(ColumnValueKind Kind, string? Text)
 
     public static ColumnValue Unavailable { get; } = new(ColumnValueKind.Unavailable, null);
 
+    public static ColumnValue Untrusted { get; } = new(ColumnValueKind.Untrusted, null);
+
     public static ColumnValue Of(string text) => new(ColumnValueKind.Present, text);
+
+    public static ColumnValue UndecodableOf(string raw) => new(ColumnValueKind.Undecodable, raw);
 
     public bool IsPresent => Kind == ColumnValueKind.Present;
 
@@ -31,6 +50,8 @@ public readonly record struct ColumnValue(ColumnValueKind Kind, string? Text)
     {
         ColumnValueKind.Present => Text!,
         ColumnValueKind.Null => "<null>",
+        ColumnValueKind.Untrusted => "<untrusted>",
+        ColumnValueKind.Undecodable => $"<undecodable {Text}>",
         _ => "<unavailable>",
     };
 }

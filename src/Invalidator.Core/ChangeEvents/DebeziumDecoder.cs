@@ -23,28 +23,42 @@ public static class DebeziumDecoder
     private const int MaxQuotedLength = 40;
     private const int MaxNameBytes = 256;
 
-    public static DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    private static ReadOnlySpan<byte> HeartbeatSchemaName => "io.debezium.connector.common.Heartbeat"u8;
+
+    private static ReadOnlySpan<byte> TransactionSchemaName => "io.debezium.connector.common.TransactionMetadataValue"u8;
+
+    // io.debezium.connector.mysql.SchemaChangeValue, ...sqlserver.SchemaChangeValue, and so on.
+    private static ReadOnlySpan<byte> SchemaChangeSchemaSuffix => ".SchemaChangeValue"u8;
+
+    /// <summary>Decodes a record with nothing known about its table: every record is detected automatically.</summary>
+    public static DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
+        Decode(topic, key, value, DecoderHints.None);
+
+    /// <summary>Decodes a record, using what the rules say about its table (format, decimals, replica identity).</summary>
+    public static DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
     {
         ArgumentNullException.ThrowIfNull(topic);
+        ArgumentNullException.ThrowIfNull(hints);
 
         if (topic.StartsWith(HeartbeatTopicPrefix, StringComparison.Ordinal))
         {
             return DecodedRecord.Heartbeat;
         }
 
-        if (value.IsEmpty)
-        {
-            return DecodedRecord.Tombstone;
-        }
-
-        if (topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal))
-        {
-            return DecodedRecord.TransactionMetadata;
-        }
-
         try
         {
-            return DecodeValue(topic, key, value);
+            if (value.IsEmpty)
+            {
+                return Tombstone(TableFromTopic(topic), key, hints);
+            }
+
+            // A table may be called "transaction": its topic <prefix>.<schema>.transaction carries rows.
+            if (topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal) && !hints.HasRule(TableFromTopic(topic)))
+            {
+                return DecodedRecord.TransactionMetadata;
+            }
+
+            return DecodeValue(topic, key, value, hints);
         }
         catch (InvalidOperationException ex)
         {
@@ -53,12 +67,12 @@ public static class DebeziumDecoder
         }
     }
 
-    private static DecodedRecord DecodeValue(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    private static DecodedRecord DecodeValue(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
     {
         var rootType = ScanRoot(value, "value", out var fields);
         if (rootType == JsonTokenType.Null)
         {
-            return DecodedRecord.Tombstone;
+            return Tombstone(TableFromTopic(topic), key, hints);
         }
 
         if (rootType != JsonTokenType.StartObject)
@@ -73,7 +87,7 @@ public static class DebeziumDecoder
             // {"schema":...,"payload":null} is how older JsonConverters rendered a tombstone.
             if (fields.Payload.IsNull)
             {
-                return DecodedRecord.Tombstone;
+                return Tombstone(TableFromTopic(topic), key, hints);
             }
 
             if (!fields.Payload.IsObject)
@@ -86,20 +100,18 @@ public static class DebeziumDecoder
             fields = EnvelopeFields.Scan(value, fields.Payload);
         }
 
-        if (fields.Op.IsPresent)
+        // The table the topic is named after: computed only when a hint or a rare record kind needs it.
+        string? topicTable = null;
+        var looksLikeEnvelope = fields.LooksLikeEnvelope;
+        if (!looksLikeEnvelope && Special(topic, ref topicTable, key, value, schema, fields, hints) is { } special)
         {
-            return DecodedRecord.Of(DecodeEnvelope(topic, key, value, schema, fields));
+            return special;
         }
 
-        if (IsTransactionMetadata(value, fields))
+        var format = hints.HasFormats ? hints.For(topicTable ??= TableFromTopic(topic))?.Format ?? RecordFormat.Auto : RecordFormat.Auto;
+        if (format == RecordFormat.Envelope || (format == RecordFormat.Auto && looksLikeEnvelope))
         {
-            return DecodedRecord.TransactionMetadata;
-        }
-
-        if (fields.HasEnvelopeFields)
-        {
-            throw new ChangeEventFormatException(
-                "The value has Debezium envelope fields (before, after, source or message) but no 'op'.");
+            return DecodedRecord.Of(DecodeEnvelope(topic, key, value, schema, fields, hints, format));
         }
 
         if (fields.PropertyCount == 0)
@@ -108,15 +120,63 @@ public static class DebeziumDecoder
                 "The value is an empty JSON object, neither a Debezium envelope with 'op' nor an unwrapped row.");
         }
 
-        return DecodedRecord.Of(DecodeUnwrapped(topic, key, value, schema, fields));
+        return DecodedRecord.Of(DecodeUnwrapped(topicTable ?? TableFromTopic(topic), key, value, schema, fields, hints));
     }
 
-    private static ChangeEvent DecodeEnvelope(
-        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields)
+    /// <summary>
+    /// Heartbeats (by schema name, or a value of only ts_ms with a key of only serverName), and, unless the
+    /// topic's table has a rule, transaction metadata and schema-change events by their full shape. Null for a row.
+    /// </summary>
+    private static DecodedRecord? Special(
+        string topic, ref string? topicTable, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
     {
-        var operation = ParseOperation(value, fields.Op, "op");
+        if (fields.HasHeartbeatShape && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
+        {
+            return DecodedRecord.Heartbeat;
+        }
+
+        var maybeTransaction = fields.HasTransactionShape(value);
+        var maybeSchemaChange = !fields.HasUnwrapMetadata && (fields.HasDatabaseName || fields.HasDdl || fields.HasTableChanges);
+        if ((!maybeTransaction && !maybeSchemaChange) || hints.HasRule(topicTable ??= TableFromTopic(topic)))
+        {
+            return null;
+        }
+
+        if (maybeTransaction
+            && (fields.HasEventCount || fields.HasDataCollections || SchemaNameIs(value, schema, TransactionSchemaName, suffix: false)))
+        {
+            return DecodedRecord.TransactionMetadata;
+        }
+
+        if (maybeSchemaChange
+            && ((fields.HasDatabaseName && (fields.HasDdl || fields.HasTableChanges)) || SchemaNameIs(value, schema, SchemaChangeSchemaSuffix, suffix: true)))
+        {
+            return DecodedRecord.SchemaChange;
+        }
+
+        return null;
+    }
+
+    private static DecodedRecord Tombstone(string table, ReadOnlySpan<byte> key, DecoderHints hints) =>
+        DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, DecodeKey(key, hints.For(table)), null));
+
+    private static ChangeEvent DecodeEnvelope(
+        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints, RecordFormat format)
+    {
+        var unwrappedHint = format == RecordFormat.Envelope
+            ? " The table's rule says format: envelope."
+            : " If this topic carries unwrapped rows (ExtractNewRecordState output), say so with format: unwrapped in the table's rule.";
+        if (!fields.Op.IsPresent)
+        {
+            throw new ChangeEventFormatException(
+                "The value has Debezium envelope fields (before, after, source or message) but no 'op'." + unwrappedHint);
+        }
+
+        var operation = ParseOperation(value, fields.Op, "op", unwrappedHint);
         var source = SourceFields.Scan(value, fields.Source);
         var table = TableName(topic, value, source);
+        var tableHints = hints.IsEmpty ? null : hints.For(table);
+        var keyImage = DecodeKey(key, tableHints);
         var commitTime = Time(source.TsUs, source.TsNs, source.TsMs)
             ?? Time(fields.TsUs, fields.TsNs, fields.TsMs); // Debezium's processing time, when the source has none
 
@@ -131,12 +191,12 @@ public static class DebeziumDecoder
                 break;
             default:
                 var decimals = DecimalColumns.Find(value, schema);
-                before = RowImageReader.Read(value, fields.Before, "'before' image", decimals, RowScope.Before, skipMetadata: false);
-                after = RowImageReader.Read(value, fields.After, "'after' image", decimals, RowScope.After, skipMetadata: false);
+                before = RowImageReader.Read(value, fields.Before, "'before' image", decimals, RowScope.Before, skipMetadata: false, tableHints, TrustedColumns(tableHints, keyImage));
+                after = RowImageReader.Read(value, fields.After, "'after' image", decimals, RowScope.After, skipMetadata: false, tableHints);
                 break;
         }
 
-        return new ChangeEvent(table, operation, before, after, DecodeKey(key), commitTime)
+        return new ChangeEvent(table, operation, before, after, keyImage, commitTime)
         {
             MessagePrefix = prefix,
             MessageContent = content,
@@ -145,37 +205,45 @@ public static class DebeziumDecoder
 
     /// <summary>ExtractNewRecordState output: the row itself, plus optional <c>__</c> metadata fields.</summary>
     private static ChangeEvent DecodeUnwrapped(
-        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields)
+        string table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
     {
         // Without __deleted or __op the SMT does not say what happened. Update is the honest guess: the
         // row exists now, and the invalidator treats create, update and read alike (delete the row's keys).
         var operation = fields.Deleted ? ChangeOperation.Delete
-            : fields.UnwrapOp.IsPresent ? ParseOperation(value, fields.UnwrapOp, "__op")
+            : fields.UnwrapOp.IsPresent ? ParseOperation(value, fields.UnwrapOp, "__op", "")
             : ChangeOperation.Update;
 
+        var tableHints = hints.IsEmpty ? null : hints.For(table);
+        var keyImage = DecodeKey(key, tableHints);
         RowImage? before = null, after = null;
         if (operation != ChangeOperation.Truncate)
         {
             var decimals = DecimalColumns.Find(value, schema);
-            var row = RowImageReader.Read(value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true);
             // A rewritten delete carries the old row (what to invalidate) in place of the new one.
             if (operation == ChangeOperation.Delete)
             {
-                before = row;
+                before = RowImageReader.Read(value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints, TrustedColumns(tableHints, keyImage));
             }
             else
             {
-                after = row;
+                after = RowImageReader.Read(value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints);
             }
         }
 
         var commitTime = Time(fields.UnwrapSourceTsUs, fields.UnwrapSourceTsNs, fields.UnwrapSourceTsMs)
             ?? Time(fields.UnwrapTsUs, fields.UnwrapTsNs, fields.UnwrapTsMs);
-        return new ChangeEvent(TableFromTopic(topic), operation, before, after, DecodeKey(key), commitTime);
+        return new ChangeEvent(table, operation, before, after, keyImage, commitTime);
     }
 
+    /// <summary>
+    /// Under <c>replicaIdentity: default</c> only the record key's columns of an old row are real: Debezium fills
+    /// the others with placeholders. Null when every column is trusted. Without a key nothing is.
+    /// </summary>
+    private static RowImage? TrustedColumns(TableDecodingHints? hints, RowImage? key) =>
+        hints is { TrustsOnlyKeyColumns: true } ? key ?? RowImage.Empty : null;
+
     /// <summary>The key's fields as a row; null when there is no key. Keys may be wrapped like values.</summary>
-    private static RowImage? DecodeKey(ReadOnlySpan<byte> key)
+    private static RowImage? DecodeKey(ReadOnlySpan<byte> key, TableDecodingHints? hints)
     {
         if (key.IsEmpty)
         {
@@ -198,12 +266,69 @@ public static class DebeziumDecoder
 
             var row = fields.IsWrapper ? fields.Payload : fields.Object;
             var schema = fields.IsWrapper ? fields.Schema : default;
-            return RowImageReader.Read(key, row, "key", DecimalColumns.Find(key, schema), RowScope.Root, skipMetadata: false);
+            return RowImageReader.Read(key, row, "key", DecimalColumns.Find(key, schema), RowScope.Root, skipMetadata: false, hints);
         }
         catch (InvalidOperationException ex)
         {
             throw new ChangeEventFormatException($"The key contains text that is not valid UTF-8 ({ex.Message}).", ex);
         }
+    }
+
+    /// <summary>Debezium's heartbeat key: <c>{"serverName": "..."}</c> (bare or wrapped) and nothing else.</summary>
+    private static bool KeyIsServerNameOnly(ReadOnlySpan<byte> key)
+    {
+        if (key.IsEmpty)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (ScanRoot(key, "key", out var fields) != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            var row = fields.IsWrapper ? fields.Payload : fields.Object;
+            if (!row.IsObject)
+            {
+                return false;
+            }
+
+            var reader = row.Open(key);
+            return reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("serverName"u8)
+                && reader.Read() && reader.TokenType == JsonTokenType.String
+                && reader.Read() && reader.TokenType == JsonTokenType.EndObject;
+        }
+        catch (ChangeEventFormatException)
+        {
+            return false; // an unreadable key is judged with the rest of the record
+        }
+    }
+
+    /// <summary>Whether the value schema's own name (not a nested one) is, or ends with, <paramref name="name"/>.</summary>
+    private static bool SchemaNameIs(ReadOnlySpan<byte> json, JsonSegment schema, ReadOnlySpan<byte> name, bool suffix)
+    {
+        // A vectorised search rules out almost every schema without parsing it.
+        if (!schema.IsObject || schema.Of(json).IndexOf(name) < 0)
+        {
+            return false;
+        }
+
+        var reader = schema.Open(json);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isName = reader.ValueTextEquals("name"u8);
+            reader.Read();
+            if (isName && reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped)
+            {
+                return suffix ? reader.ValueSpan.EndsWith(name) : reader.ValueSpan.SequenceEqual(name);
+            }
+
+            reader.Skip();
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -239,12 +364,12 @@ public static class DebeziumDecoder
         }
     }
 
-    private static ChangeOperation ParseOperation(ReadOnlySpan<byte> json, JsonSegment op, string field)
+    private static ChangeOperation ParseOperation(ReadOnlySpan<byte> json, JsonSegment op, string field, string hint)
     {
         if (op.Type != JsonTokenType.String)
         {
             throw new ChangeEventFormatException(
-                $"The '{field}' field is a JSON {JsonText.Describe(op.Type)} where a one-letter operation code was expected.");
+                $"The '{field}' field is a JSON {JsonText.Describe(op.Type)} where a one-letter operation code was expected.{hint}");
         }
 
         var reader = op.Open(json);
@@ -255,13 +380,8 @@ public static class DebeziumDecoder
         }
 
         throw new ChangeEventFormatException(
-            $"The record has unknown op '{Quote(code!)}' in '{field}'; expected one of c, u, d, r, t, m.");
+            $"The record has unknown op '{Quote(code!)}' in '{field}'; expected one of c, u, d, r, t, m.{hint}");
     }
-
-    private static bool IsTransactionMetadata(ReadOnlySpan<byte> json, EnvelopeFields fields) =>
-        fields.Id.IsPresent
-        && !fields.HasUnwrapMetadata // an unwrapped row of a table with status and id columns
-        && (fields.Status.TextEquals(json, "BEGIN"u8) || fields.Status.TextEquals(json, "END"u8));
 
     /// <summary>
     /// <c>schema.table</c> from the source block; MySQL has no schema, so <c>db.table</c>. Without either

@@ -13,6 +13,9 @@ internal struct EnvelopeFields
     public int PropertyCount;
     public int WrapperPropertyCount;
 
+    /// <summary>Properties named like the fields of a Debezium envelope (op, before, after, source, ...).</summary>
+    public int EnvelopeNameCount;
+
     public JsonSegment Schema;
     public JsonSegment Payload;
 
@@ -21,12 +24,21 @@ internal struct EnvelopeFields
     public JsonSegment After;
     public JsonSegment Source;
     public JsonSegment Message;
+    public JsonSegment Transaction;
     public long? TsMs;
     public long? TsUs;
     public long? TsNs;
 
+    // Transaction metadata: {status, id, event_count, data_collections, ts_ms}.
     public JsonSegment Status;
     public JsonSegment Id;
+    public bool HasEventCount;
+    public bool HasDataCollections;
+
+    // Schema-change events of relational connectors: {source, ts_ms, databaseName, schemaName, ddl, tableChanges}.
+    public bool HasDatabaseName;
+    public bool HasDdl;
+    public bool HasTableChanges;
 
     /// <summary>Any field whose name starts with <c>__</c>: metadata added by the unwrap SMT.</summary>
     public bool HasUnwrapMetadata;
@@ -45,7 +57,28 @@ internal struct EnvelopeFields
     /// </summary>
     public readonly bool IsWrapper => Payload.IsPresent && PropertyCount == WrapperPropertyCount;
 
-    public readonly bool HasEnvelopeFields => Before.IsPresent || After.IsPresent || Source.IsPresent || Message.IsPresent;
+    /// <summary>
+    /// The structure of a Debezium envelope: no unwrap metadata, nothing but envelope fields, at least one of
+    /// op, before, after, source or message, and each of them of the envelope's type (op a string; the images,
+    /// source, message and transaction objects or null). A row whose columns merely share some of these names
+    /// has other columns too (its key, at least) or the wrong types, so it is not taken for one.
+    /// </summary>
+    public readonly bool LooksLikeEnvelope =>
+        !HasUnwrapMetadata
+        && EnvelopeNameCount == PropertyCount
+        && (Op.IsPresent || Before.IsPresent || After.IsPresent || Source.IsPresent || Message.IsPresent)
+        && (!Op.IsPresent || Op.Type is JsonTokenType.String or JsonTokenType.Null)
+        && IsObjectOrNull(Before) && IsObjectOrNull(After) && IsObjectOrNull(Source)
+        && IsObjectOrNull(Message) && IsObjectOrNull(Transaction);
+
+    /// <summary>Debezium's transaction metadata: a BEGIN/END status, an id, and the event counts.</summary>
+    public readonly bool HasTransactionShape(ReadOnlySpan<byte> json) =>
+        !HasUnwrapMetadata && Id.IsPresent && (Status.TextEquals(json, "BEGIN"u8) || Status.TextEquals(json, "END"u8));
+
+    /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
+    public readonly bool HasHeartbeatShape => PropertyCount == 1 && TsMs.HasValue;
+
+    private static bool IsObjectOrNull(JsonSegment segment) => !segment.IsPresent || segment.IsObject || segment.IsNull;
 
     public static EnvelopeFields Scan(ReadOnlySpan<byte> json, JsonSegment obj)
     {
@@ -70,73 +103,101 @@ internal struct EnvelopeFields
 
     private void Read(ref Utf8JsonReader reader, int baseOffset)
     {
-        if (reader.ValueTextEquals("schema"u8))
+        // Dispatch on the name's first byte: rows have many columns, and most match none of the names below.
+        Span<byte> unescaped = stackalloc byte[MaxKnownNameLength];
+        scoped ReadOnlySpan<byte> name;
+        if (!reader.ValueIsEscaped)
         {
-            WrapperPropertyCount++;
-            reader.Read();
-            Schema = JsonSegment.Take(ref reader, baseOffset);
+            name = reader.ValueSpan;
         }
-        else if (reader.ValueTextEquals("payload"u8))
+        else if (reader.ValueSpan.Length <= MaxKnownNameLength)
         {
-            WrapperPropertyCount++;
-            reader.Read();
-            Payload = JsonSegment.Take(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("op"u8))
-        {
-            Op = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("before"u8))
-        {
-            Before = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("after"u8))
-        {
-            After = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("source"u8))
-        {
-            Source = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("message"u8))
-        {
-            Message = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("ts_ms"u8))
-        {
-            TsMs = ReadInt64(ref reader);
-        }
-        else if (reader.ValueTextEquals("ts_us"u8))
-        {
-            TsUs = ReadInt64(ref reader);
-        }
-        else if (reader.ValueTextEquals("ts_ns"u8))
-        {
-            TsNs = ReadInt64(ref reader);
-        }
-        else if (reader.ValueTextEquals("status"u8))
-        {
-            Status = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("id"u8))
-        {
-            Id = TakeNext(ref reader, baseOffset);
-        }
-        else if (IsMetadataName(ref reader))
-        {
-            HasUnwrapMetadata = true;
-            ReadUnwrapMetadata(ref reader, baseOffset);
+            name = unescaped[..reader.CopyString(unescaped)];
         }
         else
         {
-            reader.Read();
-            reader.Skip();
+            name = IsMetadataName(ref reader) ? "__"u8 : default;
         }
+
+        switch (name.IsEmpty ? 0 : name[0])
+        {
+            case (byte)'_' when name.StartsWith("__"u8):
+                HasUnwrapMetadata = true;
+                ReadUnwrapMetadata(ref reader, name, baseOffset);
+                return;
+            case (byte)'a' when name.SequenceEqual("after"u8):
+                EnvelopeNameCount++;
+                After = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'b' when name.SequenceEqual("before"u8):
+                EnvelopeNameCount++;
+                Before = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'d':
+                HasDatabaseName |= name.SequenceEqual("databaseName"u8);
+                HasDdl |= name.SequenceEqual("ddl"u8);
+                HasDataCollections |= name.SequenceEqual("data_collections"u8);
+                break;
+            case (byte)'e':
+                HasEventCount |= name.SequenceEqual("event_count"u8);
+                break;
+            case (byte)'i' when name.SequenceEqual("id"u8):
+                Id = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'m' when name.SequenceEqual("message"u8):
+                EnvelopeNameCount++;
+                Message = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'o' when name.SequenceEqual("op"u8):
+                EnvelopeNameCount++;
+                Op = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'p' when name.SequenceEqual("payload"u8):
+                WrapperPropertyCount++;
+                Payload = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'s' when name.SequenceEqual("schema"u8):
+                WrapperPropertyCount++;
+                Schema = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'s' when name.SequenceEqual("source"u8):
+                EnvelopeNameCount++;
+                Source = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'s' when name.SequenceEqual("status"u8):
+                Status = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'t' when name.SequenceEqual("ts_ms"u8):
+                EnvelopeNameCount++;
+                TsMs = ReadInt64(ref reader);
+                return;
+            case (byte)'t' when name.SequenceEqual("ts_us"u8):
+                EnvelopeNameCount++;
+                TsUs = ReadInt64(ref reader);
+                return;
+            case (byte)'t' when name.SequenceEqual("ts_ns"u8):
+                EnvelopeNameCount++;
+                TsNs = ReadInt64(ref reader);
+                return;
+            case (byte)'t' when name.SequenceEqual("transaction"u8):
+                EnvelopeNameCount++;
+                Transaction = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'t':
+                HasTableChanges |= name.SequenceEqual("tableChanges"u8);
+                break;
+        }
+
+        reader.Read();
+        reader.Skip();
     }
 
-    private void ReadUnwrapMetadata(ref Utf8JsonReader reader, int baseOffset)
+    // The longest name matched above ("data_collections"); longer escaped names are none of them.
+    private const int MaxKnownNameLength = 32;
+
+    private void ReadUnwrapMetadata(ref Utf8JsonReader reader, scoped ReadOnlySpan<byte> name, int baseOffset)
     {
-        if (reader.ValueTextEquals("__deleted"u8))
+        if (name.SequenceEqual("__deleted"u8))
         {
             reader.Read();
             // delete.handling.mode=rewrite writes the string "true"; some converters turn it into a boolean.
@@ -144,31 +205,31 @@ internal struct EnvelopeFields
                 || (reader.TokenType == JsonTokenType.String && reader.ValueTextEquals("true"u8));
             reader.Skip();
         }
-        else if (reader.ValueTextEquals("__op"u8))
+        else if (name.SequenceEqual("__op"u8))
         {
             UnwrapOp = TakeNext(ref reader, baseOffset);
         }
-        else if (reader.ValueTextEquals("__source_ts_ms"u8))
+        else if (name.SequenceEqual("__source_ts_ms"u8))
         {
             UnwrapSourceTsMs = ReadInt64(ref reader);
         }
-        else if (reader.ValueTextEquals("__source_ts_us"u8))
+        else if (name.SequenceEqual("__source_ts_us"u8))
         {
             UnwrapSourceTsUs = ReadInt64(ref reader);
         }
-        else if (reader.ValueTextEquals("__source_ts_ns"u8))
+        else if (name.SequenceEqual("__source_ts_ns"u8))
         {
             UnwrapSourceTsNs = ReadInt64(ref reader);
         }
-        else if (reader.ValueTextEquals("__ts_ms"u8))
+        else if (name.SequenceEqual("__ts_ms"u8))
         {
             UnwrapTsMs = ReadInt64(ref reader);
         }
-        else if (reader.ValueTextEquals("__ts_us"u8))
+        else if (name.SequenceEqual("__ts_us"u8))
         {
             UnwrapTsUs = ReadInt64(ref reader);
         }
-        else if (reader.ValueTextEquals("__ts_ns"u8))
+        else if (name.SequenceEqual("__ts_ns"u8))
         {
             UnwrapTsNs = ReadInt64(ref reader);
         }

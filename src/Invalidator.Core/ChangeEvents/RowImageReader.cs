@@ -18,9 +18,13 @@ internal static class RowImageReader
     /// <summary>
     /// The row in <paramref name="segment"/>; null when it is absent or JSON null.
     /// <paramref name="skipMetadata"/> drops the <c>__</c> fields that the unwrap SMT adds.
+    /// <paramref name="hints"/> names the table's decimal columns, for values without a schema. When
+    /// <paramref name="trusted"/> is given, only its columns keep their values: every other column is
+    /// <see cref="ColumnValue.Untrusted"/> (a before image under the default replica identity).
     /// </summary>
     public static RowImage? Read(
-        ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata)
+        ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata,
+        TableDecodingHints? hints = null, RowImage? trusted = null)
     {
         if (!segment.HasValue)
         {
@@ -37,6 +41,7 @@ internal static class RowImageReader
         var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
         reader.Read();
         var columns = t_columns ??= new List<KeyValuePair<string, ColumnValue>>(32);
+        var listed = hints is { Decimals.Count: > 0 } ? hints.Decimals : null;
         try
         {
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -50,7 +55,14 @@ internal static class RowImageReader
 
                 var name = NameCache.Get(ref reader);
                 reader.Read();
-                columns.Add(new(name, ReadValue(ref reader, rowJson, name, decimals, scope)));
+                if (trusted is not null && !trusted.Contains(name))
+                {
+                    reader.Skip();
+                    columns.Add(new(name, ColumnValue.Untrusted));
+                    continue;
+                }
+
+                columns.Add(new(name, ReadValue(ref reader, rowJson, name, decimals, scope, listed)));
             }
 
             return new RowImage(columns);
@@ -66,30 +78,34 @@ internal static class RowImageReader
     }
 
     private static ColumnValue ReadValue(
-        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, DecimalColumns? decimals, RowScope scope)
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
     {
         switch (reader.TokenType)
         {
             case JsonTokenType.Null:
                 return ColumnValue.Null;
             case JsonTokenType.True:
-                return ColumnValue.Of("true");
+                return IsListed(listed, column) ? ColumnValue.UndecodableOf("true") : ColumnValue.Of("true");
             case JsonTokenType.False:
-                return ColumnValue.Of("false");
+                return IsListed(listed, column) ? ColumnValue.UndecodableOf("false") : ColumnValue.Of("false");
             case JsonTokenType.Number:
                 // The token text as written: exact for int64 beyond 2^53 and for decimals in double/string mode.
                 return ColumnValue.Of(Encoding.UTF8.GetString(reader.ValueSpan));
             case JsonTokenType.String:
-                return ReadString(ref reader, column, decimals, scope);
+                return ReadString(ref reader, column, decimals, scope, listed);
             default:
                 var start = (int)reader.TokenStartIndex;
                 var type = reader.TokenType;
                 reader.Skip();
-                return ReadContainer(rowJson[start..(int)reader.BytesConsumed], type);
+                var value = ReadContainer(rowJson[start..(int)reader.BytesConsumed], type, out var isDecimal);
+                // A listed decimal column may hold a VariableScaleDecimal struct; any other structure is not a decimal.
+                return value.IsPresent && !isDecimal && IsListed(listed, column) ? ColumnValue.UndecodableOf(value.Text!) : value;
         }
     }
 
-    private static ColumnValue ReadString(ref Utf8JsonReader reader, string column, DecimalColumns? decimals, RowScope scope)
+    private static bool IsListed(IReadOnlySet<string>? listed, string column) => listed is not null && listed.Contains(column);
+
+    private static ColumnValue ReadString(ref Utf8JsonReader reader, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
     {
         if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
         {
@@ -98,7 +114,10 @@ internal static class RowImageReader
 
         if (decimals is null || !decimals.TryGetScale(scope, column, out var scale))
         {
-            return ColumnValue.Of(reader.GetString()!);
+            var text = reader.GetString()!;
+            // Without a schema a listed decimal is rendered only when it is written as a number (string mode);
+            // the base64 of precise mode cannot be decoded without the scale.
+            return IsListed(listed, column) && !IsDecimalText(text) ? ColumnValue.UndecodableOf(text) : ColumnValue.Of(text);
         }
 
         byte[]? rented = null;
@@ -115,8 +134,9 @@ internal static class RowImageReader
         }
     }
 
-    private static ColumnValue ReadContainer(ReadOnlySpan<byte> raw, JsonTokenType type)
+    private static ColumnValue ReadContainer(ReadOnlySpan<byte> raw, JsonTokenType type, out bool isDecimal)
     {
+        isDecimal = false;
         if (type == JsonTokenType.StartArray && IsUnavailableArray(raw))
         {
             return ColumnValue.Unavailable;
@@ -124,10 +144,56 @@ internal static class RowImageReader
 
         if (type == JsonTokenType.StartObject && TryReadVariableScaleDecimal(raw) is { } number)
         {
+            isDecimal = true;
             return ColumnValue.Of(number);
         }
 
         return ColumnValue.Of(JsonText.Compact(raw));
+    }
+
+    /// <summary>
+    /// A decimal as <c>decimal.handling.mode=string</c> writes it (Java's BigDecimal text): an optional sign,
+    /// digits with an optional fraction, an optional exponent. Such text is never the base64 of precise mode
+    /// unless it is digits only, which the connector's string mode is there to avoid.
+    /// </summary>
+    internal static bool IsDecimalText(ReadOnlySpan<char> text)
+    {
+        var i = SkipSign(text, 0);
+        var digits = SkipDigits(text, ref i);
+        if (i < text.Length && text[i] == '.')
+        {
+            i++;
+            digits += SkipDigits(text, ref i);
+        }
+
+        if (digits == 0)
+        {
+            return false;
+        }
+
+        if (i < text.Length && text[i] is 'e' or 'E')
+        {
+            i = SkipSign(text, i + 1);
+            if (SkipDigits(text, ref i) == 0)
+            {
+                return false;
+            }
+        }
+
+        return i == text.Length;
+    }
+
+    private static int SkipSign(ReadOnlySpan<char> text, int i) => i < text.Length && text[i] is '+' or '-' ? i + 1 : i;
+
+    private static int SkipDigits(ReadOnlySpan<char> text, ref int i)
+    {
+        var start = i;
+        while (i < text.Length && char.IsAsciiDigit(text[i]))
+        {
+            i++;
+        }
+
+        return i - start;
     }
 
     /// <summary>Debezium sends an unchanged TOASTed array column as a one-element array holding the placeholder.</summary>

@@ -21,10 +21,14 @@ public enum PlanOutcome
 /// <summary>A template that could not be rendered from one image: counted and logged, never rendered with a blank.</summary>
 /// <param name="Table">The change's table.</param>
 /// <param name="Template">The template text as written in the rules file.</param>
-/// <param name="Image">Which image failed: <c>before</c>, <c>after</c> or <c>key</c>.</param>
+/// <param name="Image">Which image failed: <c>before</c>, <c>after</c> or <c>key</c>; <c>none</c> when the change had no image at all.</param>
 /// <param name="Failure">Why.</param>
-/// <param name="Column">The column that was missing, null or unavailable.</param>
-public readonly record struct UnresolvedTemplate(string Table, string Template, string Image, RenderFailure Failure, string Column);
+/// <param name="Column">The column that was missing, null, unavailable, untrusted or undecodable (for <c>none</c>, the template's first column).</param>
+public readonly record struct UnresolvedTemplate(string Table, string Template, string Image, RenderFailure Failure, string Column)
+{
+    /// <summary>Why, as a sentence that names the fix where there is one (for logs and <c>explain</c>).</summary>
+    public string Reason => Failure.Describe(Column);
+}
 
 /// <summary>What one change invalidates: key names and tag names, before any region prefix.</summary>
 public sealed record InvalidationPlan(

@@ -7,8 +7,8 @@ namespace Invalidator.Core.Planning;
 /// Turns a change into the keys and tags it invalidates, following the rules file.
 /// Templates render against the before and the after image and the union is invalidated, so a changed
 /// email invalidates both the old and the new email's key. The record key (primary-key columns) is a
-/// third image, used only when neither row image can render a template (deletes under REPLICA IDENTITY
-/// NOTHING carry no row at all).
+/// third image, used only when neither row image can render a template (a tombstone, or a delete under
+/// REPLICA IDENTITY NOTHING, carries no row at all). Every template that no image renders is reported.
 /// </summary>
 public sealed class InvalidationPlanner
 {
@@ -60,18 +60,29 @@ public sealed class InvalidationPlanner
     private static List<string> RenderAll(IReadOnlyList<KeyTemplate> templates, ChangeEvent change, ref List<UnresolvedTemplate>? unresolved)
     {
         var rendered = new List<string>(templates.Count * 2);
+        var hasRow = change.Before is not null || change.After is not null;
         foreach (var template in templates)
         {
             var fromRows = false;
             fromRows |= TryRender(template, change.Before, "before", change.Table, rendered, ref unresolved);
             fromRows |= TryRender(template, change.After, "after", change.Table, rendered, ref unresolved);
-            if (!fromRows && change.Key is { } keyImage)
+            if (fromRows)
             {
-                var result = template.Render(keyImage);
-                if (result.Succeeded)
-                {
-                    AddDistinct(rendered, result.Value!);
-                }
+                continue;
+            }
+
+            // The record key is the last image (a delete without a row, a tombstone). Without a row image its
+            // failure is the template's only report: a template that renders from nothing is never silent.
+            var result = template.Render(change.Key ?? RowImage.Empty);
+            if (result.Succeeded)
+            {
+                AddDistinct(rendered, result.Value!);
+            }
+            else if (!hasRow)
+            {
+                (unresolved ??= []).Add(change.Key is null
+                    ? new UnresolvedTemplate(change.Table, template.Text, "none", RenderFailure.NoImage, result.Column!)
+                    : new UnresolvedTemplate(change.Table, template.Text, "key", result.Failure, result.Column!));
             }
         }
 
@@ -107,8 +118,9 @@ public sealed class InvalidationPlanner
 
     /// <summary>
     /// True when any watched column may have changed. Unknown counts as changed (the safe side): no before
-    /// image (default replica identity), a column the before image lacks, or a before value Debezium did not send.
-    /// An after value that is unavailable means Debezium saw it unchanged (unchanged TOAST).
+    /// image (default replica identity), a column the before image lacks, a before value Debezium did not send
+    /// or that is not the row's (untrusted). An after value that is unavailable means Debezium saw it unchanged
+    /// (unchanged TOAST). Undecodable values keep their raw text, so equal raw values are unchanged.
     /// </summary>
     private static bool AnyChanged(ChangeEvent change, IReadOnlyList<string> watched)
     {
@@ -129,7 +141,7 @@ public sealed class InvalidationPlanner
                 continue;
             }
 
-            if (old.Kind == ColumnValueKind.Unavailable || old != now)
+            if (old.Kind is ColumnValueKind.Unavailable or ColumnValueKind.Untrusted || old != now)
             {
                 return true;
             }

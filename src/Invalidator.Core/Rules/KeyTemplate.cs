@@ -17,6 +17,35 @@ public enum RenderFailure
 
     /// <summary>Debezium did not send the value (unchanged TOAST column).</summary>
     UnavailableColumn,
+
+    /// <summary>A before-image column that is not the row's value under the default replica identity.</summary>
+    UntrustedColumn,
+
+    /// <summary>A listed decimal column whose value cannot be decoded without a schema (precise-mode base64).</summary>
+    UndecodableDecimal,
+
+    /// <summary>The change carries no image to render from: no before, no after, no record key.</summary>
+    NoImage,
+}
+
+/// <summary>The sentence that says why a template did not render, and what fixes it.</summary>
+public static class RenderFailureReasons
+{
+    public static string Describe(this RenderFailure failure, string column) => failure switch
+    {
+        RenderFailure.MissingColumn => $"the image has no column '{column}'",
+        RenderFailure.NullColumn => $"column '{column}' is NULL",
+        RenderFailure.UnavailableColumn => $"Debezium did not send column '{column}' (an unchanged TOAST value)",
+        RenderFailure.UntrustedColumn =>
+            $"column '{column}' of the old row is not known: without REPLICA IDENTITY FULL Postgres sends only the key columns " +
+            "of an old row (Debezium fills the others with placeholders such as 0 or ''); to invalidate keys built from it, run " +
+            "ALTER TABLE ... REPLICA IDENTITY FULL (with Debezium, then also drop 'replicaIdentity: default' from the rule)",
+        RenderFailure.UndecodableDecimal =>
+            $"decimal column '{column}' holds neither a number nor a decimal string (decimal.handling.mode=precise sends base64 " +
+            "that cannot be decoded without a schema); set decimal.handling.mode=string on the connector (or enable value schemas)",
+        RenderFailure.NoImage => "the change carries no row image and no record key to render from",
+        _ => failure.ToString(),
+    };
 }
 
 /// <summary>A rendered key, or why it could not be rendered and which column was to blame.</summary>
@@ -193,6 +222,10 @@ public sealed class KeyTemplate
                         break;
                     case ColumnValueKind.Unavailable:
                         return new RenderResult(null, RenderFailure.UnavailableColumn, column);
+                    case ColumnValueKind.Untrusted:
+                        return new RenderResult(null, RenderFailure.UntrustedColumn, column);
+                    case ColumnValueKind.Undecodable:
+                        return new RenderResult(null, RenderFailure.UndecodableDecimal, column);
                     default:
                         return new RenderResult(null, RenderFailure.NullColumn, column);
                 }

@@ -11,7 +11,11 @@ public sealed class RuleSet
     {
         SourcePath = sourcePath;
         _tables = tables.ToDictionary(t => t.Table, StringComparer.Ordinal);
+        DecoderHints = new DecoderHints(_tables.Values.Select(t => new TableDecodingHints(t.Table, t.Format, t.ReplicaIdentity, t.Decimals)));
     }
+
+    /// <summary>What the Debezium decoder must know of these tables before it decodes their records.</summary>
+    public DecoderHints DecoderHints { get; }
 
     /// <summary>The file the rules came from (for messages).</summary>
     public string SourcePath { get; }
@@ -45,6 +49,15 @@ public sealed class TableRule
 
     /// <summary>Static tags invalidated on a truncate.</summary>
     public IReadOnlyList<string> TruncateTags { get; init; } = [];
+
+    /// <summary>Columns that hold decimals (<c>decimals</c>), for records that arrive without a schema.</summary>
+    public IReadOnlyList<string> Decimals { get; init; } = [];
+
+    /// <summary>The table's replica identity as declared (<c>replicaIdentity</c>; default <c>full</c>).</summary>
+    public ReplicaIdentity ReplicaIdentity { get; init; } = ReplicaIdentity.Full;
+
+    /// <summary>How the table's topic is written (<c>format</c>; default <c>auto</c>).</summary>
+    public RecordFormat Format { get; init; } = RecordFormat.Auto;
 
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }

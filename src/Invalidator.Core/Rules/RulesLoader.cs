@@ -11,9 +11,22 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
+
+    private static readonly Dictionary<string, ReplicaIdentity> ReplicaIdentities = new(StringComparer.Ordinal)
+    {
+        ["full"] = ReplicaIdentity.Full,
+        ["default"] = ReplicaIdentity.Default,
+    };
+
+    private static readonly Dictionary<string, RecordFormat> Formats = new(StringComparer.Ordinal)
+    {
+        ["auto"] = RecordFormat.Auto,
+        ["envelope"] = RecordFormat.Envelope,
+        ["unwrapped"] = RecordFormat.Unwrapped,
+    };
 
     /// <exception cref="RulesException">The file cannot be read or is not a valid rules file.</exception>
     public static RuleSet LoadFile(string path)
@@ -177,6 +190,11 @@ public static class RulesLoader
             var opsErrorsBefore = Errors.Count;
             var ops = Ops(fields, name, fields.ContainsKey("truncate"));
             var changed = Changed(fields, name, Errors.Count == opsErrorsBefore ? ops : null);
+            var decimals = ColumnNames(fields, "decimals", name, "[price, total]", out _);
+            var replicaIdentity = Choice(fields, "replicaIdentity", name, ReplicaIdentities, ReplicaIdentity.Full,
+                "'full' (the default: before images carry the whole old row) or 'default' (only the key columns of an old row are real)");
+            var format = Choice(fields, "format", name, Formats, RecordFormat.Auto,
+                "'auto' (the default: detect each record), 'envelope' (Debezium envelopes) or 'unwrapped' (ExtractNewRecordState rows)");
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -193,6 +211,9 @@ public static class RulesLoader
                 Changed = changed,
                 TruncateKeys = truncateKeys,
                 TruncateTags = truncateTags,
+                Decimals = decimals,
+                ReplicaIdentity = replicaIdentity,
+                Format = format,
                 Line = key.Line,
             };
         }
@@ -315,27 +336,62 @@ public static class RulesLoader
                 return null;
             }
 
+            var columns = ColumnNames(fields, "changed", table, "[email, name]", out var listed);
+            if (listed > 0 && ops is not null && !ops.Contains(ChangeOperation.Update))
+            {
+                Error(entry.Key, $"'changed' of table '{table}' only filters updates, but its ops do not include 'u': add 'u' to ops or remove 'changed'");
+            }
+
+            return columns;
+        }
+
+        /// <summary>A list of bare column names (<c>changed</c>, <c>decimals</c>); empty when the field is absent or broken.</summary>
+        private List<string> ColumnNames(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string field, string table, string example, out int listed)
+        {
             var columns = new List<string>();
-            var items = Items(fields, "changed", table, "[email, name]", allowEmpty: false);
+            var items = Items(fields, field, table, example, allowEmpty: false);
+            listed = items.Count;
             foreach (var item in items)
             {
                 var column = item.Value;
                 var bad = IndexOfNonColumnChar(column);
                 if (bad >= 0)
                 {
-                    Error(At(item, bad), $"'{column}' in 'changed' of table '{table}' is not a column name: write bare names without braces, '|' or spaces, such as [email, name]");
+                    Error(At(item, bad), $"'{column}' in '{field}' of table '{table}' is not a column name: write bare names without braces, '|' or spaces, such as {example}");
                     continue;
                 }
 
                 columns.Add(column);
             }
 
-            if (items.Count > 0 && ops is not null && !ops.Contains(ChangeOperation.Update))
+            return columns;
+        }
+
+        /// <summary>A scalar field with a fixed set of values, spelt exactly; <paramref name="fallback"/> when absent or broken.</summary>
+        private T Choice<T>(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string field, string table, IReadOnlyDictionary<string, T> values, T fallback, string meaning)
+        {
+            if (!fields.TryGetValue(field, out var entry))
             {
-                Error(entry.Key, $"'changed' of table '{table}' only filters updates, but its ops do not include 'u': add 'u' to ops or remove 'changed'");
+                return fallback;
             }
 
-            return columns;
+            var node = entry.Value;
+            var names = values.Keys.Select(v => $"'{v}'").ToList();
+            var allowed = names.Count == 1 ? names[0] : $"{string.Join(", ", names[..^1])} or {names[^1]}";
+            if (node.Kind != YamlSourceNodeKind.Scalar || node.IsNull)
+            {
+                Error(node.IsNull ? entry.Key : node, $"'{field}' of table '{table}' must be {allowed}, but it is {(node.IsNull ? "empty" : node.Describe())}: write for example '{field}: {values.Keys.First()}'; it is {meaning}");
+                return fallback;
+            }
+
+            if (values.TryGetValue(node.Value, out var value))
+            {
+                return value;
+            }
+
+            var suggestion = values.Keys.FirstOrDefault(v => IsNear(v, node.Value)) is { } near ? $"did you mean '{near}'? " : "";
+            Error(node, $"unknown {field} '{node.Value}' for table '{table}': {suggestion}it must be {allowed}, spelt exactly: {meaning}");
+            return fallback;
         }
 
         /// <summary>The scalar items of a list field, checked for type, emptiness and duplicates. Empty when the field is absent or broken.</summary>
@@ -369,9 +425,12 @@ public static class RulesLoader
 
             if (node.Items.Count == 0 && !allowEmpty)
             {
-                Error(node, field == "changed"
-                    ? $"'changed' of table '{table}' is empty, so no update would ever invalidate: list the columns to watch or remove 'changed'"
-                    : $"{label} of table '{table}' is empty, so the table would never invalidate anything: list at least one op, or remove 'ops' for the default [c, u, d]");
+                Error(node, field switch
+                {
+                    "changed" => $"'changed' of table '{table}' is empty, so no update would ever invalidate: list the columns to watch or remove 'changed'",
+                    "decimals" => $"'decimals' of table '{table}' is empty: list the columns that hold decimals, such as {example}, or remove 'decimals'",
+                    _ => $"{label} of table '{table}' is empty, so the table would never invalidate anything: list at least one op, or remove 'ops' for the default [c, u, d]",
+                });
                 return items;
             }
 

@@ -26,7 +26,8 @@ internal static class ExplainCommand
             {
                 var ruleSet = RulesLoader.LoadFile(parse.GetValue(rules)!.FullName);
                 var (topic, key, value) = ReadRecord(parse.GetValue(record)!.FullName);
-                var decoded = DebeziumDecoder.Decode(topic, key, value);
+                // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
+                var decoded = DebeziumDecoder.Decode(topic, key, value, ruleSet.DecoderHints);
                 output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? new InvalidationPlanner(ruleSet).Plan(change) : null));
                 return 0;
             }
@@ -93,7 +94,8 @@ internal static class ExplainCommand
                 json.WriteString("template", unresolved.Template);
                 json.WriteString("image", unresolved.Image);
                 json.WriteString("column", unresolved.Column);
-                json.WriteString("reason", unresolved.Failure.ToString());
+                json.WriteString("failure", unresolved.Failure.ToString());
+                json.WriteString("reason", unresolved.Reason);
                 json.WriteEndObject();
             }
 

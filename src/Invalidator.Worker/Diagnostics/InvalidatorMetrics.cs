@@ -33,7 +33,7 @@ internal sealed class InvalidatorMetrics
             description: "Time to apply one batch in one region, retries included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DeleteSecondsBuckets });
         DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason and region.");
-        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null or unavailable column.");
+        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, or no image at all.");
         BatchSize = meter.CreateHistogram(
             "invalidator_batch_size",
             description: "Records per applied batch.",

@@ -77,8 +77,8 @@ internal static partial class Log
     [LoggerMessage(2009, LogLevel.Warning, "Dead letter {Topic}[{Partition}]@{Offset} names region '{Region}', which is not configured; skipped")]
     public static partial void RedriveUnknownRegion(ILogger logger, string topic, int partition, long offset, string region);
 
-    [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image: column '{Column}' is {Failure} ({Suppressed} similar messages suppressed)")]
-    public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string column, string failure, long suppressed);
+    [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image ({Failure}, column '{Column}'): {Reason} ({Suppressed} similar messages suppressed)")]
+    public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string failure, string column, string reason, long suppressed);
 
     [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables")]
     public static partial void RulesLoaded(ILogger logger, string path, int tables);

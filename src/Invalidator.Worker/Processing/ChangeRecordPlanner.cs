@@ -14,6 +14,7 @@ public sealed class ChangeRecordPlanner
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
 
     private readonly InvalidationPlanner _planner;
+    private readonly DecoderHints _hints;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
@@ -21,6 +22,7 @@ public sealed class ChangeRecordPlanner
     internal ChangeRecordPlanner(InvalidationPlanner planner, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
     {
         _planner = planner;
+        _hints = planner.Rules.DecoderHints;
         _metrics = metrics;
         _logger = logger;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
@@ -40,7 +42,7 @@ public sealed class ChangeRecordPlanner
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value);
+            decoded = DebeziumDecoder.Decode(topic, key, value, _hints);
         }
         catch (ChangeEventFormatException ex)
         {
@@ -49,16 +51,21 @@ public sealed class ChangeRecordPlanner
 
         return decoded.Kind switch
         {
-            RecordKind.Tombstone => new PlannedRecord(Count(topic, "none", RecordOutcome.Tombstone), null, null),
+            // The key is the only signal that the row is gone (the unwrap SMT's default delete handling).
+            RecordKind.Tombstone => Add(topic, decoded.Change!, batch, tombstone: true),
             RecordKind.Heartbeat => new PlannedRecord(Count(topic, "none", RecordOutcome.Heartbeat), null, null),
             RecordKind.TransactionMetadata => new PlannedRecord(Count(topic, "none", RecordOutcome.Transaction), null, null),
-            _ => Add(topic, decoded.Change!, batch),
+            RecordKind.SchemaChange => new PlannedRecord(Count(topic, "none", RecordOutcome.SchemaChange), null, null),
+            _ => Add(topic, decoded.Change!, batch, tombstone: false),
         };
     }
 
     /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
-    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch)
+    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch) => Add(source, change, batch, tombstone: false);
+
+    private PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch, bool tombstone)
     {
+        var op = tombstone ? "none" : change.Operation.ToCode();
         InvalidationPlan plan;
         try
         {
@@ -68,7 +75,7 @@ public sealed class ChangeRecordPlanner
         {
             // A rule that cannot be evaluated for this change must not stop the stream or be skipped silently.
             return new PlannedRecord(
-                Count(source, change.Operation.ToCode(), RecordOutcome.Poison),
+                Count(source, op, RecordOutcome.Poison),
                 $"The rules for {change.Table} could not be evaluated: {ex.Message}",
                 change.CommitTime);
         }
@@ -79,14 +86,14 @@ public sealed class ChangeRecordPlanner
         }
 
         batch.Add(plan);
-        var outcome = plan.Outcome switch
+        var outcome = tombstone ? RecordOutcome.Tombstone : plan.Outcome switch
         {
             PlanOutcome.Invalidate => RecordOutcome.Invalidated,
             PlanOutcome.NoRule => RecordOutcome.NoRule,
             PlanOutcome.Unchanged => RecordOutcome.Unchanged,
             _ => RecordOutcome.Ignored,
         };
-        return new PlannedRecord(Count(source, change.Operation.ToCode(), outcome), null, change.CommitTime);
+        return new PlannedRecord(Count(source, op, outcome), null, change.CommitTime);
     }
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
@@ -105,9 +112,9 @@ public sealed class ChangeRecordPlanner
             1,
             new KeyValuePair<string, object?>("table", unresolved.Table),
             new KeyValuePair<string, object?>("template", unresolved.Template));
-        if (_unresolvedLog.ShouldLog((unresolved.Table, unresolved.Template, unresolved.Image), out var suppressed))
+        if (_unresolvedLog.ShouldLog((unresolved.Table, unresolved.Template, unresolved.Image, unresolved.Failure), out var suppressed))
         {
-            Log.TemplateUnresolved(_logger, unresolved.Template, unresolved.Table, unresolved.Image, unresolved.Column, unresolved.Failure.ToString(), suppressed);
+            Log.TemplateUnresolved(_logger, unresolved.Template, unresolved.Table, unresolved.Image, unresolved.Failure.ToString(), unresolved.Column, unresolved.Reason, suppressed);
         }
     }
 }

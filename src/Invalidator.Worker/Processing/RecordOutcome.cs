@@ -10,6 +10,7 @@ public enum RecordOutcome
     Tombstone,
     Heartbeat,
     Transaction,
+    SchemaChange,
     Poison,
 }
 
@@ -24,6 +25,7 @@ internal static class RecordOutcomeLabels
         RecordOutcome.Tombstone => "tombstone",
         RecordOutcome.Heartbeat => "heartbeat",
         RecordOutcome.Transaction => "transaction",
+        RecordOutcome.SchemaChange => "schema_change",
         RecordOutcome.Poison => "poison",
         _ => "unknown",
     };

@@ -10,7 +10,10 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// Turns pgoutput messages into the same <see cref="ChangeEvent"/> the Debezium decoder makes of Debezium's
 /// record for the same change: row images keyed by column name, values in canonical text
 /// (<see cref="PostgresTextValues"/>), unchanged TOAST values as <see cref="ColumnValue.Unavailable"/>, the
-/// primary key as the key image. Messages reuse their buffers, so each is read completely before the next.
+/// primary key as the key image. Under a replica identity other than FULL an old row carries only its identity
+/// columns: the others are <see cref="ColumnValue.Untrusted"/>, the same rule the Debezium decoder applies for
+/// <c>replicaIdentity: default</c>, learnt here from the relation itself. Messages reuse their buffers, so each is
+/// read completely before the next.
 /// </summary>
 internal sealed class PgOutputDecoder
 {
@@ -37,7 +40,7 @@ internal sealed class PgOutputDecoder
             case InsertMessage insert:
             {
                 var shape = Shape(insert.Relation);
-                var after = await ReadRowAsync(insert.NewRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
+                var after = await ReadRowAsync(insert.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Create, null, after, shape.KeyOf(after), commitTime));
                 break;
             }
@@ -45,8 +48,8 @@ internal sealed class PgOutputDecoder
             case FullUpdateMessage update:
             {
                 var shape = Shape(update.Relation);
-                var before = await ReadRowAsync(update.OldRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
-                var after = await ReadRowAsync(update.NewRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
+                var before = await ReadRowAsync(update.OldRow, shape, OldRow(shape, keyTuple: false), cancellationToken).ConfigureAwait(false);
+                var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
                 break;
             }
@@ -55,8 +58,8 @@ internal sealed class PgOutputDecoder
             {
                 // The key changed under the default identity: the old key columns come first, the rest is unknown.
                 var shape = Shape(update.Relation);
-                var before = await ReadRowAsync(update.Key, shape, keyOnly: true, cancellationToken).ConfigureAwait(false);
-                var after = await ReadRowAsync(update.NewRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
+                var before = await ReadRowAsync(update.Key, shape, OldRow(shape, keyTuple: true), cancellationToken).ConfigureAwait(false);
+                var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
                 break;
             }
@@ -65,7 +68,7 @@ internal sealed class PgOutputDecoder
             {
                 // Default identity and an unchanged key: no before image, as Debezium's before = null.
                 var shape = Shape(update.Relation);
-                var after = await ReadRowAsync(update.NewRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
+                var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, null, after, shape.KeyOf(after), commitTime));
                 break;
             }
@@ -73,16 +76,16 @@ internal sealed class PgOutputDecoder
             case FullDeleteMessage delete:
             {
                 var shape = Shape(delete.Relation);
-                var before = await ReadRowAsync(delete.OldRow, shape, keyOnly: false, cancellationToken).ConfigureAwait(false);
+                var before = await ReadRowAsync(delete.OldRow, shape, OldRow(shape, keyTuple: false), cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
                 break;
             }
 
             case KeyDeleteMessage delete:
             {
-                // Only the identity columns are sent; the others are absent, not NULL.
+                // Only the identity columns are sent; the others are unknown, not NULL.
                 var shape = Shape(delete.Relation);
-                var before = await ReadRowAsync(delete.Key, shape, keyOnly: true, cancellationToken).ConfigureAwait(false);
+                var before = await ReadRowAsync(delete.Key, shape, OldRow(shape, keyTuple: true), cancellationToken).ConfigureAwait(false);
                 changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
                 break;
             }
@@ -122,19 +125,26 @@ internal sealed class PgOutputDecoder
         var key = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns || !columns.Any(c => c.IsIdentity)
             ? _tables.TryGetValue(table, out var info) && info.PrimaryKey.Count > 0 ? info.PrimaryKey.ToHashSet(StringComparer.Ordinal) : null
             : columns.Where(c => c.IsIdentity).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        return new RelationShape(relation, table, columns, key);
+        var fullIdentity = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns;
+        return new RelationShape(relation, table, columns, key, fullIdentity);
     }
 
-    private static async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, RelationShape shape, bool keyOnly, CancellationToken cancellationToken)
+    /// <summary>An old row is whole only under REPLICA IDENTITY FULL; a key tuple never is.</summary>
+    private static RowKind OldRow(RelationShape shape, bool keyTuple) =>
+        shape.FullIdentity && !keyTuple ? RowKind.Whole : RowKind.IdentityOnly;
+
+    private static async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, RelationShape shape, RowKind kind, CancellationToken cancellationToken)
     {
         var columns = new List<KeyValuePair<string, ColumnValue>>(shape.Columns.Length);
         var index = 0;
         await foreach (var value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
             var column = shape.Columns[index++];
-            if (keyOnly && !column.IsIdentity)
+            if (kind == RowKind.IdentityOnly && !column.IsIdentity)
             {
-                continue; // sent as NULL, but the value is simply not known
+                // Sent as NULL, but the value is simply not known: never rendered, reported with the fix.
+                columns.Add(new(column.Name, ColumnValue.Untrusted));
+                continue;
             }
 
             columns.Add(new(column.Name, value.Kind switch
@@ -158,9 +168,16 @@ internal sealed class PgOutputDecoder
         return Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : Convert.ToBase64String(bytes);
     }
 
+    /// <summary>Which columns of a tuple hold the row's values: all of them, or only the replica identity's.</summary>
+    private enum RowKind
+    {
+        Whole,
+        IdentityOnly,
+    }
+
     private readonly record struct ColumnShape(string Name, uint TypeOid, int TypeModifier, bool IsIdentity);
 
-    private sealed record RelationShape(RelationMessage Message, string Table, ColumnShape[] Columns, HashSet<string>? KeyColumns)
+    private sealed record RelationShape(RelationMessage Message, string Table, ColumnShape[] Columns, HashSet<string>? KeyColumns, bool FullIdentity)
     {
         public RowImage? KeyOf(RowImage row) =>
             KeyColumns is null ? null : new RowImage(row.Columns.Where(c => KeyColumns.Contains(c.Key)));

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Npgsql;
 
@@ -213,6 +214,13 @@ internal static partial class PostgresSourceChecks
         // i(ndex) = that index, f(ull) = all, n(othing) = none.
         if (identity == "f")
         {
+            if (rule.ReplicaIdentity == ReplicaIdentity.Default)
+            {
+                report.Warning($"{rule.Table}: its rule (line {rule.Line}) declares 'replicaIdentity: default', but the table has REPLICA IDENTITY FULL, " +
+                    "so Debezium's old rows are whole and the rule throws away their non-key columns (a delete does not invalidate keys built from them). " +
+                    "Remove 'replicaIdentity: default' from the rule.");
+            }
+
             return;
         }
 
@@ -229,7 +237,12 @@ internal static partial class PostgresSourceChecks
             "PostgreSQL does not send their old values, so an update or delete cannot invalidate keys built from the old row " +
             "(a changed email leaves the old email's key cached)" +
             (rule.Changed is null ? "" : " and 'changed' cannot tell what changed (every update invalidates)") +
-            $". Run ALTER TABLE {quoted} REPLICA IDENTITY FULL;");
+            $". Run ALTER TABLE {quoted} REPLICA IDENTITY FULL;" +
+            (rule.ReplicaIdentity == ReplicaIdentity.Default
+                ? " (The rule declares 'replicaIdentity: default', so the placeholders Debezium writes for those columns are not rendered into keys.)"
+                : $" If the table keeps REPLICA IDENTITY {identityName} and Debezium reads it, also add 'replicaIdentity: default' to its rule (line {rule.Line}): " +
+                  "Debezium fills the other NOT NULL columns of a deleted row with placeholders (0, '', false, the epoch) that would otherwise " +
+                  "be rendered into keys of unrelated rows. The direct source needs no field: it reads the identity from the stream."));
     }
 
     private static async Task CheckSlotAsync(NpgsqlConnection connection, string slot, string database, PostgresCheckReport report, CancellationToken cancellationToken)
