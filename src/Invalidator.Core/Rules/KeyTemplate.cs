@@ -59,7 +59,7 @@ public readonly record struct RenderResult(string? Value, RenderFailure Failure,
 /// placeholders <c>{column}</c> or <c>{column|filter|...}</c>; <c>{{</c> and <c>}}</c> are literal braces.
 /// Filters: <c>lower</c>, <c>upper</c> (invariant culture).
 /// </summary>
-public sealed class KeyTemplate
+public sealed partial class KeyTemplate
 {
     private readonly Segment[] _segments;
     private readonly int _literalLength;
