@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Invalidator.Worker.Hosting;
 
@@ -28,6 +30,9 @@ public static class InvalidatorHost
         }
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        // Every log line of every command goes to stderr: stdout is a command's output (audit --json: JSON only).
+        // Configured after the host's defaults, so no Logging:Console setting can send it back to stdout.
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.AddInvalidator();
         return builder;
     }

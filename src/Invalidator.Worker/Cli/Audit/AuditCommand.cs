@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Globalization;
+using Invalidator.Core.Coverage;
+using Invalidator.Core.Rules;
+using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Invalidator.Worker.Cli.Audit;
+
+/// <summary>
+/// <c>audit [--config F] [--region R] [--rate N/s] [--sample N] [--json]</c>: the cached keys that nothing can
+/// invalidate, by key shape. Exit 0 when every key is covered, 1 when some are not, 2 when the audit cannot run.
+/// Progress goes to stderr; stdout holds only the report (with <c>--json</c>, only the JSON).
+/// </summary>
+internal static class AuditCommand
+{
+    public const int Uncovered = 1;
+    public const int CannotRun = 2;
+    public const double DefaultRate = 10_000;
+
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file to use instead of appsettings.json (the worker's: regions and rules)." };
+        var region = new Option<string?>("--region") { Description = "Audit only this region (default: every region)." };
+        var rate = new Option<string>("--rate")
+        {
+            Description = "At most this many reads per second per region, as N/s or N (keys scanned, tag-set members and TTLs read).",
+            DefaultValueFactory = _ => string.Create(CultureInfo.InvariantCulture, $"{DefaultRate}/s"),
+        };
+        var sample = new Option<long?>("--sample") { Description = "Scan at most N keys per region (spread over a cluster's masters) instead of the whole keyspace." };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON: stdout then holds the JSON and nothing else." };
+        var wildcards = new Option<string>("--wildcards")
+        {
+            Description = "What a template's placeholder matches: 'segment' (the default: one or more characters, none of them a separator of the template, such as ':') or 'any' (any characters).",
+            DefaultValueFactory = _ => "segment",
+        };
+        wildcards.AcceptOnlyFromAmong("segment", "any");
+        var command = new Command("audit", "Find cached keys that no rule can invalidate (SCAN, rate-bounded, every master of a cluster). Exit 0: all covered; 1: uncovered keys; 2: error.")
+        {
+            config, region, rate, sample, json, wildcards,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                var limits = new AuditLimits(ParseRate(parse.GetValue(rate)!), parse.GetValue(sample) is { } n
+                    ? n > 0 ? n : throw new AuditException($"--sample must be at least 1, not {n}")
+                    : null);
+                var placeholders = parse.GetValue(wildcards) == "any" ? PlaceholderMatching.Anything : PlaceholderMatching.WithinSegment;
+                using var host = InvalidatorHost.CreateBuilder([], parse.GetValue(config)?.FullName).Build();
+                var options = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
+                var rules = host.Services.GetRequiredService<RuleSet>();
+                var audit = new KeyspaceAudit(new KeyCoverage(rules, placeholders), limits, error, TimeProvider.System);
+                var results = new List<RegionAudit>();
+                foreach (var (name, regionOptions) in Regions(options, parse.GetValue(region)))
+                {
+                    results.Add(await audit.RunAsync(name, regionOptions, cancellationToken).ConfigureAwait(false));
+                }
+
+                var report = new AuditReport(rules, placeholders, results);
+                await output.WriteLineAsync(parse.GetValue(json) ? report.ToJson() : report.ToText().TrimEnd('\n')).ConfigureAwait(false);
+                return report.Covered ? 0 : Uncovered;
+            }
+            catch (OptionsValidationException ex)
+            {
+                await error.WriteLineAsync("Invalid configuration:").ConfigureAwait(false);
+                foreach (var failure in ex.Failures)
+                {
+                    await error.WriteLineAsync("  " + failure).ConfigureAwait(false);
+                }
+
+                return CannotRun;
+            }
+            catch (RulesException ex)
+            {
+                await error.WriteLineAsync("Invalid rules file:").ConfigureAwait(false);
+                foreach (var rule in ex.Errors)
+                {
+                    await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
+                }
+
+                return CannotRun;
+            }
+            catch (Exception ex) when (ex is AuditException or RedisException or TimeoutException or ArgumentException)
+            {
+                await error.WriteLineAsync($"audit failed: {ex.Message}").ConfigureAwait(false);
+                return CannotRun;
+            }
+        });
+        return command;
+    }
+
+    /// <summary><c>N/s</c> or <c>N</c>, N a positive number.</summary>
+    public static double ParseRate(string text)
+    {
+        var number = text.EndsWith("/s", StringComparison.Ordinal) ? text[..^2] : text;
+        return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var rate) && rate > 0 && double.IsFinite(rate)
+            ? rate
+            : throw new AuditException($"--rate must be a positive number of reads per second, such as 5000/s, not '{text}'");
+    }
+
+    private static IEnumerable<KeyValuePair<string, RegionOptions>> Regions(InvalidatorOptions options, string? only)
+    {
+        var regions = options.Regions.OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
+        if (only is null)
+        {
+            return regions;
+        }
+
+        var match = regions.Where(r => string.Equals(r.Key, only, StringComparison.OrdinalIgnoreCase)).ToList();
+        return match.Count > 0
+            ? match
+            : throw new AuditException($"unknown region '{only}'; configured: {string.Join(", ", regions.Select(r => r.Key))}");
+    }
+}
