@@ -24,7 +24,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         var configuration = ConfigurationOptions.Parse(options.Redis);
         configuration.AbortOnConnectFail = true;
         configuration.ClientName ??= "invalidator-audit";
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(region, configuration).ConfigureAwait(false);
         var masters = Masters(region, connection);
         var database = connection.GetDatabase();
         var prefix = options.KeyPrefix;
@@ -95,6 +95,19 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
             $"{result.CoveredByTemplate + result.CoveredByTag} covered, {uncovered.Keys} uncovered in {AuditText.Count(uncovered.Shapes().Count, "shape")}, " +
             $"{uncovered.WithoutTtl} of them without TTL").ConfigureAwait(false);
         return result;
+    }
+
+    private static async Task<ConnectionMultiplexer> ConnectAsync(string region, ConfigurationOptions configuration)
+    {
+        try
+        {
+            return await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw new AuditException(
+                $"region {region}: cannot connect to {string.Join(",", configuration.EndPoints)} (Invalidator:Regions:{region}:Redis): {ex.Message}");
+        }
     }
 
     /// <summary>The masters to scan: the one server, or every master of a cluster; all must be connected.</summary>
