@@ -25,7 +25,7 @@ internal static class ExplainCommand
             try
             {
                 var ruleSet = RulesLoader.LoadFile(parse.GetValue(rules)!.FullName);
-                var (topic, key, value) = ReadRecord(parse.GetValue(record)!.FullName);
+                var (_, topic, key, value) = RecordFiles.ReadOne(parse.GetValue(record)!.FullName);
                 // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
                 var decoded = DebeziumDecoder.Decode(topic, key, value, ruleSet.DecoderHints);
                 output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? new InvalidationPlanner(ruleSet).Plan(change) : null));
@@ -44,27 +44,6 @@ internal static class ExplainCommand
         });
         return command;
     }
-
-    private static (string Topic, byte[] Key, byte[] Value) ReadRecord(string path)
-    {
-        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw new JsonException("the record file must hold an object {\"topic\", \"key\", \"value\"}");
-        }
-
-        var topic = root.TryGetProperty("topic", out var t) && t.ValueKind == JsonValueKind.String
-            ? t.GetString()!
-            : throw new JsonException("the record file has no \"topic\" string");
-        return (topic, Bytes(root, "key"), Bytes(root, "value"));
-    }
-
-    // A JSON null (or absent) field is a null Kafka key/value: the empty span the decoder reads as "no value".
-    private static byte[] Bytes(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var element) && element.ValueKind != JsonValueKind.Null
-            ? Encoding.UTF8.GetBytes(element.GetRawText())
-            : [];
 
     private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan)
     {

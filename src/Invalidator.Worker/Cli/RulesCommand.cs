@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Cli.Diff;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Sources.Postgres;
 
@@ -7,7 +8,8 @@ namespace Invalidator.Worker.Cli;
 
 /// <summary>
 /// <c>rules check &lt;file&gt; [--database &lt;connection string&gt;]</c>: validates a rules file as the worker's start does,
-/// and with <c>--database</c> also runs the direct source's start-up checks against that database.
+/// and with <c>--database</c> also runs the direct source's start-up checks against that database. <c>rules diff</c>:
+/// see <see cref="RulesDiffCommand"/>.
 /// </summary>
 internal static class RulesCommand
 {
@@ -48,7 +50,7 @@ internal static class RulesCommand
                 return 1;
             }
         });
-        return new Command("rules", "Work with rules files.") { check };
+        return new Command("rules", "Work with rules files.") { check, RulesDiffCommand.Build(output, error) };
     }
 
     /// <summary>The start-up checks of the direct source: findings on stdout (errors on stderr), exit 1 on any error.</summary>

@@ -106,7 +106,8 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         catch (RedisConnectionException ex)
         {
             throw new AuditException(
-                $"region {region}: cannot connect to {string.Join(",", configuration.EndPoints)} (Invalidator:Regions:{region}:Redis): {ex.Message}");
+                $"region {region}: cannot connect to {string.Join(",", configuration.EndPoints)} ({ex.FailureType}{(ex.InnerException is { } inner ? ": " + inner.Message : "")}); " +
+                $"check Invalidator:Regions:{region}:Redis and that the server runs");
         }
     }
 
