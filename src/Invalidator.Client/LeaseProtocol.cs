@@ -42,11 +42,11 @@ public static class LeaseProtocol
     /// <c>L(K)</c> for a cache key <paramref name="key"/> as written in Redis (region prefix included), so that it lands
     /// in <paramref name="key"/>'s Redis Cluster slot:
     /// <list type="bullet">
-    /// <item><c>{K}:lease</c> when K contains no <c>{</c> and no <c>}</c> (the braces make K the hash tag);</item>
+    /// <item><c>{K}:lease</c> when K is not empty and contains no <c>{</c> and no <c>}</c> (the braces make K the hash tag);</item>
     /// <item><c>K:lease</c> when K already has a hash tag (a <c>{</c> followed later by a <c>}</c> with at least one
     /// character between the first <c>{</c> and the first <c>}</c> after it: Redis' own rule), which the suffix keeps;</item>
-    /// <item>none (false) for any other brace (<c>a}b</c>, <c>a{b</c>, <c>a{}b</c>): no name built from K is certain to land
-    /// in K's slot, so such keys cannot take part in the protocol.</item>
+    /// <item>none (false) for any other brace (<c>a}b</c>, <c>a{b</c>, <c>a{}b</c>), and for the empty key: no name built
+    /// from K is certain to land in K's slot, so such keys cannot take part in the protocol.</item>
     /// </list>
     /// </summary>
     public static bool TryGetLeaseKey(string key, out string leaseKey)
@@ -54,7 +54,8 @@ public static class LeaseProtocol
         ArgumentNullException.ThrowIfNull(key);
         var open = key.IndexOf('{', StringComparison.Ordinal);
         var close = key.IndexOf('}', StringComparison.Ordinal);
-        if (open < 0 && close < 0)
+        // An empty K would give "{}:lease", whose empty braces are no hash tag: it would hash elsewhere.
+        if (open < 0 && close < 0 && key.Length > 0)
         {
             leaseKey = "{" + key + "}" + LeaseSuffix;
             return true;
@@ -70,7 +71,7 @@ public static class LeaseProtocol
         return false;
     }
 
-    /// <summary><c>L(K)</c>, or an <see cref="ArgumentException"/> that says why a key with stray braces has none.</summary>
+    /// <summary><c>L(K)</c>, or an <see cref="ArgumentException"/> that says why a key (with stray braces, or empty) has none.</summary>
     public static string LeaseKey(string key)
     {
         if (TryGetLeaseKey(key, out var leaseKey))
@@ -78,7 +79,7 @@ public static class LeaseProtocol
             return leaseKey;
         }
 
-        throw new ArgumentException(
+        throw new ArgumentException(key.Length == 0 ? "The empty cache key has no lease key: give the key a name." :
             $"The cache key '{key}' has a brace that does not form a Redis hash tag, so it has no lease key in its slot: " +
             "use a key without '{' and '}', or with one complete hash tag such as 'user:{42}:profile'.", nameof(key));
     }
