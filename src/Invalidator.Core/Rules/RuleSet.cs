@@ -46,6 +46,12 @@ public sealed class TableRule
     /// <summary>Static tags invalidated on a truncate.</summary>
     public IReadOnlyList<string> TruncateTags { get; init; } = [];
 
+    /// <summary>
+    /// <c>leases: true</c>: every key (and tag member) this table invalidates is deleted together with its lease key
+    /// <c>L(K)</c>, so a reader's guarded populate that raced with the change is refused (the lease protocol).
+    /// </summary>
+    public bool Leases { get; init; }
+
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }
 }

@@ -11,7 +11,7 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "leases"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
 
@@ -177,6 +177,7 @@ public static class RulesLoader
             var opsErrorsBefore = Errors.Count;
             var ops = Ops(fields, name, fields.ContainsKey("truncate"));
             var changed = Changed(fields, name, Errors.Count == opsErrorsBefore ? ops : null);
+            var leases = Leases(fields, name);
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -193,6 +194,7 @@ public static class RulesLoader
                 Changed = changed,
                 TruncateKeys = truncateKeys,
                 TruncateTags = truncateTags,
+                Leases = leases,
                 Line = key.Line,
             };
         }
@@ -336,6 +338,23 @@ public static class RulesLoader
             }
 
             return columns;
+        }
+
+        private bool Leases(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string table)
+        {
+            if (!fields.TryGetValue("leases", out var entry))
+            {
+                return false;
+            }
+
+            var (key, node) = entry;
+            if (node.Kind == YamlSourceNodeKind.Scalar && !node.IsNull && bool.TryParse(node.Value, out var leases))
+            {
+                return leases;
+            }
+
+            Error(node.IsNull ? key : node, $"'leases' of table '{table}' must be true or false, but it is {(node.IsNull ? "empty" : node.Kind == YamlSourceNodeKind.Scalar ? $"'{node.Value}'" : node.Describe())}: write 'leases: true' to delete each key's lease key with it, or remove the line");
+            return false;
         }
 
         /// <summary>The scalar items of a list field, checked for type, emptiness and duplicates. Empty when the field is absent or broken.</summary>
