@@ -215,9 +215,8 @@ public sealed class RegionInvalidator
         {
             foreach (var (name, withLease) in group)
             {
-                string? lease = null;
-                var width = withLease && LeaseProtocol.TryGetLeaseKey(name, out lease) ? 2 : 1;
-                if (command.Count > 0 && command.Count + width > keysPerCommand)
+                var lease = withLease && LeaseProtocol.TryGetLeaseKey(name, out var leaseKey) ? leaseKey : null;
+                if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
                 {
                     yield return [.. command];
                     command.Clear();
