@@ -99,12 +99,15 @@ public sealed class RedisCluster : IAsyncDisposable
     /// <summary>Runs one command on node <paramref name="index"/> with redis-cli (no cluster redirection) and returns its output.</summary>
     public async Task<string> RedisCliAsync(int index, params string[] command)
     {
-        var (exitCode, output) = await RunAsync(_redisCli, ["-h", "127.0.0.1", "-p", _nodes.Port(index).ToString(CultureInfo.InvariantCulture), .. command])
-            .ConfigureAwait(false);
+        var (exitCode, output) = await TryRedisCliAsync(index, command).ConfigureAwait(false);
         return exitCode == 0
             ? output
             : throw new InvalidOperationException($"redis-cli {string.Join(' ', command)} on node {index} exited with {exitCode}: {output}");
     }
+
+    /// <summary>As <see cref="RedisCliAsync"/>, also for a command that answers an error (redis-cli then exits non-zero).</summary>
+    public Task<(int ExitCode, string Output)> TryRedisCliAsync(int index, params string[] command) =>
+        RunAsync(_redisCli, ["-h", "127.0.0.1", "-p", _nodes.Port(index).ToString(CultureInfo.InvariantCulture), .. command]);
 
     public ValueTask DisposeAsync() => _nodes.DisposeAsync();
 
