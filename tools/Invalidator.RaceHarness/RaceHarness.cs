@@ -37,7 +37,7 @@ public static class RaceHarness
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(settings.Duration);
         var clock = Stopwatch.StartNew();
-        var writers = Enumerable.Range(0, settings.Writers).Select(i => WriteAsync(database, settings, new Random(settings.Seed + i), counts, stop.Token));
+        var writers = Enumerable.Range(0, settings.Writers).Select(i => WriteAsync(database, world.PublishChangesAsync, settings, new Random(settings.Seed + i), counts, stop.Token));
         var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(database, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
         await Task.WhenAll(writers.Concat(readers)).ConfigureAwait(false);
         var elapsed = clock.Elapsed;
@@ -52,7 +52,8 @@ public static class RaceHarness
             settings.Rows, cached, stale, mode.SecondDeleteHits(workerCounters));
     }
 
-    private static async Task WriteAsync(NpgsqlDataSource database, RaceSettings settings, Random random, Counts counts, CancellationToken stop)
+    private static async Task WriteAsync(
+        NpgsqlDataSource database, Func<IReadOnlyList<(int Id, long Version)>, Task>? publish, RaceSettings settings, Random random, Counts counts, CancellationToken stop)
     {
         var ids = new int[settings.RowsPerWrite];
         while (!stop.IsCancellationRequested)
@@ -62,10 +63,24 @@ public static class RaceHarness
                 ids[i] = random.Next(1, settings.Rows + 1);
             }
 
-            await using (var command = database.CreateCommand("UPDATE race_items SET version = version + 1 WHERE id = ANY($1)"))
+            await using (var command = database.CreateCommand("UPDATE race_items SET version = version + 1 WHERE id = ANY($1) RETURNING id, version"))
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = ids });
-                Interlocked.Add(ref counts.Writes, await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false));
+                var changed = new List<(int Id, long Version)>(ids.Length);
+                await using (var rows = await command.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    while (await rows.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                    {
+                        changed.Add((rows.GetInt32(0), rows.GetInt64(1)));
+                    }
+                }
+
+                Interlocked.Add(ref counts.Writes, changed.Count);
+                // Committed (autocommit) before it is published, as Debezium publishes only committed changes.
+                if (publish is not null)
+                {
+                    await publish(changed).ConfigureAwait(false);
+                }
             }
 
             if (settings.WritePause > TimeSpan.Zero)

@@ -28,6 +28,12 @@ public sealed class RaceWorld
     public required Func<TimeSpan, CancellationToken, Task> WaitForWorkerAsync { get; init; }
 
     /// <summary>
+    /// For a worker that reads Kafka: publishes the change events of rows a writer just committed (id, new version),
+    /// standing in for Debezium. Null for the direct source, which reads the database's own replication stream.
+    /// </summary>
+    public Func<IReadOnlyList<(int Id, long Version)>, Task>? PublishChangesAsync { get; init; }
+
+    /// <summary>
     /// Catching up for the direct source: note the WAL insert position, commit one more change (the marker row, in the
     /// publication but without a rule, so the slot has something of ours to confirm past it), and wait until the slot's
     /// confirmed position reaches it. The worker confirms a position only after applying everything before it.
