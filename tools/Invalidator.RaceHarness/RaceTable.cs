@@ -3,7 +3,7 @@ namespace Invalidator.RaceHarness;
 /// <summary>The race's schema and rules: <c>race_items(id, version)</c> cached as <c>item:{id}</c> holding the version.</summary>
 public static class RaceTable
 {
-    public const string KeyPrefix = "item:";
+    public const string ItemKeyStart = "item:";
 
     /// <summary>Creates the tables with their rows and a publication for them (run before the worker creates its slot).</summary>
     public static string Schema(string publication, int rows) => $"""
@@ -22,10 +22,10 @@ public static class RaceTable
         return $$"""
             tables:
               public.race_items:
-                keys: ["{{KeyPrefix}}{id}"]{{fields}}
+                keys: ["{{ItemKeyStart}}{id}"]{{fields}}
 
             """;
     }
 
-    public static string Key(int id) => KeyPrefix + id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public static string Key(int id) => ItemKeyStart + id.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
