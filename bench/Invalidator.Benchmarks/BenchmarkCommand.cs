@@ -4,12 +4,12 @@ using System.Runtime;
 namespace Invalidator.Benchmarks;
 
 /// <summary>
-/// <c>[decode|redis|e2e|all] [--quick]</c>: runs the chosen benchmarks and prints one plain table.
+/// <c>[decode|redis|e2e|race|all] [--quick]</c>: runs the chosen benchmarks and prints one plain table.
 /// Figures are printed, never asserted: speed depends on the machine.
 /// </summary>
 internal static class BenchmarkCommand
 {
-    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|all] [--quick] [--set Invalidator:Key=value ...]";
+    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|all] [--quick] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -25,11 +25,11 @@ internal static class BenchmarkCommand
             }
             else if (args[i] == "--set" && i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) is var eq and > 0)
             {
-                // Worker settings for the end-to-end run, over the benchmark's, e.g. Invalidator:Batching:MaxWait=00:00:00.200.
+                // Worker settings for the end-to-end and race runs, over the benchmark's, e.g. Invalidator:Batching:MaxWait=00:00:00.200.
                 overrides[args[i + 1][..eq]] = args[i + 1][(eq + 1)..];
                 i++;
             }
-            else if (args[i] is "decode" or "redis" or "e2e" or "all")
+            else if (args[i] is "decode" or "redis" or "e2e" or "race" or "all")
             {
                 names.Add(args[i]);
             }
@@ -65,6 +65,11 @@ internal static class BenchmarkCommand
         if (which is "e2e" or "all")
         {
             await EndToEndBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
+        }
+
+        if (which is "race" or "all")
+        {
+            await RaceBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
         }
 
         Console.WriteLine();

@@ -49,6 +49,9 @@ internal static class RedisBenchmark
             await RegionAsync(table, eastRegion, $"RegionInvalidator, 1 region, {batchSize:N0} keys/batch, {DefaultKeysPerCommand}/UNLINK", batchSize, scale, eastAdmin).ConfigureAwait(false);
         }
 
+        // The cost of leases: every key goes with its lease key, so each UNLINK carries twice the names.
+        await RegionAsync(table, eastRegion, $"RegionInvalidator, 1 region, 5,000 keys/batch, leases (key + lease key)", 5000, scale, eastAdmin, leases: true).ConfigureAwait(false);
+
         var pipeline = Polly.ResiliencePipeline.Empty;
         foreach (var perCommand in new[] { 100, 2000 })
         {
@@ -104,19 +107,22 @@ internal static class RedisBenchmark
             $"{count:N0} keys, {Percent(found, count)} existed");
     }
 
-    private static async Task RegionAsync(ResultTable table, RegionInvalidator region, string @case, int batchSize, Scale scale, ConnectionMultiplexer admin)
+    private static async Task RegionAsync(
+        ResultTable table, RegionInvalidator region, string @case, int batchSize, Scale scale, ConnectionMultiplexer admin, bool leases = false)
     {
         var keys = Keys("region", batchSize);
+        var batch = new InvalidationBatch();
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, keys, [], []) { Leases = leases });
         var rounds = Math.Max(3, scale.RedisKeysPerCase / batchSize);
         var latencies = new List<double>(rounds);
         long found = 0;
         await PopulateAsync(admin, keys).ConfigureAwait(false);
-        await region.ApplyAsync(keys, [], CancellationToken.None).ConfigureAwait(false); // warm-up
+        await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false); // warm-up
         for (var round = 0; round < rounds; round++)
         {
             await PopulateAsync(admin, keys).ConfigureAwait(false);
             var clock = Stopwatch.StartNew();
-            var result = await region.ApplyAsync(keys, [], CancellationToken.None).ConfigureAwait(false);
+            var result = await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false);
             latencies.Add(clock.Elapsed.TotalMilliseconds);
             found += result.KeysFound;
         }

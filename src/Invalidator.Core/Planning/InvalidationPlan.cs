@@ -44,4 +44,7 @@ public sealed record InvalidationPlan(
     public static InvalidationPlan Unchanged { get; } = new(PlanOutcome.Unchanged, [], [], []);
 
     public bool IsEmpty => Keys.Count == 0 && Tags.Count == 0;
+
+    /// <summary>The rule says <c>leases: true</c>: delete each key's (and tag member's) lease key with it.</summary>
+    public bool Leases { get; init; }
 }

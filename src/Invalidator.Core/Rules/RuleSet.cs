@@ -58,6 +58,11 @@ public sealed class TableRule
 
     /// <summary>How the table's topic is written (<c>format</c>; default <c>auto</c>).</summary>
     public RecordFormat Format { get; init; } = RecordFormat.Auto;
+    /// <summary>
+    /// <c>leases: true</c>: every key (and tag member) this table invalidates is deleted together with its lease key
+    /// <c>L(K)</c>, so a reader's guarded populate that raced with the change is refused (the lease protocol).
+    /// </summary>
+    public bool Leases { get; init; }
 
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }

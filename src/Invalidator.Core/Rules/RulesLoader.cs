@@ -11,7 +11,7 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
 
@@ -195,6 +195,7 @@ public static class RulesLoader
                 "'full' (the default: before images carry the whole old row) or 'default' (only the key columns of an old row are real)");
             var format = Choice(fields, "format", name, Formats, RecordFormat.Auto,
                 "'auto' (the default: detect each record), 'envelope' (Debezium envelopes) or 'unwrapped' (ExtractNewRecordState rows)");
+            var leases = Leases(fields, name);
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -214,6 +215,7 @@ public static class RulesLoader
                 Decimals = decimals,
                 ReplicaIdentity = replicaIdentity,
                 Format = format,
+                Leases = leases,
                 Line = key.Line,
             };
         }
@@ -392,6 +394,23 @@ public static class RulesLoader
             var suggestion = values.Keys.FirstOrDefault(v => IsNear(v, node.Value)) is { } near ? $"did you mean '{near}'? " : "";
             Error(node, $"unknown {field} '{node.Value}' for table '{table}': {suggestion}it must be {allowed}, spelt exactly: {meaning}");
             return fallback;
+        }
+
+        private bool Leases(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string table)
+        {
+            if (!fields.TryGetValue("leases", out var entry))
+            {
+                return false;
+            }
+
+            var (key, node) = entry;
+            if (node.Kind == YamlSourceNodeKind.Scalar && !node.IsNull && bool.TryParse(node.Value, out var leases))
+            {
+                return leases;
+            }
+
+            Error(node.IsNull ? key : node, $"'leases' of table '{table}' must be true or false, but it is {(node.IsNull ? "empty" : node.Kind == YamlSourceNodeKind.Scalar ? $"'{node.Value}'" : node.Describe())}: write 'leases: true' to delete each key's lease key with it, or remove the line");
+            return false;
         }
 
         /// <summary>The scalar items of a list field, checked for type, emptiness and duplicates. Empty when the field is absent or broken.</summary>

@@ -27,6 +27,9 @@ public sealed class InvalidatorOptions
 
     [Required]
     public DeadLetterOptions DeadLetter { get; set; } = new();
+
+    [Required]
+    public ConsistencyOptions Consistency { get; set; } = new();
 }
 
 public sealed class RulesOptions

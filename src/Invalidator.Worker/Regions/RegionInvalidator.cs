@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Invalidator.Client;
+using Invalidator.Core.Planning;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Polly;
@@ -22,7 +24,8 @@ public sealed class RegionApplyException(string region, int attempts, Exception 
 /// <summary>
 /// Deletes a batch's keys and tag members in one region's Redis. Only deletes: UNLINK/DEL are idempotent,
 /// so a replayed batch is harmless. Commands are pipelined, many keys per command, one command per hash
-/// slot so it also works on Redis Cluster.
+/// slot so it also works on Redis Cluster. Where leases apply, each key's lease key <c>L(K)</c> (which lives in
+/// K's slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands.
 /// </summary>
 public sealed class RegionInvalidator
 {
@@ -35,6 +38,7 @@ public sealed class RegionInvalidator
     private readonly string _command;
     private readonly TimeProvider _time;
     private readonly KeyValuePair<string, object?> _regionTag;
+    private readonly bool _leasesForAll;
 
     internal RegionInvalidator(
         string name,
@@ -45,7 +49,8 @@ public sealed class RegionInvalidator
         InvalidatorMetrics metrics,
         int keysPerCommand,
         TimeProvider time,
-        WorkerStatus? status = null)
+        WorkerStatus? status = null,
+        bool leasesForAll = false)
     {
         Name = name;
         KeyPrefix = options.KeyPrefix;
@@ -58,6 +63,7 @@ public sealed class RegionInvalidator
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _time = time;
         _regionTag = new("region", name);
+        _leasesForAll = leasesForAll;
     }
 
     public string Name { get; }
@@ -70,10 +76,27 @@ public sealed class RegionInvalidator
     public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
 
     /// <summary>
-    /// Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's
-    /// policy. Throws <see cref="RegionApplyException"/> when the region could not apply them.
+    /// Applies a planned batch: its keys and tags, with the lease keys of what lease rules planned (of everything
+    /// with <c>Invalidator:Consistency:Leases</c>). Throws <see cref="RegionApplyException"/> when the region could not.
     /// </summary>
-    public async Task<RegionApplyResult> ApplyAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken)
+    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var leases = _leasesForAll ? LeaseSelection.All : LeaseSelection.Of(batch.LeaseKeys, batch.LeaseTags);
+        return ApplyAsync(batch.Keys, batch.Tags, leases, cancellationToken);
+    }
+
+    /// <summary>
+    /// Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's
+    /// policy, each with its lease key. Used for invalidations that no longer say which rule planned them (a
+    /// dead-lettered batch): deleting a lease key is always safe, it can only refuse a reader's populate.
+    /// Throws <see cref="RegionApplyException"/> when the region could not apply them.
+    /// </summary>
+    public Task<RegionApplyResult> ApplyAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken) =>
+        ApplyAsync(keys, tags, LeaseSelection.All, cancellationToken);
+
+    private async Task<RegionApplyResult> ApplyAsync(
+        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
     {
         if (keys.Count == 0 && tags.Count == 0)
         {
@@ -89,9 +112,9 @@ public sealed class RegionInvalidator
                 static (state, ct) =>
                 {
                     state.attempts.Value++;
-                    return new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, ct));
+                    return new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, state.leases, ct));
                 },
-                (self: this, keys, tags, attempts),
+                (self: this, keys, tags, leases, attempts),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -109,13 +132,15 @@ public sealed class RegionInvalidator
         return result;
     }
 
-    private async Task<RegionApplyResult> ApplyOnceAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken)
+    private async Task<RegionApplyResult> ApplyOnceAsync(
+        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
     {
         var db = _redis.GetDatabase();
-        var names = new List<RedisKey>(keys.Count);
+        // Each name once, with its lease key if any source of it asks for one (a key may also be a tag member).
+        var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
         foreach (var key in keys)
         {
-            names.Add(KeyPrefix + key);
+            AddName(names, KeyPrefix + key, leases.ForKey(key));
         }
 
         // Tags: read each tag set, delete its members, then remove exactly those members from the set.
@@ -123,28 +148,28 @@ public sealed class RegionInvalidator
         var tagSets = new List<(RedisKey Set, RedisValue[] Members)>(tags.Count);
         if (tags.Count > 0)
         {
-            var reads = new List<(RedisKey Set, Task<RedisValue[]> Members)>(tags.Count);
+            var reads = new List<(RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
             foreach (var tag in tags)
             {
                 RedisKey set = KeyPrefix + TagSets.SetName(tag);
-                reads.Add((set, db.SetMembersAsync(set)));
+                reads.Add((set, leases.ForTag(tag), db.SetMembersAsync(set)));
             }
 
-            foreach (var (set, members) in reads)
+            foreach (var (set, withLeases, members) in reads)
             {
                 var values = await members.WaitAsync(cancellationToken).ConfigureAwait(false);
                 tagSets.Add((set, values));
                 foreach (var member in values)
                 {
-                    names.Add(KeyPrefix + (string)member!);
+                    AddName(names, KeyPrefix + (string)member!, withLeases);
                 }
             }
         }
 
         var deletes = new List<Task<RedisResult>>();
-        foreach (var chunk in SlotChunks(names))
+        foreach (var command in DeleteCommands(names, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
         {
-            deletes.Add(db.ExecuteAsync(_command, chunk));
+            deletes.Add(db.ExecuteAsync(_command, command));
         }
 
         var removals = new List<Task<long>>(tagSets.Count);
@@ -166,20 +191,74 @@ public sealed class RegionInvalidator
         return new RegionApplyResult(names.Count, found);
     }
 
-    /// <summary>Groups keys by cluster hash slot (a multi-key command must stay in one slot) and splits large groups.</summary>
-    private IEnumerable<object[]> SlotChunks(List<RedisKey> names)
+    // Standalone servers take any keys together; grouping by slot there would only shrink the commands.
+    private bool IsCluster => _redis.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+
+    private static void AddName(Dictionary<string, bool> names, string name, bool withLease)
     {
-        // Standalone servers take any keys together; grouping by slot there would only shrink the commands.
-        var isCluster = _redis.GetServers().Any(s => s.ServerType == ServerType.Cluster);
-        IEnumerable<IEnumerable<RedisKey>> groups = isCluster ? names.GroupBy(n => _redis.HashSlot(n)) : [names];
+        ref var lease = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(names, name, out _);
+        lease |= withLease;
+    }
+
+    /// <summary>
+    /// The arguments of each delete command: names grouped by cluster hash slot when <paramref name="slotOf"/> is given
+    /// (a multi-key command must stay in one slot), at most <paramref name="keysPerCommand"/> names a command, and a key's
+    /// lease key always in the key's own command (it is in the key's slot by construction, and splitting the pair
+    /// would let a reader populate between the two deletes). A pair may exceed a limit of 1.
+    /// A key whose braces form no hash tag has no lease key (readers cannot take one for it) and is deleted alone.
+    /// </summary>
+    internal static IEnumerable<object[]> DeleteCommands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf)
+    {
+        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(n.Key));
+        var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
         foreach (var group in groups)
         {
-            foreach (var chunk in group.Chunk(_keysPerCommand))
+            foreach (var (name, withLease) in group)
             {
-                yield return Array.ConvertAll(chunk, k => (object)k);
+                var lease = withLease && LeaseProtocol.TryGetLeaseKey(name, out var leaseKey) ? leaseKey : null;
+                if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
+                {
+                    yield return [.. command];
+                    command.Clear();
+                }
+
+                command.Add((RedisKey)name);
+                if (lease is not null)
+                {
+                    command.Add((RedisKey)lease);
+                }
+            }
+
+            if (command.Count > 0)
+            {
+                yield return [.. command];
+                command.Clear();
             }
         }
     }
+}
+
+/// <summary>Which deleted names also lose their lease key: all of them, or those a lease rule planned.</summary>
+internal readonly struct LeaseSelection
+{
+    private readonly bool _all;
+    private readonly IReadOnlySet<string>? _keys;
+    private readonly IReadOnlySet<string>? _tags;
+
+    private LeaseSelection(bool all, IReadOnlySet<string>? keys, IReadOnlySet<string>? tags)
+    {
+        _all = all;
+        _keys = keys;
+        _tags = tags;
+    }
+
+    public static LeaseSelection All { get; } = new(true, null, null);
+
+    public static LeaseSelection Of(IReadOnlySet<string> keys, IReadOnlySet<string> tags) => new(false, keys, tags);
+
+    public bool ForKey(string key) => _all || _keys?.Contains(key) == true;
+
+    public bool ForTag(string tag) => _all || _tags?.Contains(tag) == true;
 }
 
 /// <summary>The tag convention shared with applications: tag <c>T</c> lists its keys in the Redis set <c>tag:T</c>.</summary>

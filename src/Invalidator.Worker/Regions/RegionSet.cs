@@ -28,7 +28,7 @@ public sealed class RegionSet : IDisposable
         }
 
         var targets = only ?? Regions;
-        var attempts = targets.Select(region => region.ApplyAsync(batch.Keys, batch.Tags, cancellationToken)).ToList();
+        var attempts = targets.Select(region => region.ApplyAsync(batch, cancellationToken)).ToList();
         try
         {
             await Task.WhenAll(attempts).ConfigureAwait(false);

@@ -30,4 +30,20 @@ public class InvalidationBatchTests
         Assert.True(batch.IsEmpty);
         Assert.Equal(0, batch.PlanCount);
     }
+
+    [Fact]
+    public void Names_planned_by_a_lease_rule_are_marked_even_when_another_rule_planned_them_too()
+    {
+        var batch = new InvalidationBatch();
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["customer:1", "shared"], ["tenant:1"], []) { Leases = true });
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["order:9", "shared"], ["tenant:2"], []));
+
+        Assert.Equal(new[] { "customer:1", "order:9", "shared" }, batch.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { "customer:1", "shared" }, batch.LeaseKeys.Order(StringComparer.Ordinal));
+        Assert.Equal(["tenant:1"], batch.LeaseTags);
+
+        batch.Clear();
+        Assert.Empty(batch.LeaseKeys);
+        Assert.Empty(batch.LeaseTags);
+    }
 }

@@ -33,6 +33,29 @@ public class InvalidationPlannerTests
         new(table, op, before, after, key, null);
 
     [Fact]
+    public void A_plan_carries_its_rules_leases_setting_also_for_a_truncate()
+    {
+        var planner = new InvalidationPlanner(RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                truncate: ["customers:all"]
+                leases: true
+              public.notes:
+                keys: ["note:{id}"]
+            """, "rules.yaml"));
+
+        var update = planner.Plan(Change("public.customers", ChangeOperation.Update, null, Row(("id", "7"))));
+        var truncate = planner.Plan(Change("public.customers", ChangeOperation.Truncate, null, null));
+        var other = planner.Plan(Change("public.notes", ChangeOperation.Update, null, Row(("id", "7"))));
+
+        Assert.True(update.Leases);
+        Assert.Equal(["customer:7"], update.Keys);
+        Assert.True(truncate.Leases);
+        Assert.False(other.Leases);
+    }
+
+    [Fact]
     public void Email_change_invalidates_the_old_and_the_new_email_key()
     {
         var plan = Planner.Plan(Change(

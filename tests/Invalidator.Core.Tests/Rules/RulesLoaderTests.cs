@@ -646,3 +646,62 @@ public class RulesLoaderTests
         throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
     }
 }
+
+public class RulesLoaderLeasesTests
+{
+    private const string File = "rules.yaml";
+
+    [Fact]
+    public void Leases_is_off_unless_the_rule_turns_it_on()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                leases: true
+              public.orders:
+                keys: ["order:{id}"]
+                leases: False
+              public.items:
+                keys: ["item:{id}"]
+            """, File);
+
+        Assert.True(rules.Tables["public.customers"].Leases);
+        Assert.False(rules.Tables["public.orders"].Leases);
+        Assert.False(rules.Tables["public.items"].Leases);
+    }
+
+    [Theory]
+    [InlineData("leases: yes", 4, 13, "'yes'")]
+    [InlineData("leases: 1", 4, 13, "'1'")]
+    [InlineData("leases: [true]", 4, 13, "a list")]
+    [InlineData("leases:", 4, 5, "empty")]
+    public void A_leases_value_other_than_true_or_false_names_the_line_and_the_fix(string line, int errorLine, int column, string what)
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                {{line}}
+            """, File));
+
+        var error = Assert.Single(ex.Errors);
+        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
+        Assert.Contains("'leases' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
+        Assert.Contains(what, error.Message, StringComparison.Ordinal);
+        Assert.Contains("leases: true", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_misspelt_leases_field_is_caught_with_a_suggestion()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                lease: true
+            """, File));
+
+        Assert.Contains("did you mean 'leases'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
+    }
+}

@@ -54,6 +54,11 @@ public sealed class RulesCheckCommandTests : IDisposable
             "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    ops: [c, x, d]\n",
             4, 14, "unknown op 'x': valid ops are c (insert), u (update), d (delete), r (snapshot read) and t (truncate)"
         },
+        {
+            "bad leases",
+            "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    leases: always\n",
+            4, 13, "'leases' of table 'public.customers' must be true or false, but it is 'always'"
+        },
     };
 
     [Theory]

@@ -70,6 +70,24 @@ public sealed class WorkerBinaryTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_with_a_leases_setting_that_is_not_true_or_false_exits_2_naming_the_key()
+    {
+        var config = _files.Write("leases.json", """
+            {"Invalidator": {
+              "Kafka": {"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"]},
+              "Rules": {"Path": "rules.yaml"},
+              "Regions": {"east": {"Redis": "127.0.0.1:1"}},
+              "Consistency": {"Leases": "sometimes"}}}
+            """);
+
+        var result = await _files.RunBinaryAsync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("Failed to convert configuration value 'sometimes' at 'Invalidator:Consistency:Leases' to type 'System.Boolean'", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Output + result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_with_a_missing_rules_file_exits_2_naming_the_file()
     {
         WriteSettings(rulesPath: "missing.yaml");

@@ -20,6 +20,7 @@ internal sealed class ProcessRedisServers : RedisServers
     private readonly string _executable;
     private readonly DirectoryInfo _directory;
     private readonly Server[] _servers;
+    private readonly Func<int, IEnumerable<string>> _extraArguments;
 
     static ProcessRedisServers() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
     {
@@ -29,21 +30,24 @@ internal sealed class ProcessRedisServers : RedisServers
         }
     };
 
-    private ProcessRedisServers(string executable, DirectoryInfo directory, int count)
+    private ProcessRedisServers(string executable, DirectoryInfo directory, int count, Func<int, IEnumerable<string>>? extraArguments)
     {
         _executable = executable;
         _directory = directory;
+        _extraArguments = extraArguments ?? (_ => []);
         _servers = Enumerable.Range(0, count).Select(_ => new Server(FreeLoopbackPort())).ToArray();
     }
 
     public override int Count => _servers.Length;
 
-    public static async Task<ProcessRedisServers> CreateAsync(int count)
+    /// <param name="count">How many servers.</param>
+    /// <param name="extraArguments">More redis-server arguments for the server on a given port (for example cluster mode).</param>
+    public static async Task<ProcessRedisServers> CreateAsync(int count, Func<int, IEnumerable<string>>? extraArguments = null)
     {
-        var executable = FindRedisServer()
+        var executable = FindExecutable("redis-server")
             ?? throw new InvalidOperationException(
                 "redis-server not found: run .ci/run or apt-get install redis-server");
-        var servers = new ProcessRedisServers(executable, Directory.CreateTempSubdirectory("invalidator-redis-"), count);
+        var servers = new ProcessRedisServers(executable, Directory.CreateTempSubdirectory("invalidator-redis-"), count, extraArguments);
         try
         {
             await Task.WhenAll(Enumerable.Range(0, count).Select(servers.StartAsync)).ConfigureAwait(false);
@@ -57,6 +61,11 @@ internal sealed class ProcessRedisServers : RedisServers
     }
 
     public override string ConnectionString(int index) => $"127.0.0.1:{_servers[index].Port}";
+
+    public int Port(int index) => _servers[index].Port;
+
+    /// <summary>The directory of the servers' files (logs, snapshots, cluster node files).</summary>
+    public string DataDirectory => _directory.FullName;
 
     public override async Task StartAsync(int index)
     {
@@ -78,7 +87,7 @@ internal sealed class ProcessRedisServers : RedisServers
                 // Own snapshot file per server: a test can SAVE before a kill and the restart loads it,
                 // like a region that comes back with stale entries after a partition.
                 "--dbfilename", $"dump-{server.Port}.rdb",
-            })
+            }.Concat(_extraArguments(server.Port)))
             {
                 start.ArgumentList.Add(arg);
             }
@@ -226,23 +235,24 @@ internal sealed class ProcessRedisServers : RedisServers
         return Encoding.ASCII.GetString(buffer, 0, read);
     }
 
-    private static int FreeLoopbackPort()
+    internal static int FreeLoopbackPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string? FindRedisServer()
+    /// <summary>A Redis program (redis-server, redis-cli) on PATH or in the usual directories; null when absent.</summary>
+    internal static string? FindExecutable(string name)
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         return path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Concat(["/usr/bin", "/usr/sbin", "/usr/local/bin"])
-            .Select(dir => Path.Combine(dir, "redis-server"))
+            .Select(dir => Path.Combine(dir, name))
             .FirstOrDefault(File.Exists);
     }
 
-    private static string Tail(string file)
+    internal static string Tail(string file)
     {
         try
         {

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace Invalidator.Benchmarks;
+
+/// <summary>
+/// A throwaway PostgreSQL cluster for the race benchmark: initdb in a temp directory, started and stopped with the apt
+/// package's pg_ctl on a free loopback port (<c>wal_level=logical</c>, no fsync: the figures are about the race, not
+/// durability). pg_ctl stops exactly this data directory's server (its postmaster.pid). As root, the binaries run as the
+/// <c>postgres</c> user (initdb and postgres refuse root).
+/// </summary>
+internal sealed class PostgresServerProcess : IAsyncDisposable
+{
+    private readonly string _binaries;
+    private readonly string _directory;
+
+    private PostgresServerProcess(string binaries, string directory, int port)
+    {
+        _binaries = binaries;
+        _directory = directory;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    private string DataDirectory => Path.Combine(_directory, "data");
+
+    public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
+    {
+        Host = "127.0.0.1",
+        Port = Port,
+        Username = "postgres",
+        Database = database,
+        MaxPoolSize = 64,
+    }.ConnectionString;
+
+    public static async Task<PostgresServerProcess> StartAsync()
+    {
+        var binaries = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.EnumerateDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin")).Where(d => File.Exists(Path.Combine(d, "initdb"))).Order().LastOrDefault()
+            : null;
+        if (binaries is null)
+        {
+            throw new InvalidOperationException("PostgreSQL not found (/usr/lib/postgresql/<version>/bin/initdb): apt-get install postgresql (or run .ci/run once)");
+        }
+
+        var directory = Directory.CreateTempSubdirectory("invalidator-bench-pg-").FullName;
+        var server = new PostgresServerProcess(binaries, directory, FreePort());
+        if (IsRoot)
+        {
+            await RunAsync("chown", ["-R", "postgres:postgres", directory]).ConfigureAwait(false);
+        }
+
+        await server.PgAsync("initdb", "-D", server.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").ConfigureAwait(false);
+        var options = string.Join(' ',
+            $"-p {server.Port}", $"-k {directory}", "-c listen_addresses=127.0.0.1", "-c wal_level=logical", "-c max_replication_slots=8",
+            "-c max_wal_senders=8", "-c fsync=off", "-c full_page_writes=off", "-c max_connections=200", "-c shared_buffers=256MB");
+        await server.PgAsync("pg_ctl", "start", "-D", server.DataDirectory, "-l", Path.Combine(directory, "postgres.log"), "-w", "-t", "60", "-o", options)
+            .ConfigureAwait(false);
+        // pg_ctl daemonizes the server: stop it also when the benchmark is interrupted.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.StopAsync().GetAwaiter().GetResult();
+        return server;
+    }
+
+    public async Task ExecuteAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString(database));
+        await connection.OpenAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        NpgsqlConnection.ClearAllPools();
+        await StopAsync().ConfigureAwait(false);
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A leftover temp directory is harmless.
+        }
+    }
+
+    private async Task StopAsync()
+    {
+        if (!File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        {
+            return;
+        }
+
+        try
+        {
+            await PgAsync("pg_ctl", "stop", "-D", DataDirectory, "-m", "immediate", "-w", "-t", "30").ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"postgres did not stop cleanly: {e.Message}");
+        }
+    }
+
+    private static bool IsRoot => Environment.UserName == "root";
+
+    private Task PgAsync(string program, params string[] arguments) =>
+        IsRoot
+            ? RunAsync("setpriv", ["--reuid", "postgres", "--regid", "postgres", "--init-groups", "--", Path.Combine(_binaries, program), .. arguments])
+            : RunAsync(Path.Combine(_binaries, program), arguments);
+
+    private static async Task RunAsync(string program, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} exited with {process.ExitCode}: {await output.ConfigureAwait(false)}{await error.ConfigureAwait(false)}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"postgres on 127.0.0.1:{Port}");
+}

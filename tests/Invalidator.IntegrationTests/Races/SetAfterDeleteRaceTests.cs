@@ -1,0 +1,83 @@
+using Invalidator.IntegrationTests.Infrastructure;
+using Invalidator.IntegrationTests.Worker;
+using Invalidator.RaceHarness;
+using Xunit.Abstractions;
+
+namespace Invalidator.IntegrationTests.Races;
+
+/// <summary>
+/// The set-after-delete race on real servers (Postgres, the worker in direct mode, Redis): writers update rows while
+/// readers load them with a random pause before they populate. Plain deletes must show stale keys, or the harness does
+/// not see the race at all; leases must show none.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Plain_deletes_leave_stale_keys_behind_the_race() =>
+        RaceAssert.ShowsTheRace(await RunAsync(RaceMode.PlainDelete, "race_plain"));
+
+    [Fact]
+    public async Task Leases_refuse_the_raced_populates_and_leave_no_stale_key() =>
+        RaceAssert.ClosesTheRace(await RunAsync(RaceMode.Leases, "race_lease"));
+
+    private async Task<RaceReport> RunAsync(RaceMode mode, string name)
+    {
+        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, RaceTable.Rules(mode), name, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
+        foreach (var (key, value) in mode.WorkerSettings)
+        {
+            harness.Settings[key] = value;
+        }
+
+        var worker = await harness.StartAsync();
+        await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
+        await using var redis = await fixture.Redis.ConnectAsync(0);
+        var report = await RaceHarness.RaceHarness.RunAsync(
+            new RaceWorld
+            {
+                ConnectionString = harness.ConnectionString,
+                Redis = redis.GetDatabase(),
+                KeyPrefix = harness.KeyPrefix,
+                Worker = worker.Services,
+                WaitForWorkerAsync = RaceWorld.DirectSourceCatchUp(harness.ConnectionString, harness.Slot),
+            },
+            mode,
+            RaceAssert.Settings);
+        output.WriteLine(report.ToString());
+        return report;
+    }
+}
+
+/// <summary>The race tests' workload and what each mode must show, shared by the direct and the Kafka source.</summary>
+public static class RaceAssert
+{
+    // Each row is written about every 0.4 s and a reader pauses up to 150 ms between its read and its populate, so a
+    // write (and its delete, a few ms later) often falls into that window.
+    public static RaceSettings Settings { get; } = new()
+    {
+        Rows = 100,
+        Writers = 2,
+        WritePause = TimeSpan.FromMilliseconds(5),
+        Readers = 16,
+        MaxPause = TimeSpan.FromMilliseconds(150),
+        Duration = TimeSpan.FromSeconds(6),
+    };
+
+    /// <summary>Plain deletes: stale keys are left, or the harness did not see the race and proves nothing.</summary>
+    public static void ShowsTheRace(RaceReport report)
+    {
+        Assert.True(report.StaleKeys > 0, $"the harness must see the race: {report}");
+        Assert.Equal(0, report.PopulatesRefused);
+        Assert.Null(report.SecondDeleteHits);
+    }
+
+    /// <summary>Leases: populates raced (some were refused), enough keys were cached to compare, and none is stale.</summary>
+    public static void ClosesTheRace(RaceReport report)
+    {
+        Assert.True(report.StaleKeys == 0, $"no stale key: {report}");
+        Assert.True(report.PopulatesRefused > 0, $"the race happened and was caught: {report}");
+        Assert.True(report.CachedKeys >= Settings.Rows / 4, $"enough keys were cached for the comparison to mean something: {report}");
+    }
+}

@@ -1,0 +1,61 @@
+using Invalidator.Client;
+using Invalidator.Client.Tests;
+using Invalidator.Worker.Regions;
+using StackExchange.Redis;
+
+namespace Invalidator.IntegrationTests.Regions;
+
+/// <summary>How the region invalidator cuts names into delete commands (no server: the commands it would send).</summary>
+public sealed class DeleteCommandsTests
+{
+    private static List<List<string>> Commands(Dictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf = null) =>
+        RegionInvalidator.DeleteCommands(names, keysPerCommand, slotOf).Select(c => c.Select(k => ((RedisKey)k).ToString()).ToList()).ToList();
+
+    [Fact]
+    public void A_key_and_its_lease_key_are_never_split_between_commands()
+    {
+        var names = Enumerable.Range(0, 50).ToDictionary(i => $"k{i}", i => i % 3 != 0);
+        foreach (var limit in new[] { 1, 2, 3, 4, 7, 500 })
+        {
+            var commands = Commands(names, limit);
+            foreach (var (key, withLease) in names)
+            {
+                var command = Assert.Single(commands, c => c.Contains(key));
+                Assert.Equal(withLease, command.Contains(LeaseProtocol.LeaseKey(key)));
+            }
+
+            // The limit holds, except that a pair is kept whole when the limit is 1.
+            Assert.All(commands, c => Assert.True(c.Count <= Math.Max(limit, 2), $"{c.Count} names with a limit of {limit}"));
+            Assert.Equal(names.Count + names.Count(n => n.Value), commands.Sum(c => c.Count));
+        }
+    }
+
+    [Fact]
+    public void On_a_cluster_every_command_stays_in_one_slot_with_the_lease_keys()
+    {
+        var names = Enumerable.Range(0, 400).ToDictionary(i => $"customer:{i}", _ => true);
+        names["user:{42}:profile"] = true;
+        names["user:{42}:orders"] = false;
+        var commands = Commands(names, keysPerCommand: 9, key => ClusterSlot.Of(key!));
+
+        Assert.All(commands, c => Assert.Single(c.Select(ClusterSlot.Of).Distinct()));
+        Assert.Contains(commands, c => c.Contains("user:{42}:profile") && c.Contains("user:{42}:profile:lease") && c.Contains("user:{42}:orders"));
+        Assert.True(commands.Select(c => ClusterSlot.Of(c[0])).Distinct().Count() > 300, "400 keys spread over hundreds of slots");
+    }
+
+    [Fact]
+    public void A_key_whose_braces_form_no_hash_tag_is_deleted_alone()
+    {
+        var commands = Commands(new Dictionary<string, bool> { ["odd:{7"] = true, ["odd}7"] = true, ["even:7"] = true }, 500);
+
+        Assert.Equal([["odd:{7", "odd}7", "even:7", "{even:7}:lease"]], commands);
+    }
+
+    [Fact]
+    public void Without_leases_the_commands_are_the_keys_in_chunks()
+    {
+        var names = Enumerable.Range(0, 10).ToDictionary(i => $"k{i}", _ => false);
+
+        Assert.Equal([4, 4, 2], Commands(names, 4).Select(c => c.Count));
+    }
+}

@@ -1,0 +1,39 @@
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Regions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using MsOptions = Microsoft.Extensions.Options.Options;
+
+namespace Invalidator.IntegrationTests.Regions;
+
+/// <summary>One region built by the worker's own factory (its invalidator, connection and resilience), outside a host.</summary>
+public sealed class TestRegion : IDisposable
+{
+    private readonly ServiceProvider _services;
+
+    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500)
+    {
+        _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var options = new InvalidatorOptions
+        {
+            Regions = { ["test"] = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix } },
+            Batching = { KeysPerCommand = keysPerCommand },
+            Consistency = { Leases = leasesForAll },
+        };
+        Set = RegionSetFactory.Create(
+            MsOptions.Create(options),
+            new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
+            NullLoggerFactory.Instance,
+            TimeProvider.System);
+    }
+
+    public RegionSet Set { get; }
+
+    public RegionInvalidator Region => Set.Regions[0];
+
+    public void Dispose()
+    {
+        Set.Dispose();
+        _services.Dispose();
+    }
+}
