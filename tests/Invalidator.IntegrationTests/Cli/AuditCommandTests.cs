@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Invalidator.Client;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
 using StackExchange.Redis;
@@ -116,6 +117,33 @@ public sealed class AuditCommandTests(ServersFixture servers) : IDisposable
         Assert.Contains("3 keys, TTL", lines[notCovered + 2], StringComparison.Ordinal);
         Assert.StartsWith("result: NOT COVERED: 4 keys in 2 shapes, 1 of them without TTL", lines[^1], StringComparison.Ordinal);
         Assert.Contains(result.ErrorLines, l => l.StartsWith("audit east: 5 keys scanned in", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Audits_the_database_the_region_names_and_counts_lease_keys_with_their_key()
+    {
+        // Database 9 of east is this test's alone, so it can audit without a key prefix, where {K}:lease lease keys lie.
+        var unique = ServersFixture.UniqueName("audit");
+        using var connection = await ConnectionMultiplexer.ConnectAsync(servers.Redis.ConnectionString(ServersFixture.East) + ",defaultDatabase=9");
+        var db = connection.GetDatabase();
+        var hour = TimeSpan.FromHours(1);
+        await SetAsync(db, "", [$"customer:{unique}", $"order:{unique}"], hour);
+        await SetAsync(db, "", [LeaseProtocol.LeaseKey($"customer:{unique}"), LeaseProtocol.LeaseKey($"profile:{unique}"), LeaseProtocol.LeaseKey($"basket:{unique}")], TimeSpan.FromSeconds(30));
+        await db.SetAddAsync($"tag:tenant:{unique}", $"profile:{unique}");
+        await SetAsync(await DatabaseAsync(ServersFixture.East), "", [$"elsewhere:{unique}"], ttl: null); // database 0: not audited
+        var config = WriteConfig("", regions: [ServersFixture.East]);
+        var settings = File.ReadAllText(config).Replace(servers.Redis.ConnectionString(ServersFixture.East), servers.Redis.ConnectionString(ServersFixture.East) + ",defaultDatabase=9", StringComparison.Ordinal);
+        File.WriteAllText(config, settings);
+
+        var result = await CliFiles.InvokeAsync("audit", "--config", config, "--json");
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        using var report = JsonDocument.Parse(result.Output);
+        var region = report.RootElement.GetProperty("regions")[0];
+        Assert.Equal(6, region.GetProperty("scanned").GetInt64());
+        Assert.Equal(2, region.GetProperty("coveredBy").GetProperty("(lease keys of covered keys)").GetInt64());
+        var shape = Assert.Single(Shapes(region));
+        Assert.Equal("{basket:" + unique + "}:lease", Assert.Single(shape.Examples).Key);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text;
+using Invalidator.Client;
 using Invalidator.Core.Coverage;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
@@ -11,7 +12,8 @@ internal sealed record AuditLimits(double ReadsPerSecond, long? Sample);
 
 /// <summary>
 /// Scans one region's keyspace and sorts every key into covered (a key template, a truncate key, or a tag set of a
-/// tag some rule invalidates lists it) or not. Read-only, and gentle: SCAN, never KEYS, on every master of a Redis
+/// tag some rule invalidates lists it) or not. A lease key <c>L(K)</c> of the lease protocol is covered when its
+/// <c>K</c> is: the worker deletes it with <c>K</c>. Read-only, and gentle: SCAN, never KEYS, on every master of a Redis
 /// Cluster, SSCAN for tag sets, pipelined PTTL only for the keys nothing covers, all at most
 /// <see cref="AuditLimits.ReadsPerSecond"/>.
 /// </summary>
@@ -203,6 +205,12 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         /// <summary>What <see cref="CoveredByRule"/> calls keys that only a tag set covers.</summary>
         public const string TagMembers = "(members of those tag sets)";
 
+        /// <summary>What <see cref="CoveredByRule"/> calls lease keys whose cache key is covered.</summary>
+        public const string LeaseKeys = "(lease keys of covered keys)";
+
+        // Uncovered lease keys by the name of their cache key, in case a tag set lists that key.
+        private readonly Dictionary<string, List<string>> _leasesByKey = new(StringComparer.Ordinal);
+
         private readonly HashSet<string> _pending = new(StringComparer.Ordinal);
         private readonly Dictionary<string, long> _byRule = new(StringComparer.Ordinal);
         private readonly List<RedisKey> _tagSets = [];
@@ -242,6 +250,23 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
                 return;
             }
 
+            if (LeasedKey(key) is { } leased && leased.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                var leasedName = leased[prefix.Length..];
+                if (coverage.KeyCoveredBy(leasedName) is not null)
+                {
+                    CoveredByTemplate++;
+                    Count(LeaseKeys);
+                }
+                else
+                {
+                    _pending.Add(name);
+                    (_leasesByKey.TryGetValue(leasedName, out var leases) ? leases : _leasesByKey[leasedName] = []).Add(name);
+                }
+
+                return;
+            }
+
             if (coverage.KeyCoveredBy(name) is { } rule)
             {
                 CoveredByTemplate++;
@@ -261,6 +286,34 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
                 CoveredByTag++;
                 Count(TagMembers);
             }
+
+            if (_leasesByKey.Remove(member, out var leases))
+            {
+                foreach (var lease in leases)
+                {
+                    if (_pending.Remove(lease))
+                    {
+                        CoveredByTag++;
+                        Count(LeaseKeys);
+                    }
+                }
+            }
+        }
+
+        /// <summary>The cache key <c>K</c> whose lease key <c>L(K)</c> this is (the protocol's rule run backwards), or null.</summary>
+        private static string? LeasedKey(string key)
+        {
+            if (!key.EndsWith(LeaseProtocol.LeaseSuffix, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            // {K}:lease for a K without braces, else K:lease for a K with a hash tag: whichever the protocol maps back here.
+            var body = key[..^LeaseProtocol.LeaseSuffix.Length];
+            var candidate = body.Length > 2 && body[0] == '{' && body[^1] == '}' ? body[1..^1] : body;
+            return LeaseProtocol.TryGetLeaseKey(candidate, out var lease) && lease == key ? candidate
+                : LeaseProtocol.TryGetLeaseKey(body, out lease) && lease == key ? body
+                : null;
         }
 
         public void NotATagSet(RedisKey set)
