@@ -30,6 +30,9 @@ internal sealed class AuditReport(RuleSet rules, PlaceholderMatching placeholder
     /// <summary>Shapes listed per region in the text report (the JSON lists every one).</summary>
     public const int TextShapes = 50;
 
+    /// <summary>Examples per shape in the text report (the JSON has all the audit kept).</summary>
+    public const int TextExamples = 2;
+
     public bool Covered => regions.All(r => r.Uncovered.Keys == 0);
 
     public string ToJson()
@@ -83,12 +86,12 @@ internal sealed class AuditReport(RuleSet rules, PlaceholderMatching placeholder
                 foreach (var shape in shapes.Take(TextShapes))
                 {
                     var ttls = shape.WithoutTtl == shape.Count ? "no TTL"
-                        : shape.MinTtl == shape.MaxTtl ? AuditText.Ttl(shape.MinTtl)
-                        : $"TTL {AuditText.Duration(shape.MinTtl!.Value)} to {AuditText.Duration(shape.MaxTtl!.Value)}";
+                        : AuditText.Duration(shape.MinTtl!.Value) == AuditText.Duration(shape.MaxTtl!.Value) ? AuditText.Ttl(shape.MaxTtl)
+                        : $"TTL {AuditText.Duration(shape.MinTtl.Value)} to {AuditText.Duration(shape.MaxTtl.Value)}";
                     var counts = shape.WithoutTtl > 0 && shape.WithoutTtl < shape.Count
                         ? string.Create(CultureInfo.InvariantCulture, $"{AuditText.Count(shape.Count, "key")}, {shape.WithoutTtl} without TTL, the others {ttls}")
                         : string.Create(CultureInfo.InvariantCulture, $"{AuditText.Count(shape.Count, "key")}, {ttls}");
-                    var examples = string.Join(", ", shape.Examples.Select(e => $"{e.Key} ({AuditText.Ttl(e.Ttl)})"));
+                    var examples = string.Join(", ", shape.Examples.Take(TextExamples).Select(e => $"{e.Key} ({AuditText.Ttl(e.Ttl)})"));
                     text.Append(CultureInfo.InvariantCulture, $"    {(shape.WithoutTtl > 0 ? "NO TTL" : "      ")}  {shape.Shape.PadRight(width)}  {counts}; e.g. {examples}\n");
                 }
 

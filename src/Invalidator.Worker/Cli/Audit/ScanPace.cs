@@ -47,6 +47,7 @@ internal sealed class ScanPace
     }
 
     /// <summary>Writes a progress line when the last one is older than <see cref="ProgressInterval"/>.</summary>
+    /// <param name="phase">What <paramref name="done"/> counts, in the plural: <c>keys scanned</c>.</param>
     public void Report(string region, string phase, long done, long? total)
     {
         var now = _time.GetTimestamp();
@@ -58,11 +59,11 @@ internal sealed class ScanPace
         _lastReport = now;
         var rate = Rate;
         var of = total is { } t && t > 0
-            ? string.Create(CultureInfo.InvariantCulture, $" of about {t} ({Math.Min(100, 100.0 * done / t):F0}%)")
-            : "";
+            ? string.Create(CultureInfo.InvariantCulture, $" of about {t} {phase} ({Math.Min(100, 100.0 * done / t):F0}%)")
+            : " " + phase;
         var left = total is { } all && all > done && rate > 0
             ? string.Create(CultureInfo.InvariantCulture, $", about {AuditText.Duration(TimeSpan.FromSeconds((all - done) / Math.Min(rate, _perSecond)))} left")
             : "";
-        _progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"audit {region}: {phase} {done}{of}, {rate:F0} reads/s{left}"));
+        _progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"audit {region}: {done}{of}, {rate:F0} reads/s{left}"));
     }
 }
