@@ -45,24 +45,9 @@ internal static class RunCommand
 
             return exit.Code;
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (StartupErrors.IsStartupError(ex))
         {
-            await error.WriteLineAsync("Invalid configuration:").ConfigureAwait(false);
-            foreach (var failure in ex.Failures)
-            {
-                await error.WriteLineAsync("  " + failure).ConfigureAwait(false);
-            }
-
-            return ConfigurationError;
-        }
-        catch (RulesException ex)
-        {
-            await error.WriteLineAsync("Invalid rules file:").ConfigureAwait(false);
-            foreach (var rule in ex.Errors)
-            {
-                await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
-            }
-
+            await StartupErrors.WriteAsync(ex, error).ConfigureAwait(false);
             return ConfigurationError;
         }
         catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))

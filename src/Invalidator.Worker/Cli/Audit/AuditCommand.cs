@@ -64,24 +64,9 @@ internal static class AuditCommand
                 await output.WriteLineAsync(parse.GetValue(json) ? report.ToJson() : report.ToText().TrimEnd('\n')).ConfigureAwait(false);
                 return report.Covered ? 0 : Uncovered;
             }
-            catch (OptionsValidationException ex)
+            catch (Exception ex) when (StartupErrors.IsStartupError(ex))
             {
-                await error.WriteLineAsync("Invalid configuration:").ConfigureAwait(false);
-                foreach (var failure in ex.Failures)
-                {
-                    await error.WriteLineAsync("  " + failure).ConfigureAwait(false);
-                }
-
-                return CannotRun;
-            }
-            catch (RulesException ex)
-            {
-                await error.WriteLineAsync("Invalid rules file:").ConfigureAwait(false);
-                foreach (var rule in ex.Errors)
-                {
-                    await error.WriteLineAsync("  " + rule).ConfigureAwait(false);
-                }
-
+                await StartupErrors.WriteAsync(ex, error).ConfigureAwait(false);
                 return CannotRun;
             }
             catch (Exception ex) when (ex is AuditException or RedisException or TimeoutException or ArgumentException)
