@@ -4,12 +4,12 @@ using System.Runtime;
 namespace Invalidator.Benchmarks;
 
 /// <summary>
-/// <c>[decode|redis|e2e|race|all] [--quick]</c>: runs the chosen benchmarks and prints one plain table.
+/// <c>[decode|redis|e2e|race|audit|all] [--quick]</c>: runs the chosen benchmarks and prints one plain table.
 /// Figures are printed, never asserted: speed depends on the machine.
 /// </summary>
 internal static class BenchmarkCommand
 {
-    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|all] [--quick] [--set Invalidator:Key=value ...]";
+    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all] [--quick] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -29,7 +29,7 @@ internal static class BenchmarkCommand
                 overrides[args[i + 1][..eq]] = args[i + 1][(eq + 1)..];
                 i++;
             }
-            else if (args[i] is "decode" or "redis" or "e2e" or "race" or "all")
+            else if (args[i] is "decode" or "redis" or "e2e" or "race" or "audit" or "all")
             {
                 names.Add(args[i]);
             }
@@ -70,6 +70,11 @@ internal static class BenchmarkCommand
         if (which is "race" or "all")
         {
             await RaceBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
+        }
+
+        if (which is "audit" or "all")
+        {
+            await AuditBenchmark.RunAsync(scale, table).ConfigureAwait(false);
         }
 
         Console.WriteLine();
