@@ -7,12 +7,6 @@ using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>A partition of a source: a Kafka topic and partition, or <c>("postgres", 0)</c> for the direct source.</summary>
-public readonly record struct SourcePartition(string Source, int Partition)
-{
-    public override string ToString() => $"{Source}[{Partition}]";
-}
-
 /// <summary>
 /// What the worker is doing right now, told by the parts that do it: the sources (loop turns, assignments,
 /// librdkafka statistics), the regions (applied, failed, circuit state) and the dead-letter publisher.

@@ -1,0 +1,105 @@
+namespace Invalidator.Worker.Processing;
+
+/// <summary>
+/// One source's apply stage: takes the batches the source cut, in order, registers each with the source's
+/// <see cref="AcknowledgementTracker"/> and runs its parts (regions, poison records) in the background, so the
+/// source keeps consuming and planning meanwhile. At most <c>Invalidator:Batching:MaxInFlight</c> batches run at
+/// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure).
+/// </summary>
+internal sealed class BatchPipeline
+{
+    private readonly BatchApplier _applier;
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly HashSet<Task> _running = [];
+    private readonly Lock _lock = new();
+
+    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker)
+    {
+        _applier = applier;
+        Tracker = tracker;
+    }
+
+    public AcknowledgementTracker Tracker { get; }
+
+    /// <summary>
+    /// Waits for a free slot, then starts the batch's work and returns. A batch with nothing but positions is done
+    /// at once (acknowledged as soon as everything before it is). A part that fails sets the tracker's fault.
+    /// </summary>
+    public async Task SubmitAsync(SourceBatch batch, CancellationToken cancellationToken)
+    {
+        if (batch.IsPositionOnly)
+        {
+            Tracker.Register(batch).Seal();
+            return;
+        }
+
+        await Tracker.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+        var tracked = Tracker.Register(batch);
+        var poison = batch.Poison.Count > 0 ? tracked.AddPart("poison") : null;
+        var regions = tracked.AddPart("regions");
+        tracked.Seal();
+        var token = _abandon.Token;
+        if (poison is not null)
+        {
+            Start(() => _applier.WritePoisonAsync(batch, token), poison, token);
+        }
+
+        Start(() => _applier.ApplyAsync(tracked, token), regions, token);
+    }
+
+    /// <summary>
+    /// Shutdown: cuts the running work short and waits for it to end. Work cut short is never done, so nothing
+    /// unfinished is acknowledged; what finished before is.
+    /// </summary>
+    public async Task AbandonAsync()
+    {
+        await _abandon.CancelAsync().ConfigureAwait(false);
+        Task[] running;
+        lock (_lock)
+        {
+            running = [.. _running];
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    private void Start(Func<Task> work, BatchPart part, CancellationToken token)
+    {
+        var task = Task.Run(() => RunAsync(work, part, token), CancellationToken.None);
+        lock (_lock)
+        {
+            _running.Add(task);
+        }
+
+        task.ContinueWith(
+            (finished, state) =>
+            {
+                var pipeline = (BatchPipeline)state!;
+                lock (pipeline._lock)
+                {
+                    pipeline._running.Remove(finished);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private static async Task RunAsync(Func<Task> work, BatchPart part, CancellationToken token)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+            part.Complete();
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            part.Abandon();
+        }
+        catch (Exception ex)
+        {
+            part.Fail(ex);
+        }
+    }
+}
