@@ -158,9 +158,9 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         var dead = ReadOne(harness.DeadLetterTopic);
         Assert.Equal("{not json", System.Text.Encoding.UTF8.GetString(dead.Message.Value));
         Assert.Equal("k1", System.Text.Encoding.UTF8.GetString(dead.Message.Key));
-        Assert.Contains("JSON", Header(dead, DeadLetterPublisher.ReasonHeader), StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(harness.Topic, Header(dead, DeadLetterPublisher.SourceTopicHeader));
-        Assert.Equal(poison.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(dead, DeadLetterPublisher.SourceOffsetHeader));
+        Assert.Contains("JSON", Header(dead, DeadLetterKinds.ReasonHeader), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(harness.Topic, Header(dead, DeadLetterKinds.SourceTopicHeader));
+        Assert.Equal(poison.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(dead, DeadLetterKinds.SourceOffsetHeader));
     }
 
     private ConsumeResult<byte[], byte[]> ReadOne(string topic)
