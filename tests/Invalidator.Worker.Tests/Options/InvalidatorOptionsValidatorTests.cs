@@ -1,6 +1,6 @@
 using Invalidator.Worker.Options;
 
-namespace Invalidator.IntegrationTests.Options;
+namespace Invalidator.Worker.Tests.Options;
 
 /// <summary>
 /// The checks data annotations cannot make. Unit tests of an internal class: they live in this project
