@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Polly;
-using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
@@ -28,7 +27,6 @@ public sealed class RegionInvalidator
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
-    private readonly CircuitBreakerStateProvider _circuit;
     private readonly InvalidatorMetrics _metrics;
     private readonly WorkerStatus? _status;
     private readonly int _keysPerCommand;
@@ -41,7 +39,6 @@ public sealed class RegionInvalidator
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         int keysPerCommand,
         TimeProvider time,
@@ -51,7 +48,6 @@ public sealed class RegionInvalidator
         KeyPrefix = options.KeyPrefix;
         _redis = redis;
         _pipeline = pipeline;
-        _circuit = circuit;
         _metrics = metrics;
         _status = status;
         _keysPerCommand = keysPerCommand;
@@ -65,9 +61,6 @@ public sealed class RegionInvalidator
     public string KeyPrefix { get; }
 
     internal IConnectionMultiplexer Connection => _redis;
-
-    /// <summary>Closed (healthy), Open (failing: invalidations are dead-lettered at once), HalfOpen (trying again), Isolated.</summary>
-    public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
 
     /// <summary>
     /// Deletes the keys, and for each tag every member of the set <c>tag:&lt;tag&gt;</c>, retrying per the region's
