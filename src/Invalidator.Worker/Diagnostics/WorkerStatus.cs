@@ -132,7 +132,8 @@ public sealed class WorkerStatus : IBatchListener
                     _partitions[key] = state = new PartitionState();
                 }
 
-                state.NextPosition = progress.NextPosition;
+                // Batches in flight finish in any order: the furthest position applied so far.
+                state.NextPosition = Math.Max(state.NextPosition ?? long.MinValue, progress.NextPosition);
                 state.LastCommitTime = progress.LastCommitTime ?? state.LastCommitTime;
                 state.LastAppliedAt = now;
             }

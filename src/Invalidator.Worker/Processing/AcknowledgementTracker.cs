@@ -87,7 +87,16 @@ internal sealed class AcknowledgementTracker
         }
     }
 
-    /// <summary>Waits until a slot is free. Throws the fault of a failed part instead of waiting for ever.</summary>
+    /// <summary>Throws <see cref="BatchFailedException"/> once a part has failed: the source must stop.</summary>
+    public void ThrowIfFaulted()
+    {
+        if (Fault is { } fault)
+        {
+            throw new BatchFailedException(fault);
+        }
+    }
+
+    /// <summary>Waits until a slot is free. Throws <see cref="BatchFailedException"/> when a part failed instead of waiting for ever.</summary>
     public async Task WaitForRoomAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -97,7 +106,7 @@ internal sealed class AcknowledgementTracker
             {
                 if (_fault is not null)
                 {
-                    throw new InvalidOperationException("A batch failed; the source stops without acknowledging it.", _fault);
+                    throw new BatchFailedException(_fault);
                 }
 
                 if (_holdingSlots < MaxInFlight)
@@ -274,6 +283,10 @@ internal sealed class AcknowledgementTracker
 
     internal readonly record struct Entry(TrackedBatch Batch, long Position);
 }
+
+/// <summary>A part of a batch failed in a way the worker cannot handle: the source stops, nothing it covers is acknowledged.</summary>
+public sealed class BatchFailedException(Exception inner)
+    : Exception($"A batch failed and is not acknowledged: {inner.Message}", inner);
 
 /// <summary>
 /// A batch registered with the <see cref="AcknowledgementTracker"/>: done once it is sealed and every part of it

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
@@ -166,7 +165,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         while (!stoppingToken.IsCancellationRequested && _fatalError is null)
         {
             _status.ConsumeLoopTick(StatusName);
-            ThrowIfFaulted(tracker);
+            tracker.ThrowIfFaulted();
             if (fill.IsDue(_open.RecordCount, recordReady: true, tracker.InFlight, tracker.HasRoom))
             {
                 await SubmitAsync(pipeline, fill, stoppingToken).ConfigureAwait(false);
@@ -229,7 +228,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             // Backpressure: nothing is consumed until a batch in flight finishes. The loop is waiting, not hung.
             _status.ConsumeLoopTick(StatusName);
-            ThrowIfFaulted(tracker);
+            tracker.ThrowIfFaulted();
             await Task.WhenAny(tracker.Changed, Task.Delay(IdlePoll, _time, stoppingToken)).ConfigureAwait(false);
             stoppingToken.ThrowIfCancellationRequested();
         }
@@ -238,15 +237,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         _open = new SourceBatch();
         fill.Reset();
         await pipeline.SubmitAsync(batch, stoppingToken).ConfigureAwait(false);
-    }
-
-    /// <summary>A part of a batch failed (an unexpected error, or a listener that stops the worker): stop without acknowledging it.</summary>
-    private static void ThrowIfFaulted(AcknowledgementTracker tracker)
-    {
-        if (tracker.Fault is { } fault)
-        {
-            ExceptionDispatchInfo.Capture(fault).Throw();
-        }
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
@@ -175,7 +174,7 @@ internal sealed class PostgresChangeSource : BackgroundService
                 while (true)
                 {
                     _status.ConsumeLoopTick(SourceName);
-                    ThrowIfFaulted(tracker);
+                    tracker.ThrowIfFaulted();
                     await ConfirmAsync(connection, settledOnly: false, stoppingToken).ConfigureAwait(false);
                     next ??= enumerator.MoveNextAsync().AsTask();
                     if (fill.IsDue(_open.RecordCount, next.IsCompleted, tracker.InFlight, tracker.HasRoom))
@@ -296,7 +295,7 @@ internal sealed class PostgresChangeSource : BackgroundService
             {
                 // Backpressure: the stream is not read until a batch in flight finishes. The loop is waiting, not hung.
                 _status.ConsumeLoopTick(SourceName);
-                ThrowIfFaulted(tracker);
+                tracker.ThrowIfFaulted();
                 await Task.WhenAny(tracker.Changed, Task.Delay(IdlePoll, _time, stoppingToken)).ConfigureAwait(false);
                 stoppingToken.ThrowIfCancellationRequested();
             }
@@ -348,14 +347,6 @@ internal sealed class PostgresChangeSource : BackgroundService
             {
                 // Not streaming any more: the pending read reports the failure that matters.
             }
-        }
-    }
-
-    private static void ThrowIfFaulted(AcknowledgementTracker tracker)
-    {
-        if (tracker.Fault is { } fault)
-        {
-            ExceptionDispatchInfo.Capture(fault).Throw();
         }
     }
 
