@@ -161,8 +161,9 @@ public sealed class AcknowledgementTrackerTests
         var waiting = tracker.WaitForRoomAsync(CancellationToken.None);
         failing.Fail(new InvalidOperationException("boom"));
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal("boom", tracker.Fault?.Message);
+        var thrown = await Assert.ThrowsAsync<BatchFailedException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("boom", thrown.InnerException?.Message);
+        Assert.Throws<BatchFailedException>(tracker.ThrowIfFaulted);
         var tracked = tracker.Register(Records(0, 1, P1));
         tracked.AddPart("regions").Complete();
         tracked.Seal();
