@@ -8,32 +8,54 @@ namespace Invalidator.Worker.Processing;
 /// </summary>
 internal sealed class BatchPipeline
 {
+    private static readonly TimeSpan WaitTick = TimeSpan.FromMilliseconds(250);
+
     private readonly BatchApplier _applier;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _abandon = new();
     private readonly HashSet<Task> _running = [];
     private readonly Lock _lock = new();
 
-    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker)
+    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time)
     {
         _applier = applier;
         Tracker = tracker;
+        _time = time;
     }
 
     public AcknowledgementTracker Tracker { get; }
 
     /// <summary>
-    /// Waits for a free slot, then starts the batch's work and returns. A batch with nothing but positions is done
-    /// at once (acknowledged as soon as everything before it is). A part that fails sets the tracker's fault.
+    /// Waits for a free slot (calling <paramref name="waiting"/> now and then meanwhile: the source is waiting, not
+    /// hung), then starts the batch's work and returns. A batch with nothing but positions is done at once
+    /// (acknowledged as soon as everything before it is). A part that fails sets the tracker's fault, and a later
+    /// call throws <see cref="BatchFailedException"/>.
     /// </summary>
-    public async Task SubmitAsync(SourceBatch batch, CancellationToken cancellationToken)
+    public async Task SubmitAsync(SourceBatch batch, Action waiting, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(waiting);
+        Tracker.ThrowIfFaulted();
         if (batch.IsPositionOnly)
         {
             Tracker.Register(batch).Seal();
             return;
         }
 
-        await Tracker.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+        // Backpressure: the source reads nothing more until a batch in flight finishes.
+        while (!Tracker.HasRoom)
+        {
+            waiting();
+            try
+            {
+                await Tracker.WaitForRoomAsync(cancellationToken).WaitAsync(WaitTick, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Still full: say so, and wait on.
+            }
+        }
+
         var tracked = Tracker.Register(batch);
         var poison = batch.Poison.Count > 0 ? tracked.AddPart("poison") : null;
         var regions = tracked.AddPart("regions");

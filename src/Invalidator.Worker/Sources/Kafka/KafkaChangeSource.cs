@@ -76,7 +76,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 
         IConsumer<byte[]?, byte[]?>? consumer = null;
         var tracker = new AcknowledgementTracker(_options.Batching.MaxInFlight, position => Store(consumer!, position));
-        var pipeline = new BatchPipeline(_applier, tracker);
+        var pipeline = new BatchPipeline(_applier, tracker, _time);
         consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
             .SetErrorHandler(OnError)
             .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
@@ -220,23 +220,13 @@ internal sealed class KafkaChangeSource : BackgroundService
         _open.Track(record.Topic, partition, offset, offset + 1, planned.CommitTime);
     }
 
-    /// <summary>Hands the open batch to the pipeline (waiting for a free slot) and starts a new one.</summary>
+    /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
     private async Task SubmitAsync(BatchPipeline pipeline, BatchFill fill, CancellationToken stoppingToken)
     {
-        var tracker = pipeline.Tracker;
-        while (!tracker.HasRoom)
-        {
-            // Backpressure: nothing is consumed until a batch in flight finishes. The loop is waiting, not hung.
-            _status.ConsumeLoopTick(StatusName);
-            tracker.ThrowIfFaulted();
-            await Task.WhenAny(tracker.Changed, Task.Delay(IdlePoll, _time, stoppingToken)).ConfigureAwait(false);
-            stoppingToken.ThrowIfCancellationRequested();
-        }
-
         var batch = _open;
         _open = new SourceBatch();
         fill.Reset();
-        await pipeline.SubmitAsync(batch, stoppingToken).ConfigureAwait(false);
+        await pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(StatusName), stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>

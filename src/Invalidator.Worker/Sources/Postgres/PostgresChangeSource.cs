@@ -76,7 +76,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, status, logger, time);
         // The tracker's callback runs on whichever thread finished a batch: it only notes the position; the
         // stream loop confirms it (the tracker's Changed signal wakes it).
-        _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(_options.Batching.MaxInFlight, OnAcknowledged));
+        _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(_options.Batching.MaxInFlight, OnAcknowledged), time);
         _progress = new ReplicationProgress(_options.Batching, time);
     }
 
@@ -285,26 +285,13 @@ internal sealed class PostgresChangeSource : BackgroundService
         }
     }
 
-    /// <summary>Hands the open batch to the pipeline (waiting for a free slot) and starts a new one.</summary>
+    /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
     private async Task SubmitAsync(CancellationToken stoppingToken)
     {
-        var tracker = _pipeline.Tracker;
-        if (!_open.IsPositionOnly)
-        {
-            while (!tracker.HasRoom)
-            {
-                // Backpressure: the stream is not read until a batch in flight finishes. The loop is waiting, not hung.
-                _status.ConsumeLoopTick(SourceName);
-                tracker.ThrowIfFaulted();
-                await Task.WhenAny(tracker.Changed, Task.Delay(IdlePoll, _time, stoppingToken)).ConfigureAwait(false);
-                stoppingToken.ThrowIfCancellationRequested();
-            }
-        }
-
         var batch = _open;
         _open = new SourceBatch();
         _progress.Fill.Reset();
-        await _pipeline.SubmitAsync(batch, stoppingToken).ConfigureAwait(false);
+        await _pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(SourceName), stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>The tracker's acknowledgement (any thread): note it; the stream loop confirms it.</summary>
