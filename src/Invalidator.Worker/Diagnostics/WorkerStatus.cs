@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
+using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
