@@ -31,8 +31,8 @@ internal static class EndToEndBenchmark
     private const int Partitions = 24;
     private const long MockPartitionBytes = 5 * 1024 * 1024;
 
-    /// <summary>Each way, for the remote-regions case: a 20 ms round trip, as between regions of one continent.</summary>
-    private static readonly TimeSpan RemoteRegionDelay = TimeSpan.FromMilliseconds(10);
+    /// <summary>Each way, for the remote-regions case: an 80 ms round trip, as between regions on two continents.</summary>
+    private static readonly TimeSpan RemoteRegionDelay = TimeSpan.FromMilliseconds(40);
 
     public static async Task RunAsync(Scale scale, ResultTable table, IReadOnlyDictionary<string, string?> overrides)
     {

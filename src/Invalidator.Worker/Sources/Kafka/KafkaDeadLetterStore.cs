@@ -25,7 +25,6 @@ namespace Invalidator.Worker.Sources.Kafka;
 /// </remarks>
 internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
 {
-    private static readonly TimeSpan ReadPoll = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan ReplayPoll = TimeSpan.FromSeconds(10);
 
     private readonly InvalidatorOptions _options;
@@ -111,8 +110,8 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
     public Task<IReadOnlyList<PendingRegionLetter>> ReadPendingAsync(string region, int limit, CancellationToken cancellationToken)
     {
         var reader = _readers.GetOrAdd(region, name => new RegionReader(this, name));
-        // Consume() blocks for up to ReadPoll: off the caller's thread.
-        return Task.Run(() => reader.Read(cancellationToken), cancellationToken);
+        // Only what the consumer has fetched already: never blocks a thread (the redriver paces the polls).
+        return Task.FromResult(reader.Read(cancellationToken));
     }
 
     public Task MarkRedrivenAsync(PendingRegionLetter letter, CancellationToken cancellationToken)
@@ -304,13 +303,12 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
         /// </summary>
         public IReadOnlyList<PendingRegionLetter> Read(CancellationToken cancellationToken)
         {
-            var timeout = ReadPoll;
             while (!cancellationToken.IsCancellationRequested)
             {
                 ConsumeResult<byte[]?, byte[]?>? record;
                 try
                 {
-                    record = _consumer.Consume(timeout);
+                    record = _consumer.Consume(TimeSpan.Zero);
                 }
                 catch (ConsumeException ex) when (!ex.Error.IsFatal)
                 {
@@ -334,7 +332,6 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
 
                 // Another region's letter or a poison record: nothing for this region, so its progress moves on.
                 StoreNext(record.Partition.Value, record.Offset.Value);
-                timeout = TimeSpan.Zero;
             }
 
             return [];
