@@ -301,6 +301,7 @@ internal sealed class TrackedBatch
     private bool _sealed;
     private bool _slotReleased;
     private volatile bool _done;
+    private int _takenForReuse;
 
     internal TrackedBatch(AcknowledgementTracker tracker, SourceBatch batch)
     {
@@ -314,11 +315,14 @@ internal sealed class TrackedBatch
 
     internal List<AcknowledgementTracker.Lane> Lanes { get; } = [];
 
+    /// <summary>True once, for the one caller that may reuse the done batch's <see cref="Batch"/>.</summary>
+    internal bool TakeForReuse() => _done && Interlocked.Exchange(ref _takenForReuse, 1) == 0;
+
     /// <summary>
     /// Adds work the batch must finish before its positions count as done. A part that <paramref name="holdsSlot"/>
     /// keeps the batch in flight (backpressure); one that does not (work that finishes later, a delayed second
     /// delete) holds back only this batch's acknowledgement. Parts may be added until the batch is done, also by a
-    /// running part before it completes.
+    /// running part before it completes. A part may read <see cref="Batch"/> until it finishes (a done batch is reused).
     /// </summary>
     public BatchPart AddPart(string name, bool holdsSlot = true)
     {

@@ -14,6 +14,7 @@ internal sealed class BatchPipeline
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _abandon = new();
     private readonly HashSet<Task> _running = [];
+    private readonly Stack<SourceBatch> _spare = new();
     private readonly Lock _lock = new();
 
     public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time)
@@ -24,6 +25,15 @@ internal sealed class BatchPipeline
     }
 
     public AcknowledgementTracker Tracker { get; }
+
+    /// <summary>An empty batch for the source to fill: one whose work is done, reused, or a new one.</summary>
+    public SourceBatch NewBatch()
+    {
+        lock (_lock)
+        {
+            return _spare.TryPop(out var batch) ? batch : new SourceBatch();
+        }
+    }
 
     /// <summary>
     /// Waits for a free slot (calling <paramref name="waiting"/> now and then meanwhile: the source is waiting, not
@@ -63,10 +73,10 @@ internal sealed class BatchPipeline
         var token = _abandon.Token;
         if (poison is not null)
         {
-            Start(() => _applier.WritePoisonAsync(batch, token), poison, token);
+            Start(() => _applier.WritePoisonAsync(batch, token), tracked, poison, token);
         }
 
-        Start(() => _applier.ApplyAsync(tracked, token), regions, token);
+        Start(() => _applier.ApplyAsync(tracked, token), tracked, regions, token);
     }
 
     /// <summary>
@@ -85,9 +95,9 @@ internal sealed class BatchPipeline
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
-    private void Start(Func<Task> work, BatchPart part, CancellationToken token)
+    private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
     {
-        var task = Task.Run(() => RunAsync(work, part, token), CancellationToken.None);
+        var task = Task.Run(() => RunAsync(work, tracked, part, token), CancellationToken.None);
         lock (_lock)
         {
             _running.Add(task);
@@ -108,12 +118,13 @@ internal sealed class BatchPipeline
             TaskScheduler.Default);
     }
 
-    private static async Task RunAsync(Func<Task> work, BatchPart part, CancellationToken token)
+    private async Task RunAsync(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
     {
         try
         {
             await work().ConfigureAwait(false);
             part.Complete();
+            Recycle(tracked);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -122,6 +133,27 @@ internal sealed class BatchPipeline
         catch (Exception ex)
         {
             part.Fail(ex);
+        }
+    }
+
+    /// <summary>
+    /// A done batch is kept for reuse (a few, as many as can be in flight): nothing reads it any more, since the
+    /// tracker took its positions when it was registered and the parts are finished.
+    /// </summary>
+    private void Recycle(TrackedBatch tracked)
+    {
+        if (!tracked.IsDone || !tracked.TakeForReuse())
+        {
+            return;
+        }
+
+        tracked.Batch.Reset();
+        lock (_lock)
+        {
+            if (_spare.Count < Tracker.MaxInFlight)
+            {
+                _spare.Push(tracked.Batch);
+            }
         }
     }
 }

@@ -74,4 +74,14 @@ public sealed class SourceBatch
         _poison.RemoveAll(p => p.Partition == partition);
         return _progress.Remove(partition);
     }
+
+    /// <summary>Empties the batch for reuse; its sets keep their capacity, so a busy worker does not regrow them for every batch.</summary>
+    internal void Reset()
+    {
+        _progress.Clear();
+        _commitTimes.Clear();
+        _poison.Clear();
+        Invalidations.Clear();
+        RecordCount = 0;
+    }
 }

@@ -121,6 +121,18 @@ public sealed class AcknowledgementTrackerTests
     }
 
     [Fact]
+    public void A_batch_may_be_reused_only_once_it_is_done_and_only_by_one_caller()
+    {
+        var tracker = NewTracker();
+        var (tracked, part) = Start(tracker, Records(0, 2, P0));
+        Assert.False(tracked.TakeForReuse());
+
+        part.Complete();
+        Assert.True(tracked.TakeForReuse());
+        Assert.False(tracked.TakeForReuse());
+    }
+
+    [Fact]
     public void A_position_only_batch_is_done_at_once_but_waits_for_the_batches_before_it()
     {
         var tracker = NewTracker();

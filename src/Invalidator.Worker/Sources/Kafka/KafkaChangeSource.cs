@@ -224,7 +224,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private async Task SubmitAsync(BatchPipeline pipeline, BatchFill fill, CancellationToken stoppingToken)
     {
         var batch = _open;
-        _open = new SourceBatch();
+        _open = pipeline.NewBatch();
         fill.Reset();
         await pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(StatusName), stoppingToken).ConfigureAwait(false);
     }

@@ -289,7 +289,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private async Task SubmitAsync(CancellationToken stoppingToken)
     {
         var batch = _open;
-        _open = new SourceBatch();
+        _open = _pipeline.NewBatch();
         _progress.Fill.Reset();
         await _pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(SourceName), stoppingToken).ConfigureAwait(false);
     }
