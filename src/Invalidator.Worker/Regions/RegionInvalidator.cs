@@ -4,7 +4,6 @@ using Invalidator.Core.Planning;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Polly;
-using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
@@ -31,7 +30,6 @@ public sealed class RegionInvalidator
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
-    private readonly CircuitBreakerStateProvider _circuit;
     private readonly InvalidatorMetrics _metrics;
     private readonly WorkerStatus? _status;
     private readonly int _keysPerCommand;
@@ -45,7 +43,6 @@ public sealed class RegionInvalidator
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         int keysPerCommand,
         TimeProvider time,
@@ -56,7 +53,6 @@ public sealed class RegionInvalidator
         KeyPrefix = options.KeyPrefix;
         _redis = redis;
         _pipeline = pipeline;
-        _circuit = circuit;
         _metrics = metrics;
         _status = status;
         _keysPerCommand = keysPerCommand;
@@ -71,9 +67,6 @@ public sealed class RegionInvalidator
     public string KeyPrefix { get; }
 
     internal IConnectionMultiplexer Connection => _redis;
-
-    /// <summary>Closed (healthy), Open (failing: invalidations are dead-lettered at once), HalfOpen (trying again), Isolated.</summary>
-    public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
 
     /// <summary>
     /// Applies a planned batch: its keys and tags, with the lease keys of what lease rules planned (of everything

@@ -26,7 +26,7 @@ internal static class RegionSetFactory
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             var circuit = new CircuitBreakerStateProvider();
             var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
-            regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
+            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
             RegionConnectionLog.Report(connection, logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
         }
 

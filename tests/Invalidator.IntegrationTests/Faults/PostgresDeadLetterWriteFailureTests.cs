@@ -76,7 +76,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                         confirmedWhileFailing.Add(lsn);
                     }
 
-                    return harness.Logs.Count(7002) >= FailuresToWatch;
+                    return harness.Logs.Count(4001) >= FailuresToWatch;
                 },
                 Deadline,
                 $"the worker logs {FailuresToWatch} failed dead-letter inserts");
@@ -87,7 +87,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
 
             Assert.Equal(0L, await harness.ScalarAsync<long>("SELECT count(*) FROM ops.dead_away"));
             Assert.True(await NoneExistAsync([east], harness.KeyPrefix, keys[..5]), "east applied the stuck batch's deletes");
-            var failuresBeforeRestore = harness.Logs.Count(7002);
+            var failuresBeforeRestore = harness.Logs.Count(4001);
 
             await harness.ExecuteAsync("ALTER TABLE ops.dead_away RENAME TO dead");
             renamed = false;
@@ -133,7 +133,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
             Deadline,
             "every region letter is marked redriven");
         // The restarted west loaded its snapshot, so the redrive found real stale entries, not an empty server.
-        var found = harness.Logs.Entries.Where(e => e.EventId == 7003)
+        var found = harness.Logs.Entries.Where(e => e.EventId == 2007)
             .Sum(e => long.Parse(Regex.Match(e.Message, @"(\d+) were cached").Groups[1].Value, CultureInfo.InvariantCulture));
         Assert.Equal(keys.Count, found);
     }

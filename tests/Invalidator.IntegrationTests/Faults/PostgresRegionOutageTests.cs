@@ -99,7 +99,7 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
         output.WriteLine($"redrive after west's restart: {restarted.ElapsedMilliseconds} ms");
 
         // The restarted west loaded its snapshot, so the redrive found real stale entries, not an empty server.
-        var found = harness.Logs.Entries.Where(e => e.EventId == 7003)
+        var found = harness.Logs.Entries.Where(e => e.EventId == 2007)
             .Sum(e => long.Parse(Regex.Match(e.Message, @"(\d+) were cached").Groups[1].Value, CultureInfo.InvariantCulture));
         Assert.Equal(during.Count, found);
         Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, [.. before, .. during]), "every expected key is gone in both regions");
