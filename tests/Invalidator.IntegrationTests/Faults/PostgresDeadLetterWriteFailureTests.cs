@@ -30,7 +30,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
     public async Task A_failed_dead_letter_insert_confirms_nothing_and_the_batch_is_retried_until_the_table_takes_it()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, FaultSettings.Rules, "pgdlqfail", FaultSettings.PostgresSchema("pub_pgdlqfail"));
-        FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
+        FaultSettings.ApplyFastResilience(harness.Settings, fixture.Regions);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();
         var east = regions[0];
@@ -101,7 +101,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                 },
                 Deadline,
                 "every invalidation west missed is in the dead-letter table");
-            Assert.All(letters, l => Assert.Equal("west", l.Letter.Region));
+            Assert.All(letters, l => Assert.Equal(fixture.Regions[West], l.Letter.Region));
             Assert.Equal(keys.Order(), letters.SelectMany(l => l.Letter.Keys).Distinct().Order());
 
             // The first stuck batch ends at the first letter's commit end: nothing at or past it was confirmed meanwhile.

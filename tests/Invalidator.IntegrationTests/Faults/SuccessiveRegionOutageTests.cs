@@ -42,10 +42,10 @@ public static class SuccessiveRegionOutage
     }
 
     /// <summary>The region order of the letters in the store: the redrive must not be held back by that order.</summary>
-    public static void AssertInterleaved(IReadOnlyList<string> regions)
+    public static void AssertInterleaved(IReadOnlyList<string> regions, IReadOnlyList<string> names)
     {
-        var firstWest = regions.ToList().IndexOf("west");
-        var lastEast = regions.ToList().LastIndexOf("east");
+        var firstWest = regions.ToList().IndexOf(names[West]);
+        var lastEast = regions.ToList().LastIndexOf(names[East]);
         Assert.True(firstWest >= 0 && firstWest < lastEast, $"a west letter comes before east's last one: {string.Join(",", regions)}");
     }
 }
@@ -98,7 +98,7 @@ public sealed class KafkaSuccessiveRegionOutageTests(ServersFixture servers, ITe
 
             await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, SuccessiveRegionOutage.Deadline,
                 "with both regions down every change is dead-lettered for both and acknowledged");
-            SuccessiveRegionOutage.AssertInterleaved(Letters(harness));
+            SuccessiveRegionOutage.AssertInterleaved(Letters(harness), servers.Regions);
 
             // East comes back from its old data (its stale entries with it) while west is still down.
             await servers.Redis.StartAsync(SuccessiveRegionOutage.East);
@@ -190,7 +190,7 @@ public sealed class PostgresSuccessiveRegionOutageTests(PostgresFixture fixture,
             }
 
             await Eventually.AssertAsync(() => NoneExistAsync([west], harness.KeyPrefix, eastOnly), SuccessiveRegionOutage.Deadline, "west applies what is changed while east is down");
-            await Eventually.AssertAsync(async () => (await LettersAsync(harness)).Contains("east"), SuccessiveRegionOutage.Deadline, "east's invalidations are dead-lettered");
+            await Eventually.AssertAsync(async () => (await LettersAsync(harness)).Contains(fixture.Regions[SuccessiveRegionOutage.East]), SuccessiveRegionOutage.Deadline, "east's invalidations are dead-lettered");
 
             await SuccessiveRegionOutage.SaveAsync(fixture.Redis.ConnectionString(SuccessiveRegionOutage.West));
             await fixture.Redis.KillAsync(SuccessiveRegionOutage.West);
@@ -198,19 +198,19 @@ public sealed class PostgresSuccessiveRegionOutageTests(PostgresFixture fixture,
             // In two rounds, the second after west's first letter: so east letters follow a west one in the table.
             foreach (var round in SuccessiveRegionOutage.Both.Chunk(SuccessiveRegionOutage.Both.Count / 2))
             {
-                var lettersBefore = (await LettersAsync(harness)).Count(l => l == "west");
+                var lettersBefore = (await LettersAsync(harness)).Count(l => l == fixture.Regions[SuccessiveRegionOutage.West]);
                 foreach (var id in round)
                 {
                     await harness.ExecuteAsync($"UPDATE customers SET name = 'b' WHERE id = {id}");
                 }
 
-                await Eventually.AssertAsync(async () => (await LettersAsync(harness)).Count(l => l == "west") > lettersBefore, SuccessiveRegionOutage.Deadline, "the round is dead-lettered for west too");
+                await Eventually.AssertAsync(async () => (await LettersAsync(harness)).Count(l => l == fixture.Regions[SuccessiveRegionOutage.West]) > lettersBefore, SuccessiveRegionOutage.Deadline, "the round is dead-lettered for west too");
             }
 
             var lastChange = await harness.ScalarAsync<NpgsqlTypes.NpgsqlLogSequenceNumber>("SELECT pg_current_wal_insert_lsn()");
             await Eventually.AssertAsync(async () => await harness.ConfirmedFlushAsync() >= lastChange, SuccessiveRegionOutage.Deadline,
                 "with both regions down every change is dead-lettered for both and confirmed");
-            SuccessiveRegionOutage.AssertInterleaved(await LettersAsync(harness));
+            SuccessiveRegionOutage.AssertInterleaved(await LettersAsync(harness), fixture.Regions);
 
             // East comes back from its old data (its stale entries with it) while west is still down.
             await fixture.Redis.StartAsync(SuccessiveRegionOutage.East);
@@ -219,7 +219,7 @@ public sealed class PostgresSuccessiveRegionOutageTests(PostgresFixture fixture,
             await Eventually.AssertAsync(() => NoneExistAsync([east], harness.KeyPrefix, [.. eastOnly, .. both]), SuccessiveRegionOutage.Deadline, "east's dead letters are redriven while west is down");
             output.WriteLine($"east redriven {restarted.ElapsedMilliseconds} ms after its restart, west still down; letters: {string.Join(",", await LettersAsync(harness))}");
             Assert.True(restarted.Elapsed < SuccessiveRegionOutage.RedriveBound, $"east's redrive took {restarted.Elapsed} while west was down");
-            Assert.Equal(0L, await harness.ScalarAsync<long>("SELECT count(*) FROM ops.dead WHERE region = 'west' AND redriven_at IS NOT NULL"));
+            Assert.Equal(0L, await harness.ScalarAsync<long>($"SELECT count(*) FROM ops.dead WHERE region = '{fixture.Regions[SuccessiveRegionOutage.West]}' AND redriven_at IS NOT NULL"));
         }
         finally
         {
