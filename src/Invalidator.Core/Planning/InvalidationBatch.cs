@@ -10,6 +10,7 @@ public sealed class InvalidationBatch
     private readonly HashSet<string> _tags = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseKeys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseTags = new(StringComparer.Ordinal);
+    private BatchSink? _sink;
 
     public IReadOnlyCollection<string> Keys => _keys;
 
@@ -53,6 +54,18 @@ public sealed class InvalidationBatch
         NamesBeforeDeduplication += plan.Keys.Count + plan.Tags.Count;
     }
 
+    /// <summary>
+    /// Counts a plan and returns where its names go: straight into the sets, each name a string only when it is new
+    /// to the batch (a repeated key costs a lookup, not an allocation). Valid until the next call.
+    /// </summary>
+    internal IPlanSink BeginPlan()
+    {
+        PlanCount++;
+        var sink = _sink ??= new BatchSink(this);
+        sink.Reset();
+        return sink;
+    }
+
     public void Clear()
     {
         _keys.Clear();
@@ -61,5 +74,67 @@ public sealed class InvalidationBatch
         _leaseTags.Clear();
         PlanCount = 0;
         NamesBeforeDeduplication = 0;
+    }
+
+    /// <summary>Adds a plan's names to the batch as they are rendered, deduplicated per plan for the counts.</summary>
+    private sealed class BatchSink(InvalidationBatch batch) : IPlanSink
+    {
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _keys = batch._keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _tags = batch._tags.GetAlternateLookup<ReadOnlySpan<char>>();
+        private readonly List<(PlanName Kind, int Start, int Length)> _names = [];
+        private char[] _text = new char[512];
+        private int _used;
+        private bool _leases;
+
+        public void Reset()
+        {
+            _names.Clear();
+            _used = 0;
+            _leases = false;
+        }
+
+        public void Begin(bool leases) => _leases = leases;
+
+        public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
+        {
+            foreach (var (known, start, length) in _names)
+            {
+                if (known == kind && name.SequenceEqual(_text.AsSpan(start, length)))
+                {
+                    return; // this plan has it already
+                }
+            }
+
+            if (_used + name.Length > _text.Length)
+            {
+                Array.Resize(ref _text, Math.Max(_text.Length * 2, _used + name.Length));
+            }
+
+            name.CopyTo(_text.AsSpan(_used));
+            _names.Add((kind, _used, name.Length));
+            _used += name.Length;
+            batch.NamesBeforeDeduplication++;
+
+            var set = kind == PlanName.Key ? _keys : _tags;
+            if (text is not null)
+            {
+                set.Set.Add(text);
+            }
+            else
+            {
+                set.Add(name);
+            }
+
+            if (_leases && set.TryGetValue(name, out var stored))
+            {
+                // A name planned by a lease table and by another one is deleted with its lease: the safe side.
+                (kind == PlanName.Key ? batch._leaseKeys : batch._leaseTags).Add(stored);
+            }
+        }
+
+        public void Unresolved(UnresolvedTemplate unresolved)
+        {
+            // The batch keeps names only; the caller reports what did not render.
+        }
     }
 }

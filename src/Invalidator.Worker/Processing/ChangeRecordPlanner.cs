@@ -15,6 +15,7 @@ public sealed class ChangeRecordPlanner
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
 
     private readonly InvalidationPlanner _planner;
+    private readonly RecordPlanner _recordPlanner;
     private readonly DecoderHints _hints;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<ChangeRecordPlanner> _logger;
@@ -23,6 +24,7 @@ public sealed class ChangeRecordPlanner
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
     {
         _planner = new InvalidationPlanner(rules);
+        _recordPlanner = new RecordPlanner(rules);
         _hints = rules.DecoderHints;
         _metrics = metrics;
         _logger = logger;
@@ -38,6 +40,17 @@ public sealed class ChangeRecordPlanner
                 Count(topic, "unknown", RecordOutcome.Poison),
                 $"The record value is {value.Length} bytes, over Invalidator:DeadLetter:MaxRecordBytes ({maxValueBytes}); it was not decoded.",
                 null);
+        }
+
+        // The common record in one pass, straight into the batch; anything else (and bad input) takes the full path.
+        if (_recordPlanner.TryPlan(topic, key, value, batch, out var fast))
+        {
+            foreach (var unresolved in fast.Unresolved)
+            {
+                ReportUnresolved(unresolved);
+            }
+
+            return new PlannedRecord(Count(topic, fast.Operation.ToCode(), Outcome(fast.Outcome, tombstone: false)), null, fast.CommitTime);
         }
 
         DecodedRecord decoded;
@@ -87,15 +100,16 @@ public sealed class ChangeRecordPlanner
         }
 
         batch.Add(plan);
-        var outcome = tombstone ? RecordOutcome.Tombstone : plan.Outcome switch
-        {
-            PlanOutcome.Invalidate => RecordOutcome.Invalidated,
-            PlanOutcome.NoRule => RecordOutcome.NoRule,
-            PlanOutcome.Unchanged => RecordOutcome.Unchanged,
-            _ => RecordOutcome.Ignored,
-        };
-        return new PlannedRecord(Count(source, op, outcome), null, change.CommitTime);
+        return new PlannedRecord(Count(source, op, Outcome(plan.Outcome, tombstone)), null, change.CommitTime);
     }
+
+    private static RecordOutcome Outcome(PlanOutcome outcome, bool tombstone) => tombstone ? RecordOutcome.Tombstone : outcome switch
+    {
+        PlanOutcome.Invalidate => RecordOutcome.Invalidated,
+        PlanOutcome.NoRule => RecordOutcome.NoRule,
+        PlanOutcome.Unchanged => RecordOutcome.Unchanged,
+        _ => RecordOutcome.Ignored,
+    };
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
     {
