@@ -1,0 +1,207 @@
+using System.Text;
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Planning;
+using Invalidator.Core.Rules;
+using Invalidator.Core.Tests.ChangeEvents;
+using Invalidator.TestData;
+
+namespace Invalidator.Core.Tests.Planning;
+
+/// <summary>
+/// The worker's one-pass path (<see cref="RecordPlanner"/>) against the full path (decode, plan, add the plan to a
+/// batch): for every record it takes, the same keys, tags, lease names, outcome, unresolved templates, table,
+/// operation and commit time; for every record it leaves to the full path, an untouched batch.
+/// </summary>
+public class RecordPlannerTests
+{
+    private const string FixtureRules = """
+        tables:
+          inventory.customers:
+            keys: ["customer:{id}", "customer:email:{email|lower}", "customer:bio:{biography}"]
+            tags: ["name:{last_name|upper}"]
+          public.customers:
+            keys: ["customer:{id}", "customer:email:{email|lower}"]
+            truncate: ["customers:all"]
+          inventory.products:
+            keys: ["product:{id}", "product:name:{name|lower}:{weight}"]
+            changed: [name, weight]
+            leases: true
+          public.profile:
+            keys: ["profile:{id}", "profile:color:{color}"]
+            replicaIdentity: default
+          public.users:
+            keys: ["user:{id}", "user:email:{email}"]
+            ops: [c, u, d, r]
+          public.orders:
+            keys: ["order:{order_id}", "order:{o_key}:{o_numeric}:{o_bytea}:{o_json}:{o_uuid}:{o_timestampz_6}"]
+            ops: [c, u, d, r]
+          public.orders_tx:
+            keys: ["order:{order_id}:{price}"]
+            decimals: [price]
+          public.tickets:
+            keys: ["ticket:{id}:{ticket_price}:{discount}"]
+            tags: ["owner:{owner_id}"]
+        """;
+
+    private static readonly RuleSet ShapeRules = RulesLoader.LoadFile(RecordShapes.RulesPath);
+    private static readonly RuleSet Fixtures = RulesLoader.Parse(FixtureRules, "fixture-rules.yaml");
+
+    public static TheoryData<string> ShapeNames() => [.. RecordShapes.Names()];
+
+    public static TheoryData<string> FixtureNames() => [.. DebeziumFixtures.Names()];
+
+    [Theory]
+    [MemberData(nameof(ShapeNames))]
+    public void Every_record_shape_plans_as_the_full_path_does(string name)
+    {
+        var shape = RecordShapes.Load(name);
+        Compare(ShapeRules, shape.Topic, shape.Key, shape.Value);
+    }
+
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void Every_debezium_fixture_plans_as_the_full_path_does(string name)
+    {
+        var fixture = DebeziumFixtures.Load(name);
+        // Twice: the second read of a schema-enabled record skips its schema, which must change nothing.
+        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
+        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
+    }
+
+    [Theory]
+    [InlineData("pg-update-full-before-schema.json")]
+    [InlineData("pg-update-full-before-schemaless.json")]
+    [InlineData("pg-update-toast-unavailable-value.json")]
+    [InlineData("pg-create-schema-docs.json")]
+    [InlineData("pg-update-decimal-base64-zonedtimestamp.json")]
+    [InlineData("pg-update-before-null-default-identity.json")]
+    public void The_common_envelopes_take_the_one_pass_path(string name)
+    {
+        var fixture = DebeziumFixtures.Load(name);
+        Assert.True(Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value));
+    }
+
+    [Fact]
+    public void A_topic_whose_schema_changes_is_read_with_the_new_schema()
+    {
+        // The same topic first with a schema that declares no decimal, then one whose ticket_price is a Decimal.
+        var decimalFixture = DebeziumFixtures.Load("pg-update-decimal-base64-zonedtimestamp.json");
+        var topic = $"schema-change-{Guid.NewGuid():N}.public.tickets";
+        var plain = Encoding.UTF8.GetString(decimalFixture.Value).Replace("org.apache.kafka.connect.data.Decimal", "org.example.NotADecimal", StringComparison.Ordinal);
+        Assert.True(Compare(Fixtures, topic, decimalFixture.Key, Encoding.UTF8.GetBytes(plain)));
+        Assert.True(Compare(Fixtures, topic, decimalFixture.Key, decimalFixture.Value));
+        Assert.True(Compare(Fixtures, topic, decimalFixture.Key, Encoding.UTF8.GetBytes(plain)));
+    }
+
+    [Theory]
+    // a column the rule does not use appears twice: the full path refuses the record
+    [InlineData("""{"before":null,"after":{"id":1,"email":"a@x","note":"n","note":"m"},"source":{"schema":"public","table":"customers"},"op":"c"}""")]
+    // an unused column's text is not UTF-8 once unescaped (a lone surrogate)
+    [InlineData("""{"before":null,"after":{"id":1,"email":"a@x","note":"\ud800"},"source":{"schema":"public","table":"customers"},"op":"c"}""")]
+    // an escaped column name
+    [InlineData("""{"before":null,"after":{"id":1,"em\u0061il":"A@X"},"source":{"schema":"public","table":"customers"},"op":"c"}""")]
+    // escaped text in a used column
+    [InlineData("""{"before":null,"after":{"id":1,"email":"A\u0040X\"y"},"source":{"schema":"public","table":"customers"},"op":"c"}""")]
+    // a used column that is a structure, a number, a boolean
+    [InlineData("""{"before":{"id":{"a":[1, 2]},"email":true},"after":{"id":1.50,"email":false},"source":{"schema":"public","table":"customers"},"op":"u"}""")]
+    // rows that are not objects
+    [InlineData("""{"before":"x","after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"customers"},"op":"u"}""")]
+    // unknown op, no op, a truncate, a table without a rule
+    [InlineData("""{"before":null,"after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"customers"},"op":"x"}""")]
+    [InlineData("""{"before":null,"after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"customers"}}""")]
+    [InlineData("""{"before":null,"after":null,"source":{"schema":"public","table":"customers"},"op":"t"}""")]
+    [InlineData("""{"before":null,"after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"nothing"},"op":"c"}""")]
+    // a delete with only the key to render from, and a wrapper with something after its payload
+    [InlineData("""{"before":null,"after":null,"source":{"schema":"public","table":"customers"},"op":"d"}""")]
+    [InlineData("""{"schema":{"type":"struct"},"payload":{"before":null,"after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"customers"},"op":"c"},"extra":1}""")]
+    [InlineData("""{"schema":{"type":"struct"},"payload":{"before":null,"after":{"id":1,"email":"a@x"},"source":{"schema":"public","table":"customers"},"op":"c"}} x""")]
+    public void Unusual_records_give_what_the_full_path_gives(string value)
+    {
+        var topic = $"odd-{Guid.NewGuid():N}.public.customers";
+        var bytes = Encoding.UTF8.GetBytes(value);
+        // Twice, so a wrapped value also meets its remembered schema.
+        Compare(Fixtures, topic, Encoding.UTF8.GetBytes("""{"id":7}"""), bytes);
+        Compare(Fixtures, topic, Encoding.UTF8.GetBytes("""{"id":7}"""), bytes);
+    }
+
+    [Fact]
+    public void Text_that_is_not_utf8_in_an_unused_column_is_left_to_the_full_path()
+    {
+        var value = Encoding.UTF8.GetBytes("""{"before":null,"after":{"id":1,"email":"a@x","note":"??"},"source":{"schema":"public","table":"customers"},"op":"c"}""");
+        var at = Array.IndexOf(value, (byte)'?');
+        value[at] = 0xC3;
+        value[at + 1] = 0x28; // an invalid two-byte sequence
+        Assert.False(Compare(Fixtures, "bad-utf8.public.customers", [], value));
+    }
+
+    [Fact]
+    public void Many_generated_records_with_and_without_schemas_take_the_one_pass_path()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}", "customer:email:{email|lower}"]
+                tags: ["tenant:{tenant_id}"]
+            """, "generated.yaml");
+        foreach (var withSchema in new[] { false, true })
+        {
+            for (var id = 1; id <= 50; id++)
+            {
+                var (key, value) = Generated(id, withSchema);
+                Assert.True(Compare(rules, "gen.public.customers", key, value));
+            }
+        }
+    }
+
+    /// <summary>Compares the two paths on one record; true when the one-pass path took it.</summary>
+    private static bool Compare(RuleSet rules, string topic, byte[] key, byte[] value)
+    {
+        var fastBatch = new InvalidationBatch();
+        var taken = new RecordPlanner(rules).TryPlan(topic, key, value, fastBatch, out var fast);
+        if (!taken)
+        {
+            Assert.True(fastBatch.IsEmpty);
+            Assert.Equal(0, fastBatch.PlanCount);
+            return false;
+        }
+
+        var decoded = DebeziumDecoder.Decode(topic, key, value, rules.DecoderHints);
+        Assert.Equal(RecordKind.Change, decoded.Kind);
+        var change = decoded.Change!;
+        var plan = new InvalidationPlanner(rules).Plan(change);
+        var slowBatch = new InvalidationBatch();
+        slowBatch.Add(plan);
+
+        Assert.Equal(change.Table, fast.Table);
+        Assert.Equal(change.Operation, fast.Operation);
+        Assert.Equal(change.CommitTime, fast.CommitTime);
+        Assert.Equal(plan.Outcome, fast.Outcome);
+        Assert.Equal(plan.Unresolved, fast.Unresolved);
+        Assert.Equal(Sorted(slowBatch.Keys), Sorted(fastBatch.Keys));
+        Assert.Equal(Sorted(slowBatch.Tags), Sorted(fastBatch.Tags));
+        Assert.Equal(Sorted(slowBatch.LeaseKeys), Sorted(fastBatch.LeaseKeys));
+        Assert.Equal(Sorted(slowBatch.LeaseTags), Sorted(fastBatch.LeaseTags));
+        Assert.Equal(slowBatch.NamesBeforeDeduplication, fastBatch.NamesBeforeDeduplication);
+        Assert.Equal(slowBatch.PlanCount, fastBatch.PlanCount);
+        return true;
+    }
+
+    private static List<string> Sorted(IEnumerable<string> names) => [.. names.Order(StringComparer.Ordinal)];
+
+    private static (byte[] Key, byte[] Value) Generated(int id, bool withSchema)
+    {
+        var row = $$"""{"id":{{id}},"first_name":"Anne","email":"{{(id % 3 == 0 ? "Same" : "Old" + id)}}@Example.com","tenant_id":{{id % 4}},"notes":null}""";
+        var after = row.Replace($"Old{id}", $"new{id}", StringComparison.Ordinal);
+        var payload = $$"""{"before":{{row}},"after":{{after}},"source":{"version":"2.7.3.Final","connector":"postgresql","ts_ms":1700000000000,"ts_us":{{1_700_000_000_000_000L + id}},"schema":"public","table":"customers","txId":{{id}},"lsn":{{id * 8}}},"transaction":null,"op":"u","ts_ms":1700000000007}""";
+        var key = $$"""{"id":{{id}}}""";
+        if (withSchema)
+        {
+            const string rowSchema = """{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":false,"field":"first_name"},{"type":"string","optional":false,"field":"email"},{"type":"int32","optional":true,"field":"tenant_id"},{"type":"string","optional":true,"field":"notes"}],"optional":true,"name":"gen.public.customers.Value","field":"ROW"}""";
+            var schema = $$"""{"type":"struct","fields":[{{rowSchema.Replace("ROW", "before", StringComparison.Ordinal)}},{{rowSchema.Replace("ROW", "after", StringComparison.Ordinal)}},{"type":"string","optional":false,"field":"op"}],"optional":false,"name":"gen.public.customers.Envelope"}""";
+            payload = $$"""{"schema":{{schema}},"payload":{{payload}}}""";
+            key = $$"""{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false,"name":"gen.public.customers.Key"},"payload":{{key}}}""";
+        }
+
+        return (Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(payload));
+    }
+}
