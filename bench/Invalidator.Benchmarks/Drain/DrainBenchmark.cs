@@ -49,17 +49,26 @@ internal static class DrainBenchmark
             var tagged = records.Count(r => r.Tags.Length > 0);
 
             double raw = 0, parsed = 0;
+            string rawCpu = "", parsedCpu = "", naiveCpu = "";
             (int Records, long Deletes, double Seconds) naive = default;
             if (report is not null)
             {
+                var cpu = CpuMeter.Start(servers);
                 raw = count / Baselines.Consume(kafka, topics, count, parse: false);
+                rawCpu = cpu.Describe(count);
+                cpu = CpuMeter.Start(servers);
                 parsed = count / Baselines.Consume(kafka, topics, count, parse: true);
+                parsedCpu = cpu.Describe(count);
+                cpu = CpuMeter.Start(servers);
                 naive = await Baselines.NaiveWorkerAsync(
                     kafka, topics, DrainRecords.Rules, servers.Select(s => s.ConnectionString).ToArray(), $"naive-{prefix}",
                     scale.IsQuick ? 500 : 10_000, TimeSpan.FromSeconds(scale.IsQuick ? 3 : 10)).ConfigureAwait(false);
+                naiveCpu = cpu.Describe(naive.Records);
             }
 
+            var workerCpu = CpuMeter.Start(servers);
             var measured = await RunWorkerAsync(kafka, servers.Select(s => s.ConnectionString).ToArray(), topics, prefix, ends, count, scale, overrides, new Dictionary<string, string?>()).ConfigureAwait(false);
+            var workerCpuText = workerCpu.Describe(count); // includes the host's start and stop
             long left = 0;
             foreach (var admin in admins)
             {
@@ -75,14 +84,14 @@ internal static class DrainBenchmark
             var naiveRate = naive.Records / naive.Seconds;
             var shape = $"~{bytes / count:N0} B a record, {keysPerRecord:F2} keys a record ({distinctKeys:N0} distinct), {tagged:N0} records with a tag ({tags:N0} distinct)";
             report.Add(Part, $"{label}: produce {count:N0} records", count / produceSeconds, "records/s", $"{shape}; {partitions} partitions a topic");
-            report.Add(Part, $"{label}: consume ceiling, raw", raw, "records/s", "Confluent consumer with the worker's settings, no processing");
-            report.Add(Part, $"{label}: consume ceiling, minimal JSON parse", parsed, "records/s", "plus one Utf8JsonReader pass over each value");
+            report.Add(Part, $"{label}: consume ceiling, raw", raw, "records/s", $"Confluent consumer with the worker's settings, no processing; {rawCpu}");
+            report.Add(Part, $"{label}: consume ceiling, minimal JSON parse", parsed, "records/s", $"plus one Utf8JsonReader pass over each value; {parsedCpu}");
             report.Add(Part, $"{label}: naive worker", naiveRate, "records/s",
-                $"{naive.Records:N0} records, {naive.Deletes:N0} awaited single-key DELs over 2 regions, a synchronous commit per record");
+                $"{naive.Records:N0} records, {naive.Deletes:N0} awaited single-key DELs over 2 regions, a synchronous commit per record; {naiveCpu}");
             report.Add(Part, $"**{label}: worker**", workerRate, "records/s",
                 $"{(measured.TimedOut ? "TIMED OUT; " : "")}first consume -> committed end {measured.ToCommitted.TotalSeconds:F2} s; " +
                 $"{measured.KeysDeleted / measured.ToCommitted.TotalSeconds:N0} keys/s deleted over both regions ({measured.KeysDeleted:N0} UNLINKed, " +
-                $"{measured.KeysFound:N0} existed); keys left in Redis: {left:N0}; {measured.Batches} batches");
+                $"{measured.KeysFound:N0} existed); keys left in Redis: {left:N0}; {measured.Batches} batches; {workerCpuText}");
             report.Add(Part, $"{label}: worker / naive", workerRate / naiveRate, "x");
             report.Add(Part, $"{label}: worker / consume with parse", 100 * workerRate / parsed, "%");
             if (left != 0 || measured.TimedOut)

@@ -48,26 +48,37 @@ internal static class MemoryBenchmark
 
             await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), DrainRecords.Rules).ConfigureAwait(false);
             await File.WriteAllTextAsync(Path.Combine(directory, "settings.json"), JsonSerializer.Serialize(settings)).ConfigureAwait(false);
-            var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
+            // INVALIDATOR_BENCH_TRACE=<file.nettrace> runs the worker process under dotnet-trace (CPU sampling): the
+            // profile of the worker alone while it drains (dotnet-trace from PATH or INVALIDATOR_BENCH_DOTNET_TRACE).
+            var trace = Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_TRACE");
+            var start = new ProcessStartInfo(trace is null ? "dotnet" : Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_DOTNET_TRACE") ?? "dotnet-trace") { UseShellExecute = false };
+            if (trace is not null)
+            {
+                foreach (var argument in new[] { "collect", "--profile", "dotnet-sampled-thread-time", "-o", trace, "--", "dotnet" })
+                {
+                    start.ArgumentList.Add(argument);
+                }
+            }
+
             start.ArgumentList.Add(typeof(MemoryBenchmark).Assembly.Location);
             start.ArgumentList.Add("worker-child");
             start.ArgumentList.Add(directory);
             Console.WriteLine($"memory: draining in a worker process ({partitions} partitions a topic) ...");
             using var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the worker process");
-            var output = child.StandardOutput.ReadToEndAsync();
             var clock = Stopwatch.StartNew();
             var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, ends, TimeSpan.FromMinutes(5))).ConfigureAwait(false);
             var drained = clock.Elapsed;
-            child.StandardInput.Close(); // tells the worker process to report and stop
-            if (!child.WaitForExit(TimeSpan.FromSeconds(60)))
+            await File.WriteAllTextAsync(Path.Combine(directory, "stop"), "").ConfigureAwait(false); // the worker process reports and stops
+            if (!child.WaitForExit(TimeSpan.FromSeconds(90)))
             {
                 child.Kill(entireProcessTree: true);
-                throw new InvalidOperationException("the worker process did not stop within 60 s");
+                throw new InvalidOperationException("the worker process did not stop within 90 s");
             }
 
-            var line = (await output.ConfigureAwait(false)).Split('\n').LastOrDefault(l => l.StartsWith('{'))
-                ?? throw new InvalidOperationException("the worker process printed no report");
-            var child_ = JsonSerializer.Deserialize<ChildReport>(line)!;
+            var reportPath = Path.Combine(directory, "report.json");
+            var child_ = File.Exists(reportPath)
+                ? JsonSerializer.Deserialize<ChildReport>(await File.ReadAllTextAsync(reportPath).ConfigureAwait(false))!
+                : throw new InvalidOperationException("the worker process wrote no report");
             report.Add(Part, $"**{count:N0}-record backlog: peak RSS**", child_.PeakRssKb / 1024.0, "MB",
                 $"the worker process's VmHWM; ~{bytes / count:N0} B a record (3 keys, schemaless), {partitions} partitions a topic, 2 regions; " +
                 $"{(committedAt is null ? "TIMED OUT" : $"drained in {drained.TotalSeconds:F1} s from the process start")}");
@@ -82,8 +93,8 @@ internal static class MemoryBenchmark
     }
 
     /// <summary>
-    /// <c>worker-child DIR</c>: the real worker host with DIR/settings.json, until standard input closes; then prints
-    /// one JSON line (<see cref="ChildReport"/>) and stops.
+    /// <c>worker-child DIR</c>: the real worker host with DIR/settings.json, until the file DIR/stop appears; then writes
+    /// DIR/report.json (<see cref="ChildReport"/>) and stops.
     /// </summary>
     public static async Task<int> RunChildAsync(string directory)
     {
@@ -97,7 +108,11 @@ internal static class MemoryBenchmark
             (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         });
         await host.StartAsync().ConfigureAwait(false);
-        await Console.In.ReadToEndAsync().ConfigureAwait(false);
+        while (!File.Exists(Path.Combine(directory, "stop")))
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
         var child = new ChildReport(
             counters.Records,
             GC.GetTotalAllocatedBytes(precise: true) - allocatedAtFirst,
@@ -111,7 +126,7 @@ internal static class MemoryBenchmark
             await host.StopAsync(timeout.Token).ConfigureAwait(false);
         }
 
-        Console.WriteLine(JsonSerializer.Serialize(child));
+        await File.WriteAllTextAsync(Path.Combine(directory, "report.json"), JsonSerializer.Serialize(child)).ConfigureAwait(false);
         return 0;
     }
 

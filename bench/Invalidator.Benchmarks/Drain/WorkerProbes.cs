@@ -116,7 +116,8 @@ internal sealed class WorkerCounters : IDisposable
             switch (instrument.Name)
             {
                 case "invalidator_records":
-                    if (Interlocked.CompareExchange(ref _firstRecordAt, Stopwatch.GetTimestamp(), 0) == 0)
+                    // Called for every record on the worker's consume loop: read the clock only for the first one.
+                    if (Volatile.Read(ref _firstRecordAt) == 0 && Interlocked.CompareExchange(ref _firstRecordAt, Stopwatch.GetTimestamp(), 0) == 0)
                     {
                         onFirstRecord?.Invoke();
                     }

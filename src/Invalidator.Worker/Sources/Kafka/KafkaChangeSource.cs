@@ -24,6 +24,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private const string StatusName = "kafka";
+    private const int LoopTickRecords = 256;
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
@@ -162,9 +163,16 @@ internal sealed class KafkaChangeSource : BackgroundService
     {
         var tracker = pipeline.Tracker;
         var fill = new BatchFill(_options.Batching, _time);
+        var sinceTick = 0;
         while (!stoppingToken.IsCancellationRequested && _fatalError is null)
         {
-            _status.ConsumeLoopTick(StatusName);
+            // The liveness tick reads the clock: once per many records is plenty (the timeout is minutes).
+            if (++sinceTick >= LoopTickRecords || _open.RecordCount == 0)
+            {
+                _status.ConsumeLoopTick(StatusName);
+                sinceTick = 0;
+            }
+
             tracker.ThrowIfFaulted();
             if (fill.IsDue(_open.RecordCount, recordReady: true, tracker.InFlight, tracker.HasRoom))
             {
