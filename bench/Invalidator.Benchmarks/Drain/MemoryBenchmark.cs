@@ -85,6 +85,8 @@ internal static class MemoryBenchmark
             report.Add(Part, $"{count:N0}-record backlog: allocated", child_.AllocatedBytes / (double)Math.Max(1, child_.Records), "B/record",
                 $"GC.GetTotalAllocatedBytes from the first record to the committed end, over {child_.Records:N0} records; " +
                 $"GCs gen0/1/2 {child_.Gen0}/{child_.Gen1}/{child_.Gen2}; managed heap at the end {child_.HeapBytes / 1048576.0:F0} MB");
+            report.Add(Part, $"{count:N0}-record backlog: worker CPU", child_.CpuSeconds * 1e6 / Math.Max(1, child_.Records), "µs/record",
+                "the worker process's CPU time (all its threads) from the first record to the committed end: no broker, no Redis");
         }
         finally
         {
@@ -101,10 +103,12 @@ internal static class MemoryBenchmark
         var settings = JsonSerializer.Deserialize<Dictionary<string, string?>>(await File.ReadAllTextAsync(Path.Combine(directory, "settings.json")).ConfigureAwait(false))!;
         using var host = WorkerHost.Build(directory, settings, []);
         long allocatedAtFirst = 0;
+        var cpuAtFirst = TimeSpan.Zero;
         int gen0 = 0, gen1 = 0, gen2 = 0;
         using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
         {
             allocatedAtFirst = GC.GetTotalAllocatedBytes(precise: false);
+            cpuAtFirst = Process.GetCurrentProcess().TotalProcessorTime;
             (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         });
         await host.StartAsync().ConfigureAwait(false);
@@ -120,7 +124,8 @@ internal static class MemoryBenchmark
             GC.CollectionCount(0) - gen0,
             GC.CollectionCount(1) - gen1,
             GC.CollectionCount(2) - gen2,
-            GC.GetTotalMemory(false));
+            GC.GetTotalMemory(false),
+            (Process.GetCurrentProcess().TotalProcessorTime - cpuAtFirst).TotalSeconds);
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
             await host.StopAsync(timeout.Token).ConfigureAwait(false);
@@ -136,5 +141,5 @@ internal static class MemoryBenchmark
         return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    internal sealed record ChildReport(long Records, long AllocatedBytes, long PeakRssKb, int Gen0, int Gen1, int Gen2, long HeapBytes);
+    internal sealed record ChildReport(long Records, long AllocatedBytes, long PeakRssKb, int Gen0, int Gen1, int Gen2, long HeapBytes, double CpuSeconds);
 }
