@@ -57,6 +57,20 @@ public sealed class RecordPlanner
         return true;
     }
 
+    /// <summary>
+    /// Plans a decoded change straight into the batch: the same names <see cref="InvalidationPlanner.Plan(ChangeEvent)"/>
+    /// and <see cref="InvalidationBatch.Add"/> give, without building the plan (a name the batch has costs no string).
+    /// </summary>
+    public RecordPlan Plan(ChangeEvent change, InvalidationBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        ArgumentNullException.ThrowIfNull(batch);
+        var sink = t_sink ??= new UnresolvedSink();
+        sink.Start(batch.BeginPlan());
+        var outcome = _planner.Plan(change.Table, change.Operation, change.Before, change.After, change.Key, sink);
+        return new RecordPlan(change.Table, change.Operation, outcome, change.CommitTime, sink.Unresolved);
+    }
+
     /// <summary>Sends the names on to the batch and keeps what did not render, for the caller to report.</summary>
     private sealed class UnresolvedSink : IPlanSink
     {

@@ -14,7 +14,6 @@ public sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly InvalidationPlanner _planner;
     private readonly RecordPlanner _recordPlanner;
     private readonly DecoderHints _hints;
     private readonly InvalidatorMetrics _metrics;
@@ -23,7 +22,6 @@ public sealed class ChangeRecordPlanner
 
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
     {
-        _planner = new InvalidationPlanner(rules);
         _recordPlanner = new RecordPlanner(rules);
         _hints = rules.DecoderHints;
         _metrics = metrics;
@@ -80,10 +78,10 @@ public sealed class ChangeRecordPlanner
     private PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch, bool tombstone)
     {
         var op = tombstone ? "none" : change.Operation.ToCode();
-        InvalidationPlan plan;
+        RecordPlan plan;
         try
         {
-            plan = _planner.Plan(change);
+            plan = _recordPlanner.Plan(change, batch);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -99,7 +97,6 @@ public sealed class ChangeRecordPlanner
             ReportUnresolved(unresolved);
         }
 
-        batch.Add(plan);
         return new PlannedRecord(Count(source, op, Outcome(plan.Outcome, tombstone)), null, change.CommitTime);
     }
 

@@ -153,6 +153,30 @@ public class RecordPlannerTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void A_decoded_change_planned_into_the_batch_gives_the_plan_s_names(string name)
+    {
+        var fixture = DebeziumFixtures.Load(name);
+        if (DebeziumDecoder.Decode(fixture.Topic, fixture.Key, fixture.Value, Fixtures.DecoderHints).Change is not { } change)
+        {
+            return;
+        }
+
+        var plan = new InvalidationPlanner(Fixtures).Plan(change);
+        var expected = new InvalidationBatch();
+        expected.Add(plan);
+        var batch = new InvalidationBatch();
+        var planned = new RecordPlanner(Fixtures).Plan(change, batch);
+
+        Assert.Equal(plan.Outcome, planned.Outcome);
+        Assert.Equal(plan.Unresolved, planned.Unresolved);
+        Assert.Equal(Sorted(expected.Keys), Sorted(batch.Keys));
+        Assert.Equal(Sorted(expected.Tags), Sorted(batch.Tags));
+        Assert.Equal(Sorted(expected.LeaseKeys), Sorted(batch.LeaseKeys));
+        Assert.Equal(expected.NamesBeforeDeduplication, batch.NamesBeforeDeduplication);
+    }
+
     /// <summary>Compares the two paths on one record; true when the one-pass path took it.</summary>
     private static bool Compare(RuleSet rules, string topic, byte[] key, byte[] value)
     {
