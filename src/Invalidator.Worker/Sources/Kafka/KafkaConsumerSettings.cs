@@ -24,6 +24,9 @@ internal static class KafkaConsumerSettings
             // Large enough that a batch holding an oversized record is fetched whole, so the record reaches
             // the dead-letter topic instead of stalling (or, on some brokers, being passed over) in the fetcher.
             MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            // librdkafka prefetches up to 64 MB by default; 16 MB (over 20,000 typical records, several batches) keeps a
+            // draining worker fed while its memory stays bounded (bench/README: a 1,000,000-record backlog).
+            QueuedMaxMessagesKbytes = 16 * 1024,
             // Per-partition lag for invalidator_consumer_lag_messages comes from these statistics.
             StatisticsIntervalMs = 5000,
         };
