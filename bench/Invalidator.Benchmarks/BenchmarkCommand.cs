@@ -11,7 +11,7 @@ namespace Invalidator.Benchmarks;
 internal static class BenchmarkCommand
 {
     private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
-        "[--only micro,drain,latency,memory,direct] [--results DIR] [--set Invalidator:Key=value ...]";
+        "[--only micro,drain,latency,memory,direct] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -24,6 +24,7 @@ internal static class BenchmarkCommand
         var quick = false;
         var only = new HashSet<string>(PerfSuite.Parts, StringComparer.Ordinal);
         string? results = null;
+        string? label = null;
         var names = new List<string>();
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var valid = true;
@@ -47,6 +48,11 @@ internal static class BenchmarkCommand
             else if (args[i] == "--results" && i + 1 < args.Length)
             {
                 results = args[++i];
+            }
+            else if (args[i] == "--label" && i + 1 < args.Length)
+            {
+                // Names the run in the results file, e.g. which build it measured ("before", "after").
+                label = args[++i];
             }
             else if (args[i] is "decode" or "redis" or "e2e" or "race" or "audit" or "all" or "perf")
             {
@@ -75,7 +81,7 @@ internal static class BenchmarkCommand
             var report = await PerfSuite.RunAsync(scale, only, overrides).ConfigureAwait(false);
             Console.WriteLine();
             report.Table.Print(Console.Out);
-            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), string.Join('-', only.Order(StringComparer.Ordinal)) + (quick ? "-quick" : ""))})");
+            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (quick ? "-quick" : ""))})");
             return 0;
         }
 
