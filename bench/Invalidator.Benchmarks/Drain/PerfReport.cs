@@ -16,6 +16,7 @@ internal sealed class PerfReport
     private readonly List<string[]> _rows = [];
     private readonly string _startLoad = LoadAverage();
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private readonly List<string> _machine = [.. Machine()]; // at the start: the commit that was built, not what changed since
 
     public ResultTable Table { get; } = new();
 
@@ -54,7 +55,7 @@ internal sealed class PerfReport
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"# Invalidator perf run: {which}, {_started:yyyy-MM-dd HH:mm} UTC");
         text.AppendLine();
-        foreach (var line in Machine())
+        foreach (var line in _machine)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"- {line}");
         }
