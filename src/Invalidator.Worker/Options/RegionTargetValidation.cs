@@ -30,7 +30,7 @@ internal static class RegionTargetValidation
 
         if (target != RegionTarget.Redis)
         {
-            if (region.KeyPrefix.Length > 0)
+            if (!string.IsNullOrEmpty(region.KeyPrefix))
             {
                 var instead = target == RegionTarget.FusionCache
                     ? $"{path}:FusionCache:CacheKeyPrefix (FusionCache's CacheKeyPrefix) or {path}:FusionCache:InstanceName (the Redis distributed cache's InstanceName)"

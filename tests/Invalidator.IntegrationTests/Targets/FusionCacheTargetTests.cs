@@ -1,0 +1,139 @@
+using Invalidator.IntegrationTests.Infrastructure;
+using Invalidator.IntegrationTests.Worker;
+using StackExchange.Redis;
+
+namespace Invalidator.IntegrationTests.Targets;
+
+/// <summary>
+/// Target FusionCache on real Redis with the real library: two application nodes, each with its own L1, over one
+/// Redis (L2 and backplane); the worker (Kafka mode, through the mock broker) invalidates region east as FusionCache
+/// and region west as plain Redis keys.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class FusionCacheTargetTests(ServersFixture servers)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private const string Rules = """
+        tables:
+          public.customers:
+            keys: ["customer:{id}"]
+            tags: ["tenant:{tenant_id}"]
+        """;
+
+    private static object Customer(int id, int tenant) => new { id, email = $"c{id}@example.com", name = "N", tenant_id = tenant };
+
+    private string EastRedis => servers.RedisConnectionString("east");
+
+    [Fact]
+    public async Task A_changed_row_removes_its_entry_from_both_pods_L1_and_from_L2()
+    {
+        var setup = FusionCacheSetup.Unique("fc-key");
+        await using var podA = await FusionCachePod.StartAsync(EastRedis, setup);
+        await using var podB = await FusionCachePod.StartAsync(EastRedis, setup);
+        await podA.ReadAsync("customer:7", "Ada v1");
+        await podA.ReadAsync("customer:8", "Bob v1");
+        Assert.Equal("Ada v1", await podB.ReadAsync("customer:7", "(not loaded: L2 has it)"));
+        Assert.Equal("Bob v1", await podB.ReadAsync("customer:8", "(not loaded: L2 has it)"));
+        Assert.Equal("Ada v1", await podA.InMemoryAsync("customer:7"));
+        Assert.Equal("Ada v1", await podB.InMemoryAsync("customer:7"));
+        await using var redis = await servers.Redis.ConnectAsync(servers.RegionIndex("east"));
+        Assert.Equal(2, await L2KeysAsync(redis, setup));
+
+        await using var harness = new WorkerHarness(servers, Rules, "fc-key");
+        foreach (var (key, value) in setup.RegionSettings("east"))
+        {
+            harness.Settings[key] = value;
+        }
+
+        await harness.CreateTopicAsync();
+        await harness.StartAsync();
+        await harness.ProduceAsync(Debezium.Envelope("u", Customer(7, 1), Customer(7, 1)));
+
+        await Eventually.AssertAsync(
+            async () => await podA.InMemoryAsync("customer:7") is null && await podB.InMemoryAsync("customer:7") is null,
+            Deadline,
+            "the backplane's remove message drops customer:7 from both pods' L1");
+        Assert.Equal(1, await L2KeysAsync(redis, setup));
+        await using var freshPod = await FusionCachePod.StartAsync(EastRedis, setup);
+        Assert.Null(await freshPod.CachedAsync("customer:7"));
+        Assert.Equal("Ada v2", await podA.ReadAsync("customer:7", "Ada v2"));
+
+        // Only the changed row: customer 8 stays cached in both L1s and in L2.
+        Assert.Equal("Bob v1", await podA.InMemoryAsync("customer:8"));
+        Assert.Equal("Bob v1", await podB.InMemoryAsync("customer:8"));
+        Assert.Equal("Bob v1", await freshPod.CachedAsync("customer:8"));
+        Assert.Contains(harness.Logs.Entries, e => e.EventId == 2100 && e.Message.Contains($"FusionCache '{setup.CacheName}'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_tag_expires_every_entry_with_it_in_both_pods_and_for_a_pod_that_starts_later()
+    {
+        var setup = FusionCacheSetup.Unique("fc-tag");
+        await using var podA = await FusionCachePod.StartAsync(EastRedis, setup);
+        await using var podB = await FusionCachePod.StartAsync(EastRedis, setup);
+        await podA.ReadAsync("report:5:a", "report a", "tenant:5");
+        await podB.ReadAsync("report:5:b", "report b", "tenant:5");
+        await podA.ReadAsync("report:6:a", "report of tenant 6", "tenant:6");
+        foreach (var pod in new[] { podA, podB })
+        {
+            Assert.Equal("report a", await pod.CachedAsync("report:5:a"));
+            Assert.Equal("report b", await pod.CachedAsync("report:5:b"));
+            Assert.Equal("report of tenant 6", await pod.CachedAsync("report:6:a"));
+        }
+
+        await using var harness = new WorkerHarness(servers, Rules, "fc-tag");
+        foreach (var (key, value) in setup.RegionSettings("east"))
+        {
+            harness.Settings[key] = value;
+        }
+
+        await harness.CreateTopicAsync();
+        await harness.StartAsync();
+        await harness.ProduceAsync(Debezium.Envelope("c", null, Customer(1, 5)));
+
+        await Eventually.AssertAsync(
+            async () => await AllMissAsync([podA, podB], ["report:5:a", "report:5:b"]),
+            Deadline,
+            "remove-by-tag tenant:5 expires both entries in both pods");
+        // A node that starts after the invalidation reads the entries and the tag's expiration from L2.
+        await using var freshPod = await FusionCachePod.StartAsync(EastRedis, setup);
+        Assert.True(await AllMissAsync([freshPod], ["report:5:a", "report:5:b"]), "a pod started later sees tenant:5's entries as expired too");
+        foreach (var pod in new[] { podA, podB, freshPod })
+        {
+            Assert.Equal("report of tenant 6", await pod.CachedAsync("report:6:a"));
+        }
+    }
+
+    private static async Task<bool> AllMissAsync(FusionCachePod[] pods, string[] keys)
+    {
+        foreach (var pod in pods)
+        {
+            foreach (var key in keys)
+            {
+                if (await pod.CachedAsync(key) is not null)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The L2 entries of the setup's application keys (the Redis cache's hashes under its InstanceName).</summary>
+    private static async Task<int> L2KeysAsync(IConnectionMultiplexer redis, FusionCacheSetup setup)
+    {
+        var count = 0;
+        foreach (var server in redis.GetServers())
+        {
+            await foreach (var key in server.KeysAsync(pattern: $"{setup.InstanceName}*customer:*"))
+            {
+                _ = key;
+                count++;
+            }
+        }
+
+        return count;
+    }
+}
