@@ -1,6 +1,8 @@
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
+using System.Text.Json;
 using StackExchange.Redis;
+using ZiggyCreatures.Caching.Fusion.Serialization.SystemTextJson;
 
 namespace Invalidator.IntegrationTests.Targets;
 
@@ -103,6 +105,35 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
         {
             Assert.Equal("report of tenant 6", await pod.CachedAsync("report:6:a"));
         }
+    }
+
+    [Fact]
+    public async Task With_a_serializer_other_than_the_applications_a_node_that_reads_the_tag_from_L2_serves_stale_entries()
+    {
+        // The applications write JSON with snake_case names: their System.Text.Json options differ from the worker's
+        // (FusionCache's System.Text.Json serializer with the defaults, Serializer=SystemTextJson).
+        var snakeCase = () => new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+        var setup = FusionCacheSetup.Unique("fc-ser");
+        await using var pod = await FusionCachePod.StartAsync(EastRedis, setup, snakeCase());
+        await pod.ReadAsync("report:5:a", "report a", "tenant:5");
+
+        await using var harness = new WorkerHarness(servers, Rules, "fc-ser");
+        foreach (var (key, value) in setup.RegionSettings("east"))
+        {
+            harness.Settings[key] = value;
+        }
+
+        await harness.CreateTopicAsync();
+        await harness.StartAsync();
+        await harness.ProduceAsync(Debezium.Envelope("c", null, Customer(1, 5)));
+
+        // A subscribed node takes the tag's expiration time from the backplane message, which the serializer does not touch.
+        await Eventually.AssertAsync(async () => await pod.CachedAsync("report:5:a") is null, Deadline, "the subscribed pod expires tenant:5's entry");
+
+        // A node that starts later reads the tag's expiration entry from L2, written by the worker's serializer: its own
+        // cannot read it, so it takes the tag as never invalidated and serves the entry cached before the change.
+        await using var freshPod = await FusionCachePod.StartAsync(EastRedis, setup, snakeCase());
+        Assert.Equal("report a", await freshPod.CachedAsync("report:5:a"));
     }
 
     private static async Task<bool> AllMissAsync(FusionCachePod[] pods, string[] keys)
