@@ -54,7 +54,7 @@ internal static class DecodeBenchmark
         Measure(table, $"generated customers update, with schema ({Size(schemaful)})", schemaful, planner, hints, scale);
         MeasureDecodeOnly(table, "  decode only, schemaless", schemaless, hints, scale);
         MeasureDecodeOnly(table, "  decode only, with schema", schemaful, hints, scale);
-        MeasureWorkerPath(table, "worker path: ChangeRecordPlanner.Add into 5000-record InvalidationBatch, with schema", schemaful, planner, scale);
+        MeasureWorkerPath(table, "worker path: ChangeRecordPlanner.Add into 5000-record InvalidationBatch, with schema", schemaful, rules, scale);
     }
 
     private static void Measure(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, InvalidationPlanner planner, DecoderHints hints, Scale scale)
@@ -88,10 +88,10 @@ internal static class DecodeBenchmark
     }
 
     /// <summary>What the Kafka source does per record: decode, plan, count the outcome, merge into the batch's deduplicating sets.</summary>
-    private static void MeasureWorkerPath(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, InvalidationPlanner planner, Scale scale)
+    private static void MeasureWorkerPath(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, RuleSet rules, Scale scale)
     {
         using var meters = new MeterFactoryScope();
-        var recordPlanner = new ChangeRecordPlanner(planner, meters.Metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        var recordPlanner = new ChangeRecordPlanner(rules, meters.Metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
         var batch = new InvalidationBatch();
         var (rate, bytes) = Loop(records, scale, record =>
         {

@@ -31,6 +31,9 @@ internal static class EndToEndBenchmark
     private const int Partitions = 24;
     private const long MockPartitionBytes = 5 * 1024 * 1024;
 
+    /// <summary>Each way, for the remote-regions case: an 80 ms round trip, as between regions on two continents.</summary>
+    private static readonly TimeSpan RemoteRegionDelay = TimeSpan.FromMilliseconds(40);
+
     public static async Task RunAsync(Scale scale, ResultTable table, IReadOnlyDictionary<string, string?> overrides)
     {
         Console.WriteLine("e2e: starting the Kafka mock cluster and two redis-server processes ...");
@@ -44,13 +47,20 @@ internal static class EndToEndBenchmark
         await RunOnceAsync(table, kafka, regions, "schemaless", withSchema: false, scale.EndToEndRecords, scale, overrides).ConfigureAwait(false);
         // Schema-ful records are ~4x larger: a quarter as many fit the mock's per-partition limit.
         await RunOnceAsync(table, kafka, regions, "with schema", withSchema: true, scale.EndToEndRecords / 4, scale, overrides).ConfigureAwait(false);
+
+        // Regions are far away in a real deployment: behind a proxy that delays each direction, every batch's
+        // deletes cost at least one round trip, which the worker hides by consuming and planning meanwhile.
+        await using var eastProxy = LatencyProxy.Start(east.Port, RemoteRegionDelay);
+        await using var westProxy = LatencyProxy.Start(west.Port, RemoteRegionDelay);
+        await RunOnceAsync(table, kafka, regions, $"schemaless, regions {RemoteRegionDelay.TotalMilliseconds * 2:0} ms away", withSchema: false, scale.EndToEndRecords / 2, scale, overrides,
+            [eastProxy.ConnectionString, westProxy.ConnectionString]).ConfigureAwait(false);
     }
 
     private static async Task RunOnceAsync(
         ResultTable? table, KafkaMockCluster kafka, RedisServerProcess[] servers, string label, bool withSchema, int count, Scale scale,
-        IReadOnlyDictionary<string, string?> overrides)
+        IReadOnlyDictionary<string, string?> overrides, string[]? workerRedis = null)
     {
-        var run = label.Replace(' ', '-');
+        var run = new string(label.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray());
         var topic = $"bench-{run}.public.customers";
         var prefix = $"e2e-{run}:";
         kafka.CreateTopic(topic, Partitions);
@@ -84,7 +94,7 @@ internal static class EndToEndBenchmark
             try
             {
                 await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), BenchRecords.CustomerKeyRules).ConfigureAwait(false);
-                var measured = await RunWorkerAsync(kafka, servers, directory, topic, prefix, produced, count, scale, overrides).ConfigureAwait(false);
+                var measured = await RunWorkerAsync(kafka, workerRedis ?? servers.Select(s => s.ConnectionString).ToArray(), directory, topic, prefix, produced, count, scale, overrides).ConfigureAwait(false);
                 long left = 0;
                 foreach (var admin in admins)
                 {
@@ -123,7 +133,7 @@ internal static class EndToEndBenchmark
     }
 
     private static async Task<Measured> RunWorkerAsync(
-        KafkaMockCluster kafka, RedisServerProcess[] servers, string directory, string topic, string prefix,
+        KafkaMockCluster kafka, string[] regionRedis, string directory, string topic, string prefix,
         Dictionary<int, long> endOffsets, int count, Scale scale, IReadOnlyDictionary<string, string?> overrides)
     {
         var groupId = $"{topic}-group";
@@ -138,10 +148,10 @@ internal static class EndToEndBenchmark
             ["Invalidator:Rules:Path"] = "rules.yaml",
             ["Invalidator:DeadLetter:Topic"] = $"{topic}-dlq",
         };
-        for (var i = 0; i < servers.Length; i++)
+        for (var i = 0; i < regionRedis.Length; i++)
         {
             var region = i == 0 ? "east" : "west";
-            settings[$"Invalidator:Regions:{region}:Redis"] = servers[i].ConnectionString;
+            settings[$"Invalidator:Regions:{region}:Redis"] = regionRedis[i];
             settings[$"Invalidator:Regions:{region}:KeyPrefix"] = prefix;
         }
 

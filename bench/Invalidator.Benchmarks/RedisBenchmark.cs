@@ -55,7 +55,7 @@ internal static class RedisBenchmark
         var pipeline = Polly.ResiliencePipeline.Empty;
         foreach (var perCommand in new[] { 100, 2000 })
         {
-            var region = new RegionInvalidator("east", new RegionOptions { Redis = east.ConnectionString }, eastRegion.Connection, pipeline, new Polly.CircuitBreaker.CircuitBreakerStateProvider(), meters.Metrics, perCommand, TimeProvider.System);
+            var region = new RegionInvalidator("east", new RegionOptions { Redis = east.ConnectionString }, eastRegion.Connection, pipeline, meters.Metrics, perCommand, TimeProvider.System);
             await RegionAsync(table, region, $"RegionInvalidator, 1 region, 20,000 keys/batch, {perCommand}/UNLINK", 20_000, scale, eastAdmin).ConfigureAwait(false);
         }
 

@@ -20,8 +20,6 @@ public sealed class InvalidationPlanner
         _rules = rules;
     }
 
-    public RuleSet Rules => _rules;
-
     public InvalidationPlan Plan(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);

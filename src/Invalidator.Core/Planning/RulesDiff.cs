@@ -48,24 +48,29 @@ public sealed class RulesDiff
 
     private readonly InvalidationPlanner _old;
     private readonly InvalidationPlanner _new;
+    private readonly DecoderHints _oldHints;
+    private readonly DecoderHints _newHints;
 
     public RulesDiff(RuleSet oldRules, RuleSet newRules)
     {
+        ArgumentNullException.ThrowIfNull(oldRules);
+        ArgumentNullException.ThrowIfNull(newRules);
         _old = new InvalidationPlanner(oldRules);
         _new = new InvalidationPlanner(newRules);
+        _oldHints = oldRules.DecoderHints;
+        _newHints = newRules.DecoderHints;
     }
 
     public RecordDifference Compare(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
-        new(Evaluate(_old, topic, key, value), Evaluate(_new, topic, key, value));
+        new(Evaluate(_old, _oldHints, topic, key, value), Evaluate(_new, _newHints, topic, key, value));
 
     /// <summary>What the worker would do with the record under <paramref name="planner"/>'s rules; never throws for bad input.</summary>
-    public static RecordInvalidations Evaluate(InvalidationPlanner planner, string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    private static RecordInvalidations Evaluate(InvalidationPlanner planner, DecoderHints hints, string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
-        ArgumentNullException.ThrowIfNull(planner);
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, planner.Rules.DecoderHints);
+            decoded = DebeziumDecoder.Decode(topic, key, value, hints);
         }
         catch (ChangeEventFormatException ex)
         {

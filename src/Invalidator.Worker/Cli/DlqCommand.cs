@@ -30,12 +30,10 @@ internal static class DlqCommand
                 using var host = InvalidatorHost.CreateBuilder([], parse.GetValue(config)?.FullName).Build();
                 var services = host.Services;
                 var options = services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
-                // Direct mode keeps its dead letters in a Postgres table, Kafka mode on the topic.
-                var report = options.Source == ChangeSourceKind.Postgres
-                    ? await new PostgresDeadLetterReplay(services.GetRequiredService<PostgresDeadLetterStore>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>())
-                        .RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false)
-                    : await new DeadLetterReplay(options, services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>())
-                        .RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
+                // The selected source's store: the topic in Kafka mode, the table in direct mode.
+                var replay = new DeadLetterReplay(
+                    services.GetRequiredService<IDeadLetterStore>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>(), options.DeadLetter.MaxRecordBytes);
+                var report = await replay.RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync(report.ToString()).ConfigureAwait(false);
                 return report.Failures.Count == 0 ? 0 : 1;
             }
@@ -45,6 +43,6 @@ internal static class DlqCommand
                 return 2;
             }
         });
-        return new Command("dlq", "Work with the dead-letter topic.") { replay };
+        return new Command("dlq", "Work with the dead-letter store (the topic, or in direct mode the table).") { replay };
     }
 }

@@ -11,8 +11,6 @@ namespace Invalidator.Worker.Cli;
 /// <summary><c>run</c>: the worker. Start-up errors print what to fix, without a stack trace, and exit 2.</summary>
 internal static class RunCommand
 {
-    public const int ConfigurationError = 2;
-
     public static Command Build(TextWriter error)
     {
         var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file to use instead of appsettings.json." };
@@ -48,19 +46,19 @@ internal static class RunCommand
         catch (Exception ex) when (StartupErrors.IsStartupError(ex))
         {
             await StartupErrors.WriteAsync(ex, error).ConfigureAwait(false);
-            return ConfigurationError;
+            return ExitCodes.ConfigurationError;
         }
         catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
         {
             // The binder names the key ("... at 'Invalidator:Batching:MaxRecords' to type 'System.Int32'").
             await error.WriteLineAsync($"Invalid configuration: {ex.Message}").ConfigureAwait(false);
-            return ConfigurationError;
+            return ExitCodes.ConfigurationError;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Already logged in full by the part that failed; the console gets the one line that matters.
             await error.WriteLineAsync($"The worker stopped: {ex.GetBaseException().Message}").ConfigureAwait(false);
-            return 1;
+            return ExitCodes.Failure;
         }
     }
 }

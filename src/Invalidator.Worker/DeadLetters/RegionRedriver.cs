@@ -1,10 +1,6 @@
-using System.Text;
-using System.Text.Json;
-using Confluent.Kafka;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,129 +8,132 @@ using Microsoft.Extensions.Options;
 namespace Invalidator.Worker.DeadLetters;
 
 /// <summary>
-/// Re-applies a region's dead-lettered invalidations once the region is healthy again, in order, and only
-/// then stores its own offset on the dead-letter topic (group <c>&lt;GroupId&gt;.redrive</c>). Poison records
-/// are passed over: they wait for <c>dlq replay</c> after a rules fix.
-/// While a region is down its letter is retried every <c>RedriveRetryInterval</c>; attempts go through the
-/// region's circuit breaker, so an open circuit costs nothing.
+/// Re-applies each region's dead-lettered invalidations once the region is healthy again, whatever the store
+/// (topic or table). Every configured region has its own loop over its own letters, in order, so a region that is
+/// still down never delays the redrive of another. A letter is marked redriven only after its region applied it:
+/// a crash re-applies it after the restart (deletes are idempotent). While a region is down its letter is retried
+/// every <c>RedriveRetryInterval</c>; attempts go through the region's circuit breaker, so an open circuit costs
+/// nothing. Poison records are left to <c>dlq replay</c>.
 /// </summary>
 internal sealed class RegionRedriver : BackgroundService
 {
+    private const int ReadLimit = 100;
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
 
     private readonly InvalidatorOptions _options;
+    private readonly IDeadLetterStore _store;
     private readonly RegionSet _regions;
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
-    private readonly KafkaErrorLog _kafkaErrors;
+    private readonly RateLimitedLog _stalledLog;
 
-    public RegionRedriver(IOptions<InvalidatorOptions> options, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time)
+    public RegionRedriver(IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time)
     {
         _options = options.Value;
+        _store = store;
         _regions = regions;
         _logger = logger;
         _time = time;
-        _kafkaErrors = new KafkaErrorLog(logger, time);
+        _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
     }
 
-    public static string GroupIdFor(KafkaOptions kafka) => kafka.GroupId + ".redrive";
-
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        _options.DeadLetter.Redrive ? Task.Run(() => RunAsync(stoppingToken), CancellationToken.None) : Task.CompletedTask;
+        _options.DeadLetter.Redrive
+            ? Task.WhenAll(_regions.Regions.Select(region => Task.Run(() => RunAsync(region, stoppingToken), CancellationToken.None)))
+            : Task.CompletedTask;
 
-    private async Task RunAsync(CancellationToken stoppingToken)
+    private async Task RunAsync(RegionInvalidator region, CancellationToken stoppingToken)
     {
-        var config = KafkaConsumerSettings.Build(_options.Kafka);
-        config.GroupId = GroupIdFor(_options.Kafka);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetErrorHandler((_, error) => _kafkaErrors.Report(error))
-            .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
-            .Build();
-        consumer.Subscribe(_options.DeadLetter.Topic);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                ConsumeResult<byte[]?, byte[]?>? record;
-                try
+                var letters = await ReadAsync(region, stoppingToken).ConfigureAwait(false);
+                if (letters.Count == 0)
                 {
-                    record = consumer.Consume(IdlePoll);
-                }
-                catch (ConsumeException ex) when (!ex.Error.IsFatal)
-                {
-                    _kafkaErrors.Report(ex.Error);
+                    await Task.Delay(IdlePoll, _time, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
 
-                if (record is null || record.IsPartitionEOF)
+                foreach (var letter in letters)
                 {
-                    continue;
-                }
+                    if (letter.Letter is null)
+                    {
+                        // Left as it is (it may be read by a person), but not retried by this process.
+                        Log.RedriveSkipped(_logger, region.Name, letter.Where, "the stored bytes are not a region letter");
+                        continue;
+                    }
 
-                await RedriveAsync(record, stoppingToken).ConfigureAwait(false);
-                try
-                {
-                    consumer.StoreOffset(record);
-                }
-                catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
-                {
-                    Log.OffsetStoreFailed(_logger, record.TopicPartitionOffset.ToString(), ex.Error.Reason);
+                    await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
+                    await MarkAsync(region, letter, stoppingToken).ConfigureAwait(false);
                 }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // The letter being redriven is not acknowledged; it is redriven again after a restart.
-        }
-        finally
-        {
-            consumer.Close();
+            // The letter being redriven stays unmarked; it is redriven again after a restart.
         }
     }
 
-    private async Task RedriveAsync(ConsumeResult<byte[]?, byte[]?> record, CancellationToken stoppingToken)
+    private async Task<IReadOnlyList<PendingRegionLetter>> ReadAsync(RegionInvalidator region, CancellationToken stoppingToken)
     {
-        if (!IsRegionLetter(record.Message.Headers))
+        while (true)
         {
-            return;
+            try
+            {
+                return await _store.ReadPendingAsync(region.Name, ReadLimit, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                await StalledAsync(region, ex, stoppingToken).ConfigureAwait(false);
+            }
         }
+    }
 
-        RegionDeadLetter letter;
-        try
-        {
-            letter = RegionDeadLetter.FromJson(record.Message.Value);
-        }
-        catch (JsonException)
-        {
-            Log.RedriveUnknownRegion(_logger, record.Topic, record.Partition.Value, record.Offset.Value, "<unreadable letter>");
-            return;
-        }
-
-        if (_regions.Find(letter.Region) is not { } region)
-        {
-            Log.RedriveUnknownRegion(_logger, record.Topic, record.Partition.Value, record.Offset.Value, letter.Region);
-            return;
-        }
-
+    /// <summary>Applies the letter in its region, waiting for as long as the region still fails.</summary>
+    private async Task RedriveAsync(RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, CancellationToken stoppingToken)
+    {
         while (true)
         {
             try
             {
                 var result = await region.ApplyAsync(letter.Keys, letter.Tags, stoppingToken).ConfigureAwait(false);
-                Log.RegionRedriven(_logger, region.Name, record.Topic, record.Partition.Value, record.Offset.Value, letter.Keys.Count, letter.Tags.Count, result.KeysFound);
+                Log.RegionRedriven(_logger, region.Name, pending.Where, letter.Keys.Count, letter.Tags.Count, result.KeysFound);
                 return;
             }
             catch (RegionApplyException ex)
             {
                 var delay = _options.DeadLetter.RedriveRetryInterval;
-                Log.RedriveWaiting(_logger, region.Name, Log.Describe(ex.InnerException), record.Topic, record.Partition.Value, record.Offset.Value, delay);
+                Log.RedriveWaiting(_logger, region.Name, Log.Describe(ex.InnerException), pending.Where, delay);
                 await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
             }
         }
     }
 
-    private static bool IsRegionLetter(Headers? headers) =>
-        headers is not null
-        && headers.TryGetLastBytes(DeadLetterPublisher.KindHeader, out var kind)
-        && Encoding.UTF8.GetString(kind) == RegionDeadLetter.Kind;
+    private async Task MarkAsync(RegionInvalidator region, PendingRegionLetter letter, CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await _store.MarkRedrivenAsync(letter, stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                await StalledAsync(region, ex, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task StalledAsync(RegionInvalidator region, Exception exception, CancellationToken stoppingToken)
+    {
+        var delay = _options.DeadLetter.RedriveRetryInterval;
+        if (_stalledLog.ShouldLog(region.Name, out var suppressed))
+        {
+            Log.RedriveStalled(_logger, region.Name, _store.Name, Log.Describe(exception), delay, suppressed);
+        }
+
+        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+    }
 }

@@ -10,15 +10,6 @@ internal sealed class LatencyWindow(int capacity = 4096)
     private readonly Lock _lock = new();
     private long _written;
 
-    public void Add(double seconds)
-    {
-        lock (_lock)
-        {
-            _samples[_written % _samples.Length] = seconds;
-            _written++;
-        }
-    }
-
     public void AddRange(ReadOnlySpan<double> seconds)
     {
         lock (_lock)

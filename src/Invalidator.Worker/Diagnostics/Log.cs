@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics, 7000 the dead-letter table).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -11,10 +11,10 @@ internal static partial class Log
     [LoggerMessage(1001, LogLevel.Information, "Partitions assigned: {Partitions}")]
     public static partial void PartitionsAssigned(ILogger logger, string partitions);
 
-    [LoggerMessage(1002, LogLevel.Information, "Partitions revoked: {Partitions}; {Dropped} unapplied records dropped, the next owner re-reads them")]
+    [LoggerMessage(1002, LogLevel.Information, "Partitions revoked: {Partitions}; {Dropped} of them had unfinished batches, whose positions are dropped unacknowledged: the next owner re-reads them")]
     public static partial void PartitionsRevoked(ILogger logger, string partitions, int dropped);
 
-    [LoggerMessage(1003, LogLevel.Warning, "Partitions lost: {Partitions}; {Dropped} unapplied records dropped")]
+    [LoggerMessage(1003, LogLevel.Warning, "Partitions lost: {Partitions}; {Dropped} of them had unfinished batches, whose positions are dropped unacknowledged")]
     public static partial void PartitionsLost(ILogger logger, string partitions, int dropped);
 
     [LoggerMessage(1004, LogLevel.Warning, "Kafka error {Code}: {Reason} ({Suppressed} more of this kind in the last 10 s)")]
@@ -68,14 +68,20 @@ internal static partial class Log
     [LoggerMessage(2006, LogLevel.Error, "Region {Region} could not apply a batch of {Keys} keys and {Tags} tags after {Attempts} attempts ({Error}); dead-lettering it")]
     public static partial void RegionBatchDeadLettered(ILogger logger, string region, int keys, int tags, int attempts, string error);
 
-    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead-lettered invalidations from {Topic}[{Partition}]@{Offset} ({Keys} keys, {Tags} tags; {Found} were cached)")]
-    public static partial void RegionRedriven(ILogger logger, string region, string topic, int partition, long offset, int keys, int tags, long found);
+    [LoggerMessage(2007, LogLevel.Information, "Region {Region}: redrove dead letter {Letter} ({Keys} keys, {Tags} tags; {Found} were cached)")]
+    public static partial void RegionRedriven(ILogger logger, string region, string letter, int keys, int tags, long found);
 
-    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of {Topic}[{Partition}]@{Offset} retries in {Delay}")]
-    public static partial void RedriveWaiting(ILogger logger, string region, string error, string topic, int partition, long offset, TimeSpan delay);
+    [LoggerMessage(2008, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of dead letter {Letter} retries in {Delay}")]
+    public static partial void RedriveWaiting(ILogger logger, string region, string error, string letter, TimeSpan delay);
 
-    [LoggerMessage(2009, LogLevel.Warning, "Dead letter {Topic}[{Partition}]@{Offset} names region '{Region}', which is not configured; skipped")]
-    public static partial void RedriveUnknownRegion(ILogger logger, string topic, int partition, long offset, string region);
+    [LoggerMessage(2009, LogLevel.Warning, "Dead letters at {Letter} name region '{Region}', which is not configured: no region redrives them")]
+    public static partial void RedriveUnknownRegion(ILogger logger, string letter, string region);
+
+    [LoggerMessage(2010, LogLevel.Warning, "Region {Region}: dead letter {Letter} cannot be redriven ({Problem}); passed over")]
+    public static partial void RedriveSkipped(ILogger logger, string region, string letter, string problem);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Region {Region}: the redrive cannot read or mark the dead-letter {Store} ({Error}); retrying every {Delay} ({Suppressed} more in the last 10 s)")]
+    public static partial void RedriveStalled(ILogger logger, string region, string store, string error, TimeSpan delay, long suppressed);
 
     [LoggerMessage(2100, LogLevel.Information, "Region {Region} ({Target}) connected to {Endpoints} ({Description})")]
     public static partial void RegionTargetReady(ILogger logger, string region, string target, string endpoints, string description);
@@ -92,11 +98,14 @@ internal static partial class Log
     [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables")]
     public static partial void RulesLoaded(ILogger logger, string path, int tables);
 
-    [LoggerMessage(4000, LogLevel.Warning, "Dead-lettered {Topic}[{Partition}]@{Offset}: {Reason}")]
-    public static partial void RecordDeadLettered(ILogger logger, string topic, int partition, long offset, string reason);
+    [LoggerMessage(4000, LogLevel.Warning, "Dead-lettered {Record} into the {Store}: {Reason}")]
+    public static partial void RecordDeadLettered(ILogger logger, string record, string store, string reason);
 
-    [LoggerMessage(4001, LogLevel.Error, "Could not write to the dead-letter topic {Topic}; the batch is retried")]
-    public static partial void DeadLetterWriteFailed(ILogger logger, string topic, Exception exception);
+    [LoggerMessage(4001, LogLevel.Error, "Could not write to the dead-letter {Store}; nothing it covers is acknowledged, and the write is retried")]
+    public static partial void DeadLetterWriteFailed(ILogger logger, string store, Exception exception);
+
+    [LoggerMessage(4002, LogLevel.Information, "The dead-letter topic {Topic} does not exist yet (nothing was dead-lettered): the redrive reads it once it does")]
+    public static partial void DeadLetterTopicAbsent(ILogger logger, string topic);
 
     [LoggerMessage(5000, LogLevel.Information, "Streaming publication {Publication} from slot {Slot} on PostgreSQL {ServerVersion}")]
     public static partial void ReplicationStarted(ILogger logger, string publication, string slot, string serverVersion);
@@ -133,24 +142,6 @@ internal static partial class Log
 
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
     public static partial void DeadLetterTableReady(ILogger logger, string table);
-
-    [LoggerMessage(7001, LogLevel.Warning, "Dead-lettered a change of {SourceTable} at {Lsn} into {Table}: {Reason}")]
-    public static partial void ChangeDeadLettered(ILogger logger, string sourceTable, string lsn, string table, string reason);
-
-    [LoggerMessage(7002, LogLevel.Error, "Could not write to the dead-letter table {Table}; nothing is confirmed and the batch is retried")]
-    public static partial void DeadLetterTableWriteFailed(ILogger logger, string table, Exception exception);
-
-    [LoggerMessage(7003, LogLevel.Information, "Region {Region}: redrove dead letter {Id} of {Table} ({Keys} keys, {Tags} tags; {Found} were cached)")]
-    public static partial void RegionRedrivenFromTable(ILogger logger, string region, long id, string table, int keys, int tags, long found);
-
-    [LoggerMessage(7004, LogLevel.Warning, "Region {Region} is still failing ({Error}); redrive of dead letter {Id} of {Table} retries in {Delay}")]
-    public static partial void TableRedriveWaiting(ILogger logger, string region, string error, long id, string table, TimeSpan delay);
-
-    [LoggerMessage(7005, LogLevel.Warning, "Dead letter {Id} of {Table} cannot be redriven ({Problem}); it stays unredriven")]
-    public static partial void TableRedriveSkipped(ILogger logger, long id, string table, string problem);
-
-    [LoggerMessage(7006, LogLevel.Warning, "The redrive cannot read or update the dead-letter table {Table} ({Error}); retrying in {Delay}")]
-    public static partial void TableRedriveStalled(ILogger logger, string table, string error, TimeSpan delay);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";

@@ -3,15 +3,10 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
+using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
-
-/// <summary>A partition of a source: a Kafka topic and partition, or <c>("postgres", 0)</c> for the direct source.</summary>
-public readonly record struct SourcePartition(string Source, int Partition)
-{
-    public override string ToString() => $"{Source}[{Partition}]";
-}
 
 /// <summary>
 /// What the worker is doing right now, told by the parts that do it: the sources (loop turns, assignments,
@@ -138,7 +133,8 @@ public sealed class WorkerStatus : IBatchListener
                     _partitions[key] = state = new PartitionState();
                 }
 
-                state.NextPosition = progress.NextPosition;
+                // Batches in flight finish in any order: the furthest position applied so far.
+                state.NextPosition = Math.Max(state.NextPosition ?? long.MinValue, progress.NextPosition);
                 state.LastCommitTime = progress.LastCommitTime ?? state.LastCommitTime;
                 state.LastAppliedAt = now;
             }

@@ -31,6 +31,7 @@ public static class InvalidatorServiceCollectionExtensions
             .AddInvalidatorHttp()
             .AddInvalidatorRules()
             .AddInvalidatorRegions()
+            .AddInvalidatorDeadLetters()
             .AddInvalidatorKafkaSource()
             .AddInvalidatorPostgresSource();
 
@@ -98,9 +99,8 @@ public static class InvalidatorServiceCollectionExtensions
             Log.RulesLoaded(sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"), path, rules.Tables.Count);
             return rules;
         });
-        services.TryAddSingleton(sp => new InvalidationPlanner(sp.GetRequiredService<RuleSet>()));
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
-            sp.GetRequiredService<InvalidationPlanner>(),
+            sp.GetRequiredService<RuleSet>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>()));
@@ -117,7 +117,7 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IRegionDeadLetterSink>(),
+            sp.GetService<IDeadLetterStore>(),
             sp.GetServices<IBatchListener>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
@@ -126,25 +126,41 @@ public static class InvalidatorServiceCollectionExtensions
         return services;
     }
 
-    public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
+    /// <summary>
+    /// The dead-letter store of the selected source (each source registers its own in its <c>AddX</c>) and the one
+    /// redriver on top of it.
+    /// </summary>
+    public static IServiceCollection AddInvalidatorDeadLetters(this IServiceCollection services)
     {
-        services.TryAddSingleton<DeadLetterPublisher>();
-        // Each source has its own dead-letter store: Kafka's topic, or direct mode's table in Postgres.
-        services.TryAddSingleton<IRegionDeadLetterSink>(sp =>
-            SourceSelection.IsSelected(sp, ChangeSourceKind.Kafka)
-                ? sp.GetRequiredService<DeadLetterPublisher>()
-                : sp.GetRequiredService<PostgresDeadLetterStore>());
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<RegionRedriver>(sp, ChangeSourceKind.Kafka));
+        services.TryAddSingleton<IDeadLetterStore>(sp =>
+        {
+            var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
+            var choice = sp.GetServices<DeadLetterStoreChoice>().LastOrDefault(c => c.Source == source)
+                ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
+            return choice.Create(sp);
+        });
+        services.AddHostedService<RegionRedriver>();
         return services;
     }
 
-    /// <summary>The direct Postgres replication source; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
+    /// <summary>The Kafka (Debezium) source and its dead-letter topic; it runs when <c>Invalidator:Source</c> is <c>Kafka</c>.</summary>
+    public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
+    {
+        services.TryAddSingleton<KafkaDeadLetterStore>();
+        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Kafka, sp => sp.GetRequiredService<KafkaDeadLetterStore>()));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        return services;
+    }
+
+    /// <summary>The direct Postgres replication source and its dead-letter table; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
         services.TryAddSingleton<PostgresDeadLetterStore>();
+        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresRegionRedriver>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }
+
+/// <summary>A source's dead-letter store, registered by the source's <c>AddX</c>; the selected source's is the <see cref="IDeadLetterStore"/>.</summary>
+internal sealed record DeadLetterStoreChoice(ChangeSourceKind Source, Func<IServiceProvider, IDeadLetterStore> Create);

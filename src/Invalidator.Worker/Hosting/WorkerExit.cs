@@ -15,7 +15,7 @@ public sealed class WorkerExit(IHostApplicationLifetime lifetime)
     public string? Reason { get; private set; }
 
     /// <summary>Records the first failure (later ones keep it) and stops the host.</summary>
-    public void Fail(string reason, int code = 1)
+    public void Fail(string reason, int code = ExitCodes.Failure)
     {
         Reason ??= reason;
         Interlocked.CompareExchange(ref _code, code, 0);

@@ -49,6 +49,14 @@ public sealed class BatchingOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
     public TimeSpan MaxWait { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// <c>Invalidator:Batching:MaxInFlight</c>: most batches being applied at once while the source goes on
+    /// consuming and planning; when that many are in flight, consumption waits (backpressure, bounded memory).
+    /// 1 applies one batch at a time.
+    /// </summary>
+    [Range(1, 64)]
+    public int MaxInFlight { get; set; } = 4;
+
     /// <summary>Most keys sent in one UNLINK/DEL command; larger sets are split and pipelined.</summary>
     [Range(1, 100_000)]
     public int KeysPerCommand { get; set; } = 500;

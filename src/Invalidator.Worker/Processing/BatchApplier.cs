@@ -6,17 +6,19 @@ using Microsoft.Extensions.Logging;
 namespace Invalidator.Worker.Processing;
 
 /// <summary>
-/// The step every source shares: apply a batch in every region; a region that cannot apply it gets its
-/// invalidations durably dead-lettered (and redriven later) so the healthy regions move on. When this
-/// returns, the source may acknowledge the batch's positions; when it throws, it must not.
+/// The work every source's batches share, in two parts that finish independently: apply the batch in every
+/// region (a region that cannot apply it gets its invalidations durably dead-lettered, and redriven later, so the
+/// healthy regions move on), and write the batch's poison records to the dead-letter store. Each part returns only
+/// once its work is durable; when it throws, nothing of the batch may be acknowledged.
 /// </summary>
-public sealed class BatchApplier
+internal sealed class BatchApplier
 {
     private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan LastRetryDelay = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan PoisonRetryDelay = TimeSpan.FromMilliseconds(500);
 
     private readonly RegionSet _regions;
-    private readonly IRegionDeadLetterSink? _deadLetters;
+    private readonly IDeadLetterStore? _deadLetters;
     private readonly IEnumerable<IBatchListener> _listeners;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<BatchApplier> _logger;
@@ -25,7 +27,7 @@ public sealed class BatchApplier
 
     internal BatchApplier(
         RegionSet regions,
-        IRegionDeadLetterSink? deadLetters,
+        IDeadLetterStore? deadLetters,
         IEnumerable<IBatchListener> listeners,
         InvalidatorMetrics metrics,
         ILogger<BatchApplier> logger,
@@ -41,13 +43,18 @@ public sealed class BatchApplier
         _status = status;
     }
 
-    public async Task ApplyAsync(SourceBatch batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners.
+    /// <paramref name="tracked"/> is where work that finishes later would attach its own part.
+    /// </summary>
+    public async Task ApplyAsync(TrackedBatch tracked, CancellationToken cancellationToken)
     {
+        var batch = tracked.Batch;
         var failures = await _regions.ApplyAsync(batch.Invalidations, cancellationToken).ConfigureAwait(false);
         var delay = FirstRetryDelay;
         while (failures.Count > 0)
         {
-            if (_deadLetters is not null && await TryDeadLetterAsync(batch, failures, cancellationToken).ConfigureAwait(false))
+            if (_deadLetters is not null && await TryDeadLetterAsync(_deadLetters, batch, failures, cancellationToken).ConfigureAwait(false))
             {
                 break;
             }
@@ -72,7 +79,38 @@ public sealed class BatchApplier
         }
     }
 
-    private async Task<bool> TryDeadLetterAsync(SourceBatch batch, IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
+    /// <summary>Writes the batch's poison records to the dead-letter store, retrying each until it is durable.</summary>
+    public async Task WritePoisonAsync(SourceBatch batch, CancellationToken cancellationToken)
+    {
+        if (batch.Poison.Count == 0)
+        {
+            return;
+        }
+
+        var store = _deadLetters ?? throw new InvalidOperationException("A poison record cannot be acknowledged: no dead-letter store is registered.");
+        foreach (var poison in batch.Poison)
+        {
+            while (true)
+            {
+                try
+                {
+                    await store.WritePoisonAsync(poison, cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.DeadLetterWriteFailed(_logger, store.Name, ex);
+                    await Task.Delay(PoisonRetryDelay, _time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Poison), new KeyValuePair<string, object?>("region", ""));
+            _status?.DeadLettered(DeadLetterKinds.Poison, "", $"{poison.PositionText}: {poison.Reason}");
+            Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, poison.Reason);
+        }
+    }
+
+    private async Task<bool> TryDeadLetterAsync(IDeadLetterStore store, SourceBatch batch, IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
     {
         var sources = RegionDeadLetter.RangesOf(batch);
         try
@@ -88,7 +126,9 @@ public sealed class BatchApplier
                     failure.Attempts,
                     sources,
                     _time.GetUtcNow());
-                await _deadLetters!.WriteAsync(letter, cancellationToken).ConfigureAwait(false);
+                await store.WriteRegionLetterAsync(letter, cancellationToken).ConfigureAwait(false);
+                _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Region), new KeyValuePair<string, object?>("region", letter.Region));
+                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
                 _status?.RegionDeadLettering(failure.Region, active: true);
             }
 
@@ -96,6 +136,7 @@ public sealed class BatchApplier
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            Log.DeadLetterWriteFailed(_logger, store.Name, ex);
             return false;
         }
     }

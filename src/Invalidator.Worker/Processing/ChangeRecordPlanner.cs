@@ -1,5 +1,6 @@
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
+using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
 using Microsoft.Extensions.Logging;
 
@@ -19,10 +20,10 @@ public sealed class ChangeRecordPlanner
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
 
-    internal ChangeRecordPlanner(InvalidationPlanner planner, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+    internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
     {
-        _planner = planner;
-        _hints = planner.Rules.DecoderHints;
+        _planner = new InvalidationPlanner(rules);
+        _hints = rules.DecoderHints;
         _metrics = metrics;
         _logger = logger;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);

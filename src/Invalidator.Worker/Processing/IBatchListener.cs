@@ -1,9 +1,10 @@
 namespace Invalidator.Worker.Processing;
 
 /// <summary>
-/// Told when a batch has been applied in every region, just before its positions are acknowledged (metrics,
-/// status). An exception here stops the worker without acknowledging the batch (tests use that to crash
-/// between delete and commit).
+/// Told when a batch has been applied in every region (or its share durably dead-lettered), before its positions
+/// can be acknowledged (metrics, status). Batches in flight finish in any order, so calls come in that order, from
+/// the thread that applied the batch. An exception here stops the worker without acknowledging the batch (tests use
+/// that to crash between delete and commit).
 /// </summary>
 public interface IBatchListener
 {

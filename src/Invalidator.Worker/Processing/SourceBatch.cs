@@ -1,23 +1,28 @@
 using Invalidator.Core.Planning;
+using Invalidator.Worker.DeadLetters;
 
 namespace Invalidator.Worker.Processing;
 
 /// <summary>Where one source partition got to in a batch: the position to acknowledge and the newest commit time.</summary>
 /// <param name="Source">The Kafka topic, or <c>postgres</c> for the direct source.</param>
 /// <param name="Partition">The Kafka partition (0 for the direct source).</param>
-/// <param name="FirstPosition">Position of the partition's first record in the batch.</param>
-/// <param name="NextPosition">The next Kafka offset to read, or the replication LSN to confirm.</param>
+/// <param name="FirstPosition">Position of the partition's first record in the batch (for the direct source: the confirmed boundary before it).</param>
+/// <param name="NextPosition">The next Kafka offset to read, or the replication LSN to confirm, once the batch is done.</param>
 /// <param name="LastCommitTime">Database commit time of the partition's newest record in the batch, when known.</param>
-public readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime);
+public readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
+{
+    public SourcePartition Key => new(Source, Partition);
+}
 
 /// <summary>
 /// Records read from a source but not yet acknowledged, whatever the source: their merged invalidations,
-/// their commit times (for end-to-end latency) and per partition how far they reach.
+/// the poison records among them, their commit times (for end-to-end latency) and per partition how far they reach.
 /// </summary>
 public sealed class SourceBatch
 {
-    private readonly Dictionary<(string Source, int Partition), PartitionProgress> _progress = [];
+    private readonly Dictionary<SourcePartition, PartitionProgress> _progress = [];
     private readonly List<DateTimeOffset> _commitTimes = [];
+    private readonly List<PoisonRecord> _poison = [];
 
     public InvalidationBatch Invalidations { get; } = new();
 
@@ -27,27 +32,55 @@ public sealed class SourceBatch
 
     public IReadOnlyCollection<PartitionProgress> Progress => _progress.Values;
 
+    /// <summary>Records that could not be used: they go to the dead-letter store before the batch counts as done.</summary>
+    public IReadOnlyList<PoisonRecord> Poison => _poison;
+
+    /// <summary>Whether there is nothing to do but acknowledge: no record (only positions, such as a transaction's commit).</summary>
+    public bool IsPositionOnly => RecordCount == 0 && _poison.Count == 0;
+
     /// <summary>Counts a record at <paramref name="position"/>; <paramref name="nextPosition"/> is what to acknowledge once it is applied.</summary>
     public void Track(string source, int partition, long position, long nextPosition, DateTimeOffset? commitTime)
     {
         RecordCount++;
-        var key = (source, partition);
-        var known = _progress.TryGetValue(key, out var previous);
-        var last = commitTime ?? (known ? previous.LastCommitTime : null);
-        _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, nextPosition, last);
+        Advance(source, partition, position, nextPosition, commitTime);
         if (commitTime is { } committed)
         {
             _commitTimes.Add(committed);
         }
     }
 
-    /// <summary>Forgets a partition this worker no longer owns: its records are re-read by the new owner.</summary>
-    public bool Forget(string source, int partition) => _progress.Remove((source, partition));
+    /// <summary>
+    /// Moves the partition's position without a record (a transaction's commit): once the batch is done,
+    /// <paramref name="nextPosition"/> may be acknowledged.
+    /// </summary>
+    public void Advance(string source, int partition, long position, long nextPosition, DateTimeOffset? commitTime = null)
+    {
+        var key = new SourcePartition(source, partition);
+        var known = _progress.TryGetValue(key, out var previous);
+        var last = commitTime ?? (known ? previous.LastCommitTime : null);
+        var next = known ? Math.Max(previous.NextPosition, nextPosition) : nextPosition;
+        _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, next, last);
+    }
 
-    public void Clear()
+    /// <summary>A record of this batch to dead-letter (it is tracked like any other record, with <see cref="Track"/>).</summary>
+    public void AddPoison(PoisonRecord poison) => _poison.Add(poison);
+
+    /// <summary>
+    /// Forgets a partition this worker no longer owns: its records are re-read by the new owner, so neither its
+    /// position nor its poison records are this worker's to handle. Its keys stay (a repeated delete is harmless).
+    /// </summary>
+    public bool Forget(SourcePartition partition)
+    {
+        _poison.RemoveAll(p => p.Partition == partition);
+        return _progress.Remove(partition);
+    }
+
+    /// <summary>Empties the batch for reuse; its sets keep their capacity, so a busy worker does not regrow them for every batch.</summary>
+    internal void Reset()
     {
         _progress.Clear();
         _commitTimes.Clear();
+        _poison.Clear();
         Invalidations.Clear();
         RecordCount = 0;
     }

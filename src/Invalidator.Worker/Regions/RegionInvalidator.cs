@@ -4,7 +4,6 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions.Targets;
 using Polly;
-using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
@@ -31,7 +30,6 @@ public sealed class RegionInvalidator : IDisposable
     private readonly IRegionTarget _target;
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
-    private readonly CircuitBreakerStateProvider _circuit;
     private readonly InvalidatorMetrics _metrics;
     private readonly WorkerStatus? _status;
     private readonly TimeProvider _time;
@@ -44,13 +42,12 @@ public sealed class RegionInvalidator : IDisposable
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         int keysPerCommand,
         TimeProvider time,
         WorkerStatus? status = null,
         bool leasesForAll = false)
-        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, circuit, metrics, time, status, leasesForAll)
+        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll)
     {
         KeyPrefix = options.KeyPrefix;
     }
@@ -60,7 +57,6 @@ public sealed class RegionInvalidator : IDisposable
         IRegionTarget target,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        CircuitBreakerStateProvider circuit,
         InvalidatorMetrics metrics,
         TimeProvider time,
         WorkerStatus? status = null,
@@ -70,7 +66,6 @@ public sealed class RegionInvalidator : IDisposable
         _target = target;
         _redis = redis;
         _pipeline = pipeline;
-        _circuit = circuit;
         _metrics = metrics;
         _status = status;
         _time = time;
@@ -93,9 +88,6 @@ public sealed class RegionInvalidator : IDisposable
     internal IConnectionMultiplexer Connection => _redis;
 
     internal string TargetDescription => _target.Description;
-
-    /// <summary>Closed (healthy), Open (failing: invalidations are dead-lettered at once), HalfOpen (trying again), Isolated.</summary>
-    public Polly.CircuitBreaker.CircuitState CircuitState => _circuit.CircuitState;
 
     /// <summary>
     /// Applies a planned batch: its keys and tags, with the lease keys of what lease rules planned (of everything

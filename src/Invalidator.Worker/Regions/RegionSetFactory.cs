@@ -30,13 +30,13 @@ internal static class RegionSetFactory
             var endpoints = string.Join(",", redisOptions.EndPoints);
             if (region.Target == RegionTarget.Redis)
             {
-                regions.Add(new RegionInvalidator(name, region, connection, pipeline, circuit, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
+                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
                 RegionConnectionLog.Report(connection, logger, name, endpoints, region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
                 continue;
             }
 
             var target = CreateTarget(region, connection, loggers);
-            regions.Add(new RegionInvalidator(name, target, connection, pipeline, circuit, metrics, time, status, settings.Consistency.Leases));
+            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases));
             RegionConnectionLog.Report(connection, logger, name, endpoints, target);
             if (settings.Consistency.Leases)
             {

@@ -62,10 +62,10 @@ public sealed class PoisonCorpusTests(ServersFixture servers)
         {
             var letter = Assert.Single(dead, d => d.Message.Key.AsSpan().SequenceEqual(CaseKey(name)));
             Assert.Equal(value, letter.Message.Value);
-            Assert.Equal(DeadLetterPublisher.PoisonKind, Header(letter, DeadLetterPublisher.KindHeader));
-            Assert.Equal(harness.Topic, Header(letter, DeadLetterPublisher.SourceTopicHeader));
-            Assert.Equal(offsets[name].ToString(System.Globalization.CultureInfo.InvariantCulture), Header(letter, DeadLetterPublisher.SourceOffsetHeader));
-            Assert.Contains(reason!, Header(letter, DeadLetterPublisher.ReasonHeader), StringComparison.OrdinalIgnoreCase);
+            Assert.Equal(DeadLetterKinds.Poison, Header(letter, DeadLetterKinds.KindHeader));
+            Assert.Equal(harness.Topic, Header(letter, DeadLetterKinds.SourceTopicHeader));
+            Assert.Equal(offsets[name].ToString(System.Globalization.CultureInfo.InvariantCulture), Header(letter, DeadLetterKinds.SourceOffsetHeader));
+            Assert.Contains(reason!, Header(letter, DeadLetterKinds.ReasonHeader), StringComparison.OrdinalIgnoreCase);
         }
 
         Assert.DoesNotContain(dead, d => d.Message.Key.AsSpan().SequenceEqual(CaseKey("table without a rule")));

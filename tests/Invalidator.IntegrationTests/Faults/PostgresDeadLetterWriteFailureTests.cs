@@ -30,7 +30,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
     public async Task A_failed_dead_letter_insert_confirms_nothing_and_the_batch_is_retried_until_the_table_takes_it()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, FaultSettings.Rules, "pgdlqfail", FaultSettings.PostgresSchema("pub_pgdlqfail"));
-        FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
+        FaultSettings.ApplyFastResilience(harness.Settings, fixture.Regions);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();
         var east = regions[0];
@@ -76,7 +76,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                         confirmedWhileFailing.Add(lsn);
                     }
 
-                    return harness.Logs.Count(7002) >= FailuresToWatch;
+                    return harness.Logs.Count(4001) >= FailuresToWatch;
                 },
                 Deadline,
                 $"the worker logs {FailuresToWatch} failed dead-letter inserts");
@@ -87,7 +87,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
 
             Assert.Equal(0L, await harness.ScalarAsync<long>("SELECT count(*) FROM ops.dead_away"));
             Assert.True(await NoneExistAsync([east], harness.KeyPrefix, keys[..5]), "east applied the stuck batch's deletes");
-            var failuresBeforeRestore = harness.Logs.Count(7002);
+            var failuresBeforeRestore = harness.Logs.Count(4001);
 
             await harness.ExecuteAsync("ALTER TABLE ops.dead_away RENAME TO dead");
             renamed = false;
@@ -101,7 +101,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
                 },
                 Deadline,
                 "every invalidation west missed is in the dead-letter table");
-            Assert.All(letters, l => Assert.Equal("west", l.Letter.Region));
+            Assert.All(letters, l => Assert.Equal(fixture.Regions[West], l.Letter.Region));
             Assert.Equal(keys.Order(), letters.SelectMany(l => l.Letter.Keys).Distinct().Order());
 
             // The first stuck batch ends at the first letter's commit end: nothing at or past it was confirmed meanwhile.
@@ -133,7 +133,7 @@ public sealed class PostgresDeadLetterWriteFailureTests(PostgresFixture fixture,
             Deadline,
             "every region letter is marked redriven");
         // The restarted west loaded its snapshot, so the redrive found real stale entries, not an empty server.
-        var found = harness.Logs.Entries.Where(e => e.EventId == 7003)
+        var found = harness.Logs.Entries.Where(e => e.EventId == 2007)
             .Sum(e => long.Parse(Regex.Match(e.Message, @"(\d+) were cached").Groups[1].Value, CultureInfo.InvariantCulture));
         Assert.Equal(keys.Count, found);
     }

@@ -30,7 +30,7 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
     public async Task Killing_one_region_keeps_the_other_and_the_slot_flowing_and_the_table_redrives_the_restarted_region()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, FaultSettings.Rules, "pgoutage", FaultSettings.PostgresSchema("pub_pgoutage"));
-        FaultSettings.ApplyFastResilience(harness.Settings, ["east", "west"]);
+        FaultSettings.ApplyFastResilience(harness.Settings, fixture.Regions);
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         var regions = await fixture.ConnectRegionsAsync();
         var east = regions[0];
@@ -81,7 +81,7 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
                 },
                 Deadline,
                 "every invalidation west missed is in the dead-letter table");
-            Assert.All(letters, l => Assert.Equal("west", l.Region));
+            Assert.All(letters, l => Assert.Equal(fixture.Regions[West], l.Region));
             Assert.Equal(during.Order(), letters.SelectMany(l => l.Keys).Distinct().Order());
             Assert.Equal(0L, await harness.ScalarAsync<long>("SELECT count(*) FROM ops.dead WHERE redriven_at IS NOT NULL"));
         }
@@ -99,7 +99,7 @@ public sealed class PostgresRegionOutageTests(PostgresFixture fixture, ITestOutp
         output.WriteLine($"redrive after west's restart: {restarted.ElapsedMilliseconds} ms");
 
         // The restarted west loaded its snapshot, so the redrive found real stale entries, not an empty server.
-        var found = harness.Logs.Entries.Where(e => e.EventId == 7003)
+        var found = harness.Logs.Entries.Where(e => e.EventId == 2007)
             .Sum(e => long.Parse(Regex.Match(e.Message, @"(\d+) were cached").Groups[1].Value, CultureInfo.InvariantCulture));
         Assert.Equal(during.Count, found);
         Assert.True(await NoneExistAsync(regions, harness.KeyPrefix, [.. before, .. during]), "every expected key is gone in both regions");

@@ -6,7 +6,7 @@ namespace Invalidator.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// Real servers for the direct-source tests: one PostgreSQL (logical WAL) and two Redis servers, the regions
-/// "east" and "west". A collection of its own, so these tests run beside the Kafka collection instead of
+/// "pgeast" and "pgwest". A collection of its own, so these tests run beside the Kafka collection instead of
 /// after it; each test owns a database, publication, slot and key prefix.
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
@@ -14,8 +14,12 @@ public sealed class PostgresFixture : IAsyncLifetime
     private PostgresServer? _postgres;
     private RedisServers? _redis;
 
-    /// <summary>Region names in server-index order.</summary>
-    public IReadOnlyList<string> Regions { get; } = ["east", "west"];
+    /// <summary>
+    /// Region names in server-index order. Not the Kafka collection's "east"/"west": the collections run in parallel in
+    /// one process, and a worker's /metrics shows every in-process meter named Invalidator, so equal region names
+    /// would mix two workers' region series.
+    /// </summary>
+    public IReadOnlyList<string> Regions { get; } = ["pgeast", "pgwest"];
 
     public PostgresServer Postgres => _postgres ?? throw new InvalidOperationException("The fixture is not initialized");
 

@@ -158,9 +158,27 @@ public sealed class KafkaInvalidationTests(ServersFixture servers)
         var dead = ReadOne(harness.DeadLetterTopic);
         Assert.Equal("{not json", System.Text.Encoding.UTF8.GetString(dead.Message.Value));
         Assert.Equal("k1", System.Text.Encoding.UTF8.GetString(dead.Message.Key));
-        Assert.Contains("JSON", Header(dead, DeadLetterPublisher.ReasonHeader), StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(harness.Topic, Header(dead, DeadLetterPublisher.SourceTopicHeader));
-        Assert.Equal(poison.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(dead, DeadLetterPublisher.SourceOffsetHeader));
+        Assert.Contains("JSON", Header(dead, DeadLetterKinds.ReasonHeader), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(harness.Topic, Header(dead, DeadLetterKinds.SourceTopicHeader));
+        Assert.Equal(poison.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(dead, DeadLetterKinds.SourceOffsetHeader));
+    }
+
+    [Fact]
+    public async Task A_dead_letter_topic_that_does_not_exist_yet_is_said_once_at_information_level_never_as_an_error()
+    {
+        await using var harness = new WorkerHarness(servers, Rules, "nodlq");
+        await harness.CreateTopicAsync(partitions: 1);
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
+        await regions.SetAsync(["customer:5"]);
+        await harness.ProduceAsync(Debezium.Envelope("d", Customer(5, "e@f.g"), null));
+        await harness.StartAsync();
+
+        // Nothing was ever dead-lettered, so the topic the redrive of each region subscribes to is absent.
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(["customer:5"]), Deadline, "the worker applies the record");
+        await Eventually.AssertAsync(() => harness.Logs.Count(4002) > 0, Deadline, "the redrive reports the absent dead-letter topic");
+        Assert.Equal(1, harness.Logs.Count(4002));
+        var complaints = harness.Logs.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning && e.Message.Contains(harness.DeadLetterTopic, StringComparison.Ordinal)).ToList();
+        Assert.True(complaints.Count == 0, string.Join("\n", complaints.Select(e => $"{e.Level} {e.Category}[{e.EventId}] {e.Message}")));
     }
 
     private ConsumeResult<byte[], byte[]> ReadOne(string topic)

@@ -67,7 +67,7 @@ public sealed class PostgresStartupChecksTests(PostgresFixture fixture)
 
         var host = await harness.StartAsync();
         var exit = await WaitForStopAsync(host);
-        Assert.Equal(RunCommand.ConfigurationError, exit.Code);
+        Assert.Equal(ExitCodes.ConfigurationError, exit.Code);
         Assert.Contains($"Publication {harness.Publication} does not exist", exit.Reason, StringComparison.Ordinal);
         Assert.Null(await harness.ConfirmedFlushAsync()); // it stopped before creating a slot
     }

@@ -85,10 +85,10 @@ public sealed class RecordShapeInvalidationTests(ServersFixture servers)
         var lettered = new HashSet<RecordShape>();
         foreach (var letter in letters)
         {
-            var source = (Header(letter, DeadLetterPublisher.SourceTopicHeader), long.Parse(Header(letter, DeadLetterPublisher.SourceOffsetHeader), System.Globalization.CultureInfo.InvariantCulture));
+            var source = (Header(letter, DeadLetterKinds.SourceTopicHeader), long.Parse(Header(letter, DeadLetterKinds.SourceOffsetHeader), System.Globalization.CultureInfo.InvariantCulture));
             var shape = produced[source];
             lettered.Add(shape);
-            var reason = Header(letter, DeadLetterPublisher.ReasonHeader);
+            var reason = Header(letter, DeadLetterKinds.ReasonHeader);
             if (shape.Expect.Kind != "Poison" || !reason.Contains(shape.Expect.Reason!, StringComparison.Ordinal))
             {
                 problems.Add($"{shape.Name}: dead-lettered ({reason})");

@@ -54,7 +54,7 @@ public sealed class SourceSelectionTests
 
         var exitCode = await InvalidatorCommandLine.InvokeAsync(["run", "--config", config], TextWriter.Null, error);
 
-        Assert.Equal(RunCommand.ConfigurationError, exitCode);
+        Assert.Equal(ExitCodes.ConfigurationError, exitCode);
         Assert.Contains("The worker stopped: Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString)", error.ToString(), StringComparison.Ordinal);
         Directory.Delete(directory, recursive: true);
     }

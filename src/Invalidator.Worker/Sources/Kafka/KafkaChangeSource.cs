@@ -11,36 +11,35 @@ using Microsoft.Extensions.Options;
 namespace Invalidator.Worker.Sources.Kafka;
 
 /// <summary>
-/// Reads Debezium topics and invalidates in batches.
+/// Reads Debezium topics and invalidates in batches, consuming and planning the next batch while earlier ones are
+/// applied (at most <c>Invalidator:Batching:MaxInFlight</c> at once).
 ///
-/// Delivery guarantee: at-least-once. An offset is stored (and then committed from the store) only after
-/// every region applied the deletes of all records before it, and after any poison record among them was
-/// written to the dead-letter topic. A crash, a revocation or a shutdown mid-batch leaves the batch
-/// unacknowledged, so it is read again; repeating a delete is harmless.
+/// Delivery guarantee: at-least-once. An offset is stored (and then committed from the store) only when the
+/// <see cref="AcknowledgementTracker"/> says so: after every region applied (or durably dead-lettered) the deletes
+/// of all records of that partition before it, and any poison record among them is on the dead-letter topic. A
+/// crash, a revocation or a shutdown mid-batch leaves the batch unacknowledged, so it is read again; repeating a
+/// delete is harmless.
 /// </summary>
 internal sealed class KafkaChangeSource : BackgroundService
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
-    private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromSeconds(1);
     private const string StatusName = "kafka";
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
     private readonly BatchApplier _applier;
-    private readonly DeadLetterPublisher _deadLetters;
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
-    private readonly PendingBatch _pending = new();
     private readonly KafkaErrorLog _kafkaErrors;
+    private SourceBatch _open = new();
     private volatile Error? _fatalError;
 
     public KafkaChangeSource(
         IOptions<InvalidatorOptions> options,
         ChangeRecordPlanner planner,
         BatchApplier applier,
-        DeadLetterPublisher deadLetters,
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
@@ -49,7 +48,6 @@ internal sealed class KafkaChangeSource : BackgroundService
         _options = options.Value;
         _planner = planner;
         _applier = applier;
-        _deadLetters = deadLetters;
         _exit = exit;
         _logger = logger;
         _time = time;
@@ -76,7 +74,10 @@ internal sealed class KafkaChangeSource : BackgroundService
             return;
         }
 
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
+        IConsumer<byte[]?, byte[]?>? consumer = null;
+        var tracker = new AcknowledgementTracker(_options.Batching.MaxInFlight, position => Store(consumer!, position));
+        var pipeline = new BatchPipeline(_applier, tracker, _time);
+        consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
             .SetErrorHandler(OnError)
             .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
             .SetOffsetsCommittedHandler((_, committed) =>
@@ -95,35 +96,21 @@ internal sealed class KafkaChangeSource : BackgroundService
                 _status.PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
-            {
-                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
-                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
-            })
+                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), Drop(tracker, partitions.Select(p => p.TopicPartition))))
             .SetPartitionsLostHandler((_, partitions) =>
-            {
-                Log.PartitionsLost(_logger, string.Join(", ", partitions), _pending.Drop(partitions.Select(p => p.TopicPartition)));
-                _status.PartitionsRevoked(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
-            })
+                Log.PartitionsLost(_logger, string.Join(", ", partitions), Drop(tracker, partitions.Select(p => p.TopicPartition))))
             .Build();
 
-        var subscription = KafkaConsumerSettings.Subscription(kafka);
-        Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
-        consumer.Subscribe(subscription);
         try
         {
-            while (!stoppingToken.IsCancellationRequested && _fatalError is null)
-            {
-                Fill(consumer, stoppingToken);
-                if (_pending.RecordCount > 0 && _fatalError is null)
-                {
-                    await ApplyAsync(stoppingToken).ConfigureAwait(false);
-                    Acknowledge(consumer);
-                }
-            }
+            var subscription = KafkaConsumerSettings.Subscription(kafka);
+            Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
+            consumer.Subscribe(subscription);
+            await ConsumeAsync(consumer, pipeline, stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutdown cut the batch short: it is not acknowledged and will be read again.
+            // Shutdown: what is unfinished is not acknowledged and will be read again.
         }
         catch (Exception ex)
         {
@@ -134,13 +121,18 @@ internal sealed class KafkaChangeSource : BackgroundService
         finally
         {
             _status.ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
-            _pending.Clear();
+            // Work in flight is cut short and stays unacknowledged; only then may the consumer go.
+            await pipeline.AbandonAsync().ConfigureAwait(false);
+            tracker.Close();
+            _open = new SourceBatch();
             if (_fatalError is null)
             {
-                // Commits what is stored (applied work only) and leaves the group promptly.
+                // Commits what is stored (finished work only) and leaves the group promptly.
                 consumer.Close();
                 Log.ConsumerClosed(_logger);
             }
+
+            consumer.Dispose();
         }
     }
 
@@ -165,28 +157,25 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
     }
 
-    /// <summary>Consumes until the batch is full, or its first record has waited <c>MaxWait</c>.</summary>
-    private void Fill(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    /// <summary>Consumes and plans into the open batch, handing it to the pipeline whenever <see cref="BatchFill"/> says it is due.</summary>
+    private async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, BatchPipeline pipeline, CancellationToken stoppingToken)
     {
-        var batching = _options.Batching;
-        long? firstAt = null;
-        _status.ConsumeLoopTick(StatusName);
-        while (_pending.RecordCount < batching.MaxRecords && !stoppingToken.IsCancellationRequested && _fatalError is null)
+        var tracker = pipeline.Tracker;
+        var fill = new BatchFill(_options.Batching, _time);
+        while (!stoppingToken.IsCancellationRequested && _fatalError is null)
         {
-            var timeout = IdlePoll;
-            if (firstAt is { } first)
+            _status.ConsumeLoopTick(StatusName);
+            tracker.ThrowIfFaulted();
+            if (fill.IsDue(_open.RecordCount, recordReady: true, tracker.InFlight, tracker.HasRoom))
             {
-                timeout = batching.MaxWait - _time.GetElapsedTime(first);
-                if (timeout <= TimeSpan.Zero)
-                {
-                    return;
-                }
+                await SubmitAsync(pipeline, fill, stoppingToken).ConfigureAwait(false);
+                continue;
             }
 
             ConsumeResult<byte[]?, byte[]?>? record;
             try
             {
-                record = consumer.Consume(timeout);
+                record = consumer.Consume(fill.PollTimeout(_open.RecordCount, tracker.InFlight, tracker.HasRoom, IdlePoll));
             }
             catch (ConsumeException ex) when (!ex.Error.IsFatal)
             {
@@ -197,63 +186,75 @@ internal sealed class KafkaChangeSource : BackgroundService
 
             if (record is null || record.IsPartitionEOF)
             {
-                _status.ConsumeLoopTick(StatusName); // Idle: Fill does not return, so tick here too.
-                if (firstAt is null && _pending.RecordCount > 0)
+                if (fill.IsDue(_open.RecordCount, recordReady: false, tracker.InFlight, tracker.HasRoom))
                 {
-                    return; // Records kept after a revocation: apply them rather than wait for more.
+                    await SubmitAsync(pipeline, fill, stoppingToken).ConfigureAwait(false);
                 }
 
                 continue;
             }
 
-            firstAt ??= _time.GetTimestamp();
-            var planned = _planner.Add(record.Topic, record.Message.Key, record.Message.Value, _pending.Batch.Invalidations, _options.DeadLetter.MaxRecordBytes);
-            _pending.Track(record, planned);
+            Plan(record);
+            fill.Added();
         }
     }
 
-    private async Task ApplyAsync(CancellationToken stoppingToken)
+    private void Plan(ConsumeResult<byte[]?, byte[]?> record)
     {
-        await DeadLetterPoisonAsync(stoppingToken).ConfigureAwait(false);
-        await _applier.ApplyAsync(_pending.Batch, stoppingToken).ConfigureAwait(false);
-    }
-
-    private async Task DeadLetterPoisonAsync(CancellationToken stoppingToken)
-    {
-        foreach (var (record, reason) in _pending.Poison)
+        var message = record.Message;
+        var planned = _planner.Add(record.Topic, message.Key, message.Value, _open.Invalidations, _options.DeadLetter.MaxRecordBytes);
+        var partition = record.Partition.Value;
+        var offset = record.Offset.Value;
+        if (planned.IsPoison)
         {
-            // The offset of a poison record is acknowledged only once the dead-letter topic holds it.
-            while (true)
-            {
-                try
-                {
-                    await _deadLetters.PublishPoisonAsync(record, reason, stoppingToken).ConfigureAwait(false);
-                    break;
-                }
-                catch (KafkaException)
-                {
-                    await Task.Delay(DeadLetterRetryDelay, _time, stoppingToken).ConfigureAwait(false);
-                }
-            }
+            var headers = message.Headers?.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())).ToList() ?? [];
+            DateTimeOffset? timestamp = message.Timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(message.Timestamp.UtcDateTime);
+            _open.AddPoison(new PoisonRecord(
+                new SourcePartition(record.Topic, partition),
+                offset,
+                $"{record.Topic}[{partition}]@{offset}",
+                planned.PoisonReason!,
+                new RawRecordContent(record.Topic, message.Key, message.Value, headers, timestamp)));
         }
+
+        _open.Track(record.Topic, partition, offset, offset + 1, planned.CommitTime);
     }
 
-    private void Acknowledge(IConsumer<byte[]?, byte[]?> consumer)
+    /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
+    private async Task SubmitAsync(BatchPipeline pipeline, BatchFill fill, CancellationToken stoppingToken)
     {
-        foreach (var offset in _pending.OffsetsToStore)
-        {
-            try
-            {
-                consumer.StoreOffset(offset);
-            }
-            catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
-            {
-                // The partition was taken away meanwhile: its new owner re-reads these records.
-                Log.OffsetStoreFailed(_logger, offset.ToString(), ex.Error.Reason);
-            }
-        }
+        var batch = _open;
+        _open = pipeline.NewBatch();
+        fill.Reset();
+        await pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(StatusName), stoppingToken).ConfigureAwait(false);
+    }
 
-        _pending.Clear();
+    /// <summary>
+    /// Forgets partitions this consumer no longer owns: their unfinished records will be re-read by the new owner,
+    /// so their offsets must not be stored. Their keys may stay in the open batch (a repeated delete is harmless).
+    /// Returns how many of them had unacknowledged work.
+    /// </summary>
+    private int Drop(AcknowledgementTracker tracker, IEnumerable<TopicPartition> partitions)
+    {
+        var keys = partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)).ToList();
+        _status.PartitionsRevoked(keys);
+        var inOpenBatch = keys.Count(_open.Forget);
+        return Math.Max(tracker.Drop(keys), inOpenBatch);
+    }
+
+    /// <summary>The tracker's acknowledgement: store the next offset to read (auto-commit sends it).</summary>
+    private void Store(IConsumer<byte[]?, byte[]?> consumer, AcknowledgedPosition position)
+    {
+        var offset = new TopicPartitionOffset(position.Partition.Source, new Partition(position.Partition.Partition), new Offset(position.Position));
+        try
+        {
+            consumer.StoreOffset(offset);
+        }
+        catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
+        {
+            // The partition was taken away meanwhile: its new owner re-reads these records.
+            Log.OffsetStoreFailed(_logger, offset.ToString(), ex.Error.Reason);
+        }
     }
 
     private void OnError(IConsumer<byte[]?, byte[]?> consumer, Error error)

@@ -1,6 +1,5 @@
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
-using Invalidator.Worker.Cli;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Hosting;
@@ -18,58 +17,43 @@ using NpgsqlTypes;
 namespace Invalidator.Worker.Sources.Postgres;
 
 /// <summary>
-/// Reads Postgres logical replication (pgoutput) directly and invalidates in batches.
+/// Reads Postgres logical replication (pgoutput) directly and invalidates in batches, streaming and planning the
+/// next batch while earlier ones are applied (at most <c>Invalidator:Batching:MaxInFlight</c> at once).
 ///
 /// Delivery guarantee: at-least-once. pgoutput sends whole committed transactions in commit order. A
-/// transaction's end LSN is confirmed to the slot (<c>SetReplicationStatus</c>) only after every region applied
-/// the deletes of that transaction and of everything before it; Npgsql's automatic status updates only ever
-/// repeat that confirmed LSN. A crash, a lost connection or a shutdown mid-batch leaves the rest unconfirmed,
-/// and the slot streams it again; repeating a delete is harmless. A region that cannot apply a batch gets it
-/// written to the dead-letter table (BatchApplier), and a change whose rules cannot be evaluated is written
-/// there too before its LSN is confirmed: a failed write confirms nothing.
+/// transaction's end LSN is confirmed to the slot (<c>SetReplicationStatus</c>) only when the
+/// <see cref="AcknowledgementTracker"/> says every batch holding its changes, and everything before them, is
+/// done: applied in every region or written to the dead-letter table, and its poison changes written there.
+/// Npgsql's automatic status updates only ever repeat that confirmed LSN. A crash, a lost connection or a shutdown
+/// mid-batch leaves the rest unconfirmed, and the slot streams it again; repeating a delete is harmless.
 /// </summary>
 internal sealed class PostgresChangeSource : BackgroundService
 {
-    private const string SourceName = "postgres";
+    public const string SourceName = "postgres";
     private const string DuplicateObject = "42710";
     private const string UndefinedObject = "42704";
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
-    private static readonly TimeSpan SlotBusyGrace = TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan SlotBusyPoll = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LastReconnectDelay = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan DeadLetterRetryDelay = TimeSpan.FromMilliseconds(500);
+    private static readonly SourcePartition Slot = new(SourceName, 0);
 
     private readonly InvalidatorOptions _options;
     private readonly PostgresOptions _postgres;
-    private readonly RuleSet _rules;
     private readonly ChangeRecordPlanner _planner;
-    private readonly BatchApplier _applier;
     private readonly WorkerExit _exit;
     private readonly ILogger<PostgresChangeSource> _logger;
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
-    private readonly PostgresDeadLetterStore _deadLetters;
-
-    private readonly SourceBatch _batch = new();
-    private readonly List<(ChangeEvent Change, string Reason, NpgsqlLogSequenceNumber Lsn)> _poison = [];
+    private readonly PostgresSourceStartup _startup;
+    private readonly BatchPipeline _pipeline;
+    private readonly ReplicationProgress _progress;
     private readonly List<ChangeEvent> _changes = [];
+
+    private SourceBatch _open = new();
     private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
     private bool _slotKnownToExist;
-
-    // Where the stream is: inside a transaction (between Begin and Commit) or at a boundary.
-    private bool _inTransaction;
-    private DateTimeOffset? _commitTime;
-
-    // The batch's position must name a transaction boundary. A change is tracked with the end of the last
-    // whole transaction (_boundary), except the open transaction's latest change, which is held back and
-    // tracked at the commit with the transaction's own end: so a batch cut mid-transaction confirms only what
-    // precedes the transaction, and the commit moves the position past it.
-    private bool _holdingChange;
-    private NpgsqlLogSequenceNumber _boundary;
-    private long? _batchStartedAt;
-    private NpgsqlLogSequenceNumber _confirmed;
     private bool _confirmUnsent;
+    private long _acknowledged;
 
     public PostgresChangeSource(
         IOptions<InvalidatorOptions> options,
@@ -84,14 +68,16 @@ internal sealed class PostgresChangeSource : BackgroundService
     {
         _options = options.Value;
         _postgres = _options.Postgres;
-        _rules = rules;
         _planner = planner;
-        _applier = applier;
         _exit = exit;
         _logger = logger;
         _time = time;
         _status = status;
-        _deadLetters = deadLetters;
+        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, status, logger, time);
+        // The tracker's callback runs on whichever thread finished a batch: it only notes the position; the
+        // stream loop confirms it (the tracker's Changed signal wakes it).
+        _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(_options.Batching.MaxInFlight, OnAcknowledged), time);
+        _progress = new ReplicationProgress(_options.Batching, time);
     }
 
     /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>
@@ -112,7 +98,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     {
         try
         {
-            var report = await CheckAsync(stoppingToken).ConfigureAwait(false);
+            var report = await _startup.CheckAsync(stoppingToken).ConfigureAwait(false);
             _decoder = new PgOutputDecoder(report.Tables);
             _slotKnownToExist = report.SlotExists && !_postgres.TemporarySlot;
             var reconnectDelay = FirstReconnectDelay;
@@ -142,12 +128,12 @@ internal sealed class PostgresChangeSource : BackgroundService
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutdown cut the batch short: it is not confirmed and will be streamed again.
+            // Shutdown: what is unfinished is not confirmed and will be streamed again.
         }
         catch (PostgresSourceNotReadyException ex)
         {
             Log.PostgresSourceCannotStart(_logger, ex.Message);
-            _exit.Fail(ex.Message, RunCommand.ConfigurationError);
+            _exit.Fail(ex.Message, ExitCodes.ConfigurationError);
         }
         catch (Exception ex)
         {
@@ -158,62 +144,8 @@ internal sealed class PostgresChangeSource : BackgroundService
         finally
         {
             _status.ConsumeLoopStopped(SourceName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
-        }
-    }
-
-    /// <summary>
-    /// The start-up checks. A slot still held by a previous worker that is disconnecting is waited for; any
-    /// other error stops the start with the checks' messages.
-    /// </summary>
-    private async Task<PostgresCheckReport> CheckAsync(CancellationToken stoppingToken)
-    {
-        var started = _time.GetTimestamp();
-        var waitLogged = false;
-        while (true)
-        {
-            var report = await PostgresSourceChecks.RunAsync(
-                _postgres.ConnectionString, _postgres.Publication, _postgres.Slot, _rules, stoppingToken).ConfigureAwait(false);
-            var onlyBusy = report.SlotActivePid is { } pid && report.Findings.Count(f => f.Severity == CheckSeverity.Error) == 1;
-            if (onlyBusy && _time.GetElapsedTime(started) < SlotBusyGrace)
-            {
-                if (!waitLogged)
-                {
-                    Log.SlotBusyWaiting(_logger, _postgres.Slot, report.SlotActivePid!.Value, SlotBusyGrace);
-                    waitLogged = true;
-                }
-
-                _status.ConsumeLoopTick(SourceName);
-                await Task.Delay(SlotBusyPoll, _time, stoppingToken).ConfigureAwait(false);
-                continue;
-            }
-
-            foreach (var finding in report.Findings)
-            {
-                switch (finding.Severity)
-                {
-                    case CheckSeverity.Error: Log.PostgresCheckFailed(_logger, finding.Message); break;
-                    case CheckSeverity.Warning: Log.PostgresCheckWarning(_logger, finding.Message); break;
-                    default: Log.PostgresCheckInfo(_logger, finding.Message); break;
-                }
-            }
-
-            if (report.HasErrors)
-            {
-                throw new PostgresSourceNotReadyException(string.Join(" ", report.Findings.Where(f => f.Severity == CheckSeverity.Error).Select(f => f.Message)));
-            }
-
-            try
-            {
-                await _deadLetters.EnsureTableAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException && !stoppingToken.IsCancellationRequested)
-            {
-                throw new PostgresSourceNotReadyException(
-                    $"The dead-letter table {_deadLetters.Table} (Invalidator:DeadLetter:Table, in the database of Invalidator:DeadLetter:ConnectionString " +
-                    $"or else Invalidator:Postgres:ConnectionString) cannot be created or used: {ex.Message}. Create it (and its schema) or grant the worker's user CREATE on the schema.");
-            }
-
-            return report;
+            await _pipeline.AbandonAsync().ConfigureAwait(false);
+            _pipeline.Tracker.Close();
         }
     }
 
@@ -233,6 +165,8 @@ internal sealed class PostgresChangeSource : BackgroundService
                 session.Token);
             var enumerator = messages.GetAsyncEnumerator(session.Token);
             Task<bool>? next = null;
+            var tracker = _pipeline.Tracker;
+            var fill = _progress.Fill;
             try
             {
                 Log.ReplicationStarted(_logger, _postgres.Publication, _postgres.Slot, connection.ServerVersion);
@@ -240,11 +174,28 @@ internal sealed class PostgresChangeSource : BackgroundService
                 while (true)
                 {
                     _status.ConsumeLoopTick(SourceName);
+                    tracker.ThrowIfFaulted();
+                    await ConfirmAsync(connection, settledOnly: false, stoppingToken).ConfigureAwait(false);
                     next ??= enumerator.MoveNextAsync().AsTask();
-                    if (!next.IsCompleted && !await CompletesWithinAsync(next, WaitTime(), stoppingToken).ConfigureAwait(false))
+                    if (fill.IsDue(_open.RecordCount, next.IsCompleted, tracker.InFlight, tracker.HasRoom))
                     {
-                        await OnQuietAsync(connection, stoppingToken).ConfigureAwait(false);
+                        await SubmitAsync(stoppingToken).ConfigureAwait(false);
                         continue;
+                    }
+
+                    if (!next.IsCompleted)
+                    {
+                        var wait = fill.PollTimeout(_open.RecordCount, tracker.InFlight, tracker.HasRoom, IdlePoll);
+                        if (!await CompletesWithinAsync(next, wait, tracker.Changed, stoppingToken).ConfigureAwait(false))
+                        {
+                            if (_open.RecordCount == 0)
+                            {
+                                // Quiet and nothing waiting to be applied: confirm the server's position if all is done.
+                                await ConfirmAsync(connection, settledOnly: true, stoppingToken).ConfigureAwait(false);
+                            }
+
+                            continue;
+                        }
                     }
 
                     if (!await next.ConfigureAwait(false))
@@ -254,7 +205,7 @@ internal sealed class PostgresChangeSource : BackgroundService
 
                     next = null;
                     onStreaming();
-                    await HandleAsync(enumerator.Current, connection, stoppingToken).ConfigureAwait(false);
+                    await HandleAsync(enumerator.Current, stoppingToken).ConfigureAwait(false);
                 }
             }
             finally
@@ -294,190 +245,100 @@ internal sealed class PostgresChangeSource : BackgroundService
         _slotKnownToExist = !_postgres.TemporarySlot;
     }
 
-    private async Task HandleAsync(PgOutputReplicationMessage message, LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    private async Task HandleAsync(PgOutputReplicationMessage message, CancellationToken stoppingToken)
     {
         switch (message)
         {
             case BeginMessage begin:
-                _inTransaction = true;
-                _commitTime = new DateTimeOffset(DateTime.SpecifyKind(begin.TransactionCommitTimestamp, DateTimeKind.Utc));
+                _progress.Begin(new DateTimeOffset(DateTime.SpecifyKind(begin.TransactionCommitTimestamp, DateTimeKind.Utc)));
                 break;
 
             case CommitMessage commit:
-                OnCommit(commit.TransactionEndLsn, connection);
+                var (from, to) = _progress.Commit(commit.TransactionEndLsn);
+                _open.Advance(SourceName, 0, from, to);
+                if (_open.IsPositionOnly)
+                {
+                    // The transaction's changes went out in earlier batches (or it had none): its end is
+                    // acknowledged as soon as they are done, without waiting for a batch to fill.
+                    await SubmitAsync(stoppingToken).ConfigureAwait(false);
+                }
+
                 break;
 
             default:
                 _changes.Clear();
-                await _decoder.DecodeAsync(message, _inTransaction ? _commitTime : null, _changes, stoppingToken).ConfigureAwait(false);
+                await _decoder.DecodeAsync(message, _progress.InTransaction ? _progress.CommitTime : null, _changes, stoppingToken).ConfigureAwait(false);
                 foreach (var change in _changes)
                 {
-                    var planned = _planner.Add(SourceName, change, _batch.Invalidations);
+                    var planned = _planner.Add(SourceName, change, _open.Invalidations);
                     if (planned.IsPoison)
                     {
-                        _poison.Add((change, planned.PoisonReason!, message.WalStart));
+                        _open.AddPoison(new PoisonRecord(Slot, (long)(ulong)message.WalStart, message.WalStart.ToString(), planned.PoisonReason!, new ChangeContent(change)));
                     }
 
-                    _batchStartedAt ??= _time.GetTimestamp();
-                    if (!_inTransaction)
-                    {
-                        // A non-transactional logical message: its own LSN is a boundary.
-                        var previous = _boundary;
-                        _boundary = message.WalEnd > _boundary ? message.WalEnd : _boundary;
-                        _batch.Track(SourceName, 0, (long)(ulong)previous, (long)(ulong)_boundary, null);
-                        continue;
-                    }
-
-                    if (_holdingChange)
-                    {
-                        // Positions of changes inside a transaction are not known: the batch covers from the
-                        // boundary before them.
-                        _batch.Track(SourceName, 0, (long)(ulong)_boundary, (long)(ulong)_boundary, _commitTime);
-                    }
-
-                    _holdingChange = true;
+                    var (position, nextPosition, commitTime) = _progress.Change(message.WalEnd);
+                    _open.Track(SourceName, 0, position, nextPosition, commitTime);
+                    _progress.Fill.Added();
                 }
 
                 break;
         }
-
-        if (_batch.RecordCount + (_holdingChange ? 1 : 0) >= _options.Batching.MaxRecords)
-        {
-            await ApplyAsync(connection, stoppingToken).ConfigureAwait(false);
-        }
     }
 
-    private void OnCommit(NpgsqlLogSequenceNumber endLsn, LogicalReplicationConnection connection)
+    /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
+    private async Task SubmitAsync(CancellationToken stoppingToken)
     {
-        if (_holdingChange)
-        {
-            _batch.Track(SourceName, 0, (long)(ulong)_boundary, (long)(ulong)endLsn, _commitTime);
-            _batchStartedAt ??= _time.GetTimestamp(); // its deletes may have gone out already, its position not
-            _holdingChange = false;
-        }
-
-        _inTransaction = false;
-        _boundary = endLsn;
-        if (_batch.RecordCount == 0)
-        {
-            // Nothing waits to be applied (the transaction changed nothing published): confirm it right away.
-            SetConfirmed(connection, endLsn);
-        }
+        var batch = _open;
+        _open = _pipeline.NewBatch();
+        _progress.Fill.Reset();
+        await _pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(SourceName), stoppingToken).ConfigureAwait(false);
     }
 
-    /// <summary>Nothing arrived for a while: apply a batch that has waited MaxWait, or, when idle, confirm the server's position.</summary>
-    private async Task OnQuietAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
+    /// <summary>The tracker's acknowledgement (any thread): note it; the stream loop confirms it.</summary>
+    private void OnAcknowledged(AcknowledgedPosition position)
     {
-        if (_batchStartedAt is not null)
+        long seen;
+        do
         {
-            if (WaitTime() <= TimeSpan.Zero)
-            {
-                await ApplyAsync(connection, stoppingToken).ConfigureAwait(false);
-            }
-
-            return;
+            seen = Interlocked.Read(ref _acknowledged);
         }
+        while (position.Position > seen && Interlocked.CompareExchange(ref _acknowledged, position.Position, seen) != seen);
+    }
 
-        // Everything received is applied and no transaction is open: LastReceivedLsn (the last commit or
-        // keepalive position) has nothing unapplied before it. Confirming it lets the slot release WAL that
-        // only other tables or databases wrote. (A read in flight can at most have received a Begin, which
-        // carries no LSN, so it cannot have moved LastReceivedLsn past an unapplied commit.)
-        if (!_inTransaction && connection.LastReceivedLsn > _confirmed)
+    /// <summary>
+    /// Confirms to the slot what the tracker acknowledged; with <paramref name="settledOnly"/> (the stream is quiet)
+    /// also the server's last position when nothing read is unfinished. Sent at once rather than at Npgsql's next
+    /// periodic status update.
+    /// </summary>
+    private async Task ConfirmAsync(LogicalReplicationConnection connection, bool settledOnly, CancellationToken stoppingToken)
+    {
+        _progress.Acknowledge(new NpgsqlLogSequenceNumber((ulong)Interlocked.Read(ref _acknowledged)));
+        // A read in flight can at most have received a Begin, which carries no LSN, so LastReceivedLsn cannot
+        // have moved past an unapplied commit while the open batch is empty and the tracker settled.
+        var settled = settledOnly && _open.Progress.Count == 0 && _pipeline.Tracker.IsSettled(Slot);
+        if (_progress.TakeConfirmation(connection.LastReceivedLsn, settled) is { } lsn)
         {
-            SetConfirmed(connection, connection.LastReceivedLsn);
+            connection.SetReplicationStatus(lsn);
+            _confirmUnsent = true;
+            Log.PositionConfirmed(_logger, lsn.ToString());
         }
 
         if (_confirmUnsent)
         {
-            await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ApplyAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
-    {
-        if (_batch.Invalidations.PlanCount == 0 && _batch.RecordCount == 0)
-        {
-            _batchStartedAt = null;
-            return;
-        }
-
-        await DeadLetterPoisonAsync(stoppingToken).ConfigureAwait(false);
-        await _applier.ApplyAsync(_batch, stoppingToken).ConfigureAwait(false);
-
-        long? position = null;
-        foreach (var progress in _batch.Progress)
-        {
-            position = Math.Max(position ?? long.MinValue, progress.NextPosition);
-        }
-
-        // A held change's deletes went out too; it is tracked (and its transaction confirmed) at the commit.
-        _batch.Clear();
-        _batchStartedAt = null;
-        if (position is { } lsn)
-        {
-            SetConfirmed(connection, new NpgsqlLogSequenceNumber((ulong)lsn));
-            await SendStatusAsync(connection, stoppingToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>The batch's poison changes go to the dead-letter table before anything is confirmed; a failed write is retried.</summary>
-    private async Task DeadLetterPoisonAsync(CancellationToken stoppingToken)
-    {
-        foreach (var (change, reason, lsn) in _poison)
-        {
-            while (true)
+            _confirmUnsent = false;
+            try
             {
-                try
-                {
-                    await _deadLetters.WritePoisonAsync(change, reason, lsn, stoppingToken).ConfigureAwait(false);
-                    break;
-                }
-                catch (Exception ex) when (ex is NpgsqlException or TimeoutException && !stoppingToken.IsCancellationRequested)
-                {
-                    _status.ConsumeLoopTick(SourceName); // waiting for the table is the loop at work, not a hang
-                    await Task.Delay(DeadLetterRetryDelay, _time, stoppingToken).ConfigureAwait(false);
-                }
+                await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+                // Not streaming any more: the pending read reports the failure that matters.
             }
         }
-
-        _poison.Clear();
     }
 
-    /// <summary>
-    /// Pushes the confirmed position now rather than at Npgsql's next periodic status update. Best effort: a
-    /// connection that just broke refuses, and the pending read reports the failure that matters.
-    /// </summary>
-    private async Task SendStatusAsync(LogicalReplicationConnection connection, CancellationToken stoppingToken)
-    {
-        _confirmUnsent = false;
-        try
-        {
-            await connection.SendStatusUpdate(stoppingToken).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException)
-        {
-            // Not streaming any more.
-        }
-    }
-
-    private void SetConfirmed(LogicalReplicationConnection connection, NpgsqlLogSequenceNumber lsn)
-    {
-        if (lsn <= _confirmed)
-        {
-            return;
-        }
-
-        connection.SetReplicationStatus(lsn);
-        _confirmed = lsn;
-        _confirmUnsent = true;
-        Log.PositionConfirmed(_logger, lsn.ToString());
-    }
-
-    /// <summary>How long to wait for the next message: what is left of MaxWait for a started batch, else the idle poll.</summary>
-    private TimeSpan WaitTime() =>
-        _batchStartedAt is { } started ? _options.Batching.MaxWait - _time.GetElapsedTime(started) : IdlePoll;
-
-    private async Task<bool> CompletesWithinAsync(Task task, TimeSpan timeout, CancellationToken stoppingToken)
+    /// <summary>Waits for the task, the timeout, or a change in the tracker; true when the task completed.</summary>
+    private async Task<bool> CompletesWithinAsync(Task task, TimeSpan timeout, Task trackerChanged, CancellationToken stoppingToken)
     {
         if (timeout <= TimeSpan.Zero)
         {
@@ -486,28 +347,24 @@ internal sealed class PostgresChangeSource : BackgroundService
 
         using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var delay = Task.Delay(timeout, _time, delayCancellation.Token);
-        var first = await Task.WhenAny(task, delay).ConfigureAwait(false);
+        var first = await Task.WhenAny(task, delay, trackerChanged).ConfigureAwait(false);
         await delayCancellation.CancelAsync().ConfigureAwait(false);
         stoppingToken.ThrowIfCancellationRequested();
         return first == task;
     }
 
-    /// <summary>Drops what the lost session streamed but did not confirm: the next session streams it again.</summary>
+    /// <summary>
+    /// Drops what the lost session streamed but did not confirm: the next session streams it again. Batches of
+    /// the old session still in flight finish, but nothing they cover is confirmed.
+    /// </summary>
     private void ForgetSession()
     {
-        _batch.Clear();
-        _poison.Clear();
+        _pipeline.Tracker.Drop([Slot]);
+        Interlocked.Exchange(ref _acknowledged, 0);
+        _open = new SourceBatch();
         _changes.Clear();
         _decoder.Reset();
-        _holdingChange = false;
-        _boundary = default;
+        _progress.Reset();
         _confirmUnsent = false;
-        _batchStartedAt = null;
-        _inTransaction = false;
-        _commitTime = null;
-        _confirmed = default;
     }
 }
-
-/// <summary>The start-up checks found errors; the message lists them with their fixes.</summary>
-internal sealed class PostgresSourceNotReadyException(string message) : Exception(message);

@@ -1,7 +1,8 @@
 using Confluent.Kafka;
+using Invalidator.Worker.Diagnostics;
 using Microsoft.Extensions.Logging;
 
-namespace Invalidator.Worker.Diagnostics;
+namespace Invalidator.Worker.Sources.Kafka;
 
 /// <summary>
 /// Logs a Kafka client's non-fatal errors, at most once per error code every 10 s: with a broker down,

@@ -1,11 +1,8 @@
 using Invalidator.Worker.Options;
 
-namespace Invalidator.IntegrationTests.Options;
+namespace Invalidator.Worker.Tests.Options;
 
-/// <summary>
-/// The checks data annotations cannot make. Unit tests of an internal class: they live in this project
-/// because it is the one the Worker grants InternalsVisibleTo.
-/// </summary>
+/// <summary>The configuration checks, data annotations of nested sections included, each naming its key.</summary>
 public sealed class InvalidatorOptionsValidatorTests
 {
     private static InvalidatorOptions Valid() => new()
@@ -34,6 +31,27 @@ public sealed class InvalidatorOptionsValidatorTests
         var options = Valid();
         options.Kafka.Topics = [];
         options.Kafka.TopicPattern = @"^dbserver1\.public\..*";
+
+        Assert.Empty(Failures(options));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(65)]
+    public void Max_in_flight_out_of_range_fails_naming_the_key(int maxInFlight)
+    {
+        var options = Valid();
+        options.Batching.MaxInFlight = maxInFlight;
+
+        Assert.Contains("Invalidator:Batching:MaxInFlight", Assert.Single(Failures(options)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Max_in_flight_defaults_to_a_few_batches_and_one_is_allowed()
+    {
+        var options = Valid();
+        Assert.InRange(options.Batching.MaxInFlight, 2, 4);
+        options.Batching.MaxInFlight = 1;
 
         Assert.Empty(Failures(options));
     }

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using MsOptions = Microsoft.Extensions.Options.Options;
 
-namespace Invalidator.IntegrationTests.Diagnostics;
+namespace Invalidator.Worker.Tests.Diagnostics;
 
 /// <summary>The status object and the health rules on a fake clock: what servers cannot show quickly.</summary>
 public sealed class WorkerStatusTests : IDisposable

@@ -1,10 +1,10 @@
 using System.Text.Json;
 
-namespace Invalidator.Worker.Diagnostics;
+namespace Invalidator.Worker.Sources.Kafka;
 
-/// <summary>One partition's offsets as librdkafka last reported them.</summary>
+/// <summary>One partition's lag as librdkafka last reported it.</summary>
 /// <param name="LagMessages">Log-end offset minus committed offset; null when librdkafka does not know the log end yet.</param>
-public readonly record struct PartitionOffsets(long HighWatermark, long? Committed, long? LagMessages);
+public readonly record struct PartitionOffsets(long? LagMessages);
 
 /// <summary>
 /// Reads per-partition lag from librdkafka's statistics JSON (<c>statistics.interval.ms</c>). The consumer's
@@ -54,7 +54,7 @@ internal static class KafkaStatistics
                     lag ??= high - Math.Max(Int(partition, "lo_offset"), 0);
                 }
 
-                result[(topic.Name, (int)id)] = new PartitionOffsets(high, committed >= 0 ? committed : null, lag);
+                result[(topic.Name, (int)id)] = new PartitionOffsets(lag);
             }
         }
 

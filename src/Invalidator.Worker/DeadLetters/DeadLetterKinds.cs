@@ -1,0 +1,22 @@
+namespace Invalidator.Worker.DeadLetters;
+
+/// <summary>
+/// The names every dead-letter store shares: the two kinds of letter and, on the topic, the headers that say
+/// why and where a letter came from (a public contract: README "What the dead-letter topic holds").
+/// </summary>
+public static class DeadLetterKinds
+{
+    public const string Poison = "poison";
+    public const string Region = RegionDeadLetter.Kind;
+
+    public const string KindHeader = "invalidator.kind";
+    public const string ReasonHeader = "invalidator.reason";
+    public const string RegionHeader = "invalidator.region";
+    public const string SourceTopicHeader = "invalidator.source.topic";
+    public const string SourcePartitionHeader = "invalidator.source.partition";
+    public const string SourceOffsetHeader = "invalidator.source.offset";
+
+    /// <summary>On the topic, a poison record that is a decoded change (JSON), not an original record.</summary>
+    public const string FormatHeader = "invalidator.format";
+    public const string ChangeFormat = "change-json";
+}

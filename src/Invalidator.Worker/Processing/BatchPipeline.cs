@@ -1,0 +1,159 @@
+namespace Invalidator.Worker.Processing;
+
+/// <summary>
+/// One source's apply stage: takes the batches the source cut, in order, registers each with the source's
+/// <see cref="AcknowledgementTracker"/> and runs its parts (regions, poison records) in the background, so the
+/// source keeps consuming and planning meanwhile. At most <c>Invalidator:Batching:MaxInFlight</c> batches run at
+/// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure).
+/// </summary>
+internal sealed class BatchPipeline
+{
+    private static readonly TimeSpan WaitTick = TimeSpan.FromMilliseconds(250);
+
+    private readonly BatchApplier _applier;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly HashSet<Task> _running = [];
+    private readonly Stack<SourceBatch> _spare = new();
+    private readonly Lock _lock = new();
+
+    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time)
+    {
+        _applier = applier;
+        Tracker = tracker;
+        _time = time;
+    }
+
+    public AcknowledgementTracker Tracker { get; }
+
+    /// <summary>An empty batch for the source to fill: one whose work is done, reused, or a new one.</summary>
+    public SourceBatch NewBatch()
+    {
+        lock (_lock)
+        {
+            return _spare.TryPop(out var batch) ? batch : new SourceBatch();
+        }
+    }
+
+    /// <summary>
+    /// Waits for a free slot (calling <paramref name="waiting"/> now and then meanwhile: the source is waiting, not
+    /// hung), then starts the batch's work and returns. A batch with nothing but positions is done at once
+    /// (acknowledged as soon as everything before it is). A part that fails sets the tracker's fault, and a later
+    /// call throws <see cref="BatchFailedException"/>.
+    /// </summary>
+    public async Task SubmitAsync(SourceBatch batch, Action waiting, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(waiting);
+        Tracker.ThrowIfFaulted();
+        if (batch.IsPositionOnly)
+        {
+            Tracker.Register(batch).Seal();
+            return;
+        }
+
+        // Backpressure: the source reads nothing more until a batch in flight finishes.
+        while (!Tracker.HasRoom)
+        {
+            waiting();
+            try
+            {
+                await Tracker.WaitForRoomAsync(cancellationToken).WaitAsync(WaitTick, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Still full: say so, and wait on.
+            }
+        }
+
+        var tracked = Tracker.Register(batch);
+        var poison = batch.Poison.Count > 0 ? tracked.AddPart("poison") : null;
+        var regions = tracked.AddPart("regions");
+        tracked.Seal();
+        var token = _abandon.Token;
+        if (poison is not null)
+        {
+            Start(() => _applier.WritePoisonAsync(batch, token), tracked, poison, token);
+        }
+
+        Start(() => _applier.ApplyAsync(tracked, token), tracked, regions, token);
+    }
+
+    /// <summary>
+    /// Shutdown: cuts the running work short and waits for it to end. Work cut short is never done, so nothing
+    /// unfinished is acknowledged; what finished before is.
+    /// </summary>
+    public async Task AbandonAsync()
+    {
+        await _abandon.CancelAsync().ConfigureAwait(false);
+        Task[] running;
+        lock (_lock)
+        {
+            running = [.. _running];
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
+    {
+        var task = Task.Run(() => RunAsync(work, tracked, part, token), CancellationToken.None);
+        lock (_lock)
+        {
+            _running.Add(task);
+        }
+
+        task.ContinueWith(
+            (finished, state) =>
+            {
+                var pipeline = (BatchPipeline)state!;
+                lock (pipeline._lock)
+                {
+                    pipeline._running.Remove(finished);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private async Task RunAsync(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+            part.Complete();
+            Recycle(tracked);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            part.Abandon();
+        }
+        catch (Exception ex)
+        {
+            part.Fail(ex);
+        }
+    }
+
+    /// <summary>
+    /// A done batch is kept for reuse (a few, as many as can be in flight): nothing reads it any more, since the
+    /// tracker took its positions when it was registered and the parts are finished.
+    /// </summary>
+    private void Recycle(TrackedBatch tracked)
+    {
+        if (!tracked.IsDone || !tracked.TakeForReuse())
+        {
+            return;
+        }
+
+        tracked.Batch.Reset();
+        lock (_lock)
+        {
+            if (_spare.Count < Tracker.MaxInFlight)
+            {
+                _spare.Push(tracked.Batch);
+            }
+        }
+    }
+}
