@@ -1,7 +1,9 @@
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
 using System.Text.Json;
+using Invalidator.Worker.Processing;
 using StackExchange.Redis;
+using ZiggyCreatures.Caching.Fusion.Serialization;
 using ZiggyCreatures.Caching.Fusion.Serialization.SystemTextJson;
 
 namespace Invalidator.IntegrationTests.Targets;
@@ -69,7 +71,7 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task A_tag_expires_every_entry_with_it_in_both_pods_and_for_a_pod_that_starts_later()
+    public async Task A_tag_expires_every_entry_with_it_in_both_pods()
     {
         var setup = FusionCacheSetup.Unique("fc-tag");
         await using var podA = await FusionCachePod.StartAsync(EastRedis, setup);
@@ -98,42 +100,61 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
             async () => await AllMissAsync([podA, podB], ["report:5:a", "report:5:b"]),
             Deadline,
             "remove-by-tag tenant:5 expires both entries in both pods");
-        // A node that starts after the invalidation reads the entries and the tag's expiration from L2.
-        await using var freshPod = await FusionCachePod.StartAsync(EastRedis, setup);
-        Assert.True(await AllMissAsync([freshPod], ["report:5:a", "report:5:b"]), "a pod started later sees tenant:5's entries as expired too");
-        foreach (var pod in new[] { podA, podB, freshPod })
+        foreach (var pod in new[] { podA, podB })
         {
             Assert.Equal("report of tenant 6", await pod.CachedAsync("report:6:a"));
         }
     }
 
     [Fact]
-    public async Task With_a_serializer_other_than_the_applications_a_node_that_reads_the_tag_from_L2_serves_stale_entries()
+    public async Task A_pod_that_starts_after_a_tag_invalidation_reads_the_tag_from_L2_and_misses()
+    {
+        var setup = FusionCacheSetup.Unique("fc-l2tag");
+        var served = await ServedAfterTagInvalidationByAPodStartedLaterAsync(setup, () => new FusionCacheSystemTextJsonSerializer());
+
+        Assert.Null(served);
+    }
+
+    [Fact]
+    public async Task With_a_serializer_other_than_the_applications_a_pod_that_reads_the_tag_from_L2_serves_the_stale_entry()
     {
         // The applications write JSON with snake_case names: their System.Text.Json options differ from the worker's
-        // (FusionCache's System.Text.Json serializer with the defaults, Serializer=SystemTextJson).
-        var snakeCase = () => new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+        // (FusionCache's System.Text.Json serializer with the defaults: Serializer=SystemTextJson).
         var setup = FusionCacheSetup.Unique("fc-ser");
-        await using var pod = await FusionCachePod.StartAsync(EastRedis, setup, snakeCase());
-        await pod.ReadAsync("report:5:a", "report a", "tenant:5");
+        var served = await ServedAfterTagInvalidationByAPodStartedLaterAsync(
+            setup, () => new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
 
-        await using var harness = new WorkerHarness(servers, Rules, "fc-ser");
+        // The worker wrote the tag's expiration entry in its serializer's format, which the pod's cannot read: the pod
+        // takes the tag as never invalidated and serves the value cached before the change.
+        Assert.Equal("report a", served);
+    }
+
+    /// <summary>
+    /// A pod caches a tagged entry and goes away (a deploy); the worker invalidates the tag; a pod started afterwards
+    /// reads the entry from L2 and checks the tag's expiration there (no subscribed node expired the entry first, and
+    /// it missed the backplane message). Returns what that pod serves.
+    /// </summary>
+    private async Task<string?> ServedAfterTagInvalidationByAPodStartedLaterAsync(FusionCacheSetup setup, Func<IFusionCacheSerializer> serializer)
+    {
+        await using (var before = await FusionCachePod.StartAsync(EastRedis, setup, serializer()))
+        {
+            await before.ReadAsync("report:5:a", "report a", "tenant:5");
+        }
+
+        await using var harness = new WorkerHarness(servers, Rules, setup.CacheName);
         foreach (var (key, value) in setup.RegionSettings("east"))
         {
             harness.Settings[key] = value;
         }
 
+        var applied = new AppliedRecords();
         await harness.CreateTopicAsync();
-        await harness.StartAsync();
+        await harness.StartAsync(applied);
         await harness.ProduceAsync(Debezium.Envelope("c", null, Customer(1, 5)));
+        await Eventually.AssertAsync(() => applied.Count >= 1, Deadline, "the worker applied the change in every region");
 
-        // A subscribed node takes the tag's expiration time from the backplane message, which the serializer does not touch.
-        await Eventually.AssertAsync(async () => await pod.CachedAsync("report:5:a") is null, Deadline, "the subscribed pod expires tenant:5's entry");
-
-        // A node that starts later reads the tag's expiration entry from L2, written by the worker's serializer: its own
-        // cannot read it, so it takes the tag as never invalidated and serves the entry cached before the change.
-        await using var freshPod = await FusionCachePod.StartAsync(EastRedis, setup, snakeCase());
-        Assert.Equal("report a", await freshPod.CachedAsync("report:5:a"));
+        await using var after = await FusionCachePod.StartAsync(EastRedis, setup, serializer());
+        return await after.CachedAsync("report:5:a");
     }
 
     private static async Task<bool> AllMissAsync(FusionCachePod[] pods, string[] keys)
@@ -166,5 +187,15 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
         }
 
         return count;
+    }
+
+    /// <summary>Counts the records the worker applied in every region.</summary>
+    private sealed class AppliedRecords : IBatchListener
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public void OnApplied(SourceBatch batch) => Interlocked.Add(ref _count, batch.RecordCount);
     }
 }
