@@ -47,6 +47,13 @@ public sealed class UnknownKeysValidatorTests
             ("Invalidator:Rules:Path", "rules.yaml"),
             ("Invalidator:Regions:east:Redis", "redis:6379"),
             ("Invalidator:Regions:east:Resilience:CircuitBreaker:BreakDuration", "00:00:05"),
+            ("Invalidator:Regions:east:Target", "FusionCache"),
+            ("Invalidator:Regions:east:FusionCache:CacheName", "products"),
+            ("Invalidator:Regions:east:FusionCache:CacheKeyPrefix", "products:"),
+            ("Invalidator:Regions:east:FusionCache:BackplaneChannelPrefix", "shop"),
+            ("Invalidator:Regions:east:FusionCache:InstanceName", "shop:"),
+            ("Invalidator:Regions:east:FusionCache:Serializer", "SystemTextJson"),
+            ("Invalidator:Regions:west:OutputCache:InstanceName", "web:"),
             ("Invalidator:Batching:KeysPerCommand", "500"),
             ("Invalidator:DeadLetter:RedriveRetryInterval", "00:00:01"),
             ("Invalidator:Http:LivenessTimeout", "00:02:00")));
