@@ -36,6 +36,13 @@ public sealed class FusionCacheTargetOptions
     /// expiration time) that the applications read back from L2, so it must be written the way they read.
     /// </summary>
     public FusionCacheSerializer Serializer { get; set; } = FusionCacheSerializer.SystemTextJson;
+
+    /// <summary>
+    /// <c>TagEntryDuration</c>: how long a remove-by-tag's entry counts in L2. Null: FusionCache's default for tag entries
+    /// (<c>TagsDefaultEntryOptions</c>: 1 day in L2 in 2.9.0), as the applications' own remove-by-tag would write it; set it to
+    /// the applications' <c>TagsDefaultEntryOptions</c> duration when they changed it.
+    /// </summary>
+    public TimeSpan? TagEntryDuration { get; set; }
 }
 
 /// <summary>The values of <c>Invalidator:Regions:&lt;name&gt;:FusionCache:Serializer</c>.</summary>

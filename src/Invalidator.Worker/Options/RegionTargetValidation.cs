@@ -48,5 +48,10 @@ internal static class RegionTargetValidation
         {
             failures.Add($"{path}:FusionCache:Serializer is {(int)fusion.Serializer}: use one of {string.Join(", ", Enum.GetNames<FusionCacheSerializer>())}.");
         }
+
+        if (region.FusionCache?.TagEntryDuration is { } duration && duration <= TimeSpan.Zero)
+        {
+            failures.Add($"{path}:FusionCache:TagEntryDuration is {duration}: give a positive duration (such as 1.00:00:00), or leave it out for FusionCache's default.");
+        }
     }
 }

@@ -53,6 +53,7 @@ public sealed class UnknownKeysValidatorTests
             ("Invalidator:Regions:east:FusionCache:BackplaneChannelPrefix", "shop"),
             ("Invalidator:Regions:east:FusionCache:InstanceName", "shop:"),
             ("Invalidator:Regions:east:FusionCache:Serializer", "SystemTextJson"),
+            ("Invalidator:Regions:east:FusionCache:TagEntryDuration", "1.00:00:00"),
             ("Invalidator:Regions:west:OutputCache:InstanceName", "web:"),
             ("Invalidator:Batching:KeysPerCommand", "500"),
             ("Invalidator:DeadLetter:RedriveRetryInterval", "00:00:01"),

@@ -66,6 +66,7 @@ public sealed class RegionTargetOptionsTests
         Assert.Null(library.BackplaneChannelPrefix);
         Assert.Equal("", ours.BackplaneChannelPrefix);
         Assert.Equal(FusionCacheSerializer.SystemTextJson, ours.Serializer);
+        Assert.Null(ours.TagEntryDuration); // FusionCache's TagsDefaultEntryOptions, whatever the version says
     }
 
     [Fact]
@@ -77,11 +78,13 @@ public sealed class RegionTargetOptionsTests
             ($"{Region}:FusionCache:CacheKeyPrefix", "products:"),
             ($"{Region}:FusionCache:BackplaneChannelPrefix", "shop"),
             ($"{Region}:FusionCache:InstanceName", "shop:"),
-            ($"{Region}:FusionCache:Serializer", "SystemTextJson"));
+            ($"{Region}:FusionCache:Serializer", "SystemTextJson"),
+            ($"{Region}:FusionCache:TagEntryDuration", "2.00:00:00"));
 
         Assert.Empty(failures);
         var region = options!.Regions["east"];
         Assert.Equal(RegionTarget.FusionCache, region.Target);
+        Assert.Equal(TimeSpan.FromDays(2), region.FusionCache!.TagEntryDuration);
         Assert.Equal(("products", "products:", "shop", "shop:"), (region.FusionCache!.CacheName, region.FusionCache.CacheKeyPrefix, region.FusionCache.BackplaneChannelPrefix, region.FusionCache.InstanceName));
     }
 
@@ -116,6 +119,14 @@ public sealed class RegionTargetOptionsTests
         var (_, failures) = Start(($"{Region}:Target", "FusionCache"), ($"{Region}:FusionCache:Serializer", "MessagePack"));
 
         Assert.Equal([$"{Region}:FusionCache:Serializer is 'MessagePack': use one of SystemTextJson."], failures);
+    }
+
+    [Fact]
+    public void A_tag_entry_duration_must_be_positive()
+    {
+        var (_, failures) = Start(($"{Region}:Target", "FusionCache"), ($"{Region}:FusionCache:TagEntryDuration", "00:00:00"));
+
+        Assert.Equal([$"{Region}:FusionCache:TagEntryDuration is 00:00:00: give a positive duration (such as 1.00:00:00), or leave it out for FusionCache's default."], failures);
     }
 
     [Fact]

@@ -48,7 +48,8 @@ internal sealed class FusionCacheTarget : IRegionTarget
         };
 
         Description = $"FusionCache '{fusionOptions.CacheName}', cache key prefix '{options.CacheKeyPrefix}', instance name '{options.InstanceName}', "
-            + $"backplane channel prefix '{NullIfEmpty(options.BackplaneChannelPrefix) ?? fusionOptions.CacheName}', serializer {options.Serializer}";
+            + $"backplane channel prefix '{NullIfEmpty(options.BackplaneChannelPrefix) ?? fusionOptions.CacheName}', serializer {options.Serializer}"
+            + (options.TagEntryDuration is { } tagDuration ? $", tag entries for {tagDuration}" : "");
 
         _cache = new FusionCache(fusionOptions, memoryCache: null, logger: new WarningsOnlyLogger<FusionCache>(loggers.CreateLogger<FusionCache>()));
         _cache.SetupSerializer(Serializer(options.Serializer));
@@ -61,9 +62,16 @@ internal sealed class FusionCacheTarget : IRegionTarget
 
         // Every operation awaits L2 and the backplane and throws on failure: only then has the region applied it.
         _removeOptions = Awaited(new FusionCacheEntryOptions());
-        // A tag entry lives as long as FusionCache's default for tags (the applications' L1 copies are refreshed by
-        // the backplane message); the worker keeps none in its own memory.
+        // A tag entry counts as long as FusionCache's default for tags says, as the applications' own remove-by-tag
+        // would write it, unless the region names the applications' duration; the worker keeps none in its memory.
         _tagOptions = Awaited(fusionOptions.TagsDefaultEntryOptions.Duplicate());
+        if (options.TagEntryDuration is { } duration)
+        {
+            _tagOptions.Duration = duration;
+            _tagOptions.DistributedCacheDuration = duration;
+            _tagOptions.FailSafeMaxDuration = Max(_tagOptions.FailSafeMaxDuration, duration);
+            _tagOptions.DistributedCacheFailSafeMaxDuration = Max(_tagOptions.DistributedCacheFailSafeMaxDuration ?? duration, duration);
+        }
     }
 
     public RegionTarget Kind => RegionTarget.FusionCache;
@@ -107,6 +115,8 @@ internal sealed class FusionCacheTarget : IRegionTarget
     };
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }
 
 /// <summary>
