@@ -11,7 +11,7 @@ public sealed class TestRegion : IDisposable
 {
     private readonly ServiceProvider _services;
 
-    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null)
+    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var region = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix };
@@ -25,7 +25,7 @@ public sealed class TestRegion : IDisposable
         Set = RegionSetFactory.Create(
             MsOptions.Create(options),
             new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
-            NullLoggerFactory.Instance,
+            loggers ?? NullLoggerFactory.Instance,
             TimeProvider.System);
     }
 
