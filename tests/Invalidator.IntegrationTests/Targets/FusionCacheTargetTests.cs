@@ -44,11 +44,7 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
         await using var redis = await servers.Redis.ConnectAsync(servers.RegionIndex("east"));
         Assert.Equal(2, await L2KeysAsync(redis, setup));
 
-        await using var harness = new WorkerHarness(servers, Rules, "fc-key");
-        foreach (var (key, value) in setup.RegionSettings("east"))
-        {
-            harness.Settings[key] = value;
-        }
+        await using var harness = Worker(setup);
 
         await harness.CreateTopicAsync();
         await harness.StartAsync();
@@ -86,11 +82,7 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
             Assert.Equal("report of tenant 6", await pod.CachedAsync("report:6:a"));
         }
 
-        await using var harness = new WorkerHarness(servers, Rules, "fc-tag");
-        foreach (var (key, value) in setup.RegionSettings("east"))
-        {
-            harness.Settings[key] = value;
-        }
+        await using var harness = Worker(setup);
 
         await harness.CreateTopicAsync();
         await harness.StartAsync();
@@ -141,11 +133,7 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
             await before.ReadAsync("report:5:a", "report a", "tenant:5");
         }
 
-        await using var harness = new WorkerHarness(servers, Rules, setup.CacheName);
-        foreach (var (key, value) in setup.RegionSettings("east"))
-        {
-            harness.Settings[key] = value;
-        }
+        await using var harness = Worker(setup);
 
         var applied = new AppliedRecords();
         await harness.CreateTopicAsync();
@@ -155,6 +143,18 @@ public sealed class FusionCacheTargetTests(ServersFixture servers)
 
         await using var after = await FusionCachePod.StartAsync(EastRedis, setup, serializer());
         return await after.CachedAsync("report:5:a");
+    }
+
+    /// <summary>A worker whose region east is the FusionCache of <paramref name="setup"/> (west stays plain Redis).</summary>
+    private WorkerHarness Worker(FusionCacheSetup setup)
+    {
+        var harness = new WorkerHarness(servers, Rules, setup.CacheName);
+        foreach (var (key, value) in setup.RegionSettings("east"))
+        {
+            harness.Settings[key] = value;
+        }
+
+        return harness;
     }
 
     private static async Task<bool> AllMissAsync(FusionCachePod[] pods, string[] keys)
