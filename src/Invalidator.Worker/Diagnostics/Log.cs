@@ -83,6 +83,15 @@ internal static partial class Log
     [LoggerMessage(2011, LogLevel.Warning, "Region {Region}: the redrive cannot read or mark the dead-letter {Store} ({Error}); retrying every {Delay} ({Suppressed} more in the last 10 s)")]
     public static partial void RedriveStalled(ILogger logger, string region, string store, string error, TimeSpan delay, long suppressed);
 
+    [LoggerMessage(2100, LogLevel.Information, "Region {Region} ({Target}) connected to {Endpoints} ({Description})")]
+    public static partial void RegionTargetReady(ILogger logger, string region, string target, string endpoints, string description);
+
+    [LoggerMessage(2190, LogLevel.Warning, "Region {Region} ({Target}) is not connected to {Endpoints} yet ({Description}); retrying in the background. Until it answers, its invalidations fail and, after their retries, are dead-lettered")]
+    public static partial void RegionTargetNotYetConnected(ILogger logger, string region, string target, string endpoints, string description);
+
+    [LoggerMessage(2101, LogLevel.Warning, "Region {Region} ({Target}) has no lease keys: Invalidator:Consistency:Leases (and a rule's leases: true) do not apply to it; its keys and tags are invalidated as without leases")]
+    public static partial void RegionTargetIgnoresLeases(ILogger logger, string region, string target);
+
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image ({Failure}, column '{Column}'): {Reason} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string failure, string column, string reason, long suppressed);
 

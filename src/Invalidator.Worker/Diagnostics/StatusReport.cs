@@ -104,6 +104,8 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
     private List<RegionView> Regions()
     {
         var connections = regions.Regions.ToDictionary(r => r.Name, r => r.Connection, StringComparer.OrdinalIgnoreCase);
+        // Only Redis says whether a delete found the key; FusionCache and the output cache do not.
+        var countsFound = regions.Regions.Where(r => r.CountsFound).Select(r => r.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var views = new List<RegionView>();
         foreach (var region in status.Regions())
         {
@@ -119,7 +121,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
                 { Failing: true } => ("failing", false, "its last batch failed" + error),
                 _ => ("ok", true, $"connected to {endpoints}"),
             };
-            double? hitRatio = region.KeysDeleted > 0 ? (double)region.KeysFound / region.KeysDeleted : null;
+            double? hitRatio = region.KeysDeleted > 0 && countsFound.Contains(region.Name) ? (double)region.KeysFound / region.KeysDeleted : null;
             views.Add(new RegionView(
                 region.Name, state, ready, detail, connected, CircuitName(region.Circuit), region.DeadLettering,
                 region.DeletesPerSecond, region.KeysDeleted, region.KeysFound, hitRatio, region.LastBatchSeconds,

@@ -110,6 +110,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
 
         foreach (var (name, region) in regions)
         {
+            RegionTargetValidation.Validate(name, region, failures);
             if (string.IsNullOrWhiteSpace(region.Redis))
             {
                 failures.Add($"Invalidator:Regions:{name}:Redis is empty: give a StackExchange.Redis configuration string (for example localhost:6379).");

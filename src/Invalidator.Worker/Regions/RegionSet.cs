@@ -48,7 +48,7 @@ public sealed class RegionSet : IDisposable
     {
         foreach (var region in Regions)
         {
-            region.Connection.Dispose();
+            region.Dispose();
         }
     }
 }
