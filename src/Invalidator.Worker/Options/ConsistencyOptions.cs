@@ -23,8 +23,8 @@ public sealed class ConsistencyOptions
     public TimeSpan SecondDeleteDelay { get; set; }
 
     /// <summary>
-    /// <c>Invalidator:Consistency:SecondDeleteMaxPending</c>: most keys and tags waiting for their second delete. When a
-    /// batch would exceed it, the oldest waiting second deletes run at once, before their delay is up (counted in
+    /// <c>Invalidator:Consistency:SecondDeleteMaxPending</c>: most keys and tags waiting for their second delete's delay.
+    /// When a batch would exceed it, the oldest waiting second deletes run at once, before their delay is up (counted in
     /// <c>invalidator_second_deletes_early_total</c>): memory stays bounded, first deletes never wait, and no second delete
     /// is skipped, only its window shortened.
     /// </summary>

@@ -17,8 +17,8 @@ namespace Invalidator.Worker.Processing;
 /// with different delays is deleted again after each.</para>
 /// <para>Coalescing: due times are rounded up to a tick (50 ms, or an eighth of a short delay), and the shares due at one
 /// tick run as one delete, so a key that several batches of that tick invalidated is deleted once.</para>
-/// <para>Bound: at most <c>Invalidator:Consistency:SecondDeleteMaxPending</c> keys and tags are held (waiting or running).
-/// A batch that would exceed it makes the oldest waiting second deletes run at once, before their delay is up: memory
+/// <para>Bound: at most <c>Invalidator:Consistency:SecondDeleteMaxPending</c> keys and tags wait for their delay. A batch
+/// that would exceed it makes the oldest waiting second deletes run at once, before their delay is up: memory
 /// stays bounded, first deletes never wait for room, and no second delete is skipped (a crash could not skip one
 /// either), only its window shortened. Those are counted in <c>invalidator_second_deletes_early_total</c>.</para>
 /// </remarks>
@@ -41,6 +41,7 @@ internal sealed class SecondDeleteScheduler
     private readonly ITimer _timer;
     private long _armedFor = long.MaxValue;
     private long _pending;
+    private long _waitingNames;
     private bool _closed;
     private DateTimeOffset _lastEarlyLog = DateTimeOffset.MinValue;
     private long _earlyUnlogged;
@@ -73,7 +74,7 @@ internal sealed class SecondDeleteScheduler
         abandon.Register(static state => ((SecondDeleteScheduler)state!).Close(), this);
     }
 
-    /// <summary>Keys and tags held for their second delete: waiting, or running.</summary>
+    /// <summary>Keys and tags held for their second delete: waiting for their delay, or running.</summary>
     public long Pending
     {
         get
@@ -136,6 +137,7 @@ internal sealed class SecondDeleteScheduler
 
                 run.Add(share);
                 _pending += share.Count;
+                _waitingNames += share.Count;
                 _status?.SecondDeletesPendingChanged(share.Count);
             }
 
@@ -178,6 +180,7 @@ internal sealed class SecondDeleteScheduler
             while (!_closed && _waiting.Count > 0 && _waiting.First() is var (due, run) && due <= now)
             {
                 _waiting.Remove(due);
+                _waitingNames -= run.Count;
                 _start(run);
             }
 
@@ -185,14 +188,15 @@ internal sealed class SecondDeleteScheduler
         }
     }
 
-    /// <summary>The bound: the oldest waiting runs start now, until what is held fits or nothing waits any more.</summary>
+    /// <summary>The bound: the oldest waiting runs start now, until what waits fits.</summary>
     private void StartEarlyWhileOverBound()
     {
         long early = 0;
-        while (_pending > _maxPending && _waiting.Count > 0)
+        while (_waitingNames > _maxPending && _waiting.Count > 0)
         {
             var (due, run) = _waiting.First();
             _waiting.Remove(due);
+            _waitingNames -= run.Count;
             run.Early = true;
             early += run.Count;
             _start(run);
@@ -245,6 +249,7 @@ internal sealed class SecondDeleteScheduler
             }
 
             _waiting.Clear();
+            _waitingNames = 0;
         }
     }
 
