@@ -120,6 +120,8 @@ public class RulesLoaderTests
         Assert.Equal(["customers:all"], customers.TruncateKeys);
         Assert.Equal(["customers"], customers.TruncateTags);
         Assert.Equal(["orders:recent"], rules.Tables["public.orders"].TruncateKeys);
+        Assert.Equal(TimeSpan.FromMilliseconds(800), rules.Tables["public.orders"].SecondDelete);
+        Assert.Null(customers.SecondDelete);
     }
 
     [Fact]
