@@ -39,11 +39,12 @@ internal sealed class SecondDeleteScheduler
     private readonly Lock _lock = new();
     private readonly SortedDictionary<long, SecondDeleteRun> _waiting = [];
     private readonly ITimer _timer;
+    private readonly long _origin;
     private long _armedFor = long.MaxValue;
     private long _pending;
     private long _waitingNames;
     private bool _closed;
-    private DateTimeOffset _lastEarlyLog = DateTimeOffset.MinValue;
+    private long? _lastEarlyLog;
     private long _earlyUnlogged;
 
     /// <param name="defaultDelay">The global delay (zero: only rules with their own <c>secondDelete</c> get one).</param>
@@ -70,6 +71,7 @@ internal sealed class SecondDeleteScheduler
         _logger = logger;
         _metrics = metrics;
         _status = status;
+        _origin = time.GetTimestamp();
         _timer = time.CreateTimer(static state => ((SecondDeleteScheduler)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         abandon.Register(static state => ((SecondDeleteScheduler)state!).Close(), this);
     }
@@ -116,7 +118,7 @@ internal sealed class SecondDeleteScheduler
             return;
         }
 
-        var now = _time.GetUtcNow().UtcTicks;
+        var now = Now();
         lock (_lock)
         {
             foreach (var share in shares)
@@ -132,7 +134,7 @@ internal sealed class SecondDeleteScheduler
                 var due = (now + share.Delay.Ticks + tick - 1) / tick * tick;
                 if (!_waiting.TryGetValue(due, out var run))
                 {
-                    _waiting[due] = run = new SecondDeleteRun(this, due);
+                    _waiting[due] = run = new SecondDeleteRun(this, TimeSpan.FromTicks(due));
                 }
 
                 run.Add(share);
@@ -176,7 +178,7 @@ internal sealed class SecondDeleteScheduler
         lock (_lock)
         {
             _armedFor = long.MaxValue;
-            var now = _time.GetUtcNow().UtcTicks;
+            var now = Now();
             while (!_closed && _waiting.Count > 0 && _waiting.First() is var (due, run) && due <= now)
             {
                 _waiting.Remove(due);
@@ -210,8 +212,8 @@ internal sealed class SecondDeleteScheduler
         _metrics?.SecondDeletesEarly.Add(early);
         _status?.SecondDeletesRanEarly(early);
         _earlyUnlogged += early;
-        var now = _time.GetUtcNow();
-        if (now - _lastEarlyLog >= EarlyLogInterval)
+        var now = Now();
+        if (_lastEarlyLog is not { } last || now - last >= EarlyLogInterval.Ticks)
         {
             Log.SecondDeletesRanEarly(_logger, _earlyUnlogged, _maxPending);
             _lastEarlyLog = now;
@@ -234,8 +236,11 @@ internal sealed class SecondDeleteScheduler
         }
 
         _armedFor = next;
-        _timer.Change(next == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(Math.Max(0, next - _time.GetUtcNow().UtcTicks)), Timeout.InfiniteTimeSpan);
+        _timer.Change(next == long.MaxValue ? Timeout.InfiniteTimeSpan : TimeSpan.FromTicks(Math.Max(0, next - Now())), Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Monotonic time since the scheduler was made, in ticks: a wall-clock jump neither delays nor hurries a second delete.</summary>
+    private long Now() => _time.GetElapsedTime(_origin).Ticks;
 
     private void Close()
     {
@@ -309,14 +314,14 @@ internal sealed class SecondDeleteRun
     private readonly List<SecondDeleteShare> _shares = [];
     private int _finished;
 
-    internal SecondDeleteRun(SecondDeleteScheduler scheduler, long dueTicks)
+    internal SecondDeleteRun(SecondDeleteScheduler scheduler, TimeSpan due)
     {
         _scheduler = scheduler;
-        DueAt = new DateTimeOffset(dueTicks, TimeSpan.Zero);
+        Due = due;
     }
 
-    /// <summary>When it was due (it may have started earlier: <see cref="Early"/>).</summary>
-    public DateTimeOffset DueAt { get; }
+    /// <summary>When it is due, counted from the scheduler's start (it may start earlier: <see cref="Early"/>).</summary>
+    public TimeSpan Due { get; }
 
     /// <summary>It started before its delay was up, because the pending bound was reached.</summary>
     public bool Early { get; internal set; }
