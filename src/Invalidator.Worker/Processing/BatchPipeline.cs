@@ -110,34 +110,38 @@ internal sealed class BatchPipeline
     }
 
     private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token) =>
-        Track(Task.Run(() => RunAsync(work, tracked, part, token), CancellationToken.None));
+        Track(Task.Run(
+            () => RunAsync(
+                work,
+                () =>
+                {
+                    part.Complete();
+                    Recycle(tracked);
+                },
+                part.Abandon,
+                part.Fail,
+                token),
+            CancellationToken.None));
 
     /// <summary>Runs a due second delete (the scheduler calls this under its lock: it only starts the task).</summary>
     private void StartSecondDelete(SecondDeleteRun run)
     {
         var token = _abandon.Token;
-        Track(Task.Run(() => RunSecondDeleteAsync(run, token), CancellationToken.None));
-    }
-
-    private async Task RunSecondDeleteAsync(SecondDeleteRun run, CancellationToken token)
-    {
-        try
-        {
-            await _applier.ApplySecondDeleteAsync(run, token).ConfigureAwait(false);
-            run.Complete();
-            foreach (var tracked in run.Batches)
-            {
-                Recycle(tracked);
-            }
-        }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-            run.Abandon();
-        }
-        catch (Exception ex)
-        {
-            run.Fail(ex);
-        }
+        Track(Task.Run(
+            () => RunAsync(
+                () => _applier.ApplySecondDeleteAsync(run, token),
+                () =>
+                {
+                    run.Complete();
+                    foreach (var tracked in run.Batches)
+                    {
+                        Recycle(tracked);
+                    }
+                },
+                run.Abandon,
+                run.Fail,
+                token),
+            CancellationToken.None));
     }
 
     private void Track(Task task)
@@ -162,21 +166,21 @@ internal sealed class BatchPipeline
             TaskScheduler.Default);
     }
 
-    private async Task RunAsync(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
+    /// <summary>Runs work to its end: done, cut short by shutdown (never done), or failed (the source stops).</summary>
+    private static async Task RunAsync(Func<Task> work, Action completed, Action abandoned, Action<Exception> failed, CancellationToken token)
     {
         try
         {
             await work().ConfigureAwait(false);
-            part.Complete();
-            Recycle(tracked);
+            completed();
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            part.Abandon();
+            abandoned();
         }
         catch (Exception ex)
         {
-            part.Fail(ex);
+            failed(ex);
         }
     }
 

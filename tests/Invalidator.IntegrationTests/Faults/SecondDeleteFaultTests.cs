@@ -1,5 +1,3 @@
-using System.Text;
-using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
 using Invalidator.Worker.DeadLetters;
@@ -96,7 +94,7 @@ public sealed class SecondDeleteFaultTests(ServersFixture servers)
         {
             await Eventually.AssertAsync(() => keys.NoneExistAsync(["customer:7"], east), Deadline, "east's second delete");
             var letter = default(RegionDeadLetter);
-            await Eventually.AssertAsync(() => (letter = ReadRegionLetters(harness.DeadLetterTopic).SingleOrDefault()) is not null, Deadline,
+            await Eventually.AssertAsync(() => (letter = RegionLetters.ReadAll(servers.Kafka, harness.DeadLetterTopic, Deadline).SingleOrDefault()) is not null, Deadline,
                 "west's second delete is dead-lettered");
             Assert.Equal("west", letter!.Region);
             Assert.Equal(["customer:7"], letter.Keys);
@@ -115,28 +113,5 @@ public sealed class SecondDeleteFaultTests(ServersFixture servers)
         await Eventually.AssertAsync(() => harness.Logs.Entries.Any(e => e.EventId == 2007), Deadline, "the redrive is logged");
         Assert.Contains("Region west: redrove dead letter", harness.Logs.Entries.Single(e => e.EventId == 2007).Message, StringComparison.Ordinal);
         Assert.EndsWith("(1 keys, 0 tags; 1 were cached)", harness.Logs.Entries.Single(e => e.EventId == 2007).Message, StringComparison.Ordinal);
-    }
-
-    private List<RegionDeadLetter> ReadRegionLetters(string topic)
-    {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(servers.Kafka.CreateConsumerConfig(ServersFixture.UniqueName("letters"))).Build();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var end = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
-        var letters = new List<RegionDeadLetter>();
-        while (letters.Count < end)
-        {
-            var record = consumer.Consume(Deadline) ?? throw new Xunit.Sdk.XunitException($"{topic} ended early");
-            if (Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(DeadLetterKinds.KindHeader)) == "region")
-            {
-                letters.Add(RegionDeadLetter.FromJson(record.Message.Value));
-            }
-
-            if (record.Offset.Value >= end - 1)
-            {
-                break;
-            }
-        }
-
-        return letters;
     }
 }

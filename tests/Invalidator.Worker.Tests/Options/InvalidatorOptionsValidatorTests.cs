@@ -206,24 +206,8 @@ public sealed class InvalidatorOptionsValidatorTests
         Assert.Contains(failures, f => f.StartsWith("Invalidator:Regions:east:Redis is empty", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Invalidator:Regions:west:Redis is not a valid", StringComparison.Ordinal));
     }
-}
 
-/// <summary>The second delete's settings: off by default, a delay up to 10 minutes, a bound on what waits.</summary>
-public sealed class ConsistencyOptionsValidatorTests
-{
-    private static InvalidatorOptions Valid() => new()
-    {
-        Kafka = { BootstrapServers = "localhost:9092", Topics = ["dbserver1.public.customers"] },
-        Rules = { Path = "rules.yaml" },
-        Regions = { ["east"] = new RegionOptions { Redis = "localhost:6379" } },
-    };
-
-    private static IReadOnlyList<string> Failures(InvalidatorOptions options)
-    {
-        var result = new InvalidatorOptionsValidator().Validate(null, options);
-        return result.Failed ? [.. result.Failures!] : [];
-    }
-
+    // The second delete's settings: off by default, a delay up to 10 minutes, a bound on what waits.
     [Fact]
     public void The_second_delete_is_off_by_default_and_a_delay_up_to_ten_minutes_passes()
     {
