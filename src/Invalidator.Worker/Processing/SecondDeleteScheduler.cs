@@ -48,7 +48,7 @@ internal sealed class SecondDeleteScheduler
     private long _earlyUnlogged;
 
     /// <param name="defaultDelay">The global delay (zero: only rules with their own <c>secondDelete</c> get one).</param>
-    /// <param name="maxPending">Most keys and tags held for their second delete.</param>
+    /// <param name="maxPending">Most keys and tags waiting for their delay; past it the oldest waiting run early.</param>
     /// <param name="time">The clock that says when a second delete is due.</param>
     /// <param name="start">Starts a due run (the pipeline: on its own task, covered by its shutdown). Called under the scheduler's lock: it must only start the work.</param>
     /// <param name="abandon">Shutdown: what waits is abandoned (never done, so never acknowledged), and nothing more starts.</param>
