@@ -54,8 +54,9 @@ internal sealed class BatchApplier
         new(_consistency.SecondDeleteDelay, _consistency.SecondDeleteMaxPending, _time, start, _logger, _metrics, _status, abandon);
 
     /// <summary>
-    /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners.
-    /// <paramref name="tracked"/> is where work that finishes later would attach its own part.
+    /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners. The
+    /// pipeline attaches the batch's second delete to <paramref name="tracked"/> once this returns, before the part
+    /// that ran it completes (<see cref="BatchPipeline"/>).
     /// </summary>
     public async Task ApplyAsync(TrackedBatch tracked, CancellationToken cancellationToken)
     {
