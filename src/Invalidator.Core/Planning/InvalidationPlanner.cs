@@ -34,7 +34,7 @@ public sealed class InvalidationPlanner
                 // A truncate has no rows: only the rule's static truncate keys and tags apply.
                 return rule.TruncateKeys.Count == 0 && rule.TruncateTags.Count == 0
                     ? InvalidationPlan.OperationIgnored
-                    : new InvalidationPlan(PlanOutcome.Invalidate, rule.TruncateKeys, rule.TruncateTags, []) { Leases = rule.Leases };
+                    : new InvalidationPlan(PlanOutcome.Invalidate, rule.TruncateKeys, rule.TruncateTags, []) { Leases = rule.Leases, SecondDelete = rule.SecondDelete };
             case ChangeOperation.Message:
                 return InvalidationPlan.OperationIgnored;
         }
@@ -52,7 +52,7 @@ public sealed class InvalidationPlanner
         List<UnresolvedTemplate>? unresolved = null;
         var keys = RenderAll(rule.Keys, change, ref unresolved);
         var tags = RenderAll(rule.Tags, change, ref unresolved);
-        return new InvalidationPlan(PlanOutcome.Invalidate, keys, tags, (IReadOnlyList<UnresolvedTemplate>?)unresolved ?? []) { Leases = rule.Leases };
+        return new InvalidationPlan(PlanOutcome.Invalidate, keys, tags, (IReadOnlyList<UnresolvedTemplate>?)unresolved ?? []) { Leases = rule.Leases, SecondDelete = rule.SecondDelete };
     }
 
     private static List<string> RenderAll(IReadOnlyList<KeyTemplate> templates, ChangeEvent change, ref List<UnresolvedTemplate>? unresolved)

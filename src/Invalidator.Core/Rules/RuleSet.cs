@@ -64,6 +64,16 @@ public sealed class TableRule
     /// </summary>
     public bool Leases { get; init; }
 
+    /// <summary>
+    /// <c>secondDelete: 800ms</c>: delete what this table invalidates once more after this delay, so a value a slow
+    /// reader populated from the old row inside the window goes too. Null when the rule does not say (the worker's
+    /// <c>Invalidator:Consistency:SecondDeleteDelay</c> applies); zero turns it off for this table.
+    /// </summary>
+    public TimeSpan? SecondDelete { get; init; }
+
+    /// <summary>The longest <c>secondDelete</c>: the position waits for it, so a crash re-reads that much.</summary>
+    public static TimeSpan MaxSecondDelete { get; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }
 }

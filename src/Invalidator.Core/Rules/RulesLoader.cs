@@ -11,7 +11,7 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases", "secondDelete"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
 
@@ -196,6 +196,7 @@ public static class RulesLoader
             var format = Choice(fields, "format", name, Formats, RecordFormat.Auto,
                 "'auto' (the default: detect each record), 'envelope' (Debezium envelopes) or 'unwrapped' (ExtractNewRecordState rows)");
             var leases = Leases(fields, name);
+            var secondDelete = SecondDelete(fields, name);
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -216,6 +217,7 @@ public static class RulesLoader
                 ReplicaIdentity = replicaIdentity,
                 Format = format,
                 Leases = leases,
+                SecondDelete = secondDelete,
                 Line = key.Line,
             };
         }
@@ -411,6 +413,37 @@ public static class RulesLoader
 
             Error(node.IsNull ? key : node, $"'leases' of table '{table}' must be true or false, but it is {(node.IsNull ? "empty" : node.Kind == YamlSourceNodeKind.Scalar ? $"'{node.Value}'" : node.Describe())}: write 'leases: true' to delete each key's lease key with it, or remove the line");
             return false;
+        }
+
+        private TimeSpan? SecondDelete(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string table)
+        {
+            if (!fields.TryGetValue("secondDelete", out var entry))
+            {
+                return null;
+            }
+
+            var (key, node) = entry;
+            var how = "write a whole number with ms, s or m, such as 'secondDelete: 800ms' (longer than your readers' slowest read-to-populate), or 'secondDelete: 0s' to turn it off for this table";
+            if (node.Kind != YamlSourceNodeKind.Scalar || node.IsNull)
+            {
+                Error(node.IsNull ? key : node, $"'secondDelete' of table '{table}' must be a duration, but it is {(node.IsNull ? "empty" : node.Describe())}: {how}");
+                return null;
+            }
+
+            if (!RuleDuration.TryParse(node.Value, out var delay))
+            {
+                var unitless = node.Value.Length > 0 && node.Value.All(char.IsAsciiDigit) ? $" (a bare number has no unit: '{node.Value}ms' or '{node.Value}s'?)" : "";
+                Error(node, $"'secondDelete' of table '{table}' is '{node.Value}', not a duration{unitless}: {how}");
+                return null;
+            }
+
+            if (delay > TableRule.MaxSecondDelete)
+            {
+                Error(node, $"'secondDelete' of table '{table}' is {node.Value}, longer than the limit of {RuleDuration.Format(TableRule.MaxSecondDelete)}: positions are acknowledged only after the second delete, so a long delay holds back every commit behind it; use a delay a little longer than your readers' slowest read-to-populate");
+                return null;
+            }
+
+            return delay;
         }
 
         /// <summary>The scalar items of a list field, checked for type, emptiness and duplicates. Empty when the field is absent or broken.</summary>

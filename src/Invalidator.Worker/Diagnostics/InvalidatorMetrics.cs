@@ -33,6 +33,9 @@ internal sealed class InvalidatorMetrics
             description: "Time to apply one batch in one region, retries included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DeleteSecondsBuckets });
         DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason and region.");
+        SecondDeletes = meter.CreateCounter<long>("invalidator_second_deletes", description: "Keys and tag members deleted again by the delayed second delete, by region.");
+        SecondDeleteHits = meter.CreateCounter<long>("invalidator_second_delete_hits", description: "Second deletes that found the key again (repopulated inside the window; with leases also a lease a reader held), by region.");
+        SecondDeletesEarly = meter.CreateCounter<long>("invalidator_second_deletes_early", description: "Keys and tags whose second delete ran before its delay because Invalidator:Consistency:SecondDeleteMaxPending was reached.");
         UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, or no image at all.");
         BatchSize = meter.CreateHistogram(
             "invalidator_batch_size",
@@ -57,6 +60,12 @@ internal sealed class InvalidatorMetrics
 
     public Counter<long> DeadLetters { get; }
 
+    public Counter<long> SecondDeletes { get; }
+
+    public Counter<long> SecondDeleteHits { get; }
+
+    public Counter<long> SecondDeletesEarly { get; }
+
     public Counter<long> UnresolvedTemplates { get; }
 
     public Histogram<int> BatchSize { get; }
@@ -70,10 +79,12 @@ internal sealed class InvalidatorMetrics
     public void ObserveStatus(
         Func<IEnumerable<Measurement<long>>> consumerLag,
         Func<IEnumerable<Measurement<double>>> lagSeconds,
-        Func<IEnumerable<Measurement<int>>> circuitOpen)
+        Func<IEnumerable<Measurement<int>>> circuitOpen,
+        Func<long> secondDeletesPending)
     {
         _meter.CreateObservableGauge("invalidator_consumer_lag_messages", consumerLag, description: "Log-end offset minus committed offset, per assigned partition (from librdkafka statistics).");
         _meter.CreateObservableGauge("invalidator_lag_seconds", lagSeconds, unit: "s", description: "Now minus the database commit time of the partition's last applied record.");
         _meter.CreateObservableGauge("invalidator_region_circuit_open", circuitOpen, description: "1 while the region's circuit breaker is open or half-open, else 0.");
+        _meter.CreateObservableGauge("invalidator_second_deletes_pending", secondDeletesPending, description: "Keys and tags waiting for their delayed second delete (bounded by Invalidator:Consistency:SecondDeleteMaxPending).");
     }
 }

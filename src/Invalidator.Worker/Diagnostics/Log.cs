@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics, 7000 the dead-letter table).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions (21xx the second delete), 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics, 7000 the dead-letter table).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -91,6 +91,12 @@ internal static partial class Log
 
     [LoggerMessage(2101, LogLevel.Warning, "Region {Region} ({Target}) has no lease keys: Invalidator:Consistency:Leases (and a rule's leases: true) do not apply to it; its keys and tags are invalidated as without leases")]
     public static partial void RegionTargetIgnoresLeases(ILogger logger, string region, string target);
+
+    [LoggerMessage(2110, LogLevel.Debug, "Second delete of {Keys} keys and {Tags} tags applied in every region ({Batches} batches, {When})")]
+    public static partial void SecondDeleteApplied(ILogger logger, int keys, int tags, int batches, string when);
+
+    [LoggerMessage(2111, LogLevel.Warning, "{Names} keys and tags had their second delete run before its delay: more than {MaxPending} were pending (Invalidator:Consistency:SecondDeleteMaxPending). Their window was shorter; raise the bound or shorten the delay if this repeats")]
+    public static partial void SecondDeletesRanEarly(ILogger logger, long names, long maxPending);
 
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image ({Failure}, column '{Column}'): {Reason} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string failure, string column, string reason, long suppressed);

@@ -78,7 +78,8 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             status.StatisticsAgeSeconds,
             Regions(),
             deadLetterTotal,
-            recentDeadLetters);
+            recentDeadLetters,
+            new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly));
     }
 
     private HealthCheck SourceCheck()
@@ -125,7 +126,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             views.Add(new RegionView(
                 region.Name, state, ready, detail, connected, CircuitName(region.Circuit), region.DeadLettering,
                 region.DeletesPerSecond, region.KeysDeleted, region.KeysFound, hitRatio, region.LastBatchSeconds,
-                region.LastAppliedAt, region.LastError, region.LastErrorAt));
+                region.LastAppliedAt, region.LastError, region.LastErrorAt, region.SecondDeletes, region.SecondDeleteHits));
         }
 
         return views;
@@ -171,7 +172,15 @@ public sealed record RegionView(
     double? LastBatchSeconds,
     DateTimeOffset? LastAppliedAt,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    long SecondDeletes,
+    long SecondDeleteHits);
+
+/// <summary>
+/// The delayed second delete on the status page: the global delay (<c>Invalidator:Consistency:SecondDeleteDelay</c>, 0
+/// when off; rules may set their own), keys and tags waiting for it, and how many ran early because of the bound.
+/// </summary>
+public sealed record SecondDeleteView(double DelaySeconds, long Pending, long RanEarly);
 
 /// <summary>Everything the status page shows (<c>/status.json</c>).</summary>
 public sealed record StatusSnapshot(
@@ -189,4 +198,5 @@ public sealed record StatusSnapshot(
     double? StatisticsAgeSeconds,
     IReadOnlyList<RegionView> Regions,
     long DeadLetterTotal,
-    IReadOnlyList<DeadLetterView> RecentDeadLetters);
+    IReadOnlyList<DeadLetterView> RecentDeadLetters,
+    SecondDeleteView SecondDeletes);

@@ -34,6 +34,8 @@ public sealed class WorkerStatus : IBatchListener
     private long _batchesApplied;
     private long _deadLetterTotal;
     private long _lastRegionActivity;
+    private long _secondDeletesPending;
+    private long _secondDeletesEarly;
 
     internal WorkerStatus(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, TimeProvider time)
     {
@@ -41,6 +43,7 @@ public sealed class WorkerStatus : IBatchListener
         _time = time;
         _throughput = new RateWindow(time);
         StartedAt = time.GetUtcNow();
+        SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionState(region, time);
@@ -49,13 +52,19 @@ public sealed class WorkerStatus : IBatchListener
             metrics.KeysDeleted.Add(0, tag);
             metrics.KeysFound.Add(0, tag);
             metrics.RegionRetries.Add(0, tag);
+            metrics.SecondDeletes.Add(0, tag);
+            metrics.SecondDeleteHits.Add(0, tag);
         }
 
         metrics.DeadLetters.Add(0, new("reason", "poison"), new("region", ""));
-        metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements);
+        metrics.SecondDeletesEarly.Add(0);
+        metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements, () => Interlocked.Read(ref _secondDeletesPending));
     }
 
     public DateTimeOffset StartedAt { get; }
+
+    /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
+    public TimeSpan SecondDeleteDelay { get; }
 
     // ---- Sources ----
 
@@ -154,6 +163,21 @@ public sealed class WorkerStatus : IBatchListener
         Region(region)?.Applied(keysDeleted, keysFound, duration);
     }
 
+    /// <summary>A region applied a second delete: how many names it deleted again, and how many of them it found cached again (hits).</summary>
+    public void RegionSecondDeleted(string region, long keysDeleted, long keysFound)
+    {
+        Volatile.Write(ref _lastRegionActivity, _time.GetUtcNow().UtcTicks);
+        Region(region)?.SecondDeleted(keysDeleted, keysFound);
+    }
+
+    // ---- Second deletes ----
+
+    /// <summary>Keys and tags started waiting for their second delete (positive) or stopped waiting (negative).</summary>
+    public void SecondDeletesPendingChanged(long delta) => Interlocked.Add(ref _secondDeletesPending, delta);
+
+    /// <summary>Keys and tags whose second delete ran before its delay because the pending bound was reached.</summary>
+    public void SecondDeletesRanEarly(long names) => Interlocked.Add(ref _secondDeletesEarly, names);
+
     /// <summary>A region could not apply a batch (retries exhausted, circuit open): its last error, and it is failing until the next success.</summary>
     public void RegionFailed(string region, Exception exception)
     {
@@ -202,6 +226,10 @@ public sealed class WorkerStatus : IBatchListener
     internal long BatchesApplied => Interlocked.Read(ref _batchesApplied);
 
     internal RateWindow Throughput => _throughput;
+
+    internal long SecondDeletesPending => Interlocked.Read(ref _secondDeletesPending);
+
+    internal long SecondDeletesEarly => Interlocked.Read(ref _secondDeletesEarly);
 
     internal LatencySummary EndToEnd => _endToEnd.Summarize();
 
@@ -338,6 +366,8 @@ public sealed class WorkerStatus : IBatchListener
         private readonly RateWindow _deletes = new(time);
         private long _keysDeleted;
         private long _keysFound;
+        private long _secondDeletes;
+        private long _secondDeleteHits;
         private DateTimeOffset? _lastAppliedAt;
         private TimeSpan? _lastDuration;
         private string? _lastError;
@@ -359,6 +389,16 @@ public sealed class WorkerStatus : IBatchListener
                 _keysFound += keysFound;
                 _lastAppliedAt = time.GetUtcNow();
                 _lastDuration = duration;
+                _failing = false;
+            }
+        }
+
+        public void SecondDeleted(long keysDeleted, long keysFound)
+        {
+            lock (_lock)
+            {
+                _secondDeletes += keysDeleted;
+                _secondDeleteHits += keysFound;
                 _failing = false;
             }
         }
@@ -389,7 +429,7 @@ public sealed class WorkerStatus : IBatchListener
             {
                 return new RegionSnapshot(
                     Name, _circuit, _deadLettering, _failing, _keysDeleted, _keysFound, _deletes.PerSecond(),
-                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt);
+                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits);
             }
         }
     }
@@ -414,7 +454,9 @@ internal sealed record RegionSnapshot(
     DateTimeOffset? LastAppliedAt,
     double? LastBatchSeconds,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    long SecondDeletes,
+    long SecondDeleteHits);
 
 /// <summary>One owned partition on the status page.</summary>
 public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);

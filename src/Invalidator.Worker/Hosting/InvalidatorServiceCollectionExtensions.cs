@@ -122,7 +122,8 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency));
         return services;
     }
 

@@ -8,6 +8,16 @@ using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
 
+/// <summary>
+/// Which delete of a batch this is: the first, when the change arrives, or the delayed second one
+/// (<c>secondDelete</c>), which deletes the same names again and is counted apart.
+/// </summary>
+public enum DeleteRound
+{
+    First,
+    Second,
+}
+
 /// <summary>What one region did with a batch.</summary>
 public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound);
 
@@ -93,11 +103,19 @@ public sealed class RegionInvalidator : IDisposable
     /// Applies a planned batch: its keys and tags, with the lease keys of what lease rules planned (of everything
     /// with <c>Invalidator:Consistency:Leases</c>). Throws <see cref="RegionApplyException"/> when the region could not.
     /// </summary>
-    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, CancellationToken cancellationToken)
+    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, CancellationToken cancellationToken) =>
+        ApplyAsync(batch, DeleteRound.First, cancellationToken);
+
+    /// <summary>
+    /// Applies a planned batch as its <paramref name="round"/>: a second delete deletes the same way (tag sets read
+    /// again, lease keys with their keys) and counts in <c>invalidator_second_deletes_total</c> and
+    /// <c>invalidator_second_delete_hits_total</c> instead of the first-delete counters.
+    /// </summary>
+    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, DeleteRound round, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var leases = _leasesForAll ? LeaseSelection.All : LeaseSelection.Of(batch.LeaseKeys, batch.LeaseTags);
-        return ApplyAsync(batch.Keys, batch.Tags, leases, cancellationToken);
+        return ApplyAsync(batch.Keys, batch.Tags, leases, round, cancellationToken);
     }
 
     /// <summary>
@@ -107,10 +125,10 @@ public sealed class RegionInvalidator : IDisposable
     /// Throws <see cref="RegionApplyException"/> when the region could not apply them.
     /// </summary>
     public Task<RegionApplyResult> ApplyAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken) =>
-        ApplyAsync(keys, tags, LeaseSelection.All, cancellationToken);
+        ApplyAsync(keys, tags, LeaseSelection.All, DeleteRound.First, cancellationToken);
 
     private async Task<RegionApplyResult> ApplyAsync(
-        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, DeleteRound round, CancellationToken cancellationToken)
     {
         if (keys.Count == 0 && tags.Count == 0)
         {
@@ -138,10 +156,21 @@ public sealed class RegionInvalidator : IDisposable
         }
 
         var elapsed = _time.GetElapsedTime(started);
-        _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
-        _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
-        _metrics.KeysFound.Add(result.KeysFound, _regionTag);
-        _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        if (round == DeleteRound.Second)
+        {
+            // UNLINK's count is all the second delete learns: a key found again was populated inside the window.
+            _metrics.SecondDeletes.Add(result.KeysDeleted, _regionTag);
+            _metrics.SecondDeleteHits.Add(result.KeysFound, _regionTag);
+            _status?.RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound);
+        }
+        else
+        {
+            _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
+            _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
+            _metrics.KeysFound.Add(result.KeysFound, _regionTag);
+            _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        }
+
         _status?.RegionDeadLettering(Name, active: false);
         return result;
     }

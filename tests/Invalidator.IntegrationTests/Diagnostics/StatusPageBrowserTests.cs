@@ -31,6 +31,9 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         Assert.Equal("ready", ElementText(dom, "ready"));
         Assert.Equal("1", ElementText(dom, "dead-letter-total"));
         Assert.Matches(@"^\d+ ms$|^\d+(\.\d+)? s$", ElementText(dom, "e2e-p50"));
+        Assert.Equal("0", ElementText(dom, "second-deletes-pending"));
+        Assert.Equal("no global delay", ElementText(dom, "second-delete-delay"));
+        Assert.Equal("0", ElementText(dom, "second-deletes-early"));
 
         for (var partition = 0; partition < ObservedWorker.Partitions; partition++)
         {
@@ -48,6 +51,10 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
             var keysDeleted = status.GetProperty("regions").EnumerateArray().Single(r => r.GetProperty("name").GetString() == region).GetProperty("keysDeleted").GetInt64();
             Assert.Equal(keysDeleted.ToString("N0", CultureInfo.InvariantCulture), Cell(row, "keys-deleted"));
             Assert.Matches(@"^\d+ %$", Cell(row, "hit-ratio"));
+            var secondDeletes = status.GetProperty("regions").EnumerateArray().Single(r => r.GetProperty("name").GetString() == region).GetProperty("secondDeletes").GetInt64();
+            Assert.True(secondDeletes >= 7, $"the changes' keys were deleted again in {region}");
+            Assert.Equal(secondDeletes.ToString("N0", CultureInfo.InvariantCulture), Cell(row, "second-deletes"));
+            Assert.Equal("0", Cell(row, "second-delete-hits"));
         }
 
         var deadLetter = Row(dom, "data-dead-letter", "");
