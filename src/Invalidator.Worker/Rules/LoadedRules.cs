@@ -45,6 +45,10 @@ public sealed class LoadedRules
         return new LoadedRules(RulesLoader.Parse(text, path), VersionOf(text), now);
     }
 
+    /// <summary>The same version restricted to one table's rule (<c>replay --table</c>): other tables' changes plan as no rule.</summary>
+    internal LoadedRules Only(string table) =>
+        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt);
+
     /// <summary>Rules that did not come from a file the worker reads (benchmarks, tests): versioned by their path.</summary>
     internal static LoadedRules Of(RuleSet rules, DateTimeOffset now) => new(rules, VersionOf(rules.SourcePath), now);
 
