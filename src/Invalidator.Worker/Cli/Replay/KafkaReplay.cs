@@ -68,7 +68,7 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
             Regions = settings.Regions,
             DryRun = settings.DryRun,
             RulesVersion = settings.RulesVersion,
-            Ranges = ranges.Select(r => (r.Partition.ToString(), r.From, r.To)).ToList(),
+            Ranges = ranges.Select(r => (TimestampOffsets.Name(r.Partition), r.From, r.To)).ToList(),
         };
 
         var total = ranges.Sum(r => r.To - r.From);
@@ -133,7 +133,7 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
 
                 if (time.GetElapsedTime(lastRecordAt) > StallTimeout)
                 {
-                    throw new ReplayException($"reading stopped: no record for {StallTimeout.TotalSeconds:0} s before the end of {string.Join(", ", open.Keys)}");
+                    throw new ReplayException($"reading stopped: no record for {StallTimeout.TotalSeconds:0} s before the end of {string.Join(", ", open.Keys.Select(TimestampOffsets.Name))}");
                 }
 
                 progress.Report(summary.Records, total, AppliedRecords(summary), keys);

@@ -61,6 +61,9 @@ internal sealed class ReplaySummary
             $"{Count(RecordOutcome.Unchanged, RecordOutcome.Ignored)} unchanged or ignored, {Count(RecordOutcome.NoRule)} {(Table is null ? "without a rule" : "of other tables")}, " +
             $"{Count(RecordOutcome.Heartbeat, RecordOutcome.Transaction, RecordOutcome.SchemaChange)} heartbeats and metadata, " +
             $"{Count(RecordOutcome.Shadow)} in shadow (counted, not deleted), {Count(RecordOutcome.Poison)} undecodable (dead-lettered when the worker read them: see dlq replay)\n");
+        const int shown = 8;
+        text.Append("offsets replayed: ").Append(Ranges.Count == 0 ? "none (no record in the window)" : string.Join(", ", Ranges.Take(shown).Select(r => FormattableString.Invariant($"{r.Partition} {r.From}..{r.To - 1}"))))
+            .Append(Ranges.Count > shown ? FormattableString.Invariant($" and {Ranges.Count - shown} more partitions") : "").Append('\n');
         var letters = RegionLetters.Values.Sum();
         text.Append(DryRun
             ? FormattableString.Invariant($"dry run: would apply {Keys} keys and {Tags} tags in {Batches} batches to {regions}; nothing deleted")

@@ -67,7 +67,7 @@ internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, Tex
         if (!_searchSaid)
         {
             _searchSaid = true;
-            log.WriteLine($"replay: the broker answered offsetsForTimes for {partition.Partition} with the end of the partition although its last record is from {ReplayWindow.Text(record.Time)}: " +
+            log.WriteLine($"replay: the broker answered offsetsForTimes for {Name(partition.Partition)} with the end of the partition although its last record is from {ReplayWindow.Text(record.Time)}: " +
                 "it does not look offsets up by time, so they are found by a binary search over the records' timestamps");
         }
 
@@ -94,6 +94,9 @@ internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, Tex
         return low;
     }
 
+    /// <summary><c>topic[partition]</c>, as the worker's logs write it.</summary>
+    public static string Name(TopicPartition partition) => $"{partition.Topic}[{partition.Partition.Value}]";
+
     /// <summary>The first record at or after <paramref name="offset"/>: its offset and time; null when the partition ends before one.</summary>
     private (long Offset, DateTimeOffset Time)? FirstAtOrAfter(PartitionMarks partition, long offset)
     {
@@ -116,13 +119,13 @@ internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, Tex
 
             if (record.Message.Timestamp.Type == TimestampType.NotAvailable)
             {
-                throw new ReplayException($"{partition.Partition}@{record.Offset.Value} carries no timestamp, so it cannot be placed in time");
+                throw new ReplayException($"{Name(partition.Partition)}@{record.Offset.Value} carries no timestamp, so it cannot be placed in time");
             }
 
             return (record.Offset.Value, new DateTimeOffset(record.Message.Timestamp.UtcDateTime));
         }
 
-        throw new ReplayException($"reading {partition.Partition} at offset {offset} gave no record within {timeout.TotalSeconds:0} s");
+        throw new ReplayException($"reading {Name(partition.Partition)} at offset {offset} gave no record within {timeout.TotalSeconds:0} s");
     }
 }
 
