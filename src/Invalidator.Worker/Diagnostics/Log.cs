@@ -101,8 +101,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 3005, Message = "Rules file {Path} is unchanged ({Trigger}): version {Version} stays live")]
     public static partial void RulesUnchanged(ILogger logger, LogLevel level, string path, string trigger, string version);
 
-    [LoggerMessage(3006, LogLevel.Information, "Watching {Path} for changes (reloaded once unchanged for {Debounce}); SIGHUP reloads it too")]
-    public static partial void RulesWatching(ILogger logger, string path, TimeSpan debounce);
+    [LoggerMessage(3006, LogLevel.Information, "Watching {Path} for changes (reloaded once unchanged for {DebounceSeconds} s); SIGHUP reloads it too")]
+    public static partial void RulesWatching(ILogger logger, string path, double debounceSeconds);
 
     [LoggerMessage(3007, LogLevel.Information, "Not watching {Path} (Invalidator:Rules:Watch is false); SIGHUP reloads it")]
     public static partial void RulesNotWatched(ILogger logger, string path);

@@ -159,7 +159,7 @@ internal sealed class RulesWatcher : BackgroundService
 
         if (watchers.Count > 0)
         {
-            Log.RulesWatching(_logger, path, _options.Debounce);
+            Log.RulesWatching(_logger, path, _options.Debounce.TotalSeconds);
         }
 
         return watchers;

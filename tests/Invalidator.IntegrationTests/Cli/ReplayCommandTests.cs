@@ -53,7 +53,7 @@ public sealed class ReplayCommandTests(ServersFixture servers) : IDisposable
         Assert.True(await regions.AllExistAsync(ids.Select(id => $"customer:{id}").Except(window)), "keys of changes outside the window stay");
         Assert.Contains("read 4 records in ", result.Output, StringComparison.Ordinal);
         Assert.Contains("4 invalidating", result.Output, StringComparison.Ordinal);
-        Assert.Contains("applied 4 keys and 0 tags in 1 batches to east, west", result.Output, StringComparison.Ordinal);
+        Assert.Contains("applied 4 keys and 0 tags in 1 batch to east, west", result.Output, StringComparison.Ordinal);
         // Its consumer assigned partitions: the worker's group has no member and no committed offset from it.
         Assert.All((await servers.Kafka.GetCommittedOffsetsAsync(harness.GroupId, harness.Topic)).Values, Assert.Null);
     }

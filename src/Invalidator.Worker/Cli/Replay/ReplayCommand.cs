@@ -117,7 +117,7 @@ internal static class ReplayCommand
             What is possible:
               - invalidations a region could not apply are region rows of the dead-letter table {table}: the worker redrives them by itself once the region answers;
               - changes whose rules could not be evaluated are its poison rows: after a rules fix, re-plan them with `invalidator dlq replay` (add --dry-run to count first);
-              - a region restored from an older snapshot: flush that region (or the keys of the affected tables), or let the TTLs expire;
+              - a region restored from an older snapshot, or a table a rules deploy missed: delete the affected keys in that region (or flush it), or let their TTLs expire;
               - to replay by time, run the Kafka source (Debezium), whose topics keep their history for the topics' retention.
             """;
     }

@@ -13,7 +13,7 @@ internal sealed class ReplayProgress(TextWriter error, bool redraw, TimeProvider
     private static readonly TimeSpan LineInterval = TimeSpan.FromSeconds(1);
 
     private readonly long _started = time.GetTimestamp();
-    private long? _lastShown;
+    private long? _lastShown = time.GetTimestamp(); // the first line after one interval: a rate needs some records
     private int _drawnWidth;
 
     /// <summary>Whether stderr is a terminal (then the line is redrawn in place).</summary>

@@ -42,6 +42,8 @@ internal sealed class ReplaySummary
 
     public double Seconds { get; set; }
 
+    private string BatchCount => Batches == 1 ? "1 batch" : FormattableString.Invariant($"{Batches} batches");
+
     public long Count(params RecordOutcome[] outcomes) => outcomes.Sum(o => Outcomes.GetValueOrDefault(o));
 
     public void Counted(RecordOutcome outcome)
@@ -56,18 +58,29 @@ internal sealed class ReplaySummary
         var regions = string.Join(", ", Regions);
         text.Append(CultureInfo.InvariantCulture, $"replay of {Window}: {string.Join(", ", Topics)} ({Partitions} partitions)");
         text.Append(Table is null ? "" : $", table {Table}").Append(CultureInfo.InvariantCulture, $", rules version {RulesVersion}\n");
-        text.Append(CultureInfo.InvariantCulture,
-            $"read {Records} records in {Seconds:0.0} s: {Count(RecordOutcome.Invalidated, RecordOutcome.Tombstone)} invalidating, " +
-            $"{Count(RecordOutcome.Unchanged, RecordOutcome.Ignored)} unchanged or ignored, {Count(RecordOutcome.NoRule)} {(Table is null ? "without a rule" : "of other tables")}, " +
-            $"{Count(RecordOutcome.Heartbeat, RecordOutcome.Transaction, RecordOutcome.SchemaChange)} heartbeats and metadata, " +
-            $"{Count(RecordOutcome.Shadow)} in shadow (counted, not deleted), {Count(RecordOutcome.Poison)} undecodable (dead-lettered when the worker read them: see dlq replay)\n");
+        // Every kind that occurred; "invalidating" always.
+        var kinds = new List<string> { FormattableString.Invariant($"{Count(RecordOutcome.Invalidated, RecordOutcome.Tombstone)} invalidating") };
+        void Kind(long count, string what)
+        {
+            if (count > 0)
+            {
+                kinds.Add(FormattableString.Invariant($"{count} {what}"));
+            }
+        }
+
+        Kind(Count(RecordOutcome.Unchanged, RecordOutcome.Ignored), "unchanged or ignored");
+        Kind(Count(RecordOutcome.NoRule), Table is null ? "without a rule" : "of other tables");
+        Kind(Count(RecordOutcome.Heartbeat, RecordOutcome.Transaction, RecordOutcome.SchemaChange), "heartbeats and metadata");
+        Kind(Count(RecordOutcome.Shadow), "in shadow (counted, not deleted)");
+        Kind(Count(RecordOutcome.Poison), "undecodable (dead-lettered when the worker read them: see dlq replay)");
+        text.Append(CultureInfo.InvariantCulture, $"read {Records} records in {Seconds:0.0} s: {string.Join(", ", kinds)}\n");
         const int shown = 8;
         text.Append("offsets replayed: ").Append(Ranges.Count == 0 ? "none (no record in the window)" : string.Join(", ", Ranges.Take(shown).Select(r => FormattableString.Invariant($"{r.Partition} {r.From}..{r.To - 1}"))))
             .Append(Ranges.Count > shown ? FormattableString.Invariant($" and {Ranges.Count - shown} more partitions") : "").Append('\n');
         var letters = RegionLetters.Values.Sum();
         text.Append(DryRun
-            ? FormattableString.Invariant($"dry run: would apply {Keys} keys and {Tags} tags in {Batches} batches to {regions}; nothing deleted")
-            : FormattableString.Invariant($"applied {Keys} keys and {Tags} tags in {Batches} batches to {regions}") + (letters == 0
+            ? FormattableString.Invariant($"dry run: would apply {Keys} keys and {Tags} tags in {BatchCount} to {regions}; nothing deleted")
+            : FormattableString.Invariant($"applied {Keys} keys and {Tags} tags in {BatchCount} to {regions}") + (letters == 0
                 ? ""
                 : $"; {string.Join(", ", RegionLetters.Where(r => r.Value > 0).Select(r => FormattableString.Invariant($"{r.Key} took {r.Value} batch(es) only as region letters")))}: the worker's redrive applies them once the region answers"));
         return text.ToString();
