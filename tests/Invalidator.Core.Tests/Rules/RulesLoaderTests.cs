@@ -672,24 +672,28 @@ public class RulesLoaderLeasesTests
     }
 
     [Theory]
-    [InlineData("leases: yes", 4, 13, "'yes'")]
-    [InlineData("leases: 1", 4, 13, "'1'")]
-    [InlineData("leases: [true]", 4, 13, "a list")]
-    [InlineData("leases:", 4, 5, "empty")]
-    public void A_leases_value_other_than_true_or_false_names_the_line_and_the_fix(string line, int errorLine, int column, string what)
+    [InlineData("leases", " yes", 13, "'yes'", "leases: true")]
+    [InlineData("leases", " 1", 13, "'1'", "leases: true")]
+    [InlineData("leases", " [true]", 13, "a list", "leases: true")]
+    [InlineData("leases", "", 5, "empty", "leases: true")]
+    [InlineData("shadow", " yes", 13, "'yes'", "shadow: true")]
+    [InlineData("shadow", " on", 13, "'on'", "shadow: true")]
+    [InlineData("shadow", " {x: 1}", 13, "a mapping", "shadow: true")]
+    [InlineData("shadow", "", 5, "empty", "shadow: true")]
+    public void A_flag_value_other_than_true_or_false_names_the_line_and_the_fix(string field, string value, int column, string what, string fix)
     {
         var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
             tables:
               public.customers:
                 keys: ["customer:{id}"]
-                {{line}}
+                {{field}}:{{value}}
             """, File));
 
         var error = Assert.Single(ex.Errors);
-        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
-        Assert.Contains("'leases' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Line == 4 && error.Column == column, $"expected 4:{column}, got {error}");
+        Assert.Contains($"'{field}' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
         Assert.Contains(what, error.Message, StringComparison.Ordinal);
-        Assert.Contains("leases: true", error.Message, StringComparison.Ordinal);
+        Assert.Contains(fix, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -730,27 +734,6 @@ public class RulesLoaderShadowTests
         Assert.False(rules.Tables["public.items"].Shadow);
         Assert.True(rules.HasShadowRules);
         Assert.False(RulesLoader.Parse("tables:\n  public.items:\n    keys: [\"item:{id}\"]\n", File).HasShadowRules);
-    }
-
-    [Theory]
-    [InlineData("shadow: yes", 4, 13, "'yes'")]
-    [InlineData("shadow: on", 4, 13, "'on'")]
-    [InlineData("shadow: {x: 1}", 4, 13, "a mapping")]
-    [InlineData("shadow:", 4, 5, "empty")]
-    public void A_shadow_value_other_than_true_or_false_names_the_line_and_the_fix(string line, int errorLine, int column, string what)
-    {
-        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
-            tables:
-              public.customers:
-                keys: ["customer:{id}"]
-                {{line}}
-            """, File));
-
-        var error = Assert.Single(ex.Errors);
-        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
-        Assert.Contains("'shadow' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
-        Assert.Contains(what, error.Message, StringComparison.Ordinal);
-        Assert.Contains("shadow: true", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
