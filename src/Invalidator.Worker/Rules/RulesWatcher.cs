@@ -96,6 +96,11 @@ internal sealed class RulesWatcher : BackgroundService
 
     private IDisposable? RegisterSighup()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            return null; // there, SIGHUP stands for the console closing
+        }
+
         try
         {
             return PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
@@ -129,9 +134,10 @@ internal sealed class RulesWatcher : BackgroundService
 
         foreach (var directory in targets.Select(t => (Directory: Path.GetDirectoryName(t)!, Name: Path.GetFileName(t))).DistinctBy(t => t.Directory))
         {
+            FileSystemWatcher? watcher = null;
             try
             {
-                var watcher = new FileSystemWatcher(directory.Directory)
+                watcher = new FileSystemWatcher(directory.Directory)
                 {
                     NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
                     IncludeSubdirectories = false,
@@ -153,6 +159,8 @@ internal sealed class RulesWatcher : BackgroundService
             }
             catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
             {
+                // For example the inotify instance limit (fs.inotify.max_user_instances).
+                watcher?.Dispose();
                 Log.RulesWatchFailed(_logger, path, ex.Message);
             }
         }

@@ -51,7 +51,7 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
 
         var topics = Topics(consumer, kafka);
         var marks = Watermarks(consumer, topics);
-        var offsets = new TimestampOffsets(consumer, log, RequestTimeout);
+        var offsets = new TimestampOffsets(consumer, log, RequestTimeout, time);
         var starts = offsets.Find(marks, settings.Window.Since);
         var ends = settings.Window.Until is { } until ? offsets.Find(marks, until) : marks.ToDictionary(m => m.Partition, m => m.High);
         var ranges = marks

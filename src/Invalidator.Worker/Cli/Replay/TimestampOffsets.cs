@@ -11,7 +11,7 @@ namespace Invalidator.Worker.Cli.Replay;
 /// than replaying nothing. Both assume what Kafka's own lookup does: timestamps grow with offsets (LogAppendTime, or
 /// CreateTime from one producer, as Debezium's).
 /// </summary>
-internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, TextWriter log, TimeSpan timeout)
+internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, TextWriter log, TimeSpan timeout, TimeProvider time)
 {
     private bool _searchSaid;
 
@@ -102,8 +102,8 @@ internal sealed class TimestampOffsets(IConsumer<byte[]?, byte[]?> consumer, Tex
     {
         SearchReads++;
         consumer.Assign(new TopicPartitionOffset(partition.Partition, new Offset(offset)));
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        var started = time.GetTimestamp();
+        while (time.GetElapsedTime(started) < timeout)
         {
             var record = consumer.Consume(TimeSpan.FromMilliseconds(250));
             // Only what this assignment fetched (librdkafka drops what an earlier one had prefetched; the offset check is cheap).
