@@ -41,6 +41,10 @@ internal sealed class InvalidatorMetrics
             "invalidator_batch_size",
             description: "Records per applied batch.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchSizeBuckets });
+        RulesReloads = meter.CreateCounter<long>("invalidator_rules_reloads", description: "Reloads of the rules file (a change or SIGHUP), by result: applied, rejected (the rules running keep running) or unchanged.");
+        ShadowRecords = meter.CreateCounter<long>("invalidator_shadow_records", description: "Changes planned in shadow (Invalidator:Mode = Shadow or the rule's shadow: true): counted, nothing deleted, by table.");
+        ShadowKeys = meter.CreateCounter<long>("invalidator_shadow_keys", description: "Keys shadow plans would have deleted (per change, before deduplication), by table.");
+        ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -71,6 +75,18 @@ internal sealed class InvalidatorMetrics
     public Histogram<int> BatchSize { get; }
 
     public Histogram<double> EndToEndSeconds { get; }
+
+    public Counter<long> RulesReloads { get; }
+
+    public Counter<long> ShadowRecords { get; }
+
+    public Counter<long> ShadowKeys { get; }
+
+    public Counter<long> ShadowTags { get; }
+
+    /// <summary><c>invalidator_rules_info{version,loaded_at}</c>, read from the live rules when scraped. Called once, when they are first loaded.</summary>
+    public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>
+        _meter.CreateObservableGauge("invalidator_rules_info", info, description: "1, labelled with the live rules file's version (a hash of its text) and when it was loaded.");
 
     /// <summary>
     /// The gauges, read from the worker's status when scraped (never measured on the consume loop).

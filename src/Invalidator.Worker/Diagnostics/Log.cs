@@ -101,8 +101,38 @@ internal static partial class Log
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image ({Failure}, column '{Column}'): {Reason} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string failure, string column, string reason, long suppressed);
 
-    [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables")]
-    public static partial void RulesLoaded(ILogger logger, string path, int tables);
+    [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables, version {Version}")]
+    public static partial void RulesLoaded(ILogger logger, string path, int tables, string version);
+
+    [LoggerMessage(3002, LogLevel.Information, "Reloaded rules from {Path} ({Trigger}): version {Version} is live from the next batch on ({Tables} tables; was version {Previous})")]
+    public static partial void RulesReloaded(ILogger logger, string path, string trigger, string version, int tables, string previous);
+
+    [LoggerMessage(3003, LogLevel.Error, "{Error}")]
+    public static partial void RulesReloadError(ILogger logger, string error);
+
+    [LoggerMessage(3004, LogLevel.Error, "Refused the changed rules file {Path} ({Trigger}, {Errors} error(s) above): version {Version}, loaded at {LoadedAt}, stays live")]
+    public static partial void RulesReloadRefused(ILogger logger, string path, string trigger, int errors, string version, string loadedAt);
+
+    [LoggerMessage(EventId = 3005, Message = "Rules file {Path} is unchanged ({Trigger}): version {Version} stays live")]
+    public static partial void RulesUnchanged(ILogger logger, LogLevel level, string path, string trigger, string version);
+
+    [LoggerMessage(3006, LogLevel.Information, "Watching {Path} for changes (reloaded once unchanged for {DebounceSeconds} s); SIGHUP reloads it too")]
+    public static partial void RulesWatching(ILogger logger, string path, double debounceSeconds);
+
+    [LoggerMessage(3007, LogLevel.Information, "Not watching {Path} (Invalidator:Rules:Watch is false); SIGHUP reloads it")]
+    public static partial void RulesNotWatched(ILogger logger, string path);
+
+    [LoggerMessage(3008, LogLevel.Warning, "Cannot watch {Path} for changes ({Reason}); SIGHUP still reloads it")]
+    public static partial void RulesWatchFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(3010, LogLevel.Information, "Shadow: {Table} {Op} would delete {Keys} keys and {Tags} tags ({Example}); nothing deleted ({Suppressed} more shadow changes of this table in the last 10 s)")]
+    public static partial void ShadowPlanned(ILogger logger, string table, string op, int keys, int tags, string example, long suppressed);
+
+    [LoggerMessage(3011, LogLevel.Warning, "Shadow mode (Invalidator:Mode = Shadow): every invalidation is planned and counted, nothing is deleted, and the dead-letter redrive is off. Positions are still acknowledged: give this worker its own consumer group (Invalidator:Kafka:GroupId) and dead-letter topic, or in direct mode its own slot and dead-letter table")]
+    public static partial void ShadowMode(ILogger logger);
+
+    [LoggerMessage(3012, LogLevel.Information, "Shadow rules (planned and counted, never deleted): {Tables}")]
+    public static partial void ShadowRules(ILogger logger, string tables);
 
     [LoggerMessage(4000, LogLevel.Warning, "Dead-lettered {Record} into the {Store}: {Reason}")]
     public static partial void RecordDeadLettered(ILogger logger, string record, string store, string reason);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
@@ -9,7 +10,7 @@ namespace Invalidator.Worker.Diagnostics;
 /// Turns <see cref="WorkerStatus"/> (and each region's live connection state) into the answers of
 /// <c>/healthz</c>, <c>/readyz</c> and the status page. Every answer says why, in words.
 /// </summary>
-internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options)
+internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options, LiveRules rules, WorkerMode mode)
 {
     public const string Healthy = "healthy";
     public const string Unhealthy = "unhealthy";
@@ -79,7 +80,20 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             Regions(),
             deadLetterTotal,
             recentDeadLetters,
-            new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly));
+            new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly),
+            mode == WorkerMode.Shadow ? "shadow" : "live",
+            Rules(),
+            status.Shadow());
+    }
+
+    private RulesView Rules()
+    {
+        var current = rules.Current;
+        var shadowTables = current.Rules.Tables.Values.Where(t => t.Shadow).Select(t => t.Table).Order(StringComparer.Ordinal).ToList();
+        var reload = rules.LastReload is { } last
+            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors)
+            : null;
+        return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Count, shadowTables, reload);
     }
 
     private HealthCheck SourceCheck()
@@ -199,4 +213,13 @@ public sealed record StatusSnapshot(
     IReadOnlyList<RegionView> Regions,
     long DeadLetterTotal,
     IReadOnlyList<DeadLetterView> RecentDeadLetters,
-    SecondDeleteView SecondDeletes);
+    SecondDeleteView SecondDeletes,
+    string Mode,
+    RulesView Rules,
+    IReadOnlyList<ShadowTableView> Shadow);
+
+/// <summary>The live rules version on the status page, and how the last reload ended.</summary>
+public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
+
+/// <summary>A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's errors) or <c>unchanged</c>.</summary>
+public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors);

@@ -25,6 +25,7 @@ public sealed class WorkerStatus : IBatchListener
     private readonly Dictionary<SourcePartition, PartitionState> _partitions = [];
     private readonly Lock _partitionsLock = new();
     private readonly Dictionary<string, RegionState> _regions = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -217,7 +218,16 @@ public sealed class WorkerStatus : IBatchListener
         }
     }
 
+    // ---- Shadow plans ----
+
+    /// <summary>A change was planned in shadow: counted for the status page, nothing deleted.</summary>
+    public void ShadowPlanned(string table, int keys, int tags, string? example) =>
+        _shadow.GetOrAdd(table, static _ => new ShadowState()).Add(keys, tags, example, _time.GetUtcNow());
+
     // ---- Reads: status page, health checks, gauges ----
+
+    internal IReadOnlyList<ShadowTableView> Shadow() =>
+        _shadow.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
 
     internal TimeProvider Time => _time;
 
@@ -351,6 +361,36 @@ public sealed class WorkerStatus : IBatchListener
         public void Stop(string reason) => _stoppedReason = reason;
     }
 
+    private sealed class ShadowState
+    {
+        private readonly Lock _lock = new();
+        private long _records;
+        private long _keys;
+        private long _tags;
+        private string? _example;
+        private DateTimeOffset? _lastAt;
+
+        public void Add(int keys, int tags, string? example, DateTimeOffset now)
+        {
+            lock (_lock)
+            {
+                _records++;
+                _keys += keys;
+                _tags += tags;
+                _example = example ?? _example;
+                _lastAt = now;
+            }
+        }
+
+        public ShadowTableView View(string table)
+        {
+            lock (_lock)
+            {
+                return new ShadowTableView(table, _records, _keys, _tags, _example, _lastAt);
+            }
+        }
+    }
+
     private sealed class PartitionState
     {
         public long? NextPosition { get; set; }
@@ -460,6 +500,9 @@ internal sealed record RegionSnapshot(
 
 /// <summary>One owned partition on the status page.</summary>
 public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
+
+/// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
+public sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
 
 /// <summary>One recent dead letter on the status page.</summary>
 public sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);

@@ -2,6 +2,8 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;
@@ -9,25 +11,48 @@ namespace Invalidator.Worker.Processing;
 /// <summary>
 /// Decodes one source record and adds what it invalidates to the batch. Never throws for bad input:
 /// an undecodable record comes back as <see cref="RecordOutcome.Poison"/> with the reason, for the dead-letter topic.
+/// A shadow plan (<c>Invalidator:Mode = Shadow</c>, or a rule's <c>shadow: true</c>) is counted and logged but not
+/// added to the batch, so nothing downstream can delete it. Records are planned with the rules version taken by
+/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record.
 /// </summary>
 public sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly InvalidationPlanner _planner;
-    private readonly DecoderHints _hints;
+    private readonly LiveRules _live;
+    private readonly bool _shadowAll;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
+    private readonly RateLimitedLog _shadowLog;
+    private readonly WorkerStatus? _status;
+    private LoadedRules _rules;
 
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+        : this(LiveRules.Fixed(rules), WorkerMode.Live, metrics, logger, time)
     {
-        _planner = new InvalidationPlanner(rules);
-        _hints = rules.DecoderHints;
+    }
+
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null)
+    {
+        _live = rules;
+        _rules = rules.Current;
+        _shadowAll = mode == WorkerMode.Shadow;
         _metrics = metrics;
         _logger = logger;
+        _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
+        _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
     }
+
+    /// <summary>The rules version records are planned with now.</summary>
+    public LoadedRules Rules => _rules;
+
+    /// <summary>
+    /// Takes the live rules version (a reload may have swapped it) for the batch the source is starting. Call it
+    /// before the batch's first record only: a batch is planned with one version, its decoder hints and planner together.
+    /// </summary>
+    public LoadedRules UseLatestRules() => _rules = _live.Current;
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
@@ -43,7 +68,7 @@ public sealed class ChangeRecordPlanner
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, _hints);
+            decoded = DebeziumDecoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
         }
         catch (ChangeEventFormatException ex)
         {
@@ -70,7 +95,7 @@ public sealed class ChangeRecordPlanner
         InvalidationPlan plan;
         try
         {
-            plan = _planner.Plan(change);
+            plan = _rules.Planner.Plan(change);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -84,6 +109,13 @@ public sealed class ChangeRecordPlanner
         foreach (var unresolved in plan.Unresolved)
         {
             ReportUnresolved(unresolved);
+        }
+
+        if (plan.Outcome == PlanOutcome.Invalidate && IsShadow(change.Table))
+        {
+            // Counted, never added to the batch: the delete path does not know shadow plans exist.
+            ReportShadow(change.Table, op, plan);
+            return new PlannedRecord(Count(source, op, RecordOutcome.Shadow), null, change.CommitTime);
         }
 
         batch.Add(plan);
@@ -105,6 +137,23 @@ public sealed class ChangeRecordPlanner
             new KeyValuePair<string, object?>("op", op),
             new KeyValuePair<string, object?>("outcome", outcome.ToLabel()));
         return outcome;
+    }
+
+    private bool IsShadow(string table) =>
+        _shadowAll || (_rules.Rules.HasShadowRules && _rules.Rules.TryGetRule(table, out var rule) && rule.Shadow);
+
+    private void ReportShadow(string table, string op, InvalidationPlan plan)
+    {
+        var tag = new KeyValuePair<string, object?>("table", table);
+        _metrics.ShadowRecords.Add(1, tag);
+        _metrics.ShadowKeys.Add(plan.Keys.Count, tag);
+        _metrics.ShadowTags.Add(plan.Tags.Count, tag);
+        var example = plan.Keys.Count > 0 ? "key " + plan.Keys[0] : plan.Tags.Count > 0 ? "tag " + plan.Tags[0] : null;
+        _status?.ShadowPlanned(table, plan.Keys.Count, plan.Tags.Count, example);
+        if (_shadowLog.ShouldLog(table, out var suppressed))
+        {
+            Log.ShadowPlanned(_logger, table, op, plan.Keys.Count, plan.Tags.Count, example ?? "nothing rendered", suppressed);
+        }
     }
 
     private void ReportUnresolved(UnresolvedTemplate unresolved)

@@ -674,24 +674,28 @@ public class RulesLoaderLeasesTests
     }
 
     [Theory]
-    [InlineData("leases: yes", 4, 13, "'yes'")]
-    [InlineData("leases: 1", 4, 13, "'1'")]
-    [InlineData("leases: [true]", 4, 13, "a list")]
-    [InlineData("leases:", 4, 5, "empty")]
-    public void A_leases_value_other_than_true_or_false_names_the_line_and_the_fix(string line, int errorLine, int column, string what)
+    [InlineData("leases", " yes", 13, "'yes'", "leases: true")]
+    [InlineData("leases", " 1", 13, "'1'", "leases: true")]
+    [InlineData("leases", " [true]", 13, "a list", "leases: true")]
+    [InlineData("leases", "", 5, "empty", "leases: true")]
+    [InlineData("shadow", " yes", 13, "'yes'", "shadow: true")]
+    [InlineData("shadow", " on", 13, "'on'", "shadow: true")]
+    [InlineData("shadow", " {x: 1}", 13, "a mapping", "shadow: true")]
+    [InlineData("shadow", "", 5, "empty", "shadow: true")]
+    public void A_flag_value_other_than_true_or_false_names_the_line_and_the_fix(string field, string value, int column, string what, string fix)
     {
         var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
             tables:
               public.customers:
                 keys: ["customer:{id}"]
-                {{line}}
+                {{field}}:{{value}}
             """, File));
 
         var error = Assert.Single(ex.Errors);
-        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
-        Assert.Contains("'leases' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Line == 4 && error.Column == column, $"expected 4:{column}, got {error}");
+        Assert.Contains($"'{field}' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
         Assert.Contains(what, error.Message, StringComparison.Ordinal);
-        Assert.Contains("leases: true", error.Message, StringComparison.Ordinal);
+        Assert.Contains(fix, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -810,5 +814,67 @@ public class RulesLoaderSecondDeleteTests
         Assert.True(RuleDuration.TryParse(text, out var duration));
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), duration);
         Assert.Equal(milliseconds == 0 ? "0s" : text, RuleDuration.Format(duration));
+    }
+}
+
+public class RulesLoaderShadowTests
+{
+    private const string File = "rules.yaml";
+
+    [Fact]
+    public void Shadow_is_off_unless_the_rule_turns_it_on()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                shadow: true
+              public.orders:
+                keys: ["order:{id}"]
+                shadow: false
+              public.items:
+                keys: ["item:{id}"]
+            """, File);
+
+        Assert.True(rules.Tables["public.customers"].Shadow);
+        Assert.False(rules.Tables["public.orders"].Shadow);
+        Assert.False(rules.Tables["public.items"].Shadow);
+        Assert.True(rules.HasShadowRules);
+        Assert.False(RulesLoader.Parse("tables:\n  public.items:\n    keys: [\"item:{id}\"]\n", File).HasShadowRules);
+    }
+
+    [Fact]
+    public void A_misspelt_shadow_field_is_caught_with_a_suggestion()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                shadows: true
+            """, File));
+
+        Assert.Contains("did you mean 'shadow'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadFile_gives_the_text_that_LoadFile_parses_and_the_same_error_for_a_missing_file()
+    {
+        var directory = Directory.CreateTempSubdirectory("rules-read-").FullName;
+        try
+        {
+            var path = Path.Combine(directory, "rules.yaml");
+            System.IO.File.WriteAllText(path, "tables:\n  public.items:\n    keys: [\"item:{id}\"]\n");
+
+            Assert.Equal(System.IO.File.ReadAllText(path), RulesLoader.ReadFile(path));
+            var missing = Path.Combine(directory, "missing.yaml");
+            var read = Assert.Throws<RulesException>(() => RulesLoader.ReadFile(missing));
+            var load = Assert.Throws<RulesException>(() => RulesLoader.LoadFile(missing));
+            Assert.Equal(load.Message, read.Message);
+            Assert.Contains("rules file not found", read.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

@@ -1,3 +1,5 @@
+using Invalidator.Worker.Rules;
+
 namespace Invalidator.IntegrationTests.Cli;
 
 /// <summary><c>rules check &lt;file&gt;</c>, in process: a summary line, or one <c>file:line:column: reason</c> per error.</summary>
@@ -13,7 +15,7 @@ public sealed class RulesCheckCommandTests : IDisposable
         var result = await CliFiles.InvokeAsync("rules", "check", CliFiles.ExampleRules);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates{Environment.NewLine}", result.Output);
+        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))}){Environment.NewLine}", result.Output);
         Assert.Equal("", result.Error);
     }
 

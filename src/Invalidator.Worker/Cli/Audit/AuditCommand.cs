@@ -53,7 +53,9 @@ internal static class AuditCommand
                 using var host = InvalidatorHost.CreateBuilder([], parse.GetValue(config)?.FullName).Build();
                 var options = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
                 var rules = host.Services.GetRequiredService<RuleSet>();
-                var audit = new KeyspaceAudit(new KeyCoverage(rules, placeholders), limits, error, TimeProvider.System);
+                // A shadow rule deletes nothing, so the keys only it renders are not covered.
+                var deleting = rules.HasShadowRules ? new RuleSet(rules.SourcePath, rules.Tables.Values.Where(t => !t.Shadow)) : rules;
+                var audit = new KeyspaceAudit(new KeyCoverage(deleting, placeholders), limits, error, TimeProvider.System);
                 var results = new List<RegionAudit>();
                 foreach (var (name, regionOptions) in await RedisRegionsAsync(options, parse.GetValue(region), error).ConfigureAwait(false))
                 {

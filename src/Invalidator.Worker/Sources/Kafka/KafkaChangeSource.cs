@@ -201,6 +201,11 @@ internal sealed class KafkaChangeSource : BackgroundService
 
     private void Plan(ConsumeResult<byte[]?, byte[]?> record)
     {
+        if (_open.RecordCount == 0)
+        {
+            _planner.UseLatestRules(); // a reload takes effect between batches
+        }
+
         var message = record.Message;
         var planned = _planner.Add(record.Topic, message.Key, message.Value, _open.Invalidations, _options.DeadLetter.MaxRecordBytes);
         var partition = record.Partition.Value;
