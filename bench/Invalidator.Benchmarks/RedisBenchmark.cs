@@ -63,6 +63,45 @@ internal static class RedisBenchmark
         {
             await RegionSetAsync(table, regions, batchSize, scale, [eastAdmin, westAdmin]).ConfigureAwait(false);
         }
+
+        // The other targets on the same server, built by the same factory: what an invalidation costs through the
+        // library (FusionCache: a DEL of the L2 entry and a PUBLISH per key, a SET of the tag's entry and a PUBLISH per
+        // tag; the output cache: a ZSCAN of the tag's set per key or tag, then a PING per attempt).
+        var targets = Microsoft.Extensions.Options.Options.Create(new InvalidatorOptions
+        {
+            Regions =
+            {
+                ["fusion"] = new RegionOptions { Redis = east.ConnectionString, Target = RegionTarget.FusionCache, FusionCache = new() { CacheName = "bench" } },
+                ["output"] = new RegionOptions { Redis = east.ConnectionString, Target = RegionTarget.OutputCache, OutputCache = new() { InstanceName = "bench:" } },
+            },
+        });
+        using var others = RegionSetFactory.Create(targets, meters.Metrics, NullLoggerFactory.Instance, TimeProvider.System);
+        foreach (var region in others.Regions)
+        {
+            await TargetAsync(table, region, keys: 1000, tags: 0, scale).ConfigureAwait(false);
+            await TargetAsync(table, region, keys: 0, tags: 100, scale).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task TargetAsync(ResultTable table, RegionInvalidator region, int keys, int tags, Scale scale)
+    {
+        var batch = new InvalidationBatch();
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, Keys("target", keys), [.. Enumerable.Range(0, tags).Select(i => $"bench:tenant:{i}")], []));
+        var size = keys + tags;
+        var rounds = Math.Max(3, scale.RedisKeysPerCase / 10 / size);
+        var latencies = new List<double>(rounds);
+        await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false); // warm-up
+        for (var round = 0; round < rounds; round++)
+        {
+            var clock = Stopwatch.StartNew();
+            await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false);
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        var count = (long)rounds * size;
+        var what = keys > 0 ? $"{keys:N0} keys/batch" : $"{tags:N0} tags/batch";
+        table.Add(Name, $"{region.Target} target, 1 region, {what}", count / (latencies.Sum() / 1000), keys > 0 ? "keys/s" : "tags/s",
+            $"{count:N0} invalidations of absent entries, p50 {Median(latencies):F2} ms/batch");
     }
 
     private static async Task SequentialAsync(ResultTable table, IDatabase db, ConnectionMultiplexer admin, int count)

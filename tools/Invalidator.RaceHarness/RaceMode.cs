@@ -20,6 +20,15 @@ public abstract class RaceMode
     /// <summary>The rule says <c>leases: true</c>; readers go through <see cref="LeasedCache"/>.</summary>
     public static RaceMode Leases { get; } = new LeaseMode();
 
+    /// <summary>
+    /// The rule says <c>secondDelete: 800ms</c>, longer than the readers' longest pause (the tests' 150 ms, the
+    /// benchmark's 100 ms); readers are plain, so nothing refuses a late populate, but the second delete removes it.
+    /// </summary>
+    public static RaceMode SecondDelete { get; } = new SecondDeleteMode(TimeSpan.FromMilliseconds(800));
+
+    /// <summary>The second delete with another delay (one shorter than the readers' pause leaves stale keys again).</summary>
+    public static RaceMode SecondDeleteAfter(TimeSpan delay) => new SecondDeleteMode(delay);
+
     /// <summary>The name in reports.</summary>
     public abstract string Name { get; }
 
@@ -42,6 +51,29 @@ public abstract class RaceMode
         public override string Name => "plain delete";
 
         public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => new PlainReader(redis, keyPrefix, ttl);
+    }
+
+    private sealed class SecondDeleteMode : RaceMode
+    {
+        private readonly long _milliseconds;
+
+        public SecondDeleteMode(TimeSpan delay)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.FromMilliseconds(1));
+            _milliseconds = (long)delay.TotalMilliseconds;
+        }
+
+        public override string Name => $"delete + second delete ({_milliseconds} ms)";
+
+        public override IReadOnlyList<string> RuleFields => [$"secondDelete: {_milliseconds}ms"];
+
+        public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => new PlainReader(redis, keyPrefix, ttl);
+
+        public override long? SecondDeleteHits(CounterTotals workerCounters)
+        {
+            ArgumentNullException.ThrowIfNull(workerCounters);
+            return workerCounters["invalidator_second_delete_hits"];
+        }
     }
 
     private sealed class LeaseMode : RaceMode

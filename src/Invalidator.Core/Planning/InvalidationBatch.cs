@@ -1,3 +1,5 @@
+using Invalidator.Core.Rules;
+
 namespace Invalidator.Core.Planning;
 
 /// <summary>
@@ -6,10 +8,13 @@ namespace Invalidator.Core.Planning;
 /// </summary>
 public sealed class InvalidationBatch
 {
+    private static readonly Dictionary<TimeSpan, InvalidationNames> NoSecondDeletes = [];
+
     private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _tags = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseKeys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseTags = new(StringComparer.Ordinal);
+    private Dictionary<TimeSpan, InvalidationNames>? _secondDeletes;
     private BatchSink? _sink;
 
     public IReadOnlyCollection<string> Keys => _keys;
@@ -21,6 +26,13 @@ public sealed class InvalidationBatch
 
     /// <summary>The tags of <see cref="Tags"/> that a rule with <c>leases: true</c> planned: their members lose their lease keys too.</summary>
     public IReadOnlySet<string> LeaseTags => _leaseTags;
+
+    /// <summary>
+    /// The keys and tags that rules with their own <c>secondDelete</c> planned, by that delay (zero: the rule turned the
+    /// second delete off). Names of rules that do not say are only in <see cref="Keys"/> and <see cref="Tags"/>.
+    /// </summary>
+    public IReadOnlyDictionary<TimeSpan, InvalidationNames> SecondDeletes =>
+        (IReadOnlyDictionary<TimeSpan, InvalidationNames>?)_secondDeletes ?? NoSecondDeletes;
 
     /// <summary>Plans added, including ones that invalidate nothing.</summary>
     public int PlanCount { get; private set; }
@@ -51,19 +63,37 @@ public sealed class InvalidationBatch
             _leaseTags.UnionWith(plan.Tags);
         }
 
+        if (plan.SecondDelete is { } delay && !plan.IsEmpty)
+        {
+            SecondDeleteNames(delay).Add(plan.Keys, plan.Tags);
+        }
+
         NamesBeforeDeduplication += plan.Keys.Count + plan.Tags.Count;
     }
 
     /// <summary>
-    /// Counts a plan and returns where its names go: straight into the sets, each name a string only when it is new
-    /// to the batch (a repeated key costs a lookup, not an allocation). Valid until the next call.
+    /// Where a plan's names go: straight into the sets, each name a string only when it is new to the batch (a repeated
+    /// key costs a lookup, not an allocation). Valid until the next call. The plan is counted by <see cref="CountPlan"/>.
     /// </summary>
     internal IPlanSink BeginPlan()
     {
-        PlanCount++;
         var sink = _sink ??= new BatchSink(this);
         sink.Reset();
         return sink;
+    }
+
+    /// <summary>Counts a plan whose names went through <see cref="BeginPlan"/> (as <see cref="Add"/> counts one).</summary>
+    internal void CountPlan() => PlanCount++;
+
+    private InvalidationNames SecondDeleteNames(TimeSpan delay)
+    {
+        _secondDeletes ??= [];
+        if (!_secondDeletes.TryGetValue(delay, out var names))
+        {
+            _secondDeletes[delay] = names = new InvalidationNames();
+        }
+
+        return names;
     }
 
     public void Clear()
@@ -72,6 +102,7 @@ public sealed class InvalidationBatch
         _tags.Clear();
         _leaseKeys.Clear();
         _leaseTags.Clear();
+        _secondDeletes?.Clear();
         PlanCount = 0;
         NamesBeforeDeduplication = 0;
     }
@@ -85,15 +116,24 @@ public sealed class InvalidationBatch
         private char[] _text = new char[512];
         private int _used;
         private bool _leases;
+        private TimeSpan? _secondDelay;
+        private InvalidationNames? _secondDelete;
 
         public void Reset()
         {
             _names.Clear();
             _used = 0;
             _leases = false;
+            _secondDelay = null;
+            _secondDelete = null;
         }
 
-        public void Begin(bool leases) => _leases = leases;
+        public void Begin(TableRule rule)
+        {
+            _leases = rule.Leases;
+            _secondDelay = rule.SecondDelete;
+            _secondDelete = null; // taken at the first name: a plan that renders nothing has no second delete
+        }
 
         public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
         {
@@ -125,10 +165,22 @@ public sealed class InvalidationBatch
                 set.Add(name);
             }
 
-            if (_leases && set.TryGetValue(name, out var stored))
+            if (!_leases && _secondDelay is null)
+            {
+                return;
+            }
+
+            // The batch's own string: a name kept in more than one set costs one string.
+            text ??= set.TryGetValue(name, out var stored) ? stored : name.ToString();
+            if (_leases)
             {
                 // A name planned by a lease table and by another one is deleted with its lease: the safe side.
-                (kind == PlanName.Key ? batch._leaseKeys : batch._leaseTags).Add(stored);
+                (kind == PlanName.Key ? batch._leaseKeys : batch._leaseTags).Add(text);
+            }
+
+            if (_secondDelay is { } delay)
+            {
+                (_secondDelete ??= batch.SecondDeleteNames(delay)).Add(kind, text);
             }
         }
 
@@ -137,4 +189,27 @@ public sealed class InvalidationBatch
             // The batch keeps names only; the caller reports what did not render.
         }
     }
+}
+
+/// <summary>A set of key names and tag names (deduplicated).</summary>
+public sealed class InvalidationNames
+{
+    private readonly HashSet<string> _keys = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _tags = new(StringComparer.Ordinal);
+
+    public IReadOnlySet<string> Keys => _keys;
+
+    public IReadOnlySet<string> Tags => _tags;
+
+    public int Count => _keys.Count + _tags.Count;
+
+    public void Add(IEnumerable<string> keys, IEnumerable<string> tags)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(tags);
+        _keys.UnionWith(keys);
+        _tags.UnionWith(tags);
+    }
+
+    internal void Add(PlanName kind, string name) => (kind == PlanName.Key ? _keys : _tags).Add(name);
 }

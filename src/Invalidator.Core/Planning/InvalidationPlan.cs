@@ -47,4 +47,7 @@ public sealed record InvalidationPlan(
 
     /// <summary>The rule says <c>leases: true</c>: delete each key's (and tag member's) lease key with it.</summary>
     public bool Leases { get; init; }
+
+    /// <summary>The rule's <c>secondDelete</c>: null when it does not say, zero when it turns the second delete off.</summary>
+    public TimeSpan? SecondDelete { get; init; }
 }

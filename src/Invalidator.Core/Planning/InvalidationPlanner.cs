@@ -30,7 +30,11 @@ public sealed class InvalidationPlanner
             PlanOutcome.NoRule => InvalidationPlan.NoRule,
             PlanOutcome.OperationIgnored => InvalidationPlan.OperationIgnored,
             PlanOutcome.Unchanged => InvalidationPlan.Unchanged,
-            _ => new InvalidationPlan(outcome, sink.Keys, sink.Tags, (IReadOnlyList<UnresolvedTemplate>?)sink.Unresolved ?? []) { Leases = sink.Leases },
+            _ => new InvalidationPlan(outcome, sink.Keys, sink.Tags, (IReadOnlyList<UnresolvedTemplate>?)sink.Unresolved ?? [])
+            {
+                Leases = sink.Rule?.Leases ?? false,
+                SecondDelete = sink.Rule?.SecondDelete,
+            },
         };
     }
 
@@ -54,7 +58,7 @@ public sealed class InvalidationPlanner
                     return PlanOutcome.OperationIgnored;
                 }
 
-                sink.Begin(rule.Leases);
+                sink.Begin(rule);
                 foreach (var truncateKey in rule.TruncateKeys)
                 {
                     sink.Add(PlanName.Key, truncateKey, truncateKey);
@@ -80,7 +84,7 @@ public sealed class InvalidationPlanner
             return PlanOutcome.Unchanged;
         }
 
-        sink.Begin(rule.Leases);
+        sink.Begin(rule);
         var buffer = RenderBuffer.Rent();
         try
         {
@@ -188,9 +192,10 @@ public sealed class InvalidationPlanner
 
         public List<UnresolvedTemplate>? Unresolved { get; private set; }
 
-        public bool Leases { get; private set; }
+        /// <summary>The rule that planned the names (null when nothing invalidates).</summary>
+        public TableRule? Rule { get; private set; }
 
-        public void Begin(bool leases) => Leases = leases;
+        public void Begin(TableRule rule) => Rule = rule;
 
         public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
         {
@@ -220,8 +225,8 @@ internal enum PlanName
 /// <summary>Where planning puts what it renders: a plan's lists, or straight into a batch.</summary>
 internal interface IPlanSink
 {
-    /// <summary>The change invalidates (what follows); <paramref name="leases"/> is the rule's <c>leases</c>.</summary>
-    void Begin(bool leases);
+    /// <summary>The change invalidates (what follows) by <paramref name="rule"/>: its <c>leases</c>, <c>secondDelete</c> and <c>shadow</c> apply.</summary>
+    void Begin(TableRule rule);
 
     /// <summary>A rendered key or tag (<paramref name="text"/> is its string when there is one already, a static name).</summary>
     void Add(PlanName kind, ReadOnlySpan<char> name, string? text);

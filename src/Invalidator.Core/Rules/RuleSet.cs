@@ -15,7 +15,11 @@ public sealed class RuleSet
         {
             UsedColumns = [.. t.Keys.Concat(t.Tags).SelectMany(k => k.Columns).Concat(t.Changed ?? []).Distinct(StringComparer.Ordinal)],
         }));
+        HasShadowRules = _tables.Values.Any(t => t.Shadow);
     }
+
+    /// <summary>Some table's rule says <c>shadow: true</c>.</summary>
+    public bool HasShadowRules { get; }
 
     /// <summary>What the Debezium decoder must know of these tables before it decodes their records.</summary>
     public DecoderHints DecoderHints { get; }
@@ -61,11 +65,28 @@ public sealed class TableRule
 
     /// <summary>How the table's topic is written (<c>format</c>; default <c>auto</c>).</summary>
     public RecordFormat Format { get; init; } = RecordFormat.Auto;
+
     /// <summary>
     /// <c>leases: true</c>: every key (and tag member) this table invalidates is deleted together with its lease key
     /// <c>L(K)</c>, so a reader's guarded populate that raced with the change is refused (the lease protocol).
     /// </summary>
     public bool Leases { get; init; }
+
+    /// <summary>
+    /// <c>secondDelete: 800ms</c>: delete what this table invalidates once more after this delay, so a value a slow
+    /// reader populated from the old row inside the window goes too. Null when the rule does not say (the worker's
+    /// <c>Invalidator:Consistency:SecondDeleteDelay</c> applies); zero turns it off for this table.
+    /// </summary>
+    public TimeSpan? SecondDelete { get; init; }
+
+    /// <summary>The longest <c>secondDelete</c>: the position waits for it, so a crash re-reads that much.</summary>
+    public static TimeSpan MaxSecondDelete { get; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// <c>shadow: true</c>: this table's invalidations are planned and counted but never deleted, so a new rule can run
+    /// beside the live ones against production traffic before it is trusted.
+    /// </summary>
+    public bool Shadow { get; init; }
 
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }

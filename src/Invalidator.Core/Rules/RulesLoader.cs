@@ -11,7 +11,7 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases", "secondDelete", "shadow"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
 
@@ -29,7 +29,15 @@ public static class RulesLoader
     };
 
     /// <exception cref="RulesException">The file cannot be read or is not a valid rules file.</exception>
-    public static RuleSet LoadFile(string path)
+    public static RuleSet LoadFile(string path) => Parse(ReadFile(path), path);
+
+    /// <summary>
+    /// The text of a rules file, for callers that also need the text itself (the worker's rules version is a hash of
+    /// it); <see cref="Parse"/> it with the same path. A missing or unreadable file gives the same errors as
+    /// <see cref="LoadFile"/>.
+    /// </summary>
+    /// <exception cref="RulesException">The file cannot be read.</exception>
+    public static string ReadFile(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
         {
@@ -41,10 +49,9 @@ public static class RulesLoader
             throw Single(path, $"'{Path.GetFullPath(path)}' is a directory: give the path of the rules YAML file itself");
         }
 
-        string yaml;
         try
         {
-            yaml = File.ReadAllText(path);
+            return File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -54,8 +61,6 @@ public static class RulesLoader
         {
             throw Single(path, $"cannot read the rules file: {ex.Message} Check that it is a readable file.");
         }
-
-        return Parse(yaml, path);
     }
 
     /// <exception cref="RulesException">The text is not a valid rules file.</exception>
@@ -195,7 +200,9 @@ public static class RulesLoader
                 "'full' (the default: before images carry the whole old row) or 'default' (only the key columns of an old row are real)");
             var format = Choice(fields, "format", name, Formats, RecordFormat.Auto,
                 "'auto' (the default: detect each record), 'envelope' (Debezium envelopes) or 'unwrapped' (ExtractNewRecordState rows)");
-            var leases = Leases(fields, name);
+            var leases = Flag(fields, "leases", name, "write 'leases: true' to delete each key's lease key with it, or remove the line");
+            var shadow = Flag(fields, "shadow", name, "write 'shadow: true' to plan and count this table's invalidations without deleting anything, or remove the line");
+            var secondDelete = SecondDelete(fields, name);
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -216,6 +223,8 @@ public static class RulesLoader
                 ReplicaIdentity = replicaIdentity,
                 Format = format,
                 Leases = leases,
+                SecondDelete = secondDelete,
+                Shadow = shadow,
                 Line = key.Line,
             };
         }
@@ -396,21 +405,53 @@ public static class RulesLoader
             return fallback;
         }
 
-        private bool Leases(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string table)
+        /// <summary>A true/false field (<c>leases</c>, <c>shadow</c>); false when absent or broken.</summary>
+        private bool Flag(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string field, string table, string fix)
         {
-            if (!fields.TryGetValue("leases", out var entry))
+            if (!fields.TryGetValue(field, out var entry))
             {
                 return false;
             }
 
             var (key, node) = entry;
-            if (node.Kind == YamlSourceNodeKind.Scalar && !node.IsNull && bool.TryParse(node.Value, out var leases))
+            if (node.Kind == YamlSourceNodeKind.Scalar && !node.IsNull && bool.TryParse(node.Value, out var value))
             {
-                return leases;
+                return value;
             }
 
-            Error(node.IsNull ? key : node, $"'leases' of table '{table}' must be true or false, but it is {(node.IsNull ? "empty" : node.Kind == YamlSourceNodeKind.Scalar ? $"'{node.Value}'" : node.Describe())}: write 'leases: true' to delete each key's lease key with it, or remove the line");
+            Error(node.IsNull ? key : node, $"'{field}' of table '{table}' must be true or false, but it is {(node.IsNull ? "empty" : node.Kind == YamlSourceNodeKind.Scalar ? $"'{node.Value}'" : node.Describe())}: {fix}");
             return false;
+        }
+
+        private TimeSpan? SecondDelete(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string table)
+        {
+            if (!fields.TryGetValue("secondDelete", out var entry))
+            {
+                return null;
+            }
+
+            var (key, node) = entry;
+            var how = "write a whole number with ms, s or m, such as 'secondDelete: 800ms' (longer than your readers' slowest read-to-populate), or 'secondDelete: 0s' to turn it off for this table";
+            if (node.Kind != YamlSourceNodeKind.Scalar || node.IsNull)
+            {
+                Error(node.IsNull ? key : node, $"'secondDelete' of table '{table}' must be a duration, but it is {(node.IsNull ? "empty" : node.Describe())}: {how}");
+                return null;
+            }
+
+            if (!RuleDuration.TryParse(node.Value, out var delay))
+            {
+                var unitless = node.Value.Length > 0 && node.Value.All(char.IsAsciiDigit) ? $" (a bare number has no unit: '{node.Value}ms' or '{node.Value}s'?)" : "";
+                Error(node, $"'secondDelete' of table '{table}' is '{node.Value}', not a duration{unitless}: {how}");
+                return null;
+            }
+
+            if (delay > TableRule.MaxSecondDelete)
+            {
+                Error(node, $"'secondDelete' of table '{table}' is {node.Value}, longer than the limit of {RuleDuration.Format(TableRule.MaxSecondDelete)}: positions are acknowledged only after the second delete, so a long delay holds back every commit behind it; use a delay a little longer than your readers' slowest read-to-populate");
+                return null;
+            }
+
+            return delay;
         }
 
         /// <summary>The scalar items of a list field, checked for type, emptiness and duplicates. Empty when the field is absent or broken.</summary>

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Rules;
 
 namespace Invalidator.Worker.Cli;
 
@@ -24,11 +25,12 @@ internal static class ExplainCommand
         {
             try
             {
-                var ruleSet = RulesLoader.LoadFile(parse.GetValue(rules)!.FullName);
+                // The worker's loader (one source of truth): the same file gives the same rules and the same version.
+                var loaded = LoadedRules.Load(parse.GetValue(rules)!.FullName, DateTimeOffset.UtcNow);
                 var (_, topic, key, value) = RecordFiles.ReadOne(parse.GetValue(record)!.FullName);
                 // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
-                var decoded = DebeziumDecoder.Decode(topic, key, value, ruleSet.DecoderHints);
-                output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? new InvalidationPlanner(ruleSet).Plan(change) : null));
+                var decoded = DebeziumDecoder.Decode(topic, key, value, loaded.Rules.DecoderHints);
+                output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? loaded.Planner.Plan(change) : null, loaded));
                 return 0;
             }
             catch (RulesException ex)
@@ -45,7 +47,7 @@ internal static class ExplainCommand
         return command;
     }
 
-    private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan)
+    private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan, LoadedRules rules)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, Indented))
@@ -64,6 +66,9 @@ internal static class ExplainCommand
             }
 
             json.WriteString("outcome", plan?.Outcome.ToString() ?? "NothingToInvalidate");
+            // A shadow rule's keys are what the worker would count, not delete.
+            json.WriteBoolean("shadow", decoded.Change is { } planned && rules.Rules.TryGetRule(planned.Table, out var rule) && rule.Shadow);
+            json.WriteString("rulesVersion", rules.Version);
             WriteSorted(json, "keys", plan?.Keys ?? []);
             WriteSorted(json, "tags", plan?.Tags ?? []);
             json.WriteStartArray("unresolved");

@@ -1,9 +1,10 @@
 using System.CommandLine;
 using Invalidator.Worker.Cli.Audit;
+using Invalidator.Worker.Cli.Replay;
 
 namespace Invalidator.Worker.Cli;
 
-/// <summary>The command line: <c>run</c> (the default), <c>explain</c>, <c>rules check</c>, <c>rules diff</c>, <c>dlq replay</c> and <c>audit</c>.</summary>
+/// <summary>The command line: <c>run</c> (the default), <c>explain</c>, <c>rules check</c>, <c>rules diff</c>, <c>dlq replay</c>, <c>audit</c> and <c>replay</c>.</summary>
 public static class InvalidatorCommandLine
 {
     public static Task<int> InvokeAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
@@ -21,6 +22,7 @@ public static class InvalidatorCommandLine
         root.Subcommands.Add(RulesCommand.Build(output, error));
         root.Subcommands.Add(DlqCommand.Build(output, error));
         root.Subcommands.Add(AuditCommand.Build(output, error));
+        root.Subcommands.Add(ReplayCommand.Build(output, error));
 
         // No command means run, with run's options.
         foreach (var option in run.Options)

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Cli.Diff;
 using Invalidator.Worker.Options;
+using Invalidator.Worker.Rules;
 using Invalidator.Worker.Sources.Postgres;
 
 namespace Invalidator.Worker.Cli;
@@ -31,10 +32,13 @@ internal static class RulesCommand
             var path = parse.GetValue(file)!.FullName;
             try
             {
-                var rules = RulesLoader.LoadFile(path);
+                var loaded = LoadedRules.Load(path, DateTimeOffset.UtcNow);
+                var rules = loaded.Rules;
                 var keys = rules.Tables.Values.Sum(t => t.Keys.Count);
                 var tags = rules.Tables.Values.Sum(t => t.Tags.Count);
-                output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates");
+                var shadow = rules.Tables.Values.Count(t => t.Shadow);
+                output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates" +
+                    (shadow > 0 ? $", {shadow} in shadow" : "") + $" (version {loaded.Version})");
                 return parse.GetValue(database) is { } connectionString
                     ? await CheckDatabaseAsync(connectionString, parse.GetValue(publication)!, parse.GetValue(slot)!, rules, output, error, cancellationToken).ConfigureAwait(false)
                     : 0;

@@ -51,7 +51,11 @@ internal static class RunCommand
         catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
         {
             // The binder names the key ("... at 'Invalidator:Batching:MaxRecords' to type 'System.Int32'").
-            await error.WriteLineAsync($"Invalid configuration: {ex.Message}").ConfigureAwait(false);
+            // Durations in settings are TimeSpans, unlike the rules file's '800ms': say how to write one.
+            var hint = ex.Message.Contains("to type 'System.TimeSpan'", StringComparison.Ordinal)
+                ? " Write a duration as hh:mm:ss.fff, for example 00:00:00.800 for 800 ms."
+                : "";
+            await error.WriteLineAsync($"Invalid configuration: {ex.Message}{hint}").ConfigureAwait(false);
             return ExitCodes.ConfigurationError;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

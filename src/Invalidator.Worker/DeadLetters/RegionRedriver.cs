@@ -37,8 +37,9 @@ internal sealed class RegionRedriver : BackgroundService
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
     }
 
+    // A shadow worker deletes nothing, so it redrives nothing either (the letters on a shared topic are live workers').
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        _options.DeadLetter.Redrive
+        _options.DeadLetter.Redrive && _options.Mode == WorkerMode.Live
             ? Task.WhenAll(_regions.Regions.Select(region => Task.Run(() => RunAsync(region, stoppingToken), CancellationToken.None)))
             : Task.CompletedTask;
 

@@ -33,11 +33,18 @@ internal sealed class InvalidatorMetrics
             description: "Time to apply one batch in one region, retries included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DeleteSecondsBuckets });
         DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason and region.");
+        SecondDeletes = meter.CreateCounter<long>("invalidator_second_deletes", description: "Keys and tag members deleted again by the delayed second delete, by region.");
+        SecondDeleteHits = meter.CreateCounter<long>("invalidator_second_delete_hits", description: "Second deletes that found the key again (repopulated inside the window; with leases also a lease a reader held), by region.");
+        SecondDeletesEarly = meter.CreateCounter<long>("invalidator_second_deletes_early", description: "Keys and tags whose second delete ran before its delay because Invalidator:Consistency:SecondDeleteMaxPending was reached.");
         UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, or no image at all.");
         BatchSize = meter.CreateHistogram(
             "invalidator_batch_size",
             description: "Records per applied batch.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchSizeBuckets });
+        RulesReloads = meter.CreateCounter<long>("invalidator_rules_reloads", description: "Reloads of the rules file (a change or SIGHUP), by result: applied, rejected (the rules running keep running) or unchanged.");
+        ShadowRecords = meter.CreateCounter<long>("invalidator_shadow_records", description: "Changes planned in shadow (Invalidator:Mode = Shadow or the rule's shadow: true): counted, nothing deleted, by table.");
+        ShadowKeys = meter.CreateCounter<long>("invalidator_shadow_keys", description: "Keys shadow plans would have deleted (per change, before deduplication), by table.");
+        ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -57,11 +64,29 @@ internal sealed class InvalidatorMetrics
 
     public Counter<long> DeadLetters { get; }
 
+    public Counter<long> SecondDeletes { get; }
+
+    public Counter<long> SecondDeleteHits { get; }
+
+    public Counter<long> SecondDeletesEarly { get; }
+
     public Counter<long> UnresolvedTemplates { get; }
 
     public Histogram<int> BatchSize { get; }
 
     public Histogram<double> EndToEndSeconds { get; }
+
+    public Counter<long> RulesReloads { get; }
+
+    public Counter<long> ShadowRecords { get; }
+
+    public Counter<long> ShadowKeys { get; }
+
+    public Counter<long> ShadowTags { get; }
+
+    /// <summary><c>invalidator_rules_info{version,loaded_at}</c>, read from the live rules when scraped. Called once, when they are first loaded.</summary>
+    public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>
+        _meter.CreateObservableGauge("invalidator_rules_info", info, description: "1, labelled with the live rules file's version (a hash of its text) and when it was loaded.");
 
     /// <summary>
     /// The gauges, read from the worker's status when scraped (never measured on the consume loop).
@@ -70,10 +95,12 @@ internal sealed class InvalidatorMetrics
     public void ObserveStatus(
         Func<IEnumerable<Measurement<long>>> consumerLag,
         Func<IEnumerable<Measurement<double>>> lagSeconds,
-        Func<IEnumerable<Measurement<int>>> circuitOpen)
+        Func<IEnumerable<Measurement<int>>> circuitOpen,
+        Func<long> secondDeletesPending)
     {
         _meter.CreateObservableGauge("invalidator_consumer_lag_messages", consumerLag, description: "Log-end offset minus committed offset, per assigned partition (from librdkafka statistics).");
         _meter.CreateObservableGauge("invalidator_lag_seconds", lagSeconds, unit: "s", description: "Now minus the database commit time of the partition's last applied record.");
         _meter.CreateObservableGauge("invalidator_region_circuit_open", circuitOpen, description: "1 while the region's circuit breaker is open or half-open, else 0.");
+        _meter.CreateObservableGauge("invalidator_second_deletes_pending", secondDeletesPending, description: "Keys and tags waiting for their delayed second delete (bounded by Invalidator:Consistency:SecondDeleteMaxPending).");
     }
 }

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Diagnostics;
 
-/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions, 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics, 7000 the dead-letter table).</summary>
+/// <summary>Every log message of the worker, with fixed event ids (1xxx source, 2xxx regions (21xx the second delete), 3xxx planning, 4xxx dead letters, 5xxx Postgres source, 6xxx HTTP and diagnostics, 7000 the dead-letter table).</summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "Consuming {Subscription} as group {GroupId} from {BootstrapServers}")]
@@ -83,11 +83,56 @@ internal static partial class Log
     [LoggerMessage(2011, LogLevel.Warning, "Region {Region}: the redrive cannot read or mark the dead-letter {Store} ({Error}); retrying every {Delay} ({Suppressed} more in the last 10 s)")]
     public static partial void RedriveStalled(ILogger logger, string region, string store, string error, TimeSpan delay, long suppressed);
 
+    [LoggerMessage(2100, LogLevel.Information, "Region {Region} ({Target}) connected to {Endpoints} ({Description})")]
+    public static partial void RegionTargetReady(ILogger logger, string region, string target, string endpoints, string description);
+
+    [LoggerMessage(2190, LogLevel.Warning, "Region {Region} ({Target}) is not connected to {Endpoints} yet ({Description}); retrying in the background. Until it answers, its invalidations fail and, after their retries, are dead-lettered")]
+    public static partial void RegionTargetNotYetConnected(ILogger logger, string region, string target, string endpoints, string description);
+
+    [LoggerMessage(2101, LogLevel.Warning, "Region {Region} ({Target}) has no lease keys: Invalidator:Consistency:Leases (and a rule's leases: true) do not apply to it; its keys and tags are invalidated as without leases")]
+    public static partial void RegionTargetIgnoresLeases(ILogger logger, string region, string target);
+
+    [LoggerMessage(2110, LogLevel.Debug, "Second delete of {Keys} keys and {Tags} tags applied in every region ({Batches} batches, {When})")]
+    public static partial void SecondDeleteApplied(ILogger logger, int keys, int tags, int batches, string when);
+
+    [LoggerMessage(2111, LogLevel.Warning, "{Names} keys and tags had their second delete run before its delay: more than {MaxPending} were pending (Invalidator:Consistency:SecondDeleteMaxPending). Their window was shorter; raise the bound or shorten the delay if this repeats")]
+    public static partial void SecondDeletesRanEarly(ILogger logger, long names, long maxPending);
+
     [LoggerMessage(3000, LogLevel.Warning, "Template '{Template}' of {Table} could not render from the {Image} image ({Failure}, column '{Column}'): {Reason} ({Suppressed} similar messages suppressed)")]
     public static partial void TemplateUnresolved(ILogger logger, string template, string table, string image, string failure, string column, string reason, long suppressed);
 
-    [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables")]
-    public static partial void RulesLoaded(ILogger logger, string path, int tables);
+    [LoggerMessage(3001, LogLevel.Information, "Loaded rules from {Path}: {Tables} tables, version {Version}")]
+    public static partial void RulesLoaded(ILogger logger, string path, int tables, string version);
+
+    [LoggerMessage(3002, LogLevel.Information, "Reloaded rules from {Path} ({Trigger}): version {Version} is live from the next batch on ({Tables} tables; was version {Previous})")]
+    public static partial void RulesReloaded(ILogger logger, string path, string trigger, string version, int tables, string previous);
+
+    [LoggerMessage(3003, LogLevel.Error, "{Error}")]
+    public static partial void RulesReloadError(ILogger logger, string error);
+
+    [LoggerMessage(3004, LogLevel.Error, "Refused the changed rules file {Path} ({Trigger}, {Errors} error(s) above): version {Version}, loaded at {LoadedAt}, stays live")]
+    public static partial void RulesReloadRefused(ILogger logger, string path, string trigger, int errors, string version, string loadedAt);
+
+    [LoggerMessage(EventId = 3005, Message = "Rules file {Path} is unchanged ({Trigger}): version {Version} stays live")]
+    public static partial void RulesUnchanged(ILogger logger, LogLevel level, string path, string trigger, string version);
+
+    [LoggerMessage(3006, LogLevel.Information, "Watching {Path} for changes (reloaded once unchanged for {DebounceSeconds} s); SIGHUP reloads it too")]
+    public static partial void RulesWatching(ILogger logger, string path, double debounceSeconds);
+
+    [LoggerMessage(3007, LogLevel.Information, "Not watching {Path} (Invalidator:Rules:Watch is false); SIGHUP reloads it")]
+    public static partial void RulesNotWatched(ILogger logger, string path);
+
+    [LoggerMessage(3008, LogLevel.Warning, "Cannot watch {Path} for changes ({Reason}); SIGHUP still reloads it")]
+    public static partial void RulesWatchFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(3010, LogLevel.Information, "Shadow: {Table} {Op} would delete {Keys} keys and {Tags} tags ({Example}); nothing deleted ({Suppressed} more shadow changes of this table in the last 10 s)")]
+    public static partial void ShadowPlanned(ILogger logger, string table, string op, int keys, int tags, string example, long suppressed);
+
+    [LoggerMessage(3011, LogLevel.Warning, "Shadow mode (Invalidator:Mode = Shadow): every invalidation is planned and counted, nothing is deleted, and the dead-letter redrive is off. Positions are still acknowledged: give this worker its own consumer group (Invalidator:Kafka:GroupId) and dead-letter topic, or in direct mode its own slot and dead-letter table")]
+    public static partial void ShadowMode(ILogger logger);
+
+    [LoggerMessage(3012, LogLevel.Information, "Shadow rules (planned and counted, never deleted): {Tables}")]
+    public static partial void ShadowRules(ILogger logger, string tables);
 
     [LoggerMessage(4000, LogLevel.Warning, "Dead-lettered {Record} into the {Store}: {Reason}")]
     public static partial void RecordDeadLettered(ILogger logger, string record, string store, string reason);

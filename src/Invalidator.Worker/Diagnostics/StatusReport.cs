@@ -1,6 +1,7 @@
 using System.Globalization;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
@@ -9,7 +10,7 @@ namespace Invalidator.Worker.Diagnostics;
 /// Turns <see cref="WorkerStatus"/> (and each region's live connection state) into the answers of
 /// <c>/healthz</c>, <c>/readyz</c> and the status page. Every answer says why, in words.
 /// </summary>
-internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options)
+internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options, LiveRules rules, WorkerMode mode)
 {
     public const string Healthy = "healthy";
     public const string Unhealthy = "unhealthy";
@@ -78,7 +79,21 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             status.StatisticsAgeSeconds,
             Regions(),
             deadLetterTotal,
-            recentDeadLetters);
+            recentDeadLetters,
+            new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly),
+            mode == WorkerMode.Shadow ? "shadow" : "live",
+            Rules(),
+            status.Shadow());
+    }
+
+    private RulesView Rules()
+    {
+        var current = rules.Current;
+        var shadowTables = current.Rules.Tables.Values.Where(t => t.Shadow).Select(t => t.Table).Order(StringComparer.Ordinal).ToList();
+        var reload = rules.LastReload is { } last
+            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors)
+            : null;
+        return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Count, shadowTables, reload);
     }
 
     private HealthCheck SourceCheck()
@@ -104,6 +119,8 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
     private List<RegionView> Regions()
     {
         var connections = regions.Regions.ToDictionary(r => r.Name, r => r.Connection, StringComparer.OrdinalIgnoreCase);
+        // Only Redis says whether a delete found the key; FusionCache and the output cache do not.
+        var countsFound = regions.Regions.Where(r => r.CountsFound).Select(r => r.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var views = new List<RegionView>();
         foreach (var region in status.Regions())
         {
@@ -119,11 +136,11 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
                 { Failing: true } => ("failing", false, "its last batch failed" + error),
                 _ => ("ok", true, $"connected to {endpoints}"),
             };
-            double? hitRatio = region.KeysDeleted > 0 ? (double)region.KeysFound / region.KeysDeleted : null;
+            double? hitRatio = region.KeysDeleted > 0 && countsFound.Contains(region.Name) ? (double)region.KeysFound / region.KeysDeleted : null;
             views.Add(new RegionView(
                 region.Name, state, ready, detail, connected, CircuitName(region.Circuit), region.DeadLettering,
                 region.DeletesPerSecond, region.KeysDeleted, region.KeysFound, hitRatio, region.LastBatchSeconds,
-                region.LastAppliedAt, region.LastError, region.LastErrorAt));
+                region.LastAppliedAt, region.LastError, region.LastErrorAt, region.SecondDeletes, region.SecondDeleteHits));
         }
 
         return views;
@@ -169,7 +186,15 @@ public sealed record RegionView(
     double? LastBatchSeconds,
     DateTimeOffset? LastAppliedAt,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    long SecondDeletes,
+    long SecondDeleteHits);
+
+/// <summary>
+/// The delayed second delete on the status page: the global delay (<c>Invalidator:Consistency:SecondDeleteDelay</c>, 0
+/// when off; rules may set their own), keys and tags waiting for it, and how many ran early because of the bound.
+/// </summary>
+public sealed record SecondDeleteView(double DelaySeconds, long Pending, long RanEarly);
 
 /// <summary>Everything the status page shows (<c>/status.json</c>).</summary>
 public sealed record StatusSnapshot(
@@ -187,4 +212,14 @@ public sealed record StatusSnapshot(
     double? StatisticsAgeSeconds,
     IReadOnlyList<RegionView> Regions,
     long DeadLetterTotal,
-    IReadOnlyList<DeadLetterView> RecentDeadLetters);
+    IReadOnlyList<DeadLetterView> RecentDeadLetters,
+    SecondDeleteView SecondDeletes,
+    string Mode,
+    RulesView Rules,
+    IReadOnlyList<ShadowTableView> Shadow);
+
+/// <summary>The live rules version on the status page, and how the last reload ended.</summary>
+public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
+
+/// <summary>A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's errors) or <c>unchanged</c>.</summary>
+public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors);

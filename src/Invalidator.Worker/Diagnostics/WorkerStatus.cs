@@ -25,6 +25,7 @@ public sealed class WorkerStatus : IBatchListener
     private readonly Dictionary<SourcePartition, PartitionState> _partitions = [];
     private readonly Lock _partitionsLock = new();
     private readonly Dictionary<string, RegionState> _regions = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -34,6 +35,8 @@ public sealed class WorkerStatus : IBatchListener
     private long _batchesApplied;
     private long _deadLetterTotal;
     private long _lastRegionActivity;
+    private long _secondDeletesPending;
+    private long _secondDeletesEarly;
 
     internal WorkerStatus(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, TimeProvider time)
     {
@@ -41,6 +44,7 @@ public sealed class WorkerStatus : IBatchListener
         _time = time;
         _throughput = new RateWindow(time);
         StartedAt = time.GetUtcNow();
+        SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionState(region, time);
@@ -49,13 +53,19 @@ public sealed class WorkerStatus : IBatchListener
             metrics.KeysDeleted.Add(0, tag);
             metrics.KeysFound.Add(0, tag);
             metrics.RegionRetries.Add(0, tag);
+            metrics.SecondDeletes.Add(0, tag);
+            metrics.SecondDeleteHits.Add(0, tag);
         }
 
         metrics.DeadLetters.Add(0, new("reason", "poison"), new("region", ""));
-        metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements);
+        metrics.SecondDeletesEarly.Add(0);
+        metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements, () => Interlocked.Read(ref _secondDeletesPending));
     }
 
     public DateTimeOffset StartedAt { get; }
+
+    /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
+    public TimeSpan SecondDeleteDelay { get; }
 
     // ---- Sources ----
 
@@ -154,6 +164,21 @@ public sealed class WorkerStatus : IBatchListener
         Region(region)?.Applied(keysDeleted, keysFound, duration);
     }
 
+    /// <summary>A region applied a second delete: how many names it deleted again, and how many of them it found cached again (hits).</summary>
+    public void RegionSecondDeleted(string region, long keysDeleted, long keysFound)
+    {
+        Volatile.Write(ref _lastRegionActivity, _time.GetUtcNow().UtcTicks);
+        Region(region)?.SecondDeleted(keysDeleted, keysFound);
+    }
+
+    // ---- Second deletes ----
+
+    /// <summary>Keys and tags started waiting for their second delete (positive) or stopped waiting (negative).</summary>
+    public void SecondDeletesPendingChanged(long delta) => Interlocked.Add(ref _secondDeletesPending, delta);
+
+    /// <summary>Keys and tags whose second delete ran before its delay because the pending bound was reached.</summary>
+    public void SecondDeletesRanEarly(long names) => Interlocked.Add(ref _secondDeletesEarly, names);
+
     /// <summary>A region could not apply a batch (retries exhausted, circuit open): its last error, and it is failing until the next success.</summary>
     public void RegionFailed(string region, Exception exception)
     {
@@ -193,7 +218,16 @@ public sealed class WorkerStatus : IBatchListener
         }
     }
 
+    // ---- Shadow plans ----
+
+    /// <summary>A change was planned in shadow: counted for the status page, nothing deleted.</summary>
+    public void ShadowPlanned(string table, int keys, int tags, string? example) =>
+        _shadow.GetOrAdd(table, static _ => new ShadowState()).Add(keys, tags, example, _time.GetUtcNow());
+
     // ---- Reads: status page, health checks, gauges ----
+
+    internal IReadOnlyList<ShadowTableView> Shadow() =>
+        _shadow.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
 
     internal TimeProvider Time => _time;
 
@@ -202,6 +236,10 @@ public sealed class WorkerStatus : IBatchListener
     internal long BatchesApplied => Interlocked.Read(ref _batchesApplied);
 
     internal RateWindow Throughput => _throughput;
+
+    internal long SecondDeletesPending => Interlocked.Read(ref _secondDeletesPending);
+
+    internal long SecondDeletesEarly => Interlocked.Read(ref _secondDeletesEarly);
 
     internal LatencySummary EndToEnd => _endToEnd.Summarize();
 
@@ -323,6 +361,36 @@ public sealed class WorkerStatus : IBatchListener
         public void Stop(string reason) => _stoppedReason = reason;
     }
 
+    private sealed class ShadowState
+    {
+        private readonly Lock _lock = new();
+        private long _records;
+        private long _keys;
+        private long _tags;
+        private string? _example;
+        private DateTimeOffset? _lastAt;
+
+        public void Add(int keys, int tags, string? example, DateTimeOffset now)
+        {
+            lock (_lock)
+            {
+                _records++;
+                _keys += keys;
+                _tags += tags;
+                _example = example ?? _example;
+                _lastAt = now;
+            }
+        }
+
+        public ShadowTableView View(string table)
+        {
+            lock (_lock)
+            {
+                return new ShadowTableView(table, _records, _keys, _tags, _example, _lastAt);
+            }
+        }
+    }
+
     private sealed class PartitionState
     {
         public long? NextPosition { get; set; }
@@ -338,6 +406,8 @@ public sealed class WorkerStatus : IBatchListener
         private readonly RateWindow _deletes = new(time);
         private long _keysDeleted;
         private long _keysFound;
+        private long _secondDeletes;
+        private long _secondDeleteHits;
         private DateTimeOffset? _lastAppliedAt;
         private TimeSpan? _lastDuration;
         private string? _lastError;
@@ -359,6 +429,16 @@ public sealed class WorkerStatus : IBatchListener
                 _keysFound += keysFound;
                 _lastAppliedAt = time.GetUtcNow();
                 _lastDuration = duration;
+                _failing = false;
+            }
+        }
+
+        public void SecondDeleted(long keysDeleted, long keysFound)
+        {
+            lock (_lock)
+            {
+                _secondDeletes += keysDeleted;
+                _secondDeleteHits += keysFound;
                 _failing = false;
             }
         }
@@ -389,7 +469,7 @@ public sealed class WorkerStatus : IBatchListener
             {
                 return new RegionSnapshot(
                     Name, _circuit, _deadLettering, _failing, _keysDeleted, _keysFound, _deletes.PerSecond(),
-                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt);
+                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits);
             }
         }
     }
@@ -414,10 +494,15 @@ internal sealed record RegionSnapshot(
     DateTimeOffset? LastAppliedAt,
     double? LastBatchSeconds,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt,
+    long SecondDeletes,
+    long SecondDeleteHits);
 
 /// <summary>One owned partition on the status page.</summary>
 public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
+
+/// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
+public sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
 
 /// <summary>One recent dead letter on the status page.</summary>
 public sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);

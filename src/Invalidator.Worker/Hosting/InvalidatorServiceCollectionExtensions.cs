@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
@@ -7,6 +6,7 @@ using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
 using Microsoft.Extensions.Configuration;
@@ -81,13 +81,19 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => new StatusReport(
             sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<RegionSet>(),
-            sp.GetRequiredService<IOptions<HttpOptions>>()));
+            sp.GetRequiredService<IOptions<HttpOptions>>(),
+            sp.GetRequiredService<LiveRules>(),
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode));
         services.TryAddSingleton<HttpEndpoints>();
         services.AddHostedService(sp => sp.GetRequiredService<HttpEndpoints>());
         return services;
     }
 
-    /// <summary>The rules file, loaded once at start; a bad file stops the start with file, line and reason.</summary>
+    /// <summary>
+    /// The rules file: loaded at start (a bad file stops the start with file, line and reason), then reloaded while
+    /// the worker runs when it changes or on SIGHUP (<see cref="RulesWatcher"/>); a bad reload is refused and the
+    /// rules running keep running. <see cref="RuleSet"/> is the version loaded at start (start-up checks, audit).
+    /// </summary>
     public static IServiceCollection AddInvalidatorRules(this IServiceCollection services)
     {
         services.TryAddSingleton(sp =>
@@ -95,15 +101,40 @@ public static class InvalidatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
-            var rules = RulesLoader.LoadFile(path);
-            Log.RulesLoaded(sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"), path, rules.Tables.Count);
-            return rules;
+            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow());
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
+            Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
+            if (options.Mode == WorkerMode.Shadow)
+            {
+                Log.ShadowMode(logger);
+            }
+
+            RulesReloader.LogShadowRules(logger, loaded.Rules);
+            var live = new LiveRules(loaded);
+            var metrics = sp.GetRequiredService<InvalidatorMetrics>();
+            metrics.ObserveRules(live.InfoMeasurements);
+            // From the start at 0, so increase() sees the first refused reload.
+            foreach (var result in new[] { RulesReloadResult.Applied, RulesReloadResult.Rejected })
+            {
+                metrics.RulesReloads.Add(0, new KeyValuePair<string, object?>("result", result.ToString().ToLowerInvariant()));
+            }
+
+            return live;
         });
+        services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
+        services.TryAddSingleton(sp => new RulesReloader(
+            sp.GetRequiredService<LiveRules>(),
+            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<RulesWatcher>();
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
-            sp.GetRequiredService<RuleSet>(),
+            sp.GetRequiredService<LiveRules>(),
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<WorkerStatus>()));
         return services;
     }
 
@@ -122,7 +153,8 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency));
         return services;
     }
 

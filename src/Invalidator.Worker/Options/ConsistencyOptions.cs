@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Invalidator.Worker.Options;
 
 /// <summary><c>Invalidator:Consistency</c>: how the worker helps readers against the set-after-delete race.</summary>
@@ -9,4 +11,23 @@ public sealed class ConsistencyOptions
     /// (<c>Invalidator.Client</c>) then cannot populate a value read before the change.
     /// </summary>
     public bool Leases { get; set; }
+
+    /// <summary>
+    /// <c>Invalidator:Consistency:SecondDeleteDelay</c>: delete every batch's keys and tags once more this long after the
+    /// first delete, for every table whose rule has no <c>secondDelete</c> of its own (zero, the default: no second delete).
+    /// A value a slow reader populated from the old row inside the window is deleted again. Positions are acknowledged
+    /// only after the second delete, so a crash re-reads and redoes it; choose a delay a little longer than the readers'
+    /// slowest read-to-populate.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00", ErrorMessage = "must be between 00:00:00 (off) and 00:10:00: positions wait for the second delete, so a longer delay holds back every commit; use a little more than your readers' slowest read-to-populate, such as 00:00:00.800.")]
+    public TimeSpan SecondDeleteDelay { get; set; }
+
+    /// <summary>
+    /// <c>Invalidator:Consistency:SecondDeleteMaxPending</c>: most keys and tags waiting for their second delete's delay.
+    /// When a batch would exceed it, the oldest waiting second deletes run at once, before their delay is up (counted in
+    /// <c>invalidator_second_deletes_early_total</c>): memory stays bounded, first deletes never wait, and no second delete
+    /// is skipped, only its window shortened.
+    /// </summary>
+    [Range(1_000, 100_000_000, ErrorMessage = "must be between 1000 and 100000000 keys and tags: each pending name holds its batch in memory until its second delete.")]
+    public int SecondDeleteMaxPending { get; set; } = 1_000_000;
 }

@@ -10,6 +10,12 @@ public sealed class InvalidatorOptions
     /// <summary><c>Invalidator:Source</c>: <c>Kafka</c> (Debezium, the default) or <c>Postgres</c> (direct replication).</summary>
     public ChangeSourceKind Source { get; set; } = ChangeSourceKind.Kafka;
 
+    /// <summary>
+    /// <c>Invalidator:Mode</c>: <c>Live</c> (the default) deletes; <c>Shadow</c> plans and counts every invalidation
+    /// but deletes nothing (a rule's <c>shadow: true</c> does it for one table). Positions are still acknowledged.
+    /// </summary>
+    public WorkerMode Mode { get; set; } = WorkerMode.Live;
+
     [Required]
     public KafkaOptions Kafka { get; set; } = new();
 
@@ -32,11 +38,31 @@ public sealed class InvalidatorOptions
     public ConsistencyOptions Consistency { get; set; } = new();
 }
 
+/// <summary>What the worker does with what it plans (<c>Invalidator:Mode</c>).</summary>
+public enum WorkerMode
+{
+    /// <summary>Delete in every region (the default).</summary>
+    Live,
+
+    /// <summary>Plan and count what would be deleted (metrics, a sampled log line, the status page); delete nothing.</summary>
+    Shadow,
+}
+
 public sealed class RulesOptions
 {
     /// <summary><c>Invalidator:Rules:Path</c>: the YAML rules file, relative to the content root or absolute.</summary>
     [Required(ErrorMessage = "Invalidator:Rules:Path is required: point it at the rules file (see deploy/rules.example.yaml).")]
     public string Path { get; set; } = "";
+
+    /// <summary>
+    /// <c>Invalidator:Rules:Watch</c>: reload the rules file when it changes (SIGHUP reloads it either way). A file that
+    /// does not validate is refused and the rules running keep running.
+    /// </summary>
+    public bool Watch { get; set; } = true;
+
+    /// <summary><c>Invalidator:Rules:Debounce</c>: how long the file must stay unchanged before a change is loaded (editors write in steps).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan Debounce { get; set; } = TimeSpan.FromMilliseconds(500);
 }
 
 public sealed class BatchingOptions

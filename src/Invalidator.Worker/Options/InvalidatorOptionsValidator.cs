@@ -22,6 +22,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
         Annotations(options.Rules, "Invalidator:Rules", failures);
         Annotations(options.Batching, "Invalidator:Batching", failures);
         Annotations(options.DeadLetter, "Invalidator:DeadLetter", failures);
+        Annotations(options.Consistency, "Invalidator:Consistency", failures);
         foreach (var (regionName, region) in options.Regions)
         {
             Annotations(region, $"Invalidator:Regions:{regionName}", failures);
@@ -110,6 +111,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
 
         foreach (var (name, region) in regions)
         {
+            RegionTargetValidation.Validate(name, region, failures);
             if (string.IsNullOrWhiteSpace(region.Redis))
             {
                 failures.Add($"Invalidator:Regions:{name}:Redis is empty: give a StackExchange.Redis configuration string (for example localhost:6379).");

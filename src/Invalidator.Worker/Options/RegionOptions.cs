@@ -7,14 +7,42 @@ public sealed class RegionOptions
     /// <summary><c>Invalidator:Regions:&lt;name&gt;:Redis</c>: a StackExchange.Redis configuration string (checked by the options validator).</summary>
     public string Redis { get; set; } = "";
 
-    /// <summary><c>Invalidator:Regions:&lt;name&gt;:KeyPrefix</c>: put before every key and tag-set name in this region.</summary>
+    /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:Target</c>: what a delete means in this region: plain Redis keys and
+    /// <c>tag:T</c> sets (the default), FusionCache entries, or ASP.NET Core output-cache responses.
+    /// </summary>
+    public RegionTarget Target { get; set; } = RegionTarget.Redis;
+
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:KeyPrefix</c> (target Redis): put before every key and tag-set name in this region.</summary>
     public string KeyPrefix { get; set; } = "";
 
-    /// <summary>UNLINK frees memory off the main thread; DEL is for servers older than Redis 4.</summary>
+    /// <summary>UNLINK frees memory off the main thread; DEL is for servers older than Redis 4 (target Redis).</summary>
     public DeleteCommand DeleteCommand { get; set; } = DeleteCommand.Unlink;
+
+    /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:FusionCache</c>: how the applications' FusionCache is set up (target
+    /// FusionCache). Null when the section is absent, so that a section on a region of another target is caught.
+    /// </summary>
+    public FusionCacheTargetOptions? FusionCache { get; set; }
+
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:OutputCache</c>: the applications' Redis output-cache store (target OutputCache).</summary>
+    public OutputCacheTargetOptions? OutputCache { get; set; }
 
     [Required]
     public RegionResilienceOptions Resilience { get; set; } = new();
+}
+
+/// <summary>The values of <c>Invalidator:Regions:&lt;name&gt;:Target</c>; the names are a public contract.</summary>
+public enum RegionTarget
+{
+    /// <summary>Keys deleted with UNLINK/DEL, tags through the <c>tag:T</c> sets, lease keys where leases apply.</summary>
+    Redis,
+
+    /// <summary>FusionCache entries: L2 (the Redis distributed cache) and, through the backplane, every node's L1.</summary>
+    FusionCache,
+
+    /// <summary>ASP.NET Core output-cache responses in the Redis output-cache store, evicted by tag.</summary>
+    OutputCache,
 }
 
 public enum DeleteCommand

@@ -1,5 +1,7 @@
+using Invalidator.Core.Planning;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +11,8 @@ namespace Invalidator.Worker.Processing;
 /// The work every source's batches share, in two parts that finish independently: apply the batch in every
 /// region (a region that cannot apply it gets its invalidations durably dead-lettered, and redriven later, so the
 /// healthy regions move on), and write the batch's poison records to the dead-letter store. Each part returns only
-/// once its work is durable; when it throws, nothing of the batch may be acknowledged.
+/// once its work is durable; when it throws, nothing of the batch may be acknowledged. The delayed second delete
+/// (<see cref="SecondDeleteScheduler"/>) is applied the same way, through the same regions and dead letters.
 /// </summary>
 internal sealed class BatchApplier
 {
@@ -24,6 +27,7 @@ internal sealed class BatchApplier
     private readonly ILogger<BatchApplier> _logger;
     private readonly TimeProvider _time;
     private readonly WorkerStatus? _status;
+    private readonly ConsistencyOptions _consistency;
 
     internal BatchApplier(
         RegionSet regions,
@@ -32,7 +36,8 @@ internal sealed class BatchApplier
         InvalidatorMetrics metrics,
         ILogger<BatchApplier> logger,
         TimeProvider time,
-        WorkerStatus? status = null)
+        WorkerStatus? status = null,
+        ConsistencyOptions? consistency = null)
     {
         _regions = regions;
         _deadLetters = deadLetters;
@@ -41,42 +46,40 @@ internal sealed class BatchApplier
         _logger = logger;
         _time = time;
         _status = status;
+        _consistency = consistency ?? new ConsistencyOptions();
     }
 
+    /// <summary>A scheduler for one pipeline's second deletes, with the configured delay and bound.</summary>
+    public SecondDeleteScheduler NewSecondDeleteScheduler(Action<SecondDeleteRun> start, CancellationToken abandon) =>
+        new(_consistency.SecondDeleteDelay, _consistency.SecondDeleteMaxPending, _time, start, _logger, _metrics, _status, abandon);
+
     /// <summary>
-    /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners.
-    /// <paramref name="tracked"/> is where work that finishes later would attach its own part.
+    /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners. The
+    /// pipeline attaches the batch's second delete to <paramref name="tracked"/> once this returns, before the part
+    /// that ran it completes (<see cref="BatchPipeline"/>).
     /// </summary>
     public async Task ApplyAsync(TrackedBatch tracked, CancellationToken cancellationToken)
     {
         var batch = tracked.Batch;
-        var failures = await _regions.ApplyAsync(batch.Invalidations, cancellationToken).ConfigureAwait(false);
-        var delay = FirstRetryDelay;
-        while (failures.Count > 0)
-        {
-            if (_deadLetters is not null && await TryDeadLetterAsync(_deadLetters, batch, failures, cancellationToken).ConfigureAwait(false))
-            {
-                break;
-            }
-
-            // No dead-letter store, or it failed: nothing is acknowledged; try the failed regions again.
-            foreach (var failure in failures)
-            {
-                Log.RegionBatchFailed(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, Log.Describe(failure), delay);
-            }
-
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, LastRetryDelay.Ticks));
-            var failed = failures.Select(f => _regions.Find(f.Region)!).ToList();
-            failures = await _regions.ApplyAsync(batch.Invalidations, cancellationToken, failed).ConfigureAwait(false);
-        }
-
+        await ApplyDurablyAsync(batch.Invalidations, DeleteRound.First, () => RegionDeadLetter.RangesOf(batch), cancellationToken).ConfigureAwait(false);
         _metrics.BatchSize.Record(batch.RecordCount);
         Log.BatchApplied(_logger, batch.RecordCount, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count);
         foreach (var listener in _listeners)
         {
             listener.OnApplied(batch);
         }
+    }
+
+    /// <summary>
+    /// Applies a due second delete in every region, like a first delete: a region that cannot gets its share durably
+    /// dead-lettered (and redriven), and with no dead-letter store it is retried until it can. Returns once it is durable.
+    /// </summary>
+    public async Task ApplySecondDeleteAsync(SecondDeleteRun run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var invalidations = run.Invalidations();
+        await ApplyDurablyAsync(invalidations, DeleteRound.Second, run.Sources, cancellationToken).ConfigureAwait(false);
+        Log.SecondDeleteApplied(_logger, invalidations.Keys.Count, invalidations.Tags.Count, run.Batches.Count(), run.Early ? "early, the pending bound was reached" : "due");
     }
 
     /// <summary>Writes the batch's poison records to the dead-letter store, retrying each until it is durable.</summary>
@@ -110,19 +113,51 @@ internal sealed class BatchApplier
         }
     }
 
-    private async Task<bool> TryDeadLetterAsync(IDeadLetterStore store, SourceBatch batch, IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies the invalidations in every region; the regions that fail are dead-lettered, and while that fails too (or
+    /// there is no store) they are tried again, so this returns only once every region's share is durable.
+    /// </summary>
+    private async Task ApplyDurablyAsync(
+        InvalidationBatch invalidations, DeleteRound round, Func<IReadOnlyList<RegionDeadLetter.SourceRange>> sources, CancellationToken cancellationToken)
     {
-        var sources = RegionDeadLetter.RangesOf(batch);
+        var failures = await _regions.ApplyAsync(invalidations, cancellationToken, round: round).ConfigureAwait(false);
+        var delay = FirstRetryDelay;
+        while (failures.Count > 0)
+        {
+            if (_deadLetters is not null && await TryDeadLetterAsync(_deadLetters, invalidations, round, sources(), failures, cancellationToken).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            // No dead-letter store, or it failed: nothing is acknowledged; try the failed regions again.
+            foreach (var failure in failures)
+            {
+                Log.RegionBatchFailed(_logger, failure.Region, invalidations.Keys.Count, invalidations.Tags.Count, Log.Describe(failure), delay);
+            }
+
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, LastRetryDelay.Ticks));
+            var failed = failures.Select(f => _regions.Find(f.Region)!).ToList();
+            failures = await _regions.ApplyAsync(invalidations, cancellationToken, failed, round).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> TryDeadLetterAsync(
+        IDeadLetterStore store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
+        IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
+    {
+        // A second delete's letter says so: redriving it deletes the names again, which is all a second delete does.
+        var what = round == DeleteRound.Second ? "second delete: " : "";
         try
         {
             foreach (var failure in failures)
             {
-                Log.RegionBatchDeadLettered(_logger, failure.Region, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count, failure.Attempts, Log.Describe(failure.InnerException));
+                Log.RegionBatchDeadLettered(_logger, failure.Region, invalidations.Keys.Count, invalidations.Tags.Count, failure.Attempts, what + Log.Describe(failure.InnerException));
                 var letter = new RegionDeadLetter(
                     failure.Region,
-                    batch.Invalidations.Keys.ToList(),
-                    batch.Invalidations.Tags.ToList(),
-                    (failure.InnerException ?? failure).Message,
+                    invalidations.Keys.ToList(),
+                    invalidations.Tags.ToList(),
+                    what + (failure.InnerException ?? failure).Message,
                     failure.Attempts,
                     sources,
                     _time.GetUtcNow());

@@ -4,7 +4,8 @@ namespace Invalidator.Worker.Processing;
 /// One source's apply stage: takes the batches the source cut, in order, registers each with the source's
 /// <see cref="AcknowledgementTracker"/> and runs its parts (regions, poison records) in the background, so the
 /// source keeps consuming and planning meanwhile. At most <c>Invalidator:Batching:MaxInFlight</c> batches run at
-/// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure).
+/// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure). A batch's delayed second delete is a part
+/// that holds no slot: its <see cref="SecondDeleteScheduler"/> starts it here when due, so the shutdown covers it too.
 /// </summary>
 internal sealed class BatchPipeline
 {
@@ -16,15 +17,20 @@ internal sealed class BatchPipeline
     private readonly HashSet<Task> _running = [];
     private readonly Stack<SourceBatch> _spare = new();
     private readonly Lock _lock = new();
+    private readonly SecondDeleteScheduler _secondDeletes;
 
     public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time)
     {
         _applier = applier;
         Tracker = tracker;
         _time = time;
+        _secondDeletes = applier.NewSecondDeleteScheduler(StartSecondDelete, _abandon.Token);
     }
 
     public AcknowledgementTracker Tracker { get; }
+
+    /// <summary>The batches' second deletes waiting for their delay (or running).</summary>
+    internal SecondDeleteScheduler SecondDeletes => _secondDeletes;
 
     /// <summary>An empty batch for the source to fill: one whose work is done, reused, or a new one.</summary>
     public SourceBatch NewBatch()
@@ -76,12 +82,20 @@ internal sealed class BatchPipeline
             Start(() => _applier.WritePoisonAsync(batch, token), tracked, poison, token);
         }
 
-        Start(() => _applier.ApplyAsync(tracked, token), tracked, regions, token);
+        Start(() => ApplyAsync(tracked, token), tracked, regions, token);
+    }
+
+    /// <summary>The first deletes, then the second delete attached before the regions part completes, so the batch cannot be done in between.</summary>
+    private async Task ApplyAsync(TrackedBatch tracked, CancellationToken token)
+    {
+        await _applier.ApplyAsync(tracked, token).ConfigureAwait(false);
+        _secondDeletes.Schedule(tracked);
     }
 
     /// <summary>
     /// Shutdown: cuts the running work short and waits for it to end. Work cut short is never done, so nothing
-    /// unfinished is acknowledged; what finished before is.
+    /// unfinished is acknowledged; what finished before is. Second deletes still waiting for their delay are abandoned
+    /// too: their batches are read again after the restart, and both deletes redone.
     /// </summary>
     public async Task AbandonAsync()
     {
@@ -95,9 +109,43 @@ internal sealed class BatchPipeline
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
-    private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
+    private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token) =>
+        Track(Task.Run(
+            () => RunAsync(
+                work,
+                () =>
+                {
+                    part.Complete();
+                    Recycle(tracked);
+                },
+                part.Abandon,
+                part.Fail,
+                token),
+            CancellationToken.None));
+
+    /// <summary>Runs a due second delete (the scheduler calls this under its lock: it only starts the task).</summary>
+    private void StartSecondDelete(SecondDeleteRun run)
     {
-        var task = Task.Run(() => RunAsync(work, tracked, part, token), CancellationToken.None);
+        var token = _abandon.Token;
+        Track(Task.Run(
+            () => RunAsync(
+                () => _applier.ApplySecondDeleteAsync(run, token),
+                () =>
+                {
+                    run.Complete();
+                    foreach (var tracked in run.Batches)
+                    {
+                        Recycle(tracked);
+                    }
+                },
+                run.Abandon,
+                run.Fail,
+                token),
+            CancellationToken.None));
+    }
+
+    private void Track(Task task)
+    {
         lock (_lock)
         {
             _running.Add(task);
@@ -118,27 +166,28 @@ internal sealed class BatchPipeline
             TaskScheduler.Default);
     }
 
-    private async Task RunAsync(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token)
+    /// <summary>Runs work to its end: done, cut short by shutdown (never done), or failed (the source stops).</summary>
+    private static async Task RunAsync(Func<Task> work, Action completed, Action abandoned, Action<Exception> failed, CancellationToken token)
     {
         try
         {
             await work().ConfigureAwait(false);
-            part.Complete();
-            Recycle(tracked);
+            completed();
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            part.Abandon();
+            abandoned();
         }
         catch (Exception ex)
         {
-            part.Fail(ex);
+            failed(ex);
         }
     }
 
     /// <summary>
     /// A done batch is kept for reuse (a few, as many as can be in flight): nothing reads it any more, since the
-    /// tracker took its positions when it was registered and the parts are finished.
+    /// tracker took its positions when it was registered and the parts are finished (the second delete's too: it reads
+    /// the batch's names when it runs, so the batch is done, and reused, only after that).
     /// </summary>
     private void Recycle(TrackedBatch tracked)
     {

@@ -2,6 +2,8 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;
@@ -9,25 +11,48 @@ namespace Invalidator.Worker.Processing;
 /// <summary>
 /// Decodes one source record and adds what it invalidates to the batch. Never throws for bad input:
 /// an undecodable record comes back as <see cref="RecordOutcome.Poison"/> with the reason, for the dead-letter topic.
+/// A shadow plan (<c>Invalidator:Mode = Shadow</c>, or a rule's <c>shadow: true</c>) is counted and logged but not
+/// added to the batch, so nothing downstream can delete it. Records are planned with the rules version taken by
+/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record.
 /// </summary>
 public sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
 
-    private readonly RecordPlanner _recordPlanner;
-    private readonly DecoderHints _hints;
+    private readonly LiveRules _live;
+    private readonly bool _shadowAll;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
+    private readonly RateLimitedLog _shadowLog;
+    private readonly WorkerStatus? _status;
+    private LoadedRules _rules;
 
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+        : this(LiveRules.Fixed(rules), WorkerMode.Live, metrics, logger, time)
     {
-        _recordPlanner = new RecordPlanner(rules);
-        _hints = rules.DecoderHints;
+    }
+
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null)
+    {
+        _live = rules;
+        _rules = rules.Current;
+        _shadowAll = mode == WorkerMode.Shadow;
         _metrics = metrics;
         _logger = logger;
+        _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
+        _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
     }
+
+    /// <summary>The rules version records are planned with now.</summary>
+    public LoadedRules Rules => _rules;
+
+    /// <summary>
+    /// Takes the live rules version (a reload may have swapped it) for the batch the source is starting. Call it
+    /// before the batch's first record only: a batch is planned with one version, its decoder hints and planner together.
+    /// </summary>
+    public LoadedRules UseLatestRules() => _rules = _live.Current;
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
@@ -41,20 +66,15 @@ public sealed class ChangeRecordPlanner
         }
 
         // The common record in one pass, straight into the batch; anything else (and bad input) takes the full path.
-        if (_recordPlanner.TryPlan(topic, key, value, batch, out var fast))
+        if (_rules.RecordPlanner.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
         {
-            foreach (var unresolved in fast.Unresolved)
-            {
-                ReportUnresolved(unresolved);
-            }
-
-            return new PlannedRecord(Count(topic, fast.Operation.ToCode(), Outcome(fast.Outcome, tombstone: false)), null, fast.CommitTime);
+            return Planned(topic, fast.Operation.ToCode(), fast, tombstone: false);
         }
 
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, _hints);
+            decoded = DebeziumDecoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
         }
         catch (ChangeEventFormatException ex)
         {
@@ -81,7 +101,7 @@ public sealed class ChangeRecordPlanner
         RecordPlan plan;
         try
         {
-            plan = _recordPlanner.Plan(change, batch);
+            plan = _rules.RecordPlanner.Plan(change, batch, _shadowAll);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -92,21 +112,32 @@ public sealed class ChangeRecordPlanner
                 change.CommitTime);
         }
 
+        return Planned(source, op, plan, tombstone);
+    }
+
+    private PlannedRecord Planned(string source, string op, in RecordPlan plan, bool tombstone)
+    {
         foreach (var unresolved in plan.Unresolved)
         {
             ReportUnresolved(unresolved);
         }
 
-        return new PlannedRecord(Count(source, op, Outcome(plan.Outcome, tombstone)), null, change.CommitTime);
-    }
+        if (plan.Shadow is { } shadow)
+        {
+            // Counted, never added to the batch: the delete path does not know shadow plans exist.
+            ReportShadow(plan.Table, op, shadow);
+            return new PlannedRecord(Count(source, op, RecordOutcome.Shadow), null, plan.CommitTime);
+        }
 
-    private static RecordOutcome Outcome(PlanOutcome outcome, bool tombstone) => tombstone ? RecordOutcome.Tombstone : outcome switch
-    {
-        PlanOutcome.Invalidate => RecordOutcome.Invalidated,
-        PlanOutcome.NoRule => RecordOutcome.NoRule,
-        PlanOutcome.Unchanged => RecordOutcome.Unchanged,
-        _ => RecordOutcome.Ignored,
-    };
+        var outcome = tombstone ? RecordOutcome.Tombstone : plan.Outcome switch
+        {
+            PlanOutcome.Invalidate => RecordOutcome.Invalidated,
+            PlanOutcome.NoRule => RecordOutcome.NoRule,
+            PlanOutcome.Unchanged => RecordOutcome.Unchanged,
+            _ => RecordOutcome.Ignored,
+        };
+        return new PlannedRecord(Count(source, op, outcome), null, plan.CommitTime);
+    }
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
     {
@@ -116,6 +147,19 @@ public sealed class ChangeRecordPlanner
             new KeyValuePair<string, object?>("op", op),
             new KeyValuePair<string, object?>("outcome", outcome.ToLabel()));
         return outcome;
+    }
+
+    private void ReportShadow(string table, string op, ShadowPlan plan)
+    {
+        var tag = new KeyValuePair<string, object?>("table", table);
+        _metrics.ShadowRecords.Add(1, tag);
+        _metrics.ShadowKeys.Add(plan.Keys, tag);
+        _metrics.ShadowTags.Add(plan.Tags, tag);
+        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, plan.Example);
+        if (_shadowLog.ShouldLog(table, out var suppressed))
+        {
+            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, plan.Example ?? "nothing rendered", suppressed);
+        }
     }
 
     private void ReportUnresolved(UnresolvedTemplate unresolved)

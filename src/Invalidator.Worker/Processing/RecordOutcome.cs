@@ -12,6 +12,9 @@ public enum RecordOutcome
     Transaction,
     SchemaChange,
     Poison,
+
+    /// <summary>Planned in shadow (<c>Invalidator:Mode = Shadow</c> or the rule's <c>shadow: true</c>): counted, not deleted.</summary>
+    Shadow,
 }
 
 internal static class RecordOutcomeLabels
@@ -27,6 +30,7 @@ internal static class RecordOutcomeLabels
         RecordOutcome.Transaction => "transaction",
         RecordOutcome.SchemaChange => "schema_change",
         RecordOutcome.Poison => "poison",
+        RecordOutcome.Shadow => "shadow",
         _ => "unknown",
     };
 }

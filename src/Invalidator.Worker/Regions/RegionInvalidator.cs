@@ -1,12 +1,22 @@
 using System.Runtime.CompilerServices;
-using Invalidator.Client;
 using Invalidator.Core.Planning;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
+using Invalidator.Worker.Regions.Targets;
 using Polly;
 using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
+
+/// <summary>
+/// Which delete of a batch this is: the first, when the change arrives, or the delayed second one
+/// (<c>secondDelete</c>), which deletes the same names again and is counted apart.
+/// </summary>
+public enum DeleteRound
+{
+    First,
+    Second,
+}
 
 /// <summary>What one region did with a batch.</summary>
 public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound);
@@ -21,23 +31,22 @@ public sealed class RegionApplyException(string region, int attempts, Exception 
 }
 
 /// <summary>
-/// Deletes a batch's keys and tag members in one region's Redis. Only deletes: UNLINK/DEL are idempotent,
-/// so a replayed batch is harmless. Commands are pipelined, many keys per command, one command per hash
-/// slot so it also works on Redis Cluster. Where leases apply, each key's lease key <c>L(K)</c> (which lives in
-/// K's slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands.
+/// Applies batches in one region: each attempt is the region's target (<see cref="IRegionTarget"/>: Redis keys and
+/// tag sets, FusionCache, or the output cache) run inside the region's resilience pipeline, so retries, the circuit
+/// breaker, timeouts and metrics are the same whatever the target.
 /// </summary>
-public sealed class RegionInvalidator
+public sealed class RegionInvalidator : IDisposable
 {
+    private readonly IRegionTarget _target;
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
     private readonly InvalidatorMetrics _metrics;
     private readonly WorkerStatus? _status;
-    private readonly int _keysPerCommand;
-    private readonly string _command;
     private readonly TimeProvider _time;
     private readonly KeyValuePair<string, object?> _regionTag;
     private readonly bool _leasesForAll;
 
+    /// <summary>A region of target Redis (its <see cref="RegionOptions.Target"/> is not read).</summary>
     internal RegionInvalidator(
         string name,
         RegionOptions options,
@@ -48,15 +57,27 @@ public sealed class RegionInvalidator
         TimeProvider time,
         WorkerStatus? status = null,
         bool leasesForAll = false)
+        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll)
+    {
+        KeyPrefix = options.KeyPrefix;
+    }
+
+    internal RegionInvalidator(
+        string name,
+        IRegionTarget target,
+        IConnectionMultiplexer redis,
+        ResiliencePipeline pipeline,
+        InvalidatorMetrics metrics,
+        TimeProvider time,
+        WorkerStatus? status = null,
+        bool leasesForAll = false)
     {
         Name = name;
-        KeyPrefix = options.KeyPrefix;
+        _target = target;
         _redis = redis;
         _pipeline = pipeline;
         _metrics = metrics;
         _status = status;
-        _keysPerCommand = keysPerCommand;
-        _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _time = time;
         _regionTag = new("region", name);
         _leasesForAll = leasesForAll;
@@ -64,19 +85,37 @@ public sealed class RegionInvalidator
 
     public string Name { get; }
 
-    public string KeyPrefix { get; }
+    /// <summary>The Redis key prefix of a region of target Redis; empty for the other targets (they have options of their own).</summary>
+    public string KeyPrefix { get; init; } = "";
 
+    /// <summary>What the region's deletes mean (<c>Invalidator:Regions:&lt;name&gt;:Target</c>).</summary>
+    public RegionTarget Target => _target.Kind;
+
+    /// <summary>Whether <see cref="RegionApplyResult.KeysFound"/> counts what was cached (only Redis says so).</summary>
+    public bool CountsFound => _target.CountsFound;
+
+    /// <summary>The region's Redis connection: the target's commands (and FusionCache's backplane) go through it.</summary>
     internal IConnectionMultiplexer Connection => _redis;
+
+    internal string TargetDescription => _target.Description;
 
     /// <summary>
     /// Applies a planned batch: its keys and tags, with the lease keys of what lease rules planned (of everything
     /// with <c>Invalidator:Consistency:Leases</c>). Throws <see cref="RegionApplyException"/> when the region could not.
     /// </summary>
-    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, CancellationToken cancellationToken)
+    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, CancellationToken cancellationToken) =>
+        ApplyAsync(batch, DeleteRound.First, cancellationToken);
+
+    /// <summary>
+    /// Applies a planned batch as its <paramref name="round"/>: a second delete deletes the same way (tag sets read
+    /// again, lease keys with their keys) and counts in <c>invalidator_second_deletes_total</c> and
+    /// <c>invalidator_second_delete_hits_total</c> instead of the first-delete counters.
+    /// </summary>
+    public Task<RegionApplyResult> ApplyAsync(InvalidationBatch batch, DeleteRound round, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var leases = _leasesForAll ? LeaseSelection.All : LeaseSelection.Of(batch.LeaseKeys, batch.LeaseTags);
-        return ApplyAsync(batch.Keys, batch.Tags, leases, cancellationToken);
+        return ApplyAsync(batch.Keys, batch.Tags, leases, round, cancellationToken);
     }
 
     /// <summary>
@@ -86,10 +125,10 @@ public sealed class RegionInvalidator
     /// Throws <see cref="RegionApplyException"/> when the region could not apply them.
     /// </summary>
     public Task<RegionApplyResult> ApplyAsync(IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, CancellationToken cancellationToken) =>
-        ApplyAsync(keys, tags, LeaseSelection.All, cancellationToken);
+        ApplyAsync(keys, tags, LeaseSelection.All, DeleteRound.First, cancellationToken);
 
     private async Task<RegionApplyResult> ApplyAsync(
-        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, DeleteRound round, CancellationToken cancellationToken)
     {
         if (keys.Count == 0 && tags.Count == 0)
         {
@@ -105,9 +144,9 @@ public sealed class RegionInvalidator
                 static (state, ct) =>
                 {
                     state.attempts.Value++;
-                    return new ValueTask<RegionApplyResult>(state.self.ApplyOnceAsync(state.keys, state.tags, state.leases, ct));
+                    return new ValueTask<RegionApplyResult>(state.target.ApplyOnceAsync(state.keys, state.tags, state.leases, ct));
                 },
-                (self: this, keys, tags, leases, attempts),
+                (target: _target, keys, tags, leases, attempts),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -117,117 +156,30 @@ public sealed class RegionInvalidator
         }
 
         var elapsed = _time.GetElapsedTime(started);
-        _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
-        _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
-        _metrics.KeysFound.Add(result.KeysFound, _regionTag);
-        _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        if (round == DeleteRound.Second)
+        {
+            // UNLINK's count is all the second delete learns: a key found again was populated inside the window.
+            _metrics.SecondDeletes.Add(result.KeysDeleted, _regionTag);
+            _metrics.SecondDeleteHits.Add(result.KeysFound, _regionTag);
+            _status?.RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound);
+        }
+        else
+        {
+            _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
+            _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
+            _metrics.KeysFound.Add(result.KeysFound, _regionTag);
+            _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+        }
+
         _status?.RegionDeadLettering(Name, active: false);
         return result;
     }
 
-    private async Task<RegionApplyResult> ApplyOnceAsync(
-        IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
+    /// <summary>Lets go of the target (FusionCache's backplane subscription, the output-cache store), then the connection.</summary>
+    public void Dispose()
     {
-        var db = _redis.GetDatabase();
-        // Each name once, with its lease key if any source of it asks for one (a key may also be a tag member).
-        var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
-        foreach (var key in keys)
-        {
-            AddName(names, KeyPrefix + key, leases.ForKey(key));
-        }
-
-        // Tags: read each tag set, delete its members, then remove exactly those members from the set.
-        // SREM (not DEL of the set) keeps members an application added meanwhile; Redis drops the set when empty.
-        var tagSets = new List<(RedisKey Set, RedisValue[] Members)>(tags.Count);
-        if (tags.Count > 0)
-        {
-            var reads = new List<(RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
-            foreach (var tag in tags)
-            {
-                RedisKey set = KeyPrefix + TagSets.SetName(tag);
-                reads.Add((set, leases.ForTag(tag), db.SetMembersAsync(set)));
-            }
-
-            foreach (var (set, withLeases, members) in reads)
-            {
-                var values = await members.WaitAsync(cancellationToken).ConfigureAwait(false);
-                tagSets.Add((set, values));
-                foreach (var member in values)
-                {
-                    AddName(names, KeyPrefix + (string)member!, withLeases);
-                }
-            }
-        }
-
-        var deletes = new List<Task<RedisResult>>();
-        foreach (var command in DeleteCommands(names, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
-        {
-            deletes.Add(db.ExecuteAsync(_command, command));
-        }
-
-        var removals = new List<Task<long>>(tagSets.Count);
-        foreach (var (set, members) in tagSets)
-        {
-            if (members.Length > 0)
-            {
-                removals.Add(db.SetRemoveAsync(set, members));
-            }
-        }
-
-        long found = 0;
-        foreach (var delete in deletes)
-        {
-            found += (long)await delete.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(removals).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new RegionApplyResult(names.Count, found);
-    }
-
-    // Standalone servers take any keys together; grouping by slot there would only shrink the commands.
-    private bool IsCluster => _redis.GetServers().Any(s => s.ServerType == ServerType.Cluster);
-
-    private static void AddName(Dictionary<string, bool> names, string name, bool withLease)
-    {
-        ref var lease = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(names, name, out _);
-        lease |= withLease;
-    }
-
-    /// <summary>
-    /// The arguments of each delete command: names grouped by cluster hash slot when <paramref name="slotOf"/> is given
-    /// (a multi-key command must stay in one slot), at most <paramref name="keysPerCommand"/> names a command, and a key's
-    /// lease key always in the key's own command (it is in the key's slot by construction, and splitting the pair
-    /// would let a reader populate between the two deletes). A pair may exceed a limit of 1.
-    /// A key whose braces form no hash tag has no lease key (readers cannot take one for it) and is deleted alone.
-    /// </summary>
-    internal static IEnumerable<object[]> DeleteCommands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf)
-    {
-        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(n.Key));
-        var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
-        foreach (var group in groups)
-        {
-            foreach (var (name, withLease) in group)
-            {
-                var lease = withLease && LeaseProtocol.TryGetLeaseKey(name, out var leaseKey) ? leaseKey : null;
-                if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
-                {
-                    yield return [.. command];
-                    command.Clear();
-                }
-
-                command.Add((RedisKey)name);
-                if (lease is not null)
-                {
-                    command.Add((RedisKey)lease);
-                }
-            }
-
-            if (command.Count > 0)
-            {
-                yield return [.. command];
-                command.Clear();
-            }
-        }
+        _target.Dispose();
+        _redis.Dispose();
     }
 }
 

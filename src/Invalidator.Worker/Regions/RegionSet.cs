@@ -16,11 +16,11 @@ public sealed class RegionSet : IDisposable
         Regions.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
-    /// Applies the batch in the given regions (all by default) and returns the ones that failed, once every
-    /// region has finished. Throws only when cancelled.
+    /// Applies the batch (as its first or its second delete) in the given regions (all by default) and returns the
+    /// ones that failed, once every region has finished. Throws only when cancelled.
     /// </summary>
     public async Task<IReadOnlyList<RegionApplyException>> ApplyAsync(
-        InvalidationBatch batch, CancellationToken cancellationToken, IReadOnlyCollection<RegionInvalidator>? only = null)
+        InvalidationBatch batch, CancellationToken cancellationToken, IReadOnlyCollection<RegionInvalidator>? only = null, DeleteRound round = DeleteRound.First)
     {
         if (batch.IsEmpty)
         {
@@ -28,7 +28,7 @@ public sealed class RegionSet : IDisposable
         }
 
         var targets = only ?? Regions;
-        var attempts = targets.Select(region => region.ApplyAsync(batch, cancellationToken)).ToList();
+        var attempts = targets.Select(region => region.ApplyAsync(batch, round, cancellationToken)).ToList();
         try
         {
             await Task.WhenAll(attempts).ConfigureAwait(false);
@@ -48,7 +48,7 @@ public sealed class RegionSet : IDisposable
     {
         foreach (var region in Regions)
         {
-            region.Connection.Dispose();
+            region.Dispose();
         }
     }
 }

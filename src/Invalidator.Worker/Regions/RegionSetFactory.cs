@@ -1,5 +1,6 @@
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
+using Invalidator.Worker.Regions.Targets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly.CircuitBreaker;
@@ -26,12 +27,33 @@ internal static class RegionSetFactory
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             var circuit = new CircuitBreakerStateProvider();
             var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
-            regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
-            RegionConnectionLog.Report(connection, logger, name, string.Join(",", redisOptions.EndPoints), region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
+            var endpoints = string.Join(",", redisOptions.EndPoints);
+            if (region.Target == RegionTarget.Redis)
+            {
+                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
+                RegionConnectionLog.Report(connection, logger, name, endpoints, region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
+                continue;
+            }
+
+            var target = CreateTarget(region, connection, loggers);
+            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases));
+            RegionConnectionLog.Report(connection, logger, name, endpoints, target);
+            if (settings.Consistency.Leases)
+            {
+                Log.RegionTargetIgnoresLeases(logger, name, region.Target.ToString());
+            }
         }
 
         return new RegionSet(regions);
     }
+
+    /// <summary>The target <c>Invalidator:Regions:&lt;name&gt;:Target</c> names (other than Redis), with its options (FusionCache's defaults when absent).</summary>
+    private static IRegionTarget CreateTarget(RegionOptions region, IConnectionMultiplexer connection, ILoggerFactory loggers) => region.Target switch
+    {
+        RegionTarget.FusionCache => new FusionCacheTarget(region.FusionCache ?? new FusionCacheTargetOptions(), connection, loggers),
+        RegionTarget.OutputCache => new OutputCacheTarget(region.OutputCache ?? new OutputCacheTargetOptions(), connection),
+        _ => throw new ArgumentOutOfRangeException(nameof(region), region.Target, "Not a target with options of its own"),
+    };
 }
 
 /// <summary>
@@ -47,10 +69,12 @@ internal sealed class RegionConnectionLog
     private readonly string _endpoints;
     private readonly string _keyPrefix;
     private readonly string _command;
+    private readonly IRegionTarget? _target;
     private int _connectedLogged;
 
-    private RegionConnectionLog(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command)
+    private RegionConnectionLog(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command, IRegionTarget? target)
     {
+        _target = target;
         _connection = connection;
         _logger = logger;
         _region = region;
@@ -59,18 +83,29 @@ internal sealed class RegionConnectionLog
         _command = command;
     }
 
-    public static void Report(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command)
+    public static void Report(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, string keyPrefix, string command) =>
+        Report(new RegionConnectionLog(connection, logger, region, endpoints, keyPrefix, command, null));
+
+    /// <summary>The same for a region of another target than Redis, described by the target itself.</summary>
+    public static void Report(IConnectionMultiplexer connection, ILogger logger, string region, string endpoints, IRegionTarget target) =>
+        Report(new RegionConnectionLog(connection, logger, region, endpoints, "", "", target));
+
+    private static void Report(RegionConnectionLog log)
     {
-        var log = new RegionConnectionLog(connection, logger, region, endpoints, keyPrefix, command);
+        var connection = log._connection;
         // Subscribed before the check, so a connection made in between is not missed; the flag logs it once.
         connection.ConnectionRestored += log.OnConnectionRestored;
         if (connection.IsConnected)
         {
             log.LogConnected();
         }
+        else if (log._target is { } target)
+        {
+            Log.RegionTargetNotYetConnected(log._logger, log._region, target.Kind.ToString(), log._endpoints, target.Description);
+        }
         else
         {
-            Log.RegionNotYetConnected(logger, region, endpoints, keyPrefix, command);
+            Log.RegionNotYetConnected(log._logger, log._region, log._endpoints, log._keyPrefix, log._command);
         }
     }
 
@@ -87,7 +122,14 @@ internal sealed class RegionConnectionLog
         if (Interlocked.Exchange(ref _connectedLogged, 1) == 0)
         {
             _connection.ConnectionRestored -= OnConnectionRestored;
-            Log.RegionReady(_logger, _region, _endpoints, _keyPrefix, _command);
+            if (_target is not null)
+            {
+                Log.RegionTargetReady(_logger, _region, _target.Kind.ToString(), _endpoints, _target.Description);
+            }
+            else
+            {
+                Log.RegionReady(_logger, _region, _endpoints, _keyPrefix, _command);
+            }
         }
     }
 }

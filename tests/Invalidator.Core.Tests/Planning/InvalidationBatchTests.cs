@@ -46,4 +46,37 @@ public class InvalidationBatchTests
         Assert.Empty(batch.LeaseKeys);
         Assert.Empty(batch.LeaseTags);
     }
+
+    [Fact]
+    public void Names_of_rules_with_their_own_second_delete_are_kept_by_delay()
+    {
+        var batch = new InvalidationBatch();
+        var fast = TimeSpan.FromMilliseconds(250);
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["customer:1", "shared"], ["tenant:1"], []) { SecondDelete = fast });
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["customer:2"], [], []) { SecondDelete = fast });
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["order:9", "shared"], [], []) { SecondDelete = TimeSpan.FromSeconds(2) });
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["note:1"], [], []) { SecondDelete = TimeSpan.Zero });
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["plain"], [], []));
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, [], [], []) { SecondDelete = TimeSpan.FromSeconds(9) });
+
+        Assert.Equal([TimeSpan.Zero, fast, TimeSpan.FromSeconds(2)], batch.SecondDeletes.Keys.Order());
+        Assert.Equal(["customer:1", "customer:2", "shared"], batch.SecondDeletes[fast].Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["tenant:1"], batch.SecondDeletes[fast].Tags);
+        Assert.Equal(4, batch.SecondDeletes[fast].Count);
+        Assert.Equal(["order:9", "shared"], batch.SecondDeletes[TimeSpan.FromSeconds(2)].Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["note:1"], batch.SecondDeletes[TimeSpan.Zero].Keys);
+        Assert.Equal(6, batch.Keys.Count);
+
+        batch.Clear();
+        Assert.Empty(batch.SecondDeletes);
+    }
+
+    [Fact]
+    public void A_batch_without_second_delete_rules_keeps_no_groups()
+    {
+        var batch = new InvalidationBatch();
+        batch.Add(new InvalidationPlan(PlanOutcome.Invalidate, ["k"], ["t"], []));
+
+        Assert.Empty(batch.SecondDeletes);
+    }
 }

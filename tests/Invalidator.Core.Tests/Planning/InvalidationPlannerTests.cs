@@ -56,6 +56,28 @@ public class InvalidationPlannerTests
     }
 
     [Fact]
+    public void A_plan_carries_its_rules_second_delete_also_for_a_truncate()
+    {
+        var planner = new InvalidationPlanner(RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                truncate: ["customers:all"]
+                secondDelete: 800ms
+              public.notes:
+                keys: ["note:{id}"]
+            """, "rules.yaml"));
+
+        var update = planner.Plan(Change("public.customers", ChangeOperation.Update, null, Row(("id", "7"))));
+        var truncate = planner.Plan(Change("public.customers", ChangeOperation.Truncate, null, null));
+        var other = planner.Plan(Change("public.notes", ChangeOperation.Update, null, Row(("id", "7"))));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(800), update.SecondDelete);
+        Assert.Equal(TimeSpan.FromMilliseconds(800), truncate.SecondDelete);
+        Assert.Null(other.SecondDelete);
+    }
+
+    [Fact]
     public void Email_change_invalidates_the_old_and_the_new_email_key()
     {
         var plan = Planner.Plan(Change(

@@ -9,8 +9,10 @@ namespace Invalidator.Core.Tests.Planning;
 
 /// <summary>
 /// The worker's one-pass path (<see cref="RecordPlanner"/>) against the full path (decode, plan, add the plan to a
-/// batch): for every record it takes, the same keys, tags, lease names, outcome, unresolved templates, table,
-/// operation and commit time; for every record it leaves to the full path, an untouched batch.
+/// batch): for every record it takes, the same keys, tags, lease names, second-delete names by delay, outcome,
+/// unresolved templates, table, operation and commit time, and for a shadow plan (a rule's <c>shadow: true</c> or every
+/// plan in shadow mode) the same counts and example with nothing added to the batch; for every record it leaves to the
+/// full path, an untouched batch.
 /// </summary>
 public class RecordPlannerTests
 {
@@ -43,8 +45,51 @@ public class RecordPlannerTests
             tags: ["owner:{owner_id}"]
         """;
 
+    // The fixture rules with the consistency fields: second deletes (two tables sharing a delay, one turned off), leases,
+    // shadow tables (one with leases too).
+    private const string ConsistencyRules = """
+        tables:
+          inventory.customers:
+            keys: ["customer:{id}", "customer:email:{email|lower}", "customer:bio:{biography}"]
+            tags: ["name:{last_name|upper}"]
+            secondDelete: 800ms
+            leases: true
+          public.customers:
+            keys: ["customer:{id}", "customer:email:{email|lower}"]
+            truncate: ["customers:all"]
+            secondDelete: 0s
+          inventory.products:
+            keys: ["product:{id}", "product:name:{name|lower}:{weight}"]
+            changed: [name, weight]
+            leases: true
+            shadow: true
+          public.profile:
+            keys: ["profile:{id}", "profile:color:{color}"]
+            replicaIdentity: default
+            secondDelete: 2s
+            shadow: true
+          public.users:
+            keys: ["user:{id}", "user:email:{email}"]
+            ops: [c, u, d, r]
+            secondDelete: 800ms
+          public.orders:
+            keys: ["order:{order_id}", "order:{o_key}:{o_numeric}:{o_bytea}:{o_json}:{o_uuid}:{o_timestampz_6}"]
+            ops: [c, u, d, r]
+            secondDelete: 1m
+          public.orders_tx:
+            keys: ["order:{order_id}:{price}"]
+            decimals: [price]
+            shadow: true
+          public.tickets:
+            keys: ["ticket:{id}:{ticket_price}:{discount}"]
+            tags: ["owner:{owner_id}"]
+            secondDelete: 2s
+            leases: true
+        """;
+
     private static readonly RuleSet ShapeRules = RulesLoader.LoadFile(RecordShapes.RulesPath);
     private static readonly RuleSet Fixtures = RulesLoader.Parse(FixtureRules, "fixture-rules.yaml");
+    private static readonly RuleSet Consistency = RulesLoader.Parse(ConsistencyRules, "consistency-rules.yaml");
 
     public static TheoryData<string> ShapeNames() => [.. RecordShapes.Names()];
 
@@ -66,6 +111,62 @@ public class RecordPlannerTests
         // Twice: the second read of a schema-enabled record skips its schema, which must change nothing.
         Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
         Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
+    }
+
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void Every_debezium_fixture_plans_as_the_full_path_does_with_second_deletes_leases_and_shadow_rules(string name)
+    {
+        var fixture = DebeziumFixtures.Load(name);
+        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value);
+        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value);
+    }
+
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void Every_debezium_fixture_plans_as_the_full_path_does_in_shadow_mode(string name)
+    {
+        var fixture = DebeziumFixtures.Load(name);
+        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true);
+        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true);
+    }
+
+    [Fact]
+    public void Second_delete_shadow_and_live_rules_share_a_batch_as_the_full_path_s_plans_do()
+    {
+        // Many records into one batch each way: names repeated across tables and delays end up where the plans put them.
+        var fastBatch = new InvalidationBatch();
+        var slowBatch = new InvalidationBatch();
+        var planner = new RecordPlanner(Consistency);
+        var shadowed = 0;
+        foreach (var name in DebeziumFixtures.Names())
+        {
+            var fixture = DebeziumFixtures.Load(name);
+            var decoded = DebeziumDecoder.Decode(fixture.Topic, fixture.Key, fixture.Value, Consistency.DecoderHints);
+            if (decoded.Change is not { } change)
+            {
+                continue;
+            }
+
+            var planned = planner.TryPlan(fixture.Topic, fixture.Key, fixture.Value, fastBatch, out var fast)
+                ? fast
+                : planner.Plan(change, fastBatch);
+            var plan = new InvalidationPlanner(Consistency).Plan(change);
+            if (IsShadow(Consistency, change.Table, plan, shadowAll: false))
+            {
+                Assert.NotNull(planned.Shadow);
+                shadowed++;
+            }
+            else
+            {
+                Assert.Null(planned.Shadow);
+                slowBatch.Add(plan);
+            }
+        }
+
+        Assert.True(shadowed > 0);
+        Assert.NotEmpty(slowBatch.SecondDeletes);
+        AssertSameBatch(slowBatch, fastBatch);
     }
 
     [Theory]
@@ -163,25 +264,25 @@ public class RecordPlannerTests
             return;
         }
 
-        var plan = new InvalidationPlanner(Fixtures).Plan(change);
-        var expected = new InvalidationBatch();
-        expected.Add(plan);
-        var batch = new InvalidationBatch();
-        var planned = new RecordPlanner(Fixtures).Plan(change, batch);
-
-        Assert.Equal(plan.Outcome, planned.Outcome);
-        Assert.Equal(plan.Unresolved, planned.Unresolved);
-        Assert.Equal(Sorted(expected.Keys), Sorted(batch.Keys));
-        Assert.Equal(Sorted(expected.Tags), Sorted(batch.Tags));
-        Assert.Equal(Sorted(expected.LeaseKeys), Sorted(batch.LeaseKeys));
-        Assert.Equal(expected.NamesBeforeDeduplication, batch.NamesBeforeDeduplication);
+        foreach (var rules in new[] { Fixtures, Consistency })
+        {
+            foreach (var shadowAll in new[] { false, true })
+            {
+                var plan = new InvalidationPlanner(rules).Plan(change);
+                var batch = new InvalidationBatch();
+                var planned = new RecordPlanner(rules).Plan(change, batch, shadowAll);
+                Assert.Equal(plan.Outcome, planned.Outcome);
+                Assert.Equal(plan.Unresolved, planned.Unresolved);
+                AssertSameShadow(rules, change.Table, plan, shadowAll, planned, batch);
+            }
+        }
     }
 
     /// <summary>Compares the two paths on one record; true when the one-pass path took it.</summary>
-    private static bool Compare(RuleSet rules, string topic, byte[] key, byte[] value)
+    private static bool Compare(RuleSet rules, string topic, byte[] key, byte[] value, bool shadowAll = false)
     {
         var fastBatch = new InvalidationBatch();
-        var taken = new RecordPlanner(rules).TryPlan(topic, key, value, fastBatch, out var fast);
+        var taken = new RecordPlanner(rules).TryPlan(topic, key, value, fastBatch, out var fast, shadowAll);
         if (!taken)
         {
             Assert.True(fastBatch.IsEmpty);
@@ -193,21 +294,57 @@ public class RecordPlannerTests
         Assert.Equal(RecordKind.Change, decoded.Kind);
         var change = decoded.Change!;
         var plan = new InvalidationPlanner(rules).Plan(change);
-        var slowBatch = new InvalidationBatch();
-        slowBatch.Add(plan);
 
         Assert.Equal(change.Table, fast.Table);
         Assert.Equal(change.Operation, fast.Operation);
         Assert.Equal(change.CommitTime, fast.CommitTime);
         Assert.Equal(plan.Outcome, fast.Outcome);
         Assert.Equal(plan.Unresolved, fast.Unresolved);
-        Assert.Equal(Sorted(slowBatch.Keys), Sorted(fastBatch.Keys));
-        Assert.Equal(Sorted(slowBatch.Tags), Sorted(fastBatch.Tags));
-        Assert.Equal(Sorted(slowBatch.LeaseKeys), Sorted(fastBatch.LeaseKeys));
-        Assert.Equal(Sorted(slowBatch.LeaseTags), Sorted(fastBatch.LeaseTags));
-        Assert.Equal(slowBatch.NamesBeforeDeduplication, fastBatch.NamesBeforeDeduplication);
-        Assert.Equal(slowBatch.PlanCount, fastBatch.PlanCount);
+        AssertSameShadow(rules, change.Table, plan, shadowAll, fast, fastBatch);
         return true;
+    }
+
+    /// <summary>
+    /// As <c>ChangeRecordPlanner</c> decides on the full path: an invalidating plan of a shadow rule (or any, in shadow
+    /// mode) is counted and not added to the batch.
+    /// </summary>
+    private static bool IsShadow(RuleSet rules, string table, InvalidationPlan plan, bool shadowAll) =>
+        plan.Outcome == PlanOutcome.Invalidate && (shadowAll || (rules.TryGetRule(table, out var rule) && rule.Shadow));
+
+    private static void AssertSameShadow(RuleSet rules, string table, InvalidationPlan plan, bool shadowAll, RecordPlan fast, InvalidationBatch fastBatch)
+    {
+        var slowBatch = new InvalidationBatch();
+        if (IsShadow(rules, table, plan, shadowAll))
+        {
+            var shadow = Assert.NotNull(fast.Shadow);
+            Assert.Equal(plan.Keys.Count, shadow.Keys);
+            Assert.Equal(plan.Tags.Count, shadow.Tags);
+            Assert.Equal(plan.Keys.Count > 0 ? "key " + plan.Keys[0] : plan.Tags.Count > 0 ? "tag " + plan.Tags[0] : null, shadow.Example);
+        }
+        else
+        {
+            Assert.Null(fast.Shadow);
+            slowBatch.Add(plan);
+        }
+
+        AssertSameBatch(slowBatch, fastBatch);
+    }
+
+    private static void AssertSameBatch(InvalidationBatch expected, InvalidationBatch actual)
+    {
+        Assert.Equal(Sorted(expected.Keys), Sorted(actual.Keys));
+        Assert.Equal(Sorted(expected.Tags), Sorted(actual.Tags));
+        Assert.Equal(Sorted(expected.LeaseKeys), Sorted(actual.LeaseKeys));
+        Assert.Equal(Sorted(expected.LeaseTags), Sorted(actual.LeaseTags));
+        Assert.Equal(expected.SecondDeletes.Keys.Order(), actual.SecondDeletes.Keys.Order());
+        foreach (var (delay, names) in expected.SecondDeletes)
+        {
+            Assert.Equal(Sorted(names.Keys), Sorted(actual.SecondDeletes[delay].Keys));
+            Assert.Equal(Sorted(names.Tags), Sorted(actual.SecondDeletes[delay].Tags));
+        }
+
+        Assert.Equal(expected.NamesBeforeDeduplication, actual.NamesBeforeDeduplication);
+        Assert.Equal(expected.PlanCount, actual.PlanCount);
     }
 
     private static List<string> Sorted(IEnumerable<string> names) => [.. names.Order(StringComparer.Ordinal)];

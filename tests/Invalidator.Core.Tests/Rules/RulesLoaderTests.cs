@@ -120,6 +120,8 @@ public class RulesLoaderTests
         Assert.Equal(["customers:all"], customers.TruncateKeys);
         Assert.Equal(["customers"], customers.TruncateTags);
         Assert.Equal(["orders:recent"], rules.Tables["public.orders"].TruncateKeys);
+        Assert.Equal(TimeSpan.FromMilliseconds(800), rules.Tables["public.orders"].SecondDelete);
+        Assert.Null(customers.SecondDelete);
     }
 
     [Fact]
@@ -672,24 +674,28 @@ public class RulesLoaderLeasesTests
     }
 
     [Theory]
-    [InlineData("leases: yes", 4, 13, "'yes'")]
-    [InlineData("leases: 1", 4, 13, "'1'")]
-    [InlineData("leases: [true]", 4, 13, "a list")]
-    [InlineData("leases:", 4, 5, "empty")]
-    public void A_leases_value_other_than_true_or_false_names_the_line_and_the_fix(string line, int errorLine, int column, string what)
+    [InlineData("leases", " yes", 13, "'yes'", "leases: true")]
+    [InlineData("leases", " 1", 13, "'1'", "leases: true")]
+    [InlineData("leases", " [true]", 13, "a list", "leases: true")]
+    [InlineData("leases", "", 5, "empty", "leases: true")]
+    [InlineData("shadow", " yes", 13, "'yes'", "shadow: true")]
+    [InlineData("shadow", " on", 13, "'on'", "shadow: true")]
+    [InlineData("shadow", " {x: 1}", 13, "a mapping", "shadow: true")]
+    [InlineData("shadow", "", 5, "empty", "shadow: true")]
+    public void A_flag_value_other_than_true_or_false_names_the_line_and_the_fix(string field, string value, int column, string what, string fix)
     {
         var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
             tables:
               public.customers:
                 keys: ["customer:{id}"]
-                {{line}}
+                {{field}}:{{value}}
             """, File));
 
         var error = Assert.Single(ex.Errors);
-        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
-        Assert.Contains("'leases' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Line == 4 && error.Column == column, $"expected 4:{column}, got {error}");
+        Assert.Contains($"'{field}' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
         Assert.Contains(what, error.Message, StringComparison.Ordinal);
-        Assert.Contains("leases: true", error.Message, StringComparison.Ordinal);
+        Assert.Contains(fix, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -703,5 +709,172 @@ public class RulesLoaderLeasesTests
             """, File));
 
         Assert.Contains("did you mean 'leases'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
+    }
+}
+
+public class RulesLoaderSecondDeleteTests
+{
+    private const string File = "rules.yaml";
+
+    [Fact]
+    public void SecondDelete_takes_milliseconds_seconds_or_minutes_and_is_unset_unless_written()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                secondDelete: 800ms
+              public.orders:
+                keys: ["order:{id}"]
+                secondDelete: 2s
+              public.invoices:
+                keys: ["invoice:{id}"]
+                secondDelete: "1m"
+              public.notes:
+                keys: ["note:{id}"]
+                secondDelete: 0s
+              public.items:
+                keys: ["item:{id}"]
+            """, File);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(800), rules.Tables["public.customers"].SecondDelete);
+        Assert.Equal(TimeSpan.FromSeconds(2), rules.Tables["public.orders"].SecondDelete);
+        Assert.Equal(TimeSpan.FromMinutes(1), rules.Tables["public.invoices"].SecondDelete);
+        Assert.Equal(TimeSpan.Zero, rules.Tables["public.notes"].SecondDelete);
+        Assert.Null(rules.Tables["public.items"].SecondDelete);
+    }
+
+    [Theory]
+    [InlineData("secondDelete: 800", 4, 19, "'800', not a duration (a bare number has no unit: '800ms' or '800s'?)")]
+    [InlineData("secondDelete: 1.5s", 4, 19, "'1.5s', not a duration")]
+    [InlineData("secondDelete: 800 ms", 4, 19, "'800 ms', not a duration")]
+    [InlineData("secondDelete: -5s", 4, 19, "'-5s', not a duration")]
+    [InlineData("secondDelete: 2h", 4, 19, "'2h', not a duration")]
+    [InlineData("secondDelete: soon", 4, 19, "'soon', not a duration")]
+    [InlineData("secondDelete: [800ms]", 4, 19, "must be a duration, but it is a list")]
+    [InlineData("secondDelete:", 4, 5, "must be a duration, but it is empty")]
+    public void A_bad_secondDelete_names_the_line_column_and_the_fix(string line, int errorLine, int column, string what)
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                {{line}}
+            """, File));
+
+        var error = Assert.Single(ex.Errors);
+        Assert.True(error.Line == errorLine && error.Column == column, $"expected {errorLine}:{column}, got {error}");
+        Assert.Contains($"'secondDelete' of table 'public.customers'", error.Message, StringComparison.Ordinal);
+        Assert.Contains(what, error.Message, StringComparison.Ordinal);
+        Assert.Contains("such as 'secondDelete: 800ms'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_secondDelete_longer_than_ten_minutes_is_refused_with_the_reason()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                secondDelete: 11m
+            """, File));
+
+        var error = Assert.Single(ex.Errors);
+        Assert.Equal((4, 19), (error.Line, error.Column));
+        Assert.Contains("'secondDelete' of table 'public.customers' is 11m, longer than the limit of 10m", error.Message, StringComparison.Ordinal);
+        Assert.Contains("acknowledged only after the second delete", error.Message, StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromMinutes(10), RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                secondDelete: 600000ms
+            """, File).Tables["public.customers"].SecondDelete);
+    }
+
+    [Fact]
+    public void A_misspelt_secondDelete_field_is_caught_with_a_suggestion()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                seconddelete: 800ms
+            """, File));
+
+        Assert.Contains("did you mean 'secondDelete'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("250ms", 250)]
+    [InlineData("2s", 2_000)]
+    [InlineData("1m", 60_000)]
+    [InlineData("0ms", 0)]
+    public void Durations_read_and_print_exactly(string text, int milliseconds)
+    {
+        Assert.True(RuleDuration.TryParse(text, out var duration));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), duration);
+        Assert.Equal(milliseconds == 0 ? "0s" : text, RuleDuration.Format(duration));
+    }
+}
+
+public class RulesLoaderShadowTests
+{
+    private const string File = "rules.yaml";
+
+    [Fact]
+    public void Shadow_is_off_unless_the_rule_turns_it_on()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                shadow: true
+              public.orders:
+                keys: ["order:{id}"]
+                shadow: false
+              public.items:
+                keys: ["item:{id}"]
+            """, File);
+
+        Assert.True(rules.Tables["public.customers"].Shadow);
+        Assert.False(rules.Tables["public.orders"].Shadow);
+        Assert.False(rules.Tables["public.items"].Shadow);
+        Assert.True(rules.HasShadowRules);
+        Assert.False(RulesLoader.Parse("tables:\n  public.items:\n    keys: [\"item:{id}\"]\n", File).HasShadowRules);
+    }
+
+    [Fact]
+    public void A_misspelt_shadow_field_is_caught_with_a_suggestion()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                shadows: true
+            """, File));
+
+        Assert.Contains("did you mean 'shadow'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReadFile_gives_the_text_that_LoadFile_parses_and_the_same_error_for_a_missing_file()
+    {
+        var directory = Directory.CreateTempSubdirectory("rules-read-").FullName;
+        try
+        {
+            var path = Path.Combine(directory, "rules.yaml");
+            System.IO.File.WriteAllText(path, "tables:\n  public.items:\n    keys: [\"item:{id}\"]\n");
+
+            Assert.Equal(System.IO.File.ReadAllText(path), RulesLoader.ReadFile(path));
+            var missing = Path.Combine(directory, "missing.yaml");
+            var read = Assert.Throws<RulesException>(() => RulesLoader.ReadFile(missing));
+            var load = Assert.Throws<RulesException>(() => RulesLoader.LoadFile(missing));
+            Assert.Equal(load.Message, read.Message);
+            Assert.Contains("rules file not found", read.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

@@ -162,6 +162,24 @@ public sealed class AuditCommandTests(ServersFixture servers) : IDisposable
     }
 
     [Fact]
+    public async Task Regions_of_other_targets_are_left_out_with_a_line_on_stderr()
+    {
+        var prefix = ServersFixture.UniqueName("audit") + ":";
+        var east = await DatabaseAsync(ServersFixture.East);
+        await SetAsync(east, prefix, ["customer:1"], TimeSpan.FromHours(1));
+        var config = WriteConfig(prefix, regions: [ServersFixture.East, ServersFixture.West], westTarget: "FusionCache");
+
+        var all = await CliFiles.InvokeAsync("audit", "--config", config);
+        var onlyWest = await CliFiles.InvokeAsync("audit", "--config", config, "--region", "west");
+
+        Assert.True(all.ExitCode == 0, all.ToString());
+        Assert.Contains("audit: region west left out: its Target is FusionCache, and audit reads the keys of Target Redis only", all.ErrorLines);
+        Assert.EndsWith("result: every key is covered (1 key in 1 region)", all.Output.TrimEnd('\n'), StringComparison.Ordinal);
+        Assert.True(onlyWest.ExitCode == 2, onlyWest.ToString());
+        Assert.StartsWith("audit failed: no region of Target Redis to audit", onlyWest.ErrorLines[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Wildcards_any_lets_a_placeholder_span_the_templates_separators()
     {
         var prefix = ServersFixture.UniqueName("audit") + ":";
@@ -341,7 +359,7 @@ public sealed class AuditCommandTests(ServersFixture servers) : IDisposable
         return calls;
     }
 
-    private string WriteConfig(string prefix, int[]? regions = null, string? rulesPath = null)
+    private string WriteConfig(string prefix, int[]? regions = null, string? rulesPath = null, string? westTarget = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -353,6 +371,12 @@ public sealed class AuditCommandTests(ServersFixture servers) : IDisposable
         {
             var name = servers.Regions[index];
             settings[$"Invalidator:Regions:{name}:Redis"] = servers.Redis.ConnectionString(index);
+            if (index == ServersFixture.West && westTarget is not null)
+            {
+                settings[$"Invalidator:Regions:{name}:Target"] = westTarget;
+                continue;
+            }
+
             settings[$"Invalidator:Regions:{name}:KeyPrefix"] = prefix;
         }
 

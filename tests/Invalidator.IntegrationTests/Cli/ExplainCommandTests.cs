@@ -137,6 +137,25 @@ public sealed class ExplainCommandTests : IDisposable
         Assert.StartsWith($"{missing}:0:0: rules file not found at '{missing}'", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task It_names_the_rules_version_the_worker_would_run_and_whether_the_rule_is_in_shadow()
+    {
+        var live = await ExplainAsync("pg-update-full-before-schemaless.json");
+        var shadowText = Rules.Replace("    tags: [\"product-description:{description}\"]", "    tags: [\"product-description:{description}\"]\n    shadow: true", StringComparison.Ordinal);
+        var shadowRules = _files.Write("shadow.yaml", shadowText);
+        var shadow = await CliFiles.InvokeAsync("explain", "--rules", shadowRules, "--record", CliFiles.Fixture("pg-update-full-before-schemaless.json"));
+
+        Assert.True(live.ExitCode == 0 && shadow.ExitCode == 0, live + "\n" + shadow);
+        using var liveJson = ParseSingleObject(live.Output);
+        using var shadowJson = ParseSingleObject(shadow.Output);
+        Assert.Equal(Invalidator.Worker.Rules.LoadedRules.VersionOf(Rules), liveJson.RootElement.GetProperty("rulesVersion").GetString());
+        Assert.Equal(Invalidator.Worker.Rules.LoadedRules.VersionOf(shadowText), shadowJson.RootElement.GetProperty("rulesVersion").GetString());
+        Assert.False(liveJson.RootElement.GetProperty("shadow").GetBoolean());
+        Assert.True(shadowJson.RootElement.GetProperty("shadow").GetBoolean());
+        // The keys are those the worker would count in shadow.
+        Assert.Equal(Strings(liveJson.RootElement, "keys"), Strings(shadowJson.RootElement, "keys"));
+    }
+
     private Task<CliResult> ExplainAsync(string fixture) =>
         CliFiles.InvokeAsync("explain", "--rules", _rules, "--record", CliFiles.Fixture(fixture));
 

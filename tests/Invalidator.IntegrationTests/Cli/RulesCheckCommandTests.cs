@@ -1,3 +1,5 @@
+using Invalidator.Worker.Rules;
+
 namespace Invalidator.IntegrationTests.Cli;
 
 /// <summary><c>rules check &lt;file&gt;</c>, in process: a summary line, or one <c>file:line:column: reason</c> per error.</summary>
@@ -13,7 +15,7 @@ public sealed class RulesCheckCommandTests : IDisposable
         var result = await CliFiles.InvokeAsync("rules", "check", CliFiles.ExampleRules);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates{Environment.NewLine}", result.Output);
+        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))}){Environment.NewLine}", result.Output);
         Assert.Equal("", result.Error);
     }
 
@@ -59,6 +61,16 @@ public sealed class RulesCheckCommandTests : IDisposable
             "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    leases: always\n",
             4, 13, "'leases' of table 'public.customers' must be true or false, but it is 'always'"
         },
+        {
+            "second delete without a unit",
+            "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    secondDelete: 800\n",
+            4, 19, "'secondDelete' of table 'public.customers' is '800', not a duration (a bare number has no unit: '800ms' or '800s'?)"
+        },
+        {
+            "second delete too long",
+            "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    secondDelete: 2h\n",
+            4, 19, "'secondDelete' of table 'public.customers' is '2h', not a duration"
+        },
     };
 
     [Theory]
@@ -100,5 +112,16 @@ public sealed class RulesCheckCommandTests : IDisposable
 
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith($"{missing}:0:0: rules file not found at '{missing}'", result.ErrorLines[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rules_file_with_second_deletes_passes()
+    {
+        var path = _files.Write("second.yaml", "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    secondDelete: 800ms\n  public.orders:\n    keys: [\"order:{id}\"]\n    secondDelete: 2s\n");
+
+        var result = await CliFiles.InvokeAsync("rules", "check", path);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal($"{path}: OK, 2 tables, 2 key templates, 0 tag templates{Environment.NewLine}", result.Output);
     }
 }

@@ -1,3 +1,5 @@
+using Invalidator.Worker.Rules;
+
 namespace Invalidator.IntegrationTests.Cli;
 
 /// <summary>
@@ -21,7 +23,7 @@ public sealed class WorkerBinaryTests : IDisposable
         var result = await _files.RunBinaryAsync("rules", "check", CliFiles.ExampleRules);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates", result.Output.TrimEnd('\n'));
+        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))})", result.Output.TrimEnd('\n'));
         Assert.Equal("", result.Error);
     }
 
@@ -84,6 +86,27 @@ public sealed class WorkerBinaryTests : IDisposable
 
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Contains("Failed to convert configuration value 'sometimes' at 'Invalidator:Consistency:Leases' to type 'System.Boolean'", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Output + result.Error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"800ms\"", "Failed to convert configuration value '800ms' at 'Invalidator:Consistency:SecondDeleteDelay' to type 'System.TimeSpan'", "for example 00:00:00.800")]
+    [InlineData("\"00:20:00\"", "Invalidator:Consistency:SecondDeleteDelay: must be between 00:00:00 (off) and 00:10:00", "positions wait for the second delete")]
+    public async Task Run_with_a_bad_second_delete_delay_exits_2_naming_the_key_and_the_fix(string value, string message, string fix)
+    {
+        var config = _files.Write("second.json", """
+            {"Invalidator": {
+              "Kafka": {"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"]},
+              "Rules": {"Path": "rules.yaml"},
+              "Regions": {"east": {"Redis": "127.0.0.1:1"}},
+              "Consistency": {"SecondDeleteDelay": VALUE}}}
+            """.Replace("VALUE", value, StringComparison.Ordinal));
+
+        var result = await _files.RunBinaryAsync("run", "--config", config);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+        Assert.Contains(fix, result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Output + result.Error, StringComparison.Ordinal);
     }
 

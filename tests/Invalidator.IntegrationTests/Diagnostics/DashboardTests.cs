@@ -36,6 +36,7 @@ public sealed partial class DashboardTests(ServersFixture servers)
                 "invalidator_consumer_lag_messages", "invalidator_lag_seconds", "invalidator_end_to_end_seconds_bucket",
                 "invalidator_keys_deleted_total", "invalidator_keys_found_total", "invalidator_region_retries_total",
                 "invalidator_region_circuit_open", "invalidator_dead_letters_total",
+                "invalidator_second_deletes_total", "invalidator_second_delete_hits_total",
             },
             queried);
 

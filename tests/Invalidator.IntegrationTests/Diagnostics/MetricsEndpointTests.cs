@@ -27,6 +27,8 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
         "invalidator_batch_size_bucket",
         "invalidator_batch_size_sum",
         "invalidator_batch_size_count",
+        "invalidator_second_deletes_total",
+        "invalidator_second_delete_hits_total",
     ];
 
     [Fact]
@@ -58,11 +60,15 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
             Assert.Equal(0, Assert.Single(samples, s => s.Name == "invalidator_region_circuit_open" && s.Has("region", region)).Value);
             Assert.True(samples.Single(s => s.Name == "invalidator_keys_found_total" && s.Has("region", region)).Value >= 3, $"3 cached keys were deleted in {region}");
             Assert.True(samples.Single(s => s.Name == "invalidator_keys_deleted_total" && s.Has("region", region)).Value >= 7, $"7 distinct keys were deleted in {region}");
+            Assert.True(samples.Single(s => s.Name == "invalidator_second_deletes_total" && s.Has("region", region)).Value >= 7, $"the 7 keys were deleted again in {region}");
+            Assert.Equal(0, samples.Single(s => s.Name == "invalidator_second_delete_hits_total" && s.Has("region", region)).Value);
         }
 
         Assert.True(samples.Single(s => s.Name == "invalidator_end_to_end_seconds_count").Value >= 4, "one end-to-end sample per change with a commit time");
         Assert.Contains(samples, s => s.Name == "invalidator_end_to_end_seconds_bucket" && s.Has("le", "0.005"));
         Assert.Contains(samples, s => s.Name == "invalidator_unresolved_templates_total" && s.Has("template", "customer:email:{email|lower}") && s.Value >= 2);
         Assert.Contains(samples, s => s.Name == "invalidator_dead_letters_total" && s.Has("reason", "poison") && s.Value >= 1);
+        Assert.Equal(0, samples.Single(s => s.Name == "invalidator_second_deletes_pending").Value);
+        Assert.Equal(0, samples.Single(s => s.Name == "invalidator_second_deletes_early_total").Value);
     }
 }

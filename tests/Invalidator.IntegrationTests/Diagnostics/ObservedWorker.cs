@@ -7,7 +7,8 @@ namespace Invalidator.IntegrationTests.Diagnostics;
 
 /// <summary>
 /// A running worker that has seen a known mix of traffic on its own 3-partition topic: changes that delete
-/// cached keys, a row whose email is null (an unresolved template), a poison record and a tombstone.
+/// cached keys, a row whose email is null (an unresolved template), a poison record and a tombstone, each change's
+/// keys deleted a second time after 200 ms (nothing repopulates them, so no second delete finds one).
 /// Every instrument then has a series, and the status page has something to show.
 /// </summary>
 public sealed class ObservedWorker : IAsyncDisposable
@@ -23,6 +24,7 @@ public sealed class ObservedWorker : IAsyncDisposable
             keys:
               - "customer:{id}"
               - "customer:email:{email|lower}"
+            secondDelete: 200ms
         """;
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Invalidator.IntegrationTests.Infrastructure;
+using Invalidator.IntegrationTests.Worker;
 
 namespace Invalidator.IntegrationTests.Diagnostics;
 
@@ -31,6 +32,9 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         Assert.Equal("ready", ElementText(dom, "ready"));
         Assert.Equal("1", ElementText(dom, "dead-letter-total"));
         Assert.Matches(@"^\d+ ms$|^\d+(\.\d+)? s$", ElementText(dom, "e2e-p50"));
+        Assert.Equal("0", ElementText(dom, "second-deletes-pending"));
+        Assert.Equal("no global delay", ElementText(dom, "second-delete-delay"));
+        Assert.Equal("0", ElementText(dom, "second-deletes-early"));
 
         for (var partition = 0; partition < ObservedWorker.Partitions; partition++)
         {
@@ -48,6 +52,10 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
             var keysDeleted = status.GetProperty("regions").EnumerateArray().Single(r => r.GetProperty("name").GetString() == region).GetProperty("keysDeleted").GetInt64();
             Assert.Equal(keysDeleted.ToString("N0", CultureInfo.InvariantCulture), Cell(row, "keys-deleted"));
             Assert.Matches(@"^\d+ %$", Cell(row, "hit-ratio"));
+            var secondDeletes = status.GetProperty("regions").EnumerateArray().Single(r => r.GetProperty("name").GetString() == region).GetProperty("secondDeletes").GetInt64();
+            Assert.True(secondDeletes >= 7, $"the changes' keys were deleted again in {region}");
+            Assert.Equal(secondDeletes.ToString("N0", CultureInfo.InvariantCulture), Cell(row, "second-deletes"));
+            Assert.Equal("0", Cell(row, "second-delete-hits"));
         }
 
         var deadLetter = Row(dom, "data-dead-letter", "");
@@ -60,6 +68,47 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
 
         await Chromium.ScreenshotAsync(worker.Http.BaseAddress, ScreenshotPath, ScriptBudget);
         Assert.True(new FileInfo(ScreenshotPath).Length > 10_000, "the screenshot shows a rendered page");
+    }
+
+    [Fact]
+    public async Task The_page_shows_shadow_mode_the_rules_version_a_refused_reload_and_the_shadow_counts()
+    {
+        const string rules = "tables:\n  public.customers:\n    keys: [\"customer:{id}\", \"customer:email:{email}\"]\n";
+        await using var harness = new WorkerHarness(servers, rules, "page-shadow");
+        await harness.CreateTopicAsync(partitions: 1);
+        harness.Settings["Invalidator:Mode"] = "Shadow";
+        harness.Settings["Invalidator:Rules:Debounce"] = "00:00:00.100";
+        var host = await harness.StartAsync();
+        using var http = new WorkerHttp(host);
+        await harness.ProduceAsync(Debezium.Envelope("u", null, new { id = 1, email = "a@x" }));
+        await harness.ProduceAsync(Debezium.Envelope("u", null, new { id = 2, email = "b@x" }));
+        await Eventually.AssertAsync(() => harness.Logs.Count(3006) == 1, TimeSpan.FromSeconds(60), "the worker watches its rules file");
+        await File.WriteAllTextAsync(harness.RulesPath, "tables:\n  public.customers:\n    kyes: []\n");
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                var (_, body) = await http.GetJsonAsync("/status.json");
+                return body.GetProperty("shadow").GetArrayLength() == 1 && body.GetProperty("shadow")[0].GetProperty("records").GetInt64() == 2
+                    && body.GetProperty("rules").GetProperty("lastReload").ValueKind == System.Text.Json.JsonValueKind.Object;
+            },
+            TimeSpan.FromSeconds(60),
+            "both changes are counted in shadow and the broken file is refused");
+
+        var dom = await Chromium.DumpDomAsync(http.BaseAddress, ScriptBudget);
+
+        var version = Invalidator.Worker.Rules.LoadedRules.VersionOf(rules);
+        Assert.Equal("shadow mode: nothing is deleted", ElementText(dom, "mode"));
+        Assert.Equal(version, ElementText(dom, "rules-version"));
+        var rulesRow = Row(dom, "id", "rules");
+        Assert.Equal(harness.RulesPath, Cell(rulesRow, "path"));
+        Assert.Equal("1", Cell(rulesRow, "tables"));
+        Assert.Equal("all (Invalidator:Mode = Shadow)", Cell(rulesRow, "shadow-tables"));
+        Assert.Matches($@"rejected \(file changed\): version {version} stays live$", Cell(rulesRow, "last-reload"));
+        Assert.Contains($"{harness.RulesPath}:3:5: unknown field", ElementText(dom, "reload-errors"), StringComparison.Ordinal);
+        var shadow = Row(dom, "data-shadow", "public.customers");
+        Assert.Equal("2", Cell(shadow, "records"));
+        Assert.Equal("4", Cell(shadow, "keys"));
+        Assert.StartsWith("key customer:", Cell(shadow, "example"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
@@ -72,7 +71,7 @@ public sealed class DeadLetterWriteFailureTests(ServersFixture servers, ITestOut
             await Eventually.AssertAsync(
                 () =>
                 {
-                    letters = ReadRegionLetters(broker, harness.DeadLetterTopic);
+                    letters = RegionLetters.ReadAll(broker, harness.DeadLetterTopic, Deadline);
                     return letters.SelectMany(l => l.Keys).Distinct().Count() == all.Count;
                 },
                 Deadline,
@@ -102,30 +101,6 @@ public sealed class DeadLetterWriteFailureTests(ServersFixture servers, ITestOut
                 async () => await broker.GetLagAsync($"{harness.GroupId}.redrive.{region}", harness.DeadLetterTopic) == 0,
                 Deadline,
                 $"the redrive of {region} commits its progress on the dead-letter topic");
-        }
-    }
-
-    private static List<RegionDeadLetter> ReadRegionLetters(KafkaBroker broker, string topic)
-    {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(broker.CreateConsumerConfig(ServersFixture.UniqueName("letters"))).Build();
-        var partition = new TopicPartition(topic, 0);
-        var end = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(10)).High.Value;
-        var letters = new List<RegionDeadLetter>();
-        if (end == 0)
-        {
-            return letters;
-        }
-
-        consumer.Assign(new TopicPartitionOffset(partition, Offset.Beginning));
-        while (true)
-        {
-            var record = consumer.Consume(Deadline) ?? throw new Xunit.Sdk.XunitException($"{topic} ended early");
-            Assert.Equal("region", Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(DeadLetterKinds.KindHeader)));
-            letters.Add(RegionDeadLetter.FromJson(record.Message.Value));
-            if (record.Offset.Value >= end - 1)
-            {
-                return letters;
-            }
         }
     }
 }

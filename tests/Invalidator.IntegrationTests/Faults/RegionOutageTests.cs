@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Text;
-using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
 using Invalidator.Worker.DeadLetters;
@@ -63,7 +61,7 @@ public sealed class RegionOutageTests(ServersFixture servers, ITestOutputHelper 
         await Eventually.AssertAsync(
             () =>
             {
-                letters = ReadRegionLetters(harness.DeadLetterTopic);
+                letters = RegionLetters.ReadAll(servers.Kafka, harness.DeadLetterTopic, Deadline);
                 return letters.SelectMany(l => l.Keys).Distinct().Count() == during.Count;
             },
             Deadline,
@@ -86,25 +84,5 @@ public sealed class RegionOutageTests(ServersFixture servers, ITestOutputHelper 
         }
         await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "the source is fully acknowledged");
         Assert.True(await keys.NoneExistAsync([.. before, .. during]), "every expected key is gone in both regions");
-    }
-
-    private List<RegionDeadLetter> ReadRegionLetters(string topic)
-    {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(servers.Kafka.CreateConsumerConfig(ServersFixture.UniqueName("letters"))).Build();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var letters = new List<RegionDeadLetter>();
-        var end = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
-        while (letters.Count < end)
-        {
-            var record = consumer.Consume(Deadline) ?? throw new Xunit.Sdk.XunitException($"{topic} ended early");
-            Assert.Equal("region", Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(DeadLetterKinds.KindHeader)));
-            letters.Add(RegionDeadLetter.FromJson(record.Message.Value));
-            if (record.Offset.Value >= end - 1)
-            {
-                break;
-            }
-        }
-
-        return letters;
     }
 }

@@ -59,6 +59,9 @@ public sealed partial class WorkerKillTests(ServersFixture servers, ITestOutputH
             await producing.CancelAsync();
             await producer.WaitAsync(Deadline);
             using var final = WorkerProcess.Start(directory, settings, FaultSettings.Rules, environment);
+            // The lag may be 0 already (the last killed worker committed everything): stopping before the host has
+            // started would test a stop during start-up, not the clean stop asserted below.
+            await Eventually.AssertAsync(() => final.HasExited || final.Output.Contains("Application started.", StringComparison.Ordinal), Deadline, "the final worker starts");
             await Eventually.AssertAsync(async () => await servers.Kafka.GetLagAsync(harness.GroupId, harness.Topic) == 0, Deadline, "the final run commits every record");
             var exitCode = await final.StopAsync(TimeSpan.FromSeconds(30));
             Assert.True(exitCode == 0, $"a clean stop exits 0, not {exitCode}:\n{final.Output}");

@@ -22,6 +22,10 @@ public sealed class KafkaSourceRaceTests(ServersFixture servers, PostgresFixture
     public async Task Leases_refuse_the_raced_populates_and_leave_no_stale_key() =>
         RaceAssert.ClosesTheRace(await RunAsync(RaceMode.Leases, "krace_lease"));
 
+    [Fact]
+    public async Task A_second_delete_after_the_longest_pause_deletes_the_raced_populates_and_leaves_no_stale_key() =>
+        RaceAssert.SecondDeleteClosesTheRace(await RunAsync(RaceMode.SecondDelete, "krace_second"));
+
     private async Task<RaceReport> RunAsync(RaceMode mode, string name)
     {
         var database = await postgres.Postgres.CreateDatabaseAsync(name);

@@ -8,7 +8,7 @@ namespace Invalidator.IntegrationTests.Races;
 /// <summary>
 /// The set-after-delete race on real servers (Postgres, the worker in direct mode, Redis): writers update rows while
 /// readers load them with a random pause before they populate. Plain deletes must show stale keys, or the harness does
-/// not see the race at all; leases must show none.
+/// not see the race at all; leases must show none, and so must a second delete whose delay exceeds the pause.
 /// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutputHelper output)
@@ -22,6 +22,19 @@ public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutput
     [Fact]
     public async Task Leases_refuse_the_raced_populates_and_leave_no_stale_key() =>
         RaceAssert.ClosesTheRace(await RunAsync(RaceMode.Leases, "race_lease"));
+
+    [Fact]
+    public async Task A_second_delete_after_the_longest_pause_deletes_the_raced_populates_and_leaves_no_stale_key() =>
+        RaceAssert.SecondDeleteClosesTheRace(await RunAsync(RaceMode.SecondDelete, "race_second"));
+
+    [Fact]
+    public async Task A_second_delete_sooner_than_the_readers_pause_still_leaves_stale_keys()
+    {
+        // The control: the delay must exceed the pause. 20 ms is far below the readers' 150 ms.
+        var report = await RunAsync(RaceMode.SecondDeleteAfter(TimeSpan.FromMilliseconds(20)), "race_second_short");
+        Assert.True(report.StaleKeys > 0, $"populates later than the second delete stay: {report}");
+        Assert.NotNull(report.SecondDeleteHits);
+    }
 
     private async Task<RaceReport> RunAsync(RaceMode mode, string name)
     {
@@ -71,6 +84,20 @@ public static class RaceAssert
         Assert.True(report.StaleKeys > 0, $"the harness must see the race: {report}");
         Assert.Equal(0, report.PopulatesRefused);
         Assert.Null(report.SecondDeleteHits);
+    }
+
+    /// <summary>
+    /// A second delete later than the longest pause: no key is stale, the second delete found repopulated keys (an
+    /// upper bound on the raced populates it removed), nothing refused a populate. Few keys are cached at the end: each
+    /// row is written about every 0.4 s, so the second deletes of the run's last 800 ms clear nearly every row. That the
+    /// same workload races is shown by plain deletes, and by the same mode with a delay shorter than the pause.
+    /// </summary>
+    public static void SecondDeleteClosesTheRace(RaceReport report)
+    {
+        Assert.True(report.StaleKeys == 0, $"no stale key: {report}");
+        Assert.True(report.SecondDeleteHits > 0, $"the second delete found repopulated keys: {report}");
+        Assert.Equal(0, report.PopulatesRefused);
+        Assert.True(report.PopulatesStored >= 500 && report.CachedKeys > 0, $"readers populated, and some keys were left to compare: {report}");
     }
 
     /// <summary>Leases: populates raced (some were refused), enough keys were cached to compare, and none is stale.</summary>

@@ -1,6 +1,6 @@
 using Invalidator.Client;
 using Invalidator.Client.Tests;
-using Invalidator.Worker.Regions;
+using Invalidator.Worker.Regions.Targets;
 using StackExchange.Redis;
 
 namespace Invalidator.IntegrationTests.Regions;
@@ -9,7 +9,7 @@ namespace Invalidator.IntegrationTests.Regions;
 public sealed class DeleteCommandsTests
 {
     private static List<List<string>> Commands(Dictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf = null) =>
-        RegionInvalidator.DeleteCommands(names, keysPerCommand, slotOf).Select(c => c.Select(k => ((RedisKey)k).ToString()).ToList()).ToList();
+        RedisTarget.DeleteCommands(names, keysPerCommand, slotOf).Select(c => c.Select(k => ((RedisKey)k).ToString()).ToList()).ToList();
 
     [Fact]
     public void A_key_and_its_lease_key_are_never_split_between_commands()

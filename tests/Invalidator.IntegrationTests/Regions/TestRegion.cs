@@ -11,19 +11,21 @@ public sealed class TestRegion : IDisposable
 {
     private readonly ServiceProvider _services;
 
-    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500)
+    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var region = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix };
+        configure?.Invoke(region);
         var options = new InvalidatorOptions
         {
-            Regions = { ["test"] = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix } },
+            Regions = { ["test"] = region },
             Batching = { KeysPerCommand = keysPerCommand },
             Consistency = { Leases = leasesForAll },
         };
         Set = RegionSetFactory.Create(
             MsOptions.Create(options),
             new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
-            NullLoggerFactory.Instance,
+            loggers ?? NullLoggerFactory.Instance,
             TimeProvider.System);
     }
 

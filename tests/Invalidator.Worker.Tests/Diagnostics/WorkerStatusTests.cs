@@ -1,8 +1,10 @@
 using System.Diagnostics.Metrics;
+using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -27,7 +29,8 @@ public sealed class WorkerStatusTests : IDisposable
         options.Regions["west"] = new RegionOptions { Redis = "127.0.0.1:2" };
         _status = new WorkerStatus(MsOptions.Create(options), new InvalidatorMetrics(_meters), _time);
         var regions = new RegionSet([]);
-        _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }));
+        var rules = LiveRules.Fixed(RulesLoader.Parse("tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n", "rules.yaml"));
+        _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }), rules, WorkerMode.Live);
     }
 
     [Fact]

@@ -206,4 +206,41 @@ public sealed class InvalidatorOptionsValidatorTests
         Assert.Contains(failures, f => f.StartsWith("Invalidator:Regions:east:Redis is empty", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Invalidator:Regions:west:Redis is not a valid", StringComparison.Ordinal));
     }
+
+    // The second delete's settings: off by default, a delay up to 10 minutes, a bound on what waits.
+    [Fact]
+    public void The_second_delete_is_off_by_default_and_a_delay_up_to_ten_minutes_passes()
+    {
+        var options = Valid();
+        Assert.Equal(TimeSpan.Zero, options.Consistency.SecondDeleteDelay);
+        Assert.Equal(1_000_000, options.Consistency.SecondDeleteMaxPending);
+
+        options.Consistency.SecondDeleteDelay = TimeSpan.FromMinutes(10);
+        Assert.Empty(Failures(options));
+        options.Consistency.SecondDeleteDelay = TimeSpan.FromMilliseconds(800);
+        Assert.Empty(Failures(options));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(600_001)]
+    public void A_delay_out_of_range_fails_naming_the_key_and_the_limits(int milliseconds)
+    {
+        var options = Valid();
+        options.Consistency.SecondDeleteDelay = TimeSpan.FromMilliseconds(milliseconds);
+
+        var failure = Assert.Single(Failures(options));
+        Assert.StartsWith("Invalidator:Consistency:SecondDeleteDelay: must be between 00:00:00 (off) and 00:10:00", failure, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(999)]
+    [InlineData(100_000_001)]
+    public void A_pending_bound_out_of_range_fails_naming_the_key(int bound)
+    {
+        var options = Valid();
+        options.Consistency.SecondDeleteMaxPending = bound;
+
+        Assert.StartsWith("Invalidator:Consistency:SecondDeleteMaxPending: must be between 1000 and 100000000", Assert.Single(Failures(options)), StringComparison.Ordinal);
+    }
 }

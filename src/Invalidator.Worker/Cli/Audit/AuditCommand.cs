@@ -53,9 +53,11 @@ internal static class AuditCommand
                 using var host = InvalidatorHost.CreateBuilder([], parse.GetValue(config)?.FullName).Build();
                 var options = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
                 var rules = host.Services.GetRequiredService<RuleSet>();
-                var audit = new KeyspaceAudit(new KeyCoverage(rules, placeholders), limits, error, TimeProvider.System);
+                // A shadow rule deletes nothing, so the keys only it renders are not covered.
+                var deleting = rules.HasShadowRules ? new RuleSet(rules.SourcePath, rules.Tables.Values.Where(t => !t.Shadow)) : rules;
+                var audit = new KeyspaceAudit(new KeyCoverage(deleting, placeholders), limits, error, TimeProvider.System);
                 var results = new List<RegionAudit>();
-                foreach (var (name, regionOptions) in Regions(options, parse.GetValue(region)))
+                foreach (var (name, regionOptions) in await RedisRegionsAsync(options, parse.GetValue(region), error).ConfigureAwait(false))
                 {
                     results.Add(await audit.RunAsync(name, regionOptions, cancellationToken).ConfigureAwait(false));
                 }
@@ -87,17 +89,31 @@ internal static class AuditCommand
             : throw new AuditException($"--rate must be a positive number of reads per second, such as 5000/s, not '{text}'");
     }
 
-    private static IEnumerable<KeyValuePair<string, RegionOptions>> Regions(InvalidatorOptions options, string? only)
+    /// <summary>
+    /// The regions to audit: those of target Redis. The entries of FusionCache and the output cache are named by the
+    /// library (its prefixes, its tag entries, the response keys), not by the rules' templates, so no audit of them
+    /// could say anything about the rules; they are left out with a line on stderr.
+    /// </summary>
+    private static async Task<List<KeyValuePair<string, RegionOptions>>> RedisRegionsAsync(InvalidatorOptions options, string? only, TextWriter error)
     {
         var regions = options.Regions.OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
-        if (only is null)
+        if (only is not null)
         {
-            return regions;
+            regions = regions.Where(r => string.Equals(r.Key, only, StringComparison.OrdinalIgnoreCase)).ToList();
+            if (regions.Count == 0)
+            {
+                throw new AuditException($"unknown region '{only}'; configured: {string.Join(", ", options.Regions.Keys.Order(StringComparer.Ordinal))}");
+            }
         }
 
-        var match = regions.Where(r => string.Equals(r.Key, only, StringComparison.OrdinalIgnoreCase)).ToList();
-        return match.Count > 0
-            ? match
-            : throw new AuditException($"unknown region '{only}'; configured: {string.Join(", ", regions.Select(r => r.Key))}");
+        foreach (var (name, region) in regions.Where(r => r.Value.Target != RegionTarget.Redis))
+        {
+            await error.WriteLineAsync($"audit: region {name} left out: its Target is {region.Target}, and audit reads the keys of Target Redis only").ConfigureAwait(false);
+        }
+
+        regions = regions.Where(r => r.Value.Target == RegionTarget.Redis).ToList();
+        return regions.Count > 0
+            ? regions
+            : throw new AuditException("no region of Target Redis to audit: audit reads the keys the rules' templates name, which FusionCache and the output cache do not store as such");
     }
 }

@@ -79,7 +79,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         IConsumer<KeyKept?, PlannedRecord>? consumer = null;
         var tracker = new AcknowledgementTracker(_options.Batching.MaxInFlight, position => Store(consumer!, position));
         var pipeline = new BatchPipeline(_applier, tracker, _time);
-        _deserializer = new PlanningDeserializer(_planner, () => _open.Invalidations, _options.DeadLetter.MaxRecordBytes);
+        _deserializer = new PlanningDeserializer(_planner, () => _open, _options.DeadLetter.MaxRecordBytes);
         consumer = new ConsumerBuilder<KeyKept?, PlannedRecord>(KafkaConsumerSettings.Build(kafka))
             .SetKeyDeserializer(_deserializer)
             .SetValueDeserializer(_deserializer)

@@ -270,6 +270,11 @@ internal sealed class PostgresChangeSource : BackgroundService
                 await _decoder.DecodeAsync(message, _progress.InTransaction ? _progress.CommitTime : null, _changes, stoppingToken).ConfigureAwait(false);
                 foreach (var change in _changes)
                 {
+                    if (_open.RecordCount == 0)
+                    {
+                        _planner.UseLatestRules(); // a reload takes effect between batches
+                    }
+
                     var planned = _planner.Add(SourceName, change, _open.Invalidations);
                     if (planned.IsPoison)
                     {

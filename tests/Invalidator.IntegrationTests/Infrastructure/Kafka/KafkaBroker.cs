@@ -70,6 +70,19 @@ public abstract class KafkaBroker : IAsyncDisposable
         string topic, int partition, string? key, string? value, Headers? headers = null) =>
         ProduceAsync(topic, partition, Utf8(key), Utf8(value), headers);
 
+    /// <summary>
+    /// Produces one record with an explicit timestamp (CreateTime), as if it had been written then: what
+    /// offsetsForTimes and <c>replay --since</c> look at.
+    /// </summary>
+    public async Task<TopicPartitionOffset> ProduceAtAsync(string topic, int partition, string? key, string? value, DateTimeOffset timestamp)
+    {
+        var message = new Message<byte[]?, byte[]?> { Key = Utf8(key), Value = Utf8(value), Timestamp = new Timestamp(timestamp) };
+        var result = await _producer.Value
+            .ProduceAsync(new TopicPartition(topic, new Partition(partition)), message)
+            .ConfigureAwait(false);
+        return result.TopicPartitionOffset;
+    }
+
     /// <summary>Produces many records at once (pipelined, not one round trip each) and waits for all.</summary>
     public async Task<IReadOnlyList<TopicPartitionOffset>> ProduceManyAsync(
         string topic, IEnumerable<(int Partition, string? Key, string? Value)> records)

@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Invalidator.Core.Planning;
+using Invalidator.Core.Rules;
+
+namespace Invalidator.Worker.Rules;
+
+/// <summary>
+/// One version of the rules file as the worker runs it: the rules, the planner built from them and their decoder
+/// hints, which always go together (a record decoded with one version's hints is planned with the same version).
+/// </summary>
+public sealed class LoadedRules
+{
+    private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt)
+    {
+        Rules = rules;
+        Version = version;
+        LoadedAt = loadedAt;
+        Planner = new InvalidationPlanner(rules);
+        RecordPlanner = new RecordPlanner(Planner, rules);
+    }
+
+    public RuleSet Rules { get; }
+
+    /// <summary>The first 12 hex digits of the SHA-256 of the file's text: the same file has the same version everywhere.</summary>
+    public string Version { get; }
+
+    public DateTimeOffset LoadedAt { get; }
+
+    public string Path => Rules.SourcePath;
+
+    internal InvalidationPlanner Planner { get; }
+
+    /// <summary>The worker's one-pass decode-and-plan over the same planner and decoder hints.</summary>
+    internal RecordPlanner RecordPlanner { get; }
+
+    /// <summary><see cref="LoadedAt"/> as the metric label and the status page show it (ISO 8601, UTC, seconds).</summary>
+    public string LoadedAtText => LoadedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Reads and validates a rules file with the loader every command uses (<see cref="RulesLoader"/>), so the running
+    /// worker, <c>explain</c> and <c>rules check</c> agree on what a file means and which version it is.
+    /// </summary>
+    /// <exception cref="RulesException">The file cannot be read or does not validate (file:line:column errors).</exception>
+    public static LoadedRules Load(string path, DateTimeOffset now)
+    {
+        var text = RulesLoader.ReadFile(path);
+        return new LoadedRules(RulesLoader.Parse(text, path), VersionOf(text), now);
+    }
+
+    /// <summary>The same version restricted to one table's rule (<c>replay --table</c>): other tables' changes plan as no rule.</summary>
+    internal LoadedRules Only(string table) =>
+        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt);
+
+    /// <summary>Rules that did not come from a file the worker reads (benchmarks, tests): versioned by their path.</summary>
+    internal static LoadedRules Of(RuleSet rules, DateTimeOffset now) => new(rules, VersionOf(rules.SourcePath), now);
+
+    public static string VersionOf(string text) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];
+}

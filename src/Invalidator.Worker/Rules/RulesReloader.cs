@@ -1,0 +1,78 @@
+using Invalidator.Core.Rules;
+using Invalidator.Worker.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Invalidator.Worker.Rules;
+
+/// <summary>
+/// Loads the rules file again and swaps it in when it validates. A file that does not validate is refused with the
+/// same <c>file:line:column</c> errors as <c>rules check</c>, one log line each, then one line saying which version
+/// stays live; the rules running keep running. The file's path is the one loaded at start.
+/// </summary>
+internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, ILogger logger, TimeProvider time)
+{
+    public const string FileChanged = "file changed";
+    public const string Sighup = "SIGHUP";
+
+    private readonly Lock _lock = new();
+
+    public RulesReloadResult Reload(string trigger)
+    {
+        lock (_lock)
+        {
+            var current = live.Current;
+            var now = time.GetUtcNow();
+            LoadedRules next;
+            try
+            {
+                next = LoadedRules.Load(current.Path, now);
+            }
+            catch (RulesException ex)
+            {
+                foreach (var error in ex.Errors)
+                {
+                    Log.RulesReloadError(logger, error.ToString());
+                }
+
+                Log.RulesReloadRefused(logger, current.Path, trigger, ex.Errors.Count, current.Version, current.LoadedAtText);
+                return Done(new RulesReload(now, trigger, RulesReloadResult.Rejected, null, [.. ex.Errors.Select(e => e.ToString())]), null);
+            }
+
+            if (next.Version == current.Version)
+            {
+                // A touch, an editor's extra write, a ConfigMap's metadata: said at debug level unless someone asked.
+                Log.RulesUnchanged(logger, trigger == Sighup ? LogLevel.Information : LogLevel.Debug, current.Path, trigger, current.Version);
+                return Done(new RulesReload(now, trigger, RulesReloadResult.Unchanged, current.Version, []), null);
+            }
+
+            var result = Done(new RulesReload(now, trigger, RulesReloadResult.Applied, next.Version, []), next);
+            Log.RulesReloaded(logger, next.Path, trigger, next.Version, next.Rules.Tables.Count, current.Version);
+            LogShadowRules(logger, next.Rules);
+            return result;
+        }
+    }
+
+    /// <summary>Which tables of these rules run in shadow, when some do.</summary>
+    public static void LogShadowRules(ILogger logger, RuleSet rules)
+    {
+        if (rules.HasShadowRules)
+        {
+            Log.ShadowRules(logger, string.Join(", ", rules.Tables.Values.Where(t => t.Shadow).Select(t => t.Table).Order(StringComparer.Ordinal)));
+        }
+    }
+
+    private RulesReloadResult Done(RulesReload reload, LoadedRules? next)
+    {
+        if (next is null)
+        {
+            live.Record(reload);
+        }
+        else
+        {
+            live.Apply(next, reload);
+        }
+
+        metrics.RulesReloads.Add(1, new KeyValuePair<string, object?>("result", reload.Result.ToString().ToLowerInvariant()));
+        return reload.Result;
+    }
+}

@@ -1,0 +1,142 @@
+using Invalidator.Core.ChangeEvents;
+using Invalidator.Core.Planning;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Invalidator.Worker.Rules;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Invalidator.Worker.Tests.Rules;
+
+/// <summary>Reloading the rules file: a good file is swapped in whole, a bad one refused, and a batch keeps its version.</summary>
+public sealed class RulesReloaderTests : IDisposable
+{
+    private const string Customers = """
+        tables:
+          public.customers:
+            keys: ["customer:{id}"]
+            format: envelope
+        """;
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly string _directory = Directory.CreateTempSubdirectory("rules-reload-").FullName;
+    private readonly string _path;
+    private readonly InvalidatorMetrics _metrics;
+
+    public RulesReloaderTests()
+    {
+        _path = Path.Combine(_directory, "rules.yaml");
+        File.WriteAllText(_path, Customers);
+        _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+    }
+
+    public void Dispose()
+    {
+        _services.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public void A_changed_file_is_swapped_in_with_a_new_version_and_a_broken_one_is_refused()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
+        var first = live.Current;
+        Assert.Equal(LoadedRules.VersionOf(Customers), first.Version);
+
+        Assert.Equal(RulesReloadResult.Unchanged, reloader.Reload(RulesReloader.FileChanged));
+        Assert.Same(first, live.Current);
+
+        var withOrders = Customers + "\n  public.orders:\n    keys: [\"order:{id}\"]\n";
+        File.WriteAllText(_path, withOrders);
+        _time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(RulesReloadResult.Applied, reloader.Reload(RulesReloader.Sighup));
+        var second = live.Current;
+        Assert.Equal(LoadedRules.VersionOf(withOrders), second.Version);
+        Assert.Equal(_time.GetUtcNow(), second.LoadedAt);
+        Assert.True(second.Rules.Tables.ContainsKey("public.orders"));
+        var applied = live.LastReload!;
+        Assert.Equal((_time.GetUtcNow(), "SIGHUP", RulesReloadResult.Applied, second.Version), (applied.At, applied.Trigger, applied.Result, applied.Version));
+        Assert.Empty(applied.Errors);
+
+        File.WriteAllText(_path, "tables:\n  public.customers:\n    keyz: [\"customer:{id}\"]\n");
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.FileChanged));
+        Assert.Same(second, live.Current);
+        var refused = live.LastReload!;
+        Assert.Equal(RulesReloadResult.Rejected, refused.Result);
+        Assert.Null(refused.Version);
+        Assert.StartsWith($"{_path}:3:5: unknown field 'keyz'", Assert.Single(refused.Errors), StringComparison.Ordinal);
+
+        File.Delete(_path);
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.FileChanged));
+        Assert.Contains("rules file not found", Assert.Single(live.LastReload!.Errors), StringComparison.Ordinal);
+        Assert.Same(second, live.Current);
+    }
+
+    [Fact]
+    public void A_batch_is_planned_with_one_version_whose_decoder_hints_and_planner_swap_together()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        // An unwrapped row: poison while the rule says format: envelope, a change once it says unwrapped.
+        var row = """{"id": 7, "__op": "u"}"""u8.ToArray();
+        var key = """{"id": 7}"""u8.ToArray();
+        var topic = "dbserver1.public.customers";
+
+        var batch = new InvalidationBatch();
+        Assert.True(planner.Add(topic, key, row, batch).IsPoison);
+
+        File.WriteAllText(_path, Customers.Replace("format: envelope", "format: unwrapped", StringComparison.Ordinal) + "\n  public.orders:\n    keys: [\"order:{id}\"]\n");
+        new RulesReloader(live, _metrics, NullLogger.Instance, _time).Reload(RulesReloader.FileChanged);
+
+        // Swapped, but the batch being planned keeps its version until the source starts the next one.
+        Assert.True(planner.Add(topic, key, row, batch).IsPoison);
+        Assert.NotEqual(live.Current.Version, planner.Rules.Version);
+
+        Assert.Same(live.Current, planner.UseLatestRules());
+        var next = new InvalidationBatch();
+        Assert.Equal(RecordOutcome.Invalidated, planner.Add(topic, key, row, next).Outcome);
+        Assert.Equal(["customer:7"], next.Keys);
+    }
+
+    [Fact]
+    public void A_shadow_plan_is_counted_and_never_added_to_the_batch()
+    {
+        File.WriteAllText(_path, """
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+              public.orders:
+                keys: ["order:{id}"]
+                tags: ["customer-orders:{customer_id}"]
+                shadow: true
+            """);
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        var options = new InvalidatorOptions();
+        var status = new WorkerStatus(Microsoft.Extensions.Options.Options.Create(options), _metrics, _time);
+        var perRule = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time, status);
+        var everything = new ChangeRecordPlanner(live, WorkerMode.Shadow, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time, status);
+        var order = new ChangeEvent("public.orders", ChangeOperation.Update, null, Row(("id", "1"), ("customer_id", "7")), null, null);
+        var customer = new ChangeEvent("public.customers", ChangeOperation.Update, null, Row(("id", "7")), null, null);
+
+        var batch = new InvalidationBatch();
+        Assert.Equal(RecordOutcome.Shadow, perRule.Add("t", order, batch).Outcome);
+        Assert.Equal(RecordOutcome.Invalidated, perRule.Add("t", customer, batch).Outcome);
+        Assert.Equal(["customer:7"], batch.Keys);
+        Assert.Empty(batch.Tags);
+
+        var shadowBatch = new InvalidationBatch();
+        Assert.Equal(RecordOutcome.Shadow, everything.Add("t", customer, shadowBatch).Outcome);
+        Assert.True(shadowBatch.IsEmpty);
+
+        var tables = status.Shadow();
+        Assert.Equal(new ShadowTableView("public.customers", 1, 1, 0, "key customer:7", _time.GetUtcNow()), tables.Single(t => t.Table == "public.customers"));
+        Assert.Equal(new ShadowTableView("public.orders", 1, 1, 1, "key order:1", _time.GetUtcNow()), tables.Single(t => t.Table == "public.orders"));
+    }
+
+    private static RowImage Row(params (string Column, string Value)[] columns) =>
+        new(columns.Select(c => new KeyValuePair<string, ColumnValue>(c.Column, ColumnValue.Of(c.Value))));
+}
