@@ -32,7 +32,7 @@ internal static class MemoryBenchmark
         }
 
         var ends = KafkaBench.Produce(
-            kafka, DrainBenchmark.Placed(run, Enumerable.Range(0, count).Select(i => DrainRecords.Create(i, DrainMix.ThreeKeys, withSchema: false)), partitions),
+            kafka, DrainBenchmark.Placed(run, i => DrainRecords.Create(i, DrainMix.ThreeKeys, withSchema: false), count, partitions),
             out _, out var bytes, out _);
         KafkaBench.AssertNothingDropped(kafka, ends.Keys);
 
