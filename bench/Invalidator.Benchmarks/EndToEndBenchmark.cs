@@ -135,7 +135,7 @@ internal static class EndToEndBenchmark
         }
     }
 
-    private static async Task<Measured> RunWorkerAsync(
+    private static async Task<DrainBenchmark.Measured> RunWorkerAsync(
         KafkaMockCluster kafka, string[] regionRedis, string directory, string topic, string prefix,
         Dictionary<TopicPartition, long> endOffsets, int count, Scale scale, IReadOnlyDictionary<string, string?> overrides)
     {
@@ -163,26 +163,8 @@ internal static class EndToEndBenchmark
             settings[key] = value;
         }
 
-        var applied = new AppliedListener(count);
-        using var host = WorkerHost.Build(directory, settings, [applied]);
-        using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
-        var limit = scale.IsQuick ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(90);
-        await host.StartAsync().ConfigureAwait(false);
-        var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, endOffsets, limit)).ConfigureAwait(false);
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-        {
-            await host.StopAsync(timeout.Token).ConfigureAwait(false);
-        }
-
-        var first = counters.FirstRecordAt ?? committedAt ?? Stopwatch.GetTimestamp();
-        var end = committedAt ?? Stopwatch.GetTimestamp();
-        return new Measured(
-            Stopwatch.GetElapsedTime(first, end),
-            applied.AllAppliedAt is { } appliedAt ? Stopwatch.GetElapsedTime(first, appliedAt) : null,
-            applied.Batches,
-            counters.KeysDeleted,
-            counters.KeysFound,
-            committedAt is null);
+        return await DrainBenchmark.RunHostAsync(kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(90))
+            .ConfigureAwait(false);
     }
 
     /// <summary>Seconds from the first to the last record for a plain consumer in a group of its own.</summary>
@@ -219,5 +201,4 @@ internal static class EndToEndBenchmark
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    private sealed record Measured(TimeSpan ToCommitted, TimeSpan? ToApplied, int Batches, long KeysDeleted, long KeysFound, bool TimedOut);
 }

@@ -204,31 +204,41 @@ internal static class DrainBenchmark
         try
         {
             await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), DrainRecords.Rules).ConfigureAwait(false);
-            var applied = new AppliedListener(count);
-            using var host = WorkerHost.Build(directory, settings, [applied]);
-            using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
-            var limit = scale.IsQuick ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(180);
-            await host.StartAsync().ConfigureAwait(false);
-            var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, endOffsets, limit)).ConfigureAwait(false);
-            using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-            {
-                await host.StopAsync(timeout.Token).ConfigureAwait(false);
-            }
-
-            var first = counters.FirstRecordAt ?? committedAt ?? Stopwatch.GetTimestamp();
-            var end = committedAt ?? Stopwatch.GetTimestamp();
-            return new Measured(
-                Stopwatch.GetElapsedTime(first, end),
-                applied.AllAppliedAt is { } appliedAt ? Stopwatch.GetElapsedTime(first, appliedAt) : null,
-                applied.Batches,
-                counters.KeysDeleted,
-                counters.KeysFound,
-                committedAt is null);
+            return await RunHostAsync(kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(180)).ConfigureAwait(false);
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Runs the worker host (rules and settings in <paramref name="directory"/>) until the group's committed offsets reach
+    /// <paramref name="endOffsets"/>, timed from its first consumed record.
+    /// </summary>
+    internal static async Task<Measured> RunHostAsync(
+        KafkaMockCluster kafka, string directory, IReadOnlyDictionary<string, string?> settings, string groupId,
+        IReadOnlyDictionary<TopicPartition, long> endOffsets, int count, TimeSpan limit)
+    {
+        var applied = new AppliedListener(count);
+        using var host = WorkerHost.Build(directory, settings, [applied]);
+        using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
+        await host.StartAsync().ConfigureAwait(false);
+        var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, endOffsets, limit)).ConfigureAwait(false);
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await host.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+
+        var first = counters.FirstRecordAt ?? committedAt ?? Stopwatch.GetTimestamp();
+        var end = committedAt ?? Stopwatch.GetTimestamp();
+        return new Measured(
+            Stopwatch.GetElapsedTime(first, end),
+            applied.AllAppliedAt is { } appliedAt ? Stopwatch.GetElapsedTime(first, appliedAt) : null,
+            applied.Batches,
+            counters.KeysDeleted,
+            counters.KeysFound,
+            committedAt is null);
     }
 
     internal sealed record Measured(TimeSpan ToCommitted, TimeSpan? ToApplied, int Batches, long KeysDeleted, long KeysFound, bool TimedOut);
