@@ -67,7 +67,19 @@ internal static class ExplainCommand
 
             json.WriteString("outcome", plan?.Outcome.ToString() ?? "NothingToInvalidate");
             // A shadow rule's keys are what the worker would count, not delete.
-            json.WriteBoolean("shadow", decoded.Change is { } planned && rules.Rules.TryGetRule(planned.Table, out var rule) && rule.Shadow);
+            var rule = decoded.Change is { } planned && rules.Rules.TryGetRule(planned.Table, out var found) ? found : null;
+            json.WriteBoolean("shadow", rule?.Shadow ?? false);
+            // What the rule adds to the deletes: lease keys, and a second delete (null: the worker's global delay applies).
+            json.WriteBoolean("leases", rule?.Leases ?? false);
+            if (rule?.SecondDelete is { } delay)
+            {
+                json.WriteString("secondDelete", RuleDuration.Format(delay));
+            }
+            else
+            {
+                json.WriteNull("secondDelete");
+            }
+
             json.WriteString("rulesVersion", rules.Version);
             WriteSorted(json, "keys", plan?.Keys ?? []);
             WriteSorted(json, "tags", plan?.Tags ?? []);

@@ -156,6 +156,23 @@ public sealed class ExplainCommandTests : IDisposable
         Assert.Equal(Strings(liveJson.RootElement, "keys"), Strings(shadowJson.RootElement, "keys"));
     }
 
+    [Fact]
+    public async Task It_says_whether_the_rule_deletes_lease_keys_and_when_its_second_delete_comes()
+    {
+        var plain = await ExplainAsync("pg-update-full-before-schemaless.json");
+        var withBoth = Rules.Replace("    tags: [\"product-description:{description}\"]", "    tags: [\"product-description:{description}\"]\n    leases: true\n    secondDelete: 1500ms", StringComparison.Ordinal);
+        var both = await CliFiles.InvokeAsync("explain", "--rules", _files.Write("both.yaml", withBoth), "--record", CliFiles.Fixture("pg-update-full-before-schemaless.json"));
+
+        Assert.True(plain.ExitCode == 0 && both.ExitCode == 0, plain + "\n" + both);
+        using var plainJson = ParseSingleObject(plain.Output);
+        using var bothJson = ParseSingleObject(both.Output);
+        Assert.False(plainJson.RootElement.GetProperty("leases").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, plainJson.RootElement.GetProperty("secondDelete").ValueKind);
+        Assert.True(bothJson.RootElement.GetProperty("leases").GetBoolean());
+        Assert.Equal("1500ms", bothJson.RootElement.GetProperty("secondDelete").GetString());
+        Assert.Equal(Strings(plainJson.RootElement, "keys"), Strings(bothJson.RootElement, "keys"));
+    }
+
     private Task<CliResult> ExplainAsync(string fixture) =>
         CliFiles.InvokeAsync("explain", "--rules", _rules, "--record", CliFiles.Fixture(fixture));
 

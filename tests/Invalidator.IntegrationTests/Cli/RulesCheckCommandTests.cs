@@ -117,11 +117,12 @@ public sealed class RulesCheckCommandTests : IDisposable
     [Fact]
     public async Task A_rules_file_with_second_deletes_passes()
     {
-        var path = _files.Write("second.yaml", "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    secondDelete: 800ms\n  public.orders:\n    keys: [\"order:{id}\"]\n    secondDelete: 2s\n");
+        const string Text = "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    secondDelete: 800ms\n  public.orders:\n    keys: [\"order:{id}\"]\n    secondDelete: 2s\n";
+        var path = _files.Write("second.yaml", Text);
 
         var result = await CliFiles.InvokeAsync("rules", "check", path);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{path}: OK, 2 tables, 2 key templates, 0 tag templates{Environment.NewLine}", result.Output);
+        Assert.Equal($"{path}: OK, 2 tables, 2 key templates, 0 tag templates (version {LoadedRules.VersionOf(Text)}){Environment.NewLine}", result.Output);
     }
 }

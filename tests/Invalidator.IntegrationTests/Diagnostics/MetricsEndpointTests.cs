@@ -29,6 +29,11 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
         "invalidator_batch_size_count",
         "invalidator_second_deletes_total",
         "invalidator_second_delete_hits_total",
+        "invalidator_shadow_records_total",
+        "invalidator_shadow_keys_total",
+        "invalidator_shadow_tags_total",
+        "invalidator_rules_info",
+        "invalidator_rules_reloads_total",
     ];
 
     [Fact]
@@ -44,6 +49,10 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
         Assert.Equal(4, Records("invalidated"));
         Assert.Equal(1, Records("poison"));
         Assert.Equal(1, Records("tombstone"));
+        Assert.Equal(1, Records("shadow"));
+        Assert.Equal(1, Assert.Single(samples, s => s.Name == "invalidator_shadow_records_total" && s.Has("table", "public.orders")).Value);
+        Assert.Equal(1, Assert.Single(samples, s => s.Name == "invalidator_shadow_keys_total" && s.Has("table", "public.orders")).Value);
+        Assert.Equal(1, Assert.Single(samples, s => s.Name == "invalidator_rules_info").Value);
 
         // Lag per partition of this topic: drained to 0; lag seconds exist where a record had a commit time.
         for (var partition = 0; partition < ObservedWorker.Partitions; partition++)
