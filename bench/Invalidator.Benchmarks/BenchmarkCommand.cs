@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime;
+using Invalidator.Benchmarks.Drain;
 
 namespace Invalidator.Benchmarks;
 
@@ -9,11 +10,21 @@ namespace Invalidator.Benchmarks;
 /// </summary>
 internal static class BenchmarkCommand
 {
-    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all] [--quick] [--set Invalidator:Key=value ...]";
+    private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
+        "[--only micro,drain,latency,memory,direct] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args is ["worker-child", var directory])
+        {
+            // The memory benchmark's worker process (see MemoryBenchmark).
+            return await MemoryBenchmark.RunChildAsync(directory).ConfigureAwait(false);
+        }
+
         var quick = false;
+        var only = new HashSet<string>(PerfSuite.Parts, StringComparer.Ordinal);
+        string? results = null;
+        string? label = null;
         var names = new List<string>();
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var valid = true;
@@ -29,7 +40,21 @@ internal static class BenchmarkCommand
                 overrides[args[i + 1][..eq]] = args[i + 1][(eq + 1)..];
                 i++;
             }
-            else if (args[i] is "decode" or "redis" or "e2e" or "race" or "audit" or "all")
+            else if (args[i] == "--only" && i + 1 < args.Length && args[i + 1].Split(',') is var parts && parts.All(PerfSuite.Parts.Contains))
+            {
+                only = new HashSet<string>(parts, StringComparer.Ordinal);
+                i++;
+            }
+            else if (args[i] == "--results" && i + 1 < args.Length)
+            {
+                results = args[++i];
+            }
+            else if (args[i] == "--label" && i + 1 < args.Length)
+            {
+                // Names the run in the results file, e.g. which build it measured ("before", "after").
+                label = args[++i];
+            }
+            else if (args[i] is "decode" or "redis" or "e2e" or "race" or "audit" or "all" or "perf")
             {
                 names.Add(args[i]);
             }
@@ -50,8 +75,17 @@ internal static class BenchmarkCommand
         Console.WriteLine($"Invalidator benchmarks: {which}{(quick ? " (quick)" : "")}; {Environment.ProcessorCount} cores, .NET {Environment.Version}, " +
             $"{(GCSettings.IsServerGC ? "server" : "workstation")} GC{(IsDebugBuild() ? "; WARNING: Debug build, run with -c Release" : "")}");
 
-        var table = new ResultTable();
         var clock = Stopwatch.StartNew();
+        if (which == "perf")
+        {
+            var report = await PerfSuite.RunAsync(scale, only, overrides).ConfigureAwait(false);
+            Console.WriteLine();
+            report.Table.Print(Console.Out);
+            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (quick ? "-quick" : ""))})");
+            return 0;
+        }
+
+        var table = new ResultTable();
         if (which is "decode" or "all")
         {
             DecodeBenchmark.Run(scale, table);

@@ -1,3 +1,4 @@
+using Invalidator.Benchmarks.Drain;
 using Invalidator.KafkaMock;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -70,13 +71,15 @@ internal static class EndToEndBenchmark
         try
         {
             await Task.WhenAll(admins.Select(a => PopulateAsync(a, prefix, count))).ConfigureAwait(false);
-            var produced = Produce(kafka, topic, count, withSchema, out var produceSeconds, out var bytes);
+            var produced = KafkaBench.Produce(
+                kafka, Enumerable.Range(0, count).Select(i => BenchRecords.Customer(i + 1, withSchema)).Select((r, i) => new ProducedRecord(topic, i % Partitions, r.Key, r.Value)),
+                out var produceSeconds, out var bytes, out _);
             if (bytes / Partitions > MockPartitionBytes * 9 / 10)
             {
                 throw new InvalidOperationException($"{bytes / Partitions:N0} bytes per partition would overflow the mock broker's 5 MiB partitions: produce fewer records");
             }
 
-            AssertNothingDropped(kafka, topic);
+            KafkaBench.AssertNothingDropped(kafka, produced.Keys);
             if (table is null)
             {
                 Console.WriteLine($"e2e: {label} ...");
@@ -132,9 +135,9 @@ internal static class EndToEndBenchmark
         }
     }
 
-    private static async Task<Measured> RunWorkerAsync(
+    private static async Task<DrainBenchmark.Measured> RunWorkerAsync(
         KafkaMockCluster kafka, string[] regionRedis, string directory, string topic, string prefix,
-        Dictionary<int, long> endOffsets, int count, Scale scale, IReadOnlyDictionary<string, string?> overrides)
+        Dictionary<TopicPartition, long> endOffsets, int count, Scale scale, IReadOnlyDictionary<string, string?> overrides)
     {
         var groupId = $"{topic}-group";
         var settings = new Dictionary<string, string?>
@@ -160,32 +163,8 @@ internal static class EndToEndBenchmark
             settings[key] = value;
         }
 
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = directory });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddInvalidator();
-        var applied = new AppliedListener(count);
-        builder.Services.AddSingleton<IBatchListener>(applied);
-        using var host = builder.Build();
-
-        using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
-        var limit = scale.IsQuick ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(90);
-        await host.StartAsync().ConfigureAwait(false);
-        var committedAt = await Task.Run(() => WaitForCommittedEnd(kafka, groupId, topic, endOffsets, limit)).ConfigureAwait(false);
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-        {
-            await host.StopAsync(timeout.Token).ConfigureAwait(false);
-        }
-
-        var first = counters.FirstRecordAt ?? committedAt ?? Stopwatch.GetTimestamp();
-        var end = committedAt ?? Stopwatch.GetTimestamp();
-        return new Measured(
-            Stopwatch.GetElapsedTime(first, end),
-            applied.AllAppliedAt is { } appliedAt ? Stopwatch.GetElapsedTime(first, appliedAt) : null,
-            applied.Batches,
-            counters.KeysDeleted,
-            counters.KeysFound,
-            committedAt is null);
+        return await DrainBenchmark.RunHostAsync(kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(30) : TimeSpan.FromSeconds(90))
+            .ConfigureAwait(false);
     }
 
     /// <summary>Seconds from the first to the last record for a plain consumer in a group of its own.</summary>
@@ -211,100 +190,6 @@ internal static class EndToEndBenchmark
         return seen == count ? seconds : throw new InvalidOperationException($"the raw consumer read {seen} of {count} records");
     }
 
-    /// <summary>Fails if the mock broker dropped any partition's first records (its log start moved past 0).</summary>
-    private static void AssertNothingDropped(KafkaMockCluster kafka, string topic)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            GroupId = $"{topic}-watermarks",
-        }).Build();
-        for (var p = 0; p < Partitions; p++)
-        {
-            var low = consumer.QueryWatermarkOffsets(new TopicPartition(topic, new Partition(p)), TimeSpan.FromSeconds(10)).Low;
-            if (low.Value != 0)
-            {
-                throw new InvalidOperationException($"the mock broker dropped the first {low.Value} records of {topic} [{p}]: produce fewer records");
-            }
-        }
-    }
-
-    /// <summary>Polls the group's committed offsets (from a client that does not join the group) until they reach the end.</summary>
-    private static long? WaitForCommittedEnd(KafkaMockCluster kafka, string groupId, string topic, Dictionary<int, long> endOffsets, TimeSpan limit)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            GroupId = groupId,
-            EnableAutoCommit = false,
-        }).Build();
-        var partitions = endOffsets.Keys.Select(p => new TopicPartition(topic, new Partition(p))).ToList();
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < limit)
-        {
-            var committed = consumer.Committed(partitions, TimeSpan.FromSeconds(10));
-            if (committed.All(c => !c.Offset.IsSpecial && c.Offset.Value >= endOffsets[c.Partition.Value]))
-            {
-                return Stopwatch.GetTimestamp();
-            }
-
-            Thread.Sleep(10);
-        }
-
-        return null;
-    }
-
-    /// <summary>Produces the records round robin over the partitions; returns the end offset of each partition.</summary>
-    private static Dictionary<int, long> Produce(KafkaMockCluster kafka, string topic, int count, bool withSchema, out double seconds, out long bytes)
-    {
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            Acks = Acks.Leader,
-            LingerMs = 5,
-            BatchNumMessages = 10_000,
-            QueueBufferingMaxMessages = 200_000,
-        }).Build();
-        var failed = 0;
-        var ends = new Dictionary<int, long>();
-        bytes = 0;
-        var clock = Stopwatch.StartNew();
-        for (var i = 0; i < count; i++)
-        {
-            var record = BenchRecords.Customer(i + 1, withSchema);
-            bytes += record.Key.Length + record.Value.Length;
-            var partition = i % Partitions;
-            ends[partition] = ends.GetValueOrDefault(partition) + 1;
-            var message = new Message<byte[], byte[]> { Key = record.Key, Value = record.Value };
-            while (true)
-            {
-                try
-                {
-                    producer.Produce(new TopicPartition(topic, new Partition(partition)), message, report =>
-                    {
-                        if (report.Error.IsError)
-                        {
-                            Interlocked.Increment(ref failed);
-                        }
-                    });
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(50));
-                }
-            }
-        }
-
-        if (producer.Flush(TimeSpan.FromSeconds(60)) > 0 || failed > 0)
-        {
-            throw new InvalidOperationException($"producing to the mock broker failed ({failed} failed deliveries)");
-        }
-
-        seconds = clock.Elapsed.TotalSeconds;
-        return ends;
-    }
-
     private static async Task PopulateAsync(ConnectionMultiplexer admin, string prefix, int count)
     {
         var db = admin.GetDatabase();
@@ -316,71 +201,4 @@ internal static class EndToEndBenchmark
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
-    private sealed record Measured(TimeSpan ToCommitted, TimeSpan? ToApplied, int Batches, long KeysDeleted, long KeysFound, bool TimedOut);
-
-    /// <summary>Notes when the batches applied so far cover every produced record.</summary>
-    private sealed class AppliedListener(int expected) : IBatchListener
-    {
-        private int _records;
-        private int _batches;
-
-        public long? AllAppliedAt { get; private set; }
-
-        public int Batches => Volatile.Read(ref _batches);
-
-        public void OnApplied(SourceBatch batch)
-        {
-            Interlocked.Increment(ref _batches);
-            if (Interlocked.Add(ref _records, batch.RecordCount) >= expected && AllAppliedAt is null)
-            {
-                AllAppliedAt = Stopwatch.GetTimestamp();
-            }
-        }
-    }
-
-    /// <summary>The worker's own counters, read with a MeterListener: when it consumed its first record, and its deletes.</summary>
-    private sealed class WorkerCounters : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private long _firstRecordAt;
-        private long _keysDeleted;
-        private long _keysFound;
-
-        public WorkerCounters(IMeterFactory hostMeters)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                // Only this host's meter: other parts of the benchmark create instruments of the same name.
-                if (instrument.Meter.Name == InvalidatorMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, hostMeters)
-                    && instrument.Name is "invalidator_records" or "invalidator_keys_deleted" or "invalidator_keys_found")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
-            {
-                switch (instrument.Name)
-                {
-                    case "invalidator_records":
-                        Interlocked.CompareExchange(ref _firstRecordAt, Stopwatch.GetTimestamp(), 0);
-                        break;
-                    case "invalidator_keys_deleted":
-                        Interlocked.Add(ref _keysDeleted, value);
-                        break;
-                    case "invalidator_keys_found":
-                        Interlocked.Add(ref _keysFound, value);
-                        break;
-                }
-            });
-            _listener.Start();
-        }
-
-        public long? FirstRecordAt => Interlocked.Read(ref _firstRecordAt) is var at and not 0 ? at : null;
-
-        public long KeysDeleted => Interlocked.Read(ref _keysDeleted);
-
-        public long KeysFound => Interlocked.Read(ref _keysFound);
-
-        public void Dispose() => _listener.Dispose();
-    }
 }

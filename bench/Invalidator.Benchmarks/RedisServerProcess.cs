@@ -24,6 +24,9 @@ internal sealed class RedisServerProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The server's process id (for its CPU time in /proc).</summary>
+    public int ProcessId => _process.Id;
+
     public string ConnectionString => $"127.0.0.1:{Port}";
 
     public static async Task<RedisServerProcess> StartAsync()

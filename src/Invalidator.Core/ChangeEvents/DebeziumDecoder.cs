@@ -49,7 +49,7 @@ public static class DebeziumDecoder
         {
             if (value.IsEmpty)
             {
-                return Tombstone(TableFromTopic(topic), key, hints);
+                return Tombstone(topic, TableFromTopic(topic), key, hints);
             }
 
             // A table may be called "transaction": its topic <prefix>.<schema>.transaction carries rows.
@@ -69,35 +69,42 @@ public static class DebeziumDecoder
 
     private static DecodedRecord DecodeValue(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
     {
-        var rootType = ScanRoot(value, "value", out var fields);
-        if (rootType == JsonTokenType.Null)
+        // Most records repeat their topic's last schema byte for byte: then only the payload is read.
+        if (!SchemaPrefixCache.Values.TryScan(topic, value, out var schema, out var fields, out var decimals))
         {
-            return Tombstone(TableFromTopic(topic), key, hints);
-        }
-
-        if (rootType != JsonTokenType.StartObject)
-        {
-            throw new ChangeEventFormatException(
-                $"The value is a JSON {JsonText.Describe(rootType)}, not the JSON object of a Debezium change event.");
-        }
-
-        var schema = default(JsonSegment);
-        if (fields.IsWrapper)
-        {
-            // {"schema":...,"payload":null} is how older JsonConverters rendered a tombstone.
-            if (fields.Payload.IsNull)
+            var rootType = ScanRoot(value, "value", out fields);
+            if (rootType == JsonTokenType.Null)
             {
-                return Tombstone(TableFromTopic(topic), key, hints);
+                return Tombstone(topic, TableFromTopic(topic), key, hints);
             }
 
-            if (!fields.Payload.IsObject)
+            if (rootType != JsonTokenType.StartObject)
             {
                 throw new ChangeEventFormatException(
-                    $"The value's payload is a JSON {JsonText.Describe(fields.Payload.Type)}, not an object.");
+                    $"The value is a JSON {JsonText.Describe(rootType)}, not the JSON object of a Debezium change event.");
             }
 
-            schema = fields.Schema;
-            fields = EnvelopeFields.Scan(value, fields.Payload);
+            schema = default;
+            if (fields.IsWrapper)
+            {
+                // {"schema":...,"payload":null} is how older JsonConverters rendered a tombstone.
+                if (fields.Payload.IsNull)
+                {
+                    return Tombstone(topic, TableFromTopic(topic), key, hints);
+                }
+
+                if (!fields.Payload.IsObject)
+                {
+                    throw new ChangeEventFormatException(
+                        $"The value's payload is a JSON {JsonText.Describe(fields.Payload.Type)}, not an object.");
+                }
+
+                schema = fields.Schema;
+                fields = EnvelopeFields.Scan(value, fields.Payload);
+            }
+
+            decimals = DecimalColumns.Find(value, schema);
+            SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
         }
 
         // The table the topic is named after: computed only when a hint or a rare record kind needs it.
@@ -111,7 +118,7 @@ public static class DebeziumDecoder
         var format = hints.HasFormats ? hints.For(topicTable ??= TableFromTopic(topic))?.Format ?? RecordFormat.Auto : RecordFormat.Auto;
         if (format == RecordFormat.Envelope || (format == RecordFormat.Auto && looksLikeEnvelope))
         {
-            return DecodedRecord.Of(DecodeEnvelope(topic, key, value, schema, fields, hints, format));
+            return DecodedRecord.Of(DecodeEnvelope(topic, key, value, decimals, fields, hints, format));
         }
 
         if (fields.PropertyCount == 0)
@@ -120,7 +127,118 @@ public static class DebeziumDecoder
                 "The value is an empty JSON object, neither a Debezium envelope with 'op' nor an unwrapped row.");
         }
 
-        return DecodedRecord.Of(DecodeUnwrapped(topicTable ?? TableFromTopic(topic), key, value, schema, fields, hints));
+        return DecodedRecord.Of(DecodeUnwrapped(topic, topicTable ?? TableFromTopic(topic), key, value, decimals, fields, hints));
+    }
+
+    /// <summary>
+    /// The worker's path for the common record: a Debezium envelope (create, update, delete or read) of a table with a
+    /// rule, read into <paramref name="scratch"/>'s reusable rows, only the columns the rule uses, so nothing is
+    /// allocated for it. The rows hold the same values <see cref="Decode(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, DecoderHints)"/>
+    /// gives for those columns. False for anything else (other record kinds, a table without a rule, bad input,
+    /// anything only the full decode handles exactly): decode that record with <c>Decode</c>, which also says what is wrong.
+    /// </summary>
+    internal static bool TryDecodeInto(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints, DecodeScratch scratch)
+    {
+        if (value.IsEmpty || topic.StartsWith(HeartbeatTopicPrefix, StringComparison.Ordinal) || topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            if (!SchemaPrefixCache.Values.TryScan(topic, value, out var schema, out var fields, out var decimals))
+            {
+                if (ScanRoot(value, "value", out fields) != JsonTokenType.StartObject)
+                {
+                    return false;
+                }
+
+                schema = default;
+                if (fields.IsWrapper)
+                {
+                    if (!fields.Payload.IsObject)
+                    {
+                        return false;
+                    }
+
+                    schema = fields.Schema;
+                    fields = EnvelopeFields.Scan(value, fields.Payload);
+                }
+
+                decimals = DecimalColumns.Find(value, schema);
+                SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
+            }
+
+            if (!fields.LooksLikeEnvelope || !fields.Op.IsPresent
+                || (hints.HasFormats && hints.For(TableFromTopic(topic))?.Format == RecordFormat.Unwrapped))
+            {
+                return false;
+            }
+
+            var operation = ParseOperation(value, fields.Op, "op", "");
+            if (operation is ChangeOperation.Truncate or ChangeOperation.Message)
+            {
+                return false;
+            }
+
+            var source = SourceFields.Scan(value, fields.Source);
+            var table = TableName(topic, value, source);
+            if (hints.For(table) is not { UsedColumns: not null } tableHints)
+            {
+                return false; // no rule: the full decode (which still validates the rows) says NoRule
+            }
+
+            scratch.Reset(tableHints);
+            scratch.Table = table;
+            scratch.Operation = operation;
+            scratch.CommitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
+            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow))
+            {
+                return false;
+            }
+
+            IRowValues? trusted = tableHints.TrustsOnlyKeyColumns ? scratch.Key ?? RowImage.Empty : null;
+            return RowImageReader.ReadInto(value, fields.Before, "'before' image", decimals, RowScope.Before, tableHints, trusted, scratch.BeforeRow) != ScratchRead.Unsupported
+                && RowImageReader.ReadInto(value, fields.After, "'after' image", decimals, RowScope.After, tableHints, null, scratch.AfterRow) != ScratchRead.Unsupported;
+        }
+        catch (Exception ex) when (ex is ChangeEventFormatException or InvalidOperationException)
+        {
+            return false; // the full decode gives the reason
+        }
+    }
+
+    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row)
+    {
+        if (key.IsEmpty)
+        {
+            return true;
+        }
+
+        if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
+        {
+            return RowImageReader.ReadInto(key, payload.Object, "key", keyDecimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
+        }
+
+        var rootType = ScanRoot(key, "key", out var fields);
+        if (rootType == JsonTokenType.Null)
+        {
+            return true;
+        }
+
+        if (rootType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        var segment = fields.IsWrapper ? fields.Payload : fields.Object;
+        var schema = fields.IsWrapper ? fields.Schema : default;
+        var decimals = DecimalColumns.Find(key, schema);
+        if (segment.IsObject)
+        {
+            SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
+        }
+
+        return RowImageReader.ReadInto(key, segment, "key", decimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
     }
 
     /// <summary>
@@ -157,11 +275,11 @@ public static class DebeziumDecoder
         return null;
     }
 
-    private static DecodedRecord Tombstone(string table, ReadOnlySpan<byte> key, DecoderHints hints) =>
-        DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, DecodeKey(key, hints.For(table)), null));
+    private static DecodedRecord Tombstone(string topic, string table, ReadOnlySpan<byte> key, DecoderHints hints) =>
+        DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, DecodeKey(topic, key, hints.For(table)), null));
 
     private static ChangeEvent DecodeEnvelope(
-        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints, RecordFormat format)
+        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints, RecordFormat format)
     {
         var unwrappedHint = format == RecordFormat.Envelope
             ? " The table's rule says format: envelope."
@@ -176,7 +294,7 @@ public static class DebeziumDecoder
         var source = SourceFields.Scan(value, fields.Source);
         var table = TableName(topic, value, source);
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var keyImage = DecodeKey(key, tableHints);
+        var keyImage = DecodeKey(topic, key, tableHints);
         var commitTime = Time(source.TsUs, source.TsNs, source.TsMs)
             ?? Time(fields.TsUs, fields.TsNs, fields.TsMs); // Debezium's processing time, when the source has none
 
@@ -190,7 +308,6 @@ public static class DebeziumDecoder
                 (prefix, content) = ReadMessage(value, fields.Message);
                 break;
             default:
-                var decimals = DecimalColumns.Find(value, schema);
                 before = RowImageReader.Read(value, fields.Before, "'before' image", decimals, RowScope.Before, skipMetadata: false, tableHints, TrustedColumns(tableHints, keyImage));
                 after = RowImageReader.Read(value, fields.After, "'after' image", decimals, RowScope.After, skipMetadata: false, tableHints);
                 break;
@@ -205,7 +322,7 @@ public static class DebeziumDecoder
 
     /// <summary>ExtractNewRecordState output: the row itself, plus optional <c>__</c> metadata fields.</summary>
     private static ChangeEvent DecodeUnwrapped(
-        string table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
+        string topic, string table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints)
     {
         // Without __deleted or __op the SMT does not say what happened. Update is the honest guess: the
         // row exists now, and the invalidator treats create, update and read alike (delete the row's keys).
@@ -214,11 +331,10 @@ public static class DebeziumDecoder
             : ChangeOperation.Update;
 
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var keyImage = DecodeKey(key, tableHints);
+        var keyImage = DecodeKey(topic, key, tableHints);
         RowImage? before = null, after = null;
         if (operation != ChangeOperation.Truncate)
         {
-            var decimals = DecimalColumns.Find(value, schema);
             // A rewritten delete carries the old row (what to invalidate) in place of the new one.
             if (operation == ChangeOperation.Delete)
             {
@@ -243,7 +359,7 @@ public static class DebeziumDecoder
         hints is { TrustsOnlyKeyColumns: true } ? key ?? RowImage.Empty : null;
 
     /// <summary>The key's fields as a row; null when there is no key. Keys may be wrapped like values.</summary>
-    private static RowImage? DecodeKey(ReadOnlySpan<byte> key, TableDecodingHints? hints)
+    private static RowImage? DecodeKey(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints)
     {
         if (key.IsEmpty)
         {
@@ -252,6 +368,11 @@ public static class DebeziumDecoder
 
         try
         {
+            if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
+            {
+                return RowImageReader.Read(key, payload.Object, "key", keyDecimals, RowScope.Root, skipMetadata: false, hints);
+            }
+
             var rootType = ScanRoot(key, "key", out var fields);
             if (rootType == JsonTokenType.Null)
             {
@@ -266,7 +387,13 @@ public static class DebeziumDecoder
 
             var row = fields.IsWrapper ? fields.Payload : fields.Object;
             var schema = fields.IsWrapper ? fields.Schema : default;
-            return RowImageReader.Read(key, row, "key", DecimalColumns.Find(key, schema), RowScope.Root, skipMetadata: false, hints);
+            var decimals = DecimalColumns.Find(key, schema);
+            if (row.IsObject)
+            {
+                SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
+            }
+
+            return RowImageReader.Read(key, row, "key", decimals, RowScope.Root, skipMetadata: false, hints);
         }
         catch (InvalidOperationException ex)
         {

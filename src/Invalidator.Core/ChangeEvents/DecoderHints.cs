@@ -51,6 +51,22 @@ public sealed class TableDecodingHints
     public IReadOnlySet<string> Decimals { get; }
 
     internal bool TrustsOnlyKeyColumns => ReplicaIdentity == ReplicaIdentity.Default;
+
+    /// <summary>
+    /// The columns the table's rule reads (its templates' and <c>changed</c> columns), or null when unknown: the worker's
+    /// decode-and-plan path reads only these and skips the others unread.
+    /// </summary>
+    internal string[]? UsedColumns
+    {
+        get;
+        init
+        {
+            field = value;
+            UsedColumnsUtf8 = value is null ? [] : [.. value.Select(System.Text.Encoding.UTF8.GetBytes)];
+        }
+    }
+
+    internal IReadOnlyList<byte[]> UsedColumnsUtf8 { get; private set; } = [];
 }
 
 /// <summary>

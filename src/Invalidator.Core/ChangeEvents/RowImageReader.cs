@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Invalidator.Core.ChangeEvents;
 
@@ -74,6 +75,160 @@ internal static class RowImageReader
         finally
         {
             columns.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Reads the row in <paramref name="segment"/> into <paramref name="row"/>, keeping only the row's columns (those
+    /// the rules use) and skipping the rest unread; the same values <see cref="Read"/> gives for those columns.
+    /// <see cref="ScratchRead.Absent"/> when the segment is absent or null; <see cref="ScratchRead.Unsupported"/> for
+    /// what only the full read handles exactly (a repeated or escaped column name, text that is not UTF-8), which the
+    /// caller then decodes with it.
+    /// </summary>
+    public static ScratchRead ReadInto(
+        ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, TableDecodingHints? hints,
+        IRowValues? trusted, ScratchRow row)
+    {
+        if (!segment.HasValue)
+        {
+            return ScratchRead.Absent;
+        }
+
+        if (!segment.IsObject)
+        {
+            throw new ChangeEventFormatException(
+                $"The {part} is a JSON {JsonText.Describe(segment.Type)} where a row object or null was expected.");
+        }
+
+        row.MarkRow();
+        var rowJson = segment.Of(json);
+        var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
+        reader.Read();
+        var listed = hints is { Decimals.Count: > 0 } ? hints.Decimals : null;
+        Span<long> names = stackalloc long[MaxScratchColumns]; // (start << 32 | length) of every name, to find a repeated one
+        var count = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueIsEscaped || count == MaxScratchColumns)
+            {
+                return ScratchRead.Unsupported;
+            }
+
+            var start = (int)reader.TokenStartIndex + 1;
+            var name = reader.ValueSpan;
+            for (var i = 0; i < count; i++)
+            {
+                if ((int)names[i] == name.Length && rowJson.Slice((int)(names[i] >> 32), name.Length).SequenceEqual(name))
+                {
+                    return ScratchRead.Unsupported; // the full read reports the repeated column
+                }
+            }
+
+            names[count++] = ((long)start << 32) | (uint)name.Length;
+            var index = row.IndexOf(name);
+            reader.Read();
+            if (index < 0)
+            {
+                // Unread, but only if the full read would accept it too: it decodes every name and string value.
+                if (!Utf8.IsValid(name) || (reader.TokenType == JsonTokenType.String && !FullReadAccepts(ref reader, name, decimals, scope)))
+                {
+                    return ScratchRead.Unsupported;
+                }
+
+                reader.Skip();
+                continue;
+            }
+
+            var column = row.Column(index);
+            if (trusted is not null && !trusted.Contains(column))
+            {
+                reader.Skip();
+                row.Set(index, ColumnValueKind.Untrusted);
+                continue;
+            }
+
+            if (!ReadValueInto(ref reader, rowJson, column, index, decimals, scope, listed, row))
+            {
+                return ScratchRead.Unsupported;
+            }
+        }
+
+        return ScratchRead.Read;
+    }
+
+    private const int MaxScratchColumns = 128;
+
+    /// <summary>Whether the full read would turn this string value into text without an error (valid text; a schema decimal that is base64).</summary>
+    private static bool FullReadAccepts(ref Utf8JsonReader reader, ReadOnlySpan<byte> name, DecimalColumns? decimals, RowScope scope)
+    {
+        if (decimals is not null && NameCache.Get(name) is { } column && decimals.TryGetScale(scope, column, out _))
+        {
+            return false; // rare: let the full read format or refuse it
+        }
+
+        if (!reader.ValueIsEscaped)
+        {
+            return Utf8.IsValid(reader.ValueSpan);
+        }
+
+        byte[]? rented = null;
+        try
+        {
+            _ = JsonText.Unescaped(ref reader, ref rented); // throws for an escape that is no valid UTF-16
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+        finally
+        {
+            JsonText.Return(rented);
+        }
+    }
+
+    private static bool ReadValueInto(
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, int index, DecimalColumns? decimals, RowScope scope,
+        IReadOnlySet<string>? listed, ScratchRow row)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                row.Set(index, ColumnValueKind.Null);
+                return true;
+            case JsonTokenType.True:
+                row.Set(index, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "true");
+                return true;
+            case JsonTokenType.False:
+                row.Set(index, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "false");
+                return true;
+            case JsonTokenType.Number:
+                row.SetUtf8(index, ColumnValueKind.Present, reader.ValueSpan); // ASCII, as written
+                return true;
+            case JsonTokenType.String when !reader.ValueIsEscaped && (decimals is null || !decimals.TryGetScale(scope, column, out _)):
+                if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
+                {
+                    row.Set(index, ColumnValueKind.Unavailable);
+                    return true;
+                }
+
+                if (!Utf8.IsValid(reader.ValueSpan))
+                {
+                    return false;
+                }
+
+                row.SetUtf8(index, ColumnValueKind.Present, reader.ValueSpan);
+                if (IsListed(listed, column) && !IsDecimalText(row.Text(index)))
+                {
+                    row.SetKind(index, ColumnValueKind.Undecodable);
+                }
+
+                return true;
+            default:
+                // Escaped text, schema decimals, structures: rare in key columns; read as the full read does.
+                var value = ReadValue(ref reader, rowJson, column, decimals, scope, listed);
+                row.Set(index, value.Kind, value.Text);
+                return true;
         }
     }
 
@@ -255,4 +410,17 @@ internal static class RowImageReader
             JsonText.Return(rented);
         }
     }
+}
+
+/// <summary>What <see cref="RowImageReader.ReadInto"/> did.</summary>
+internal enum ScratchRead
+{
+    /// <summary>No row: the segment is absent or JSON null.</summary>
+    Absent,
+
+    /// <summary>The row's kept columns were read.</summary>
+    Read,
+
+    /// <summary>Something only the full read handles exactly: decode the record with it.</summary>
+    Unsupported,
 }

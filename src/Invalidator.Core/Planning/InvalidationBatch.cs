@@ -1,3 +1,5 @@
+using Invalidator.Core.Rules;
+
 namespace Invalidator.Core.Planning;
 
 /// <summary>
@@ -13,6 +15,7 @@ public sealed class InvalidationBatch
     private readonly HashSet<string> _leaseKeys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseTags = new(StringComparer.Ordinal);
     private Dictionary<TimeSpan, InvalidationNames>? _secondDeletes;
+    private BatchSink? _sink;
 
     public IReadOnlyCollection<string> Keys => _keys;
 
@@ -62,16 +65,35 @@ public sealed class InvalidationBatch
 
         if (plan.SecondDelete is { } delay && !plan.IsEmpty)
         {
-            _secondDeletes ??= [];
-            if (!_secondDeletes.TryGetValue(delay, out var names))
-            {
-                _secondDeletes[delay] = names = new InvalidationNames();
-            }
-
-            names.Add(plan.Keys, plan.Tags);
+            SecondDeleteNames(delay).Add(plan.Keys, plan.Tags);
         }
 
         NamesBeforeDeduplication += plan.Keys.Count + plan.Tags.Count;
+    }
+
+    /// <summary>
+    /// Where a plan's names go: straight into the sets, each name a string only when it is new to the batch (a repeated
+    /// key costs a lookup, not an allocation). Valid until the next call. The plan is counted by <see cref="CountPlan"/>.
+    /// </summary>
+    internal IPlanSink BeginPlan()
+    {
+        var sink = _sink ??= new BatchSink(this);
+        sink.Reset();
+        return sink;
+    }
+
+    /// <summary>Counts a plan whose names went through <see cref="BeginPlan"/> (as <see cref="Add"/> counts one).</summary>
+    internal void CountPlan() => PlanCount++;
+
+    private InvalidationNames SecondDeleteNames(TimeSpan delay)
+    {
+        _secondDeletes ??= [];
+        if (!_secondDeletes.TryGetValue(delay, out var names))
+        {
+            _secondDeletes[delay] = names = new InvalidationNames();
+        }
+
+        return names;
     }
 
     public void Clear()
@@ -83,6 +105,89 @@ public sealed class InvalidationBatch
         _secondDeletes?.Clear();
         PlanCount = 0;
         NamesBeforeDeduplication = 0;
+    }
+
+    /// <summary>Adds a plan's names to the batch as they are rendered, deduplicated per plan for the counts.</summary>
+    private sealed class BatchSink(InvalidationBatch batch) : IPlanSink
+    {
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _keys = batch._keys.GetAlternateLookup<ReadOnlySpan<char>>();
+        private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _tags = batch._tags.GetAlternateLookup<ReadOnlySpan<char>>();
+        private readonly List<(PlanName Kind, int Start, int Length)> _names = [];
+        private char[] _text = new char[512];
+        private int _used;
+        private bool _leases;
+        private TimeSpan? _secondDelay;
+        private InvalidationNames? _secondDelete;
+
+        public void Reset()
+        {
+            _names.Clear();
+            _used = 0;
+            _leases = false;
+            _secondDelay = null;
+            _secondDelete = null;
+        }
+
+        public void Begin(TableRule rule)
+        {
+            _leases = rule.Leases;
+            _secondDelay = rule.SecondDelete;
+            _secondDelete = null; // taken at the first name: a plan that renders nothing has no second delete
+        }
+
+        public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
+        {
+            foreach (var (known, start, length) in _names)
+            {
+                if (known == kind && name.SequenceEqual(_text.AsSpan(start, length)))
+                {
+                    return; // this plan has it already
+                }
+            }
+
+            if (_used + name.Length > _text.Length)
+            {
+                Array.Resize(ref _text, Math.Max(_text.Length * 2, _used + name.Length));
+            }
+
+            name.CopyTo(_text.AsSpan(_used));
+            _names.Add((kind, _used, name.Length));
+            _used += name.Length;
+            batch.NamesBeforeDeduplication++;
+
+            var set = kind == PlanName.Key ? _keys : _tags;
+            if (text is not null)
+            {
+                set.Set.Add(text);
+            }
+            else
+            {
+                set.Add(name);
+            }
+
+            if (!_leases && _secondDelay is null)
+            {
+                return;
+            }
+
+            // The batch's own string: a name kept in more than one set costs one string.
+            text ??= set.TryGetValue(name, out var stored) ? stored : name.ToString();
+            if (_leases)
+            {
+                // A name planned by a lease table and by another one is deleted with its lease: the safe side.
+                (kind == PlanName.Key ? batch._leaseKeys : batch._leaseTags).Add(text);
+            }
+
+            if (_secondDelay is { } delay)
+            {
+                (_secondDelete ??= batch.SecondDeleteNames(delay)).Add(kind, text);
+            }
+        }
+
+        public void Unresolved(UnresolvedTemplate unresolved)
+        {
+            // The batch keeps names only; the caller reports what did not render.
+        }
     }
 }
 
@@ -105,4 +210,6 @@ public sealed class InvalidationNames
         _keys.UnionWith(keys);
         _tags.UnionWith(tags);
     }
+
+    internal void Add(PlanName kind, string name) => (kind == PlanName.Key ? _keys : _tags).Add(name);
 }

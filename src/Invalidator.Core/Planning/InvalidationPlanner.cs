@@ -23,47 +23,92 @@ public sealed class InvalidationPlanner
     public InvalidationPlan Plan(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        if (!_rules.TryGetRule(change.Table, out var rule))
+        var sink = new PlanLists();
+        var outcome = Plan(change.Table, change.Operation, change.Before, change.After, change.Key, sink);
+        return outcome switch
         {
-            return InvalidationPlan.NoRule;
+            PlanOutcome.NoRule => InvalidationPlan.NoRule,
+            PlanOutcome.OperationIgnored => InvalidationPlan.OperationIgnored,
+            PlanOutcome.Unchanged => InvalidationPlan.Unchanged,
+            _ => new InvalidationPlan(outcome, sink.Keys, sink.Tags, (IReadOnlyList<UnresolvedTemplate>?)sink.Unresolved ?? [])
+            {
+                Leases = sink.Rule?.Leases ?? false,
+                SecondDelete = sink.Rule?.SecondDelete,
+            },
+        };
+    }
+
+    /// <summary>
+    /// The planning itself, over any row images: what <see cref="Plan(ChangeEvent)"/> returns as a plan goes to
+    /// <paramref name="sink"/> as it is rendered (the worker's path renders straight into its batch).
+    /// </summary>
+    internal PlanOutcome Plan(string table, ChangeOperation operation, IRowValues? before, IRowValues? after, IRowValues? key, IPlanSink sink)
+    {
+        if (!_rules.TryGetRule(table, out var rule))
+        {
+            return PlanOutcome.NoRule;
         }
 
-        switch (change.Operation)
+        switch (operation)
         {
             case ChangeOperation.Truncate:
                 // A truncate has no rows: only the rule's static truncate keys and tags apply.
-                return rule.TruncateKeys.Count == 0 && rule.TruncateTags.Count == 0
-                    ? InvalidationPlan.OperationIgnored
-                    : new InvalidationPlan(PlanOutcome.Invalidate, rule.TruncateKeys, rule.TruncateTags, []) { Leases = rule.Leases, SecondDelete = rule.SecondDelete };
+                if (rule.TruncateKeys.Count == 0 && rule.TruncateTags.Count == 0)
+                {
+                    return PlanOutcome.OperationIgnored;
+                }
+
+                sink.Begin(rule);
+                foreach (var truncateKey in rule.TruncateKeys)
+                {
+                    sink.Add(PlanName.Key, truncateKey, truncateKey);
+                }
+
+                foreach (var truncateTag in rule.TruncateTags)
+                {
+                    sink.Add(PlanName.Tag, truncateTag, truncateTag);
+                }
+
+                return PlanOutcome.Invalidate;
             case ChangeOperation.Message:
-                return InvalidationPlan.OperationIgnored;
+                return PlanOutcome.OperationIgnored;
         }
 
-        if (!rule.Ops.Contains(change.Operation))
+        if (!rule.Ops.Contains(operation))
         {
-            return InvalidationPlan.OperationIgnored;
+            return PlanOutcome.OperationIgnored;
         }
 
-        if (change.Operation == ChangeOperation.Update && rule.Changed is { } watched && !AnyChanged(change, watched))
+        if (operation == ChangeOperation.Update && rule.Changed is { } watched && !AnyChanged(before, after, watched))
         {
-            return InvalidationPlan.Unchanged;
+            return PlanOutcome.Unchanged;
         }
 
-        List<UnresolvedTemplate>? unresolved = null;
-        var keys = RenderAll(rule.Keys, change, ref unresolved);
-        var tags = RenderAll(rule.Tags, change, ref unresolved);
-        return new InvalidationPlan(PlanOutcome.Invalidate, keys, tags, (IReadOnlyList<UnresolvedTemplate>?)unresolved ?? []) { Leases = rule.Leases, SecondDelete = rule.SecondDelete };
+        sink.Begin(rule);
+        var buffer = RenderBuffer.Rent();
+        try
+        {
+            RenderAll(rule.Keys, PlanName.Key, table, before, after, key, sink, ref buffer);
+            RenderAll(rule.Tags, PlanName.Tag, table, before, after, key, sink, ref buffer);
+        }
+        finally
+        {
+            RenderBuffer.Return(buffer);
+        }
+
+        return PlanOutcome.Invalidate;
     }
 
-    private static List<string> RenderAll(IReadOnlyList<KeyTemplate> templates, ChangeEvent change, ref List<UnresolvedTemplate>? unresolved)
+    private static void RenderAll(
+        IReadOnlyList<KeyTemplate> templates, PlanName kind, string table, IRowValues? before, IRowValues? after, IRowValues? key, IPlanSink sink,
+        ref char[] buffer)
     {
-        var rendered = new List<string>(templates.Count * 2);
-        var hasRow = change.Before is not null || change.After is not null;
+        var hasRow = before is not null || after is not null;
         foreach (var template in templates)
         {
             var fromRows = false;
-            fromRows |= TryRender(template, change.Before, "before", change.Table, rendered, ref unresolved);
-            fromRows |= TryRender(template, change.After, "after", change.Table, rendered, ref unresolved);
+            fromRows |= TryRender(template, kind, before, "before", table, sink, ref buffer);
+            fromRows |= TryRender(template, kind, after, "after", table, sink, ref buffer);
             if (fromRows)
             {
                 continue;
@@ -71,47 +116,37 @@ public sealed class InvalidationPlanner
 
             // The record key is the last image (a delete without a row, a tombstone). Without a row image its
             // failure is the template's only report: a template that renders from nothing is never silent.
-            var result = template.Render(change.Key ?? RowImage.Empty);
-            if (result.Succeeded)
+            var failure = template.RenderInto(key ?? RowImage.Empty, ref buffer, out var length, out var column);
+            if (failure == RenderFailure.None)
             {
-                AddDistinct(rendered, result.Value!);
+                sink.Add(kind, buffer.AsSpan(0, length), template.StaticValue);
             }
             else if (!hasRow)
             {
-                (unresolved ??= []).Add(change.Key is null
-                    ? new UnresolvedTemplate(change.Table, template.Text, "none", RenderFailure.NoImage, result.Column!)
-                    : new UnresolvedTemplate(change.Table, template.Text, "key", result.Failure, result.Column!));
+                sink.Unresolved(key is null
+                    ? new UnresolvedTemplate(table, template.Text, "none", RenderFailure.NoImage, column!)
+                    : new UnresolvedTemplate(table, template.Text, "key", failure, column!));
             }
         }
-
-        return rendered;
     }
 
-    private static bool TryRender(KeyTemplate template, RowImage? image, string imageName, string table, List<string> rendered, ref List<UnresolvedTemplate>? unresolved)
+    private static bool TryRender(
+        KeyTemplate template, PlanName kind, IRowValues? image, string imageName, string table, IPlanSink sink, ref char[] buffer)
     {
         if (image is null)
         {
             return false;
         }
 
-        var result = template.Render(image);
-        if (result.Succeeded)
+        var failure = template.RenderInto(image, ref buffer, out var length, out var column);
+        if (failure == RenderFailure.None)
         {
-            AddDistinct(rendered, result.Value!);
+            sink.Add(kind, buffer.AsSpan(0, length), template.StaticValue);
             return true;
         }
 
-        (unresolved ??= []).Add(new UnresolvedTemplate(table, template.Text, imageName, result.Failure, result.Column!));
+        sink.Unresolved(new UnresolvedTemplate(table, template.Text, imageName, failure, column!));
         return false;
-    }
-
-    // Plans are small (a handful of keys), so a linear check beats allocating a set per change.
-    private static void AddDistinct(List<string> list, string value)
-    {
-        if (!list.Contains(value))
-        {
-            list.Add(value);
-        }
     }
 
     /// <summary>
@@ -120,26 +155,26 @@ public sealed class InvalidationPlanner
     /// or that is not the row's (untrusted). An after value that is unavailable means Debezium saw it unchanged
     /// (unchanged TOAST). Undecodable values keep their raw text, so equal raw values are unchanged.
     /// </summary>
-    private static bool AnyChanged(ChangeEvent change, IReadOnlyList<string> watched)
+    private static bool AnyChanged(IRowValues? before, IRowValues? after, IReadOnlyList<string> watched)
     {
-        if (change.Before is not { } before || change.After is not { } after)
+        if (before is null || after is null)
         {
             return true;
         }
 
         foreach (var column in watched)
         {
-            if (!before.TryGet(column, out var old) || !after.TryGet(column, out var now))
+            if (!before.TryGetText(column, out var oldKind, out var oldText) || !after.TryGetText(column, out var nowKind, out var nowText))
             {
                 return true;
             }
 
-            if (now.Kind == ColumnValueKind.Unavailable)
+            if (nowKind == ColumnValueKind.Unavailable)
             {
                 continue;
             }
 
-            if (old.Kind is ColumnValueKind.Unavailable or ColumnValueKind.Untrusted || old != now)
+            if (oldKind is ColumnValueKind.Unavailable or ColumnValueKind.Untrusted || oldKind != nowKind || !oldText.SequenceEqual(nowText))
             {
                 return true;
             }
@@ -147,4 +182,54 @@ public sealed class InvalidationPlanner
 
         return false;
     }
+
+    /// <summary>A plan as lists, deduplicated per plan (plans are small: a linear check beats a set per change).</summary>
+    private sealed class PlanLists : IPlanSink
+    {
+        public List<string> Keys { get; } = [];
+
+        public List<string> Tags { get; } = [];
+
+        public List<UnresolvedTemplate>? Unresolved { get; private set; }
+
+        /// <summary>The rule that planned the names (null when nothing invalidates).</summary>
+        public TableRule? Rule { get; private set; }
+
+        public void Begin(TableRule rule) => Rule = rule;
+
+        public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
+        {
+            var list = kind == PlanName.Key ? Keys : Tags;
+            foreach (var known in list)
+            {
+                if (name.SequenceEqual(known))
+                {
+                    return;
+                }
+            }
+
+            list.Add(text ?? name.ToString());
+        }
+
+        void IPlanSink.Unresolved(UnresolvedTemplate unresolved) => (Unresolved ??= []).Add(unresolved);
+    }
+}
+
+/// <summary>Whether a planned name is a key or a tag.</summary>
+internal enum PlanName
+{
+    Key,
+    Tag,
+}
+
+/// <summary>Where planning puts what it renders: a plan's lists, or straight into a batch.</summary>
+internal interface IPlanSink
+{
+    /// <summary>The change invalidates (what follows) by <paramref name="rule"/>: its <c>leases</c>, <c>secondDelete</c> and <c>shadow</c> apply.</summary>
+    void Begin(TableRule rule);
+
+    /// <summary>A rendered key or tag (<paramref name="text"/> is its string when there is one already, a static name).</summary>
+    void Add(PlanName kind, ReadOnlySpan<char> name, string? text);
+
+    void Unresolved(UnresolvedTemplate unresolved);
 }

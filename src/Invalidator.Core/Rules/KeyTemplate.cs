@@ -196,95 +196,89 @@ public sealed partial class KeyTemplate
             return new RenderResult(StaticValue, RenderFailure.None, null);
         }
 
-        // Values are looked up once into a pooled array, so the only allocation is the result string.
-        var values = ArrayPool<string>.Shared.Rent(_placeholderCount);
-        try
+        var buffer = RenderBuffer.Rent();
+        var failure = RenderInto(image, ref buffer, out var length, out var column);
+        var result = failure == RenderFailure.None
+            ? new RenderResult(new string(buffer, 0, length), RenderFailure.None, null)
+            : new RenderResult(null, failure, column);
+        RenderBuffer.Return(buffer);
+        return result;
+    }
+
+    /// <summary>
+    /// Renders into <paramref name="buffer"/> (grown when too small): the key is its first <paramref name="length"/>
+    /// characters. Otherwise the failure and the column to blame. Allocates nothing.
+    /// </summary>
+    internal RenderFailure RenderInto(IRowValues row, ref char[] buffer, out int length, out string? failedColumn)
+    {
+        length = 0;
+        failedColumn = null;
+        foreach (var segment in _segments)
         {
-            var length = _literalLength;
-            var v = 0;
-            foreach (var segment in _segments)
+            if (segment.Column is not { } column)
             {
-                if (segment.Column is not { } column)
-                {
-                    continue;
-                }
-
-                if (!image.TryGet(column, out var value))
-                {
-                    return new RenderResult(null, RenderFailure.MissingColumn, column);
-                }
-
-                switch (value.Kind)
-                {
-                    case ColumnValueKind.Present when value.Text is not null:
-                        values[v++] = value.Text;
-                        length += value.Text.Length;
-                        break;
-                    case ColumnValueKind.Unavailable:
-                        return new RenderResult(null, RenderFailure.UnavailableColumn, column);
-                    case ColumnValueKind.Untrusted:
-                        return new RenderResult(null, RenderFailure.UntrustedColumn, column);
-                    case ColumnValueKind.Undecodable:
-                        return new RenderResult(null, RenderFailure.UndecodableDecimal, column);
-                    default:
-                        return new RenderResult(null, RenderFailure.NullColumn, column);
-                }
+                Append(ref buffer, ref length, segment.Literal);
+                continue;
             }
 
-            var key = string.Create(length, (_segments, values), static (span, state) => Write(span, state._segments, state.values));
-            return new RenderResult(key, RenderFailure.None, null);
+            if (!row.TryGetText(column, out var kind, out var text))
+            {
+                failedColumn = column;
+                return RenderFailure.MissingColumn;
+            }
+
+            var failure = kind switch
+            {
+                ColumnValueKind.Present => RenderFailure.None,
+                ColumnValueKind.Unavailable => RenderFailure.UnavailableColumn,
+                ColumnValueKind.Untrusted => RenderFailure.UntrustedColumn,
+                ColumnValueKind.Undecodable => RenderFailure.UndecodableDecimal,
+                _ => RenderFailure.NullColumn,
+            };
+            if (failure != RenderFailure.None)
+            {
+                failedColumn = column;
+                return failure;
+            }
+
+            var start = length;
+            Append(ref buffer, ref length, text);
+            WriteFiltered(buffer.AsSpan(start, text.Length), segment.Filters);
         }
-        finally
+
+        return RenderFailure.None;
+    }
+
+    private static void Append(ref char[] buffer, ref int length, ReadOnlySpan<char> text)
+    {
+        if (length + text.Length > buffer.Length)
         {
-            Array.Clear(values, 0, _placeholderCount);
-            ArrayPool<string>.Shared.Return(values);
+            var grown = new char[Math.Max(buffer.Length * 2, length + text.Length)];
+            buffer.AsSpan(0, length).CopyTo(grown);
+            buffer = grown;
         }
+
+        text.CopyTo(buffer.AsSpan(length));
+        length += text.Length;
     }
 
     public override string ToString() => Text;
 
-    private static void Write(Span<char> destination, Segment[] segments, string[] values)
-    {
-        var position = 0;
-        var v = 0;
-        foreach (var segment in segments)
-        {
-            if (segment.Column is null)
-            {
-                segment.Literal.AsSpan().CopyTo(destination[position..]);
-                position += segment.Literal!.Length;
-                continue;
-            }
-
-            var value = values[v++];
-            var target = destination.Slice(position, value.Length);
-            WriteFiltered(value, target, segment.Filters);
-            position += value.Length;
-        }
-    }
-
-    // Invariant lower/upper casing maps one UTF-16 unit to one, so lengths are known before writing.
-    private static void WriteFiltered(string value, Span<char> target, TemplateFilter[] filters)
+    // Invariant lower/upper casing maps one UTF-16 unit to one, so a value is cased in place.
+    private static void WriteFiltered(Span<char> target, TemplateFilter[] filters)
     {
         if (filters.Length == 0)
         {
-            value.AsSpan().CopyTo(target);
             return;
         }
 
-        Apply(filters[0], value, target);
-        if (filters.Length == 1)
-        {
-            return;
-        }
-
-        // Chained filters: the span APIs refuse overlapping buffers, so each later step copies first.
+        // The span APIs refuse overlapping buffers, so each step copies first.
         char[]? rented = null;
         var scratch = target.Length <= 256 ? stackalloc char[target.Length] : (rented = ArrayPool<char>.Shared.Rent(target.Length)).AsSpan(0, target.Length);
-        for (var f = 1; f < filters.Length; f++)
+        foreach (var filter in filters)
         {
             target.CopyTo(scratch);
-            Apply(filters[f], scratch, target);
+            Apply(filter, scratch, target);
         }
 
         if (rented is not null)
@@ -387,4 +381,26 @@ public sealed class TemplateSyntaxException : Exception
 
     /// <summary>0-based index in the template text of the offending character.</summary>
     public int Position { get; }
+}
+
+/// <summary>The per-thread buffer keys are rendered into before they become strings (if they do).</summary>
+internal static class RenderBuffer
+{
+    [ThreadStatic]
+    private static char[]? t_buffer;
+
+    public static char[] Rent()
+    {
+        var buffer = t_buffer ?? new char[256];
+        t_buffer = null;
+        return buffer;
+    }
+
+    public static void Return(char[] buffer)
+    {
+        if (t_buffer is null || buffer.Length > t_buffer.Length)
+        {
+            t_buffer = buffer;
+        }
+    }
 }

@@ -11,7 +11,10 @@ public sealed class RuleSet
     {
         SourcePath = sourcePath;
         _tables = tables.ToDictionary(t => t.Table, StringComparer.Ordinal);
-        DecoderHints = new DecoderHints(_tables.Values.Select(t => new TableDecodingHints(t.Table, t.Format, t.ReplicaIdentity, t.Decimals)));
+        DecoderHints = new DecoderHints(_tables.Values.Select(t => new TableDecodingHints(t.Table, t.Format, t.ReplicaIdentity, t.Decimals)
+        {
+            UsedColumns = [.. t.Keys.Concat(t.Tags).SelectMany(k => k.Columns).Concat(t.Changed ?? []).Distinct(StringComparer.Ordinal)],
+        }));
         HasShadowRules = _tables.Values.Any(t => t.Shadow);
     }
 

@@ -65,6 +65,12 @@ public sealed class ChangeRecordPlanner
                 null);
         }
 
+        // The common record in one pass, straight into the batch; anything else (and bad input) takes the full path.
+        if (_rules.RecordPlanner.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
+        {
+            return Planned(topic, fast.Operation.ToCode(), fast, tombstone: false);
+        }
+
         DecodedRecord decoded;
         try
         {
@@ -92,10 +98,10 @@ public sealed class ChangeRecordPlanner
     private PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch, bool tombstone)
     {
         var op = tombstone ? "none" : change.Operation.ToCode();
-        InvalidationPlan plan;
+        RecordPlan plan;
         try
         {
-            plan = _rules.Planner.Plan(change);
+            plan = _rules.RecordPlanner.Plan(change, batch, _shadowAll);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -106,19 +112,23 @@ public sealed class ChangeRecordPlanner
                 change.CommitTime);
         }
 
+        return Planned(source, op, plan, tombstone);
+    }
+
+    private PlannedRecord Planned(string source, string op, in RecordPlan plan, bool tombstone)
+    {
         foreach (var unresolved in plan.Unresolved)
         {
             ReportUnresolved(unresolved);
         }
 
-        if (plan.Outcome == PlanOutcome.Invalidate && IsShadow(change.Table))
+        if (plan.Shadow is { } shadow)
         {
             // Counted, never added to the batch: the delete path does not know shadow plans exist.
-            ReportShadow(change.Table, op, plan);
-            return new PlannedRecord(Count(source, op, RecordOutcome.Shadow), null, change.CommitTime);
+            ReportShadow(plan.Table, op, shadow);
+            return new PlannedRecord(Count(source, op, RecordOutcome.Shadow), null, plan.CommitTime);
         }
 
-        batch.Add(plan);
         var outcome = tombstone ? RecordOutcome.Tombstone : plan.Outcome switch
         {
             PlanOutcome.Invalidate => RecordOutcome.Invalidated,
@@ -126,7 +136,7 @@ public sealed class ChangeRecordPlanner
             PlanOutcome.Unchanged => RecordOutcome.Unchanged,
             _ => RecordOutcome.Ignored,
         };
-        return new PlannedRecord(Count(source, op, outcome), null, change.CommitTime);
+        return new PlannedRecord(Count(source, op, outcome), null, plan.CommitTime);
     }
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
@@ -139,20 +149,16 @@ public sealed class ChangeRecordPlanner
         return outcome;
     }
 
-    private bool IsShadow(string table) =>
-        _shadowAll || (_rules.Rules.HasShadowRules && _rules.Rules.TryGetRule(table, out var rule) && rule.Shadow);
-
-    private void ReportShadow(string table, string op, InvalidationPlan plan)
+    private void ReportShadow(string table, string op, ShadowPlan plan)
     {
         var tag = new KeyValuePair<string, object?>("table", table);
         _metrics.ShadowRecords.Add(1, tag);
-        _metrics.ShadowKeys.Add(plan.Keys.Count, tag);
-        _metrics.ShadowTags.Add(plan.Tags.Count, tag);
-        var example = plan.Keys.Count > 0 ? "key " + plan.Keys[0] : plan.Tags.Count > 0 ? "tag " + plan.Tags[0] : null;
-        _status?.ShadowPlanned(table, plan.Keys.Count, plan.Tags.Count, example);
+        _metrics.ShadowKeys.Add(plan.Keys, tag);
+        _metrics.ShadowTags.Add(plan.Tags, tag);
+        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, plan.Example);
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
-            Log.ShadowPlanned(_logger, table, op, plan.Keys.Count, plan.Tags.Count, example ?? "nothing rendered", suppressed);
+            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, plan.Example ?? "nothing rendered", suppressed);
         }
     }
 

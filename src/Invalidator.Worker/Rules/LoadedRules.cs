@@ -18,6 +18,7 @@ public sealed class LoadedRules
         Version = version;
         LoadedAt = loadedAt;
         Planner = new InvalidationPlanner(rules);
+        RecordPlanner = new RecordPlanner(Planner, rules);
     }
 
     public RuleSet Rules { get; }
@@ -30,6 +31,9 @@ public sealed class LoadedRules
     public string Path => Rules.SourcePath;
 
     internal InvalidationPlanner Planner { get; }
+
+    /// <summary>The worker's one-pass decode-and-plan over the same planner and decoder hints.</summary>
+    internal RecordPlanner RecordPlanner { get; }
 
     /// <summary><see cref="LoadedAt"/> as the metric label and the status page show it (ISO 8601, UTC, seconds).</summary>
     public string LoadedAtText => LoadedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);

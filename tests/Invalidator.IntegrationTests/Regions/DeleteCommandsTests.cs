@@ -58,4 +58,23 @@ public sealed class DeleteCommandsTests
 
         Assert.Equal([4, 4, 2], Commands(names, 4).Select(c => c.Count));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Names_before_the_region_s_prefix_give_the_commands_of_the_prefixed_names(bool cluster)
+    {
+        // The target keeps names unprefixed and sends the prefix's bytes beside each; lease keys come from the prefixed name.
+        const string keyPrefix = "eu:";
+        var names = Enumerable.Range(0, 60).ToDictionary(i => i % 5 == 0 ? $"user:{{{i}}}:profile" : $"customer:{i}", i => i % 3 != 0);
+        names["odd:{7"] = true;
+        Func<RedisKey, int>? slotOf = cluster ? key => ClusterSlot.Of(key!) : null;
+        var expected = Commands(names.ToDictionary(n => keyPrefix + n.Key, n => n.Value), keysPerCommand: 7, slotOf);
+
+        var actual = RedisTarget.DeleteCommands(names, keyPrefix, RedisTarget.Prefix(keyPrefix), 7, slotOf)
+            .Select(c => c.Select(k => ((RedisKey)k).ToString()).ToList()).ToList();
+
+        Assert.Equal(expected, actual);
+        Assert.Contains(actual, c => c.Contains("{eu:customer:1}:lease") && c.Contains("eu:customer:1"));
+    }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text;
 using Invalidator.Client;
 using Invalidator.Worker.Options;
 using StackExchange.Redis;
@@ -17,6 +18,7 @@ internal sealed class RedisTarget : IRegionTarget
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly string _keyPrefix;
+    private readonly RedisKey _prefix;
 
     public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand)
     {
@@ -24,6 +26,7 @@ internal sealed class RedisTarget : IRegionTarget
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _keyPrefix = options.KeyPrefix;
+        _prefix = Prefix(options.KeyPrefix);
     }
 
     public RegionTarget Kind => RegionTarget.Redis;
@@ -36,11 +39,12 @@ internal sealed class RedisTarget : IRegionTarget
         IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
     {
         var db = _redis.GetDatabase();
-        // Each name once, with its lease key if any source of it asks for one (a key may also be a tag member).
+        // Each name once (before the region's prefix), with its lease key if any source of it asks for one (a key may
+        // also be a tag member).
         var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
         foreach (var key in keys)
         {
-            AddName(names, _keyPrefix + key, leases.ForKey(key));
+            AddName(names, key, leases.ForKey(key));
         }
 
         // Tags: read each tag set, delete its members, then remove exactly those members from the set.
@@ -61,13 +65,13 @@ internal sealed class RedisTarget : IRegionTarget
                 tagSets.Add((set, values));
                 foreach (var member in values)
                 {
-                    AddName(names, _keyPrefix + (string)member!, withLeases);
+                    AddName(names, (string)member!, withLeases);
                 }
             }
         }
 
         var deletes = new List<Task<RedisResult>>();
-        foreach (var command in DeleteCommands(names, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
+        foreach (var command in DeleteCommands(names, _keyPrefix, _prefix, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
         {
             deletes.Add(db.ExecuteAsync(_command, command));
         }
@@ -99,6 +103,9 @@ internal sealed class RedisTarget : IRegionTarget
     // Standalone servers take any keys together; grouping by slot there would only shrink the commands.
     private bool IsCluster => _redis.GetServers().Any(s => s.ServerType == ServerType.Cluster);
 
+    /// <summary>The region's key prefix as bytes, which a key carries beside its own name (no string per key).</summary>
+    internal static RedisKey Prefix(string keyPrefix) => keyPrefix.Length == 0 ? default : (RedisKey)Encoding.UTF8.GetBytes(keyPrefix);
+
     private static void AddName(Dictionary<string, bool> names, string name, bool withLease)
     {
         ref var lease = ref CollectionsMarshal.GetValueRefOrAddDefault(names, name, out _);
@@ -112,22 +119,32 @@ internal sealed class RedisTarget : IRegionTarget
     /// would let a reader populate between the two deletes). A pair may exceed a limit of 1.
     /// A key whose braces form no hash tag has no lease key (readers cannot take one for it) and is deleted alone.
     /// </summary>
-    internal static IEnumerable<object[]> DeleteCommands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf)
+    internal static IEnumerable<object[]> DeleteCommands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, Func<RedisKey, int>? slotOf) =>
+        DeleteCommands(names, "", default, keysPerCommand, slotOf);
+
+    /// <summary>
+    /// As <see cref="DeleteCommands(IReadOnlyDictionary{string, bool}, int, Func{RedisKey, int}?)"/> for names before the
+    /// region's <paramref name="keyPrefix"/> (<paramref name="prefix"/>, its bytes): a name is sent as the prefix's bytes and
+    /// its own, so the prefixed name is a string only where its lease key is derived from it.
+    /// </summary>
+    internal static IEnumerable<object[]> DeleteCommands(
+        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf)
     {
-        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(n.Key));
+        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(((RedisKey)n.Key).Prepend(prefix)));
         var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
         foreach (var group in groups)
         {
             foreach (var (name, withLease) in group)
             {
-                var lease = withLease && LeaseProtocol.TryGetLeaseKey(name, out var leaseKey) ? leaseKey : null;
+                var prefixed = withLease ? keyPrefix + name : null;
+                var lease = prefixed is not null && LeaseProtocol.TryGetLeaseKey(prefixed, out var leaseKey) ? leaseKey : null;
                 if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
                 {
                     yield return [.. command];
                     command.Clear();
                 }
 
-                command.Add((RedisKey)name);
+                command.Add(prefixed is not null ? (RedisKey)prefixed : ((RedisKey)name).Prepend(prefix));
                 if (lease is not null)
                 {
                     command.Add((RedisKey)lease);

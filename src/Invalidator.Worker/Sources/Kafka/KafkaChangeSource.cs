@@ -24,6 +24,7 @@ internal sealed class KafkaChangeSource : BackgroundService
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private const string StatusName = "kafka";
+    private const int LoopTickRecords = 256;
 
     private readonly InvalidatorOptions _options;
     private readonly ChangeRecordPlanner _planner;
@@ -34,6 +35,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly WorkerStatus _status;
     private readonly KafkaErrorLog _kafkaErrors;
     private SourceBatch _open = new();
+    private PlanningDeserializer? _deserializer;
     private volatile Error? _fatalError;
 
     public KafkaChangeSource(
@@ -74,10 +76,13 @@ internal sealed class KafkaChangeSource : BackgroundService
             return;
         }
 
-        IConsumer<byte[]?, byte[]?>? consumer = null;
+        IConsumer<KeyKept?, PlannedRecord>? consumer = null;
         var tracker = new AcknowledgementTracker(_options.Batching.MaxInFlight, position => Store(consumer!, position));
         var pipeline = new BatchPipeline(_applier, tracker, _time);
-        consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaConsumerSettings.Build(kafka))
+        _deserializer = new PlanningDeserializer(_planner, () => _open, _options.DeadLetter.MaxRecordBytes);
+        consumer = new ConsumerBuilder<KeyKept?, PlannedRecord>(KafkaConsumerSettings.Build(kafka))
+            .SetKeyDeserializer(_deserializer)
+            .SetValueDeserializer(_deserializer)
             .SetErrorHandler(OnError)
             .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
             .SetOffsetsCommittedHandler((_, committed) =>
@@ -158,13 +163,20 @@ internal sealed class KafkaChangeSource : BackgroundService
     }
 
     /// <summary>Consumes and plans into the open batch, handing it to the pipeline whenever <see cref="BatchFill"/> says it is due.</summary>
-    private async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, BatchPipeline pipeline, CancellationToken stoppingToken)
+    private async Task ConsumeAsync(IConsumer<KeyKept?, PlannedRecord> consumer, BatchPipeline pipeline, CancellationToken stoppingToken)
     {
         var tracker = pipeline.Tracker;
         var fill = new BatchFill(_options.Batching, _time);
+        var sinceTick = 0;
         while (!stoppingToken.IsCancellationRequested && _fatalError is null)
         {
-            _status.ConsumeLoopTick(StatusName);
+            // The liveness tick reads the clock: once per many records is plenty (the timeout is minutes).
+            if (++sinceTick >= LoopTickRecords || _open.RecordCount == 0)
+            {
+                _status.ConsumeLoopTick(StatusName);
+                sinceTick = 0;
+            }
+
             tracker.ThrowIfFaulted();
             if (fill.IsDue(_open.RecordCount, recordReady: true, tracker.InFlight, tracker.HasRoom))
             {
@@ -172,7 +184,7 @@ internal sealed class KafkaChangeSource : BackgroundService
                 continue;
             }
 
-            ConsumeResult<byte[]?, byte[]?>? record;
+            ConsumeResult<KeyKept?, PlannedRecord>? record;
             try
             {
                 record = consumer.Consume(fill.PollTimeout(_open.RecordCount, tracker.InFlight, tracker.HasRoom, IdlePoll));
@@ -194,24 +206,21 @@ internal sealed class KafkaChangeSource : BackgroundService
                 continue;
             }
 
-            Plan(record);
+            Track(record);
             fill.Added();
         }
     }
 
-    private void Plan(ConsumeResult<byte[]?, byte[]?> record)
+    /// <summary>The record was planned into the open batch as Consume deserialized it: track its position (and dead-letter it if poison).</summary>
+    private void Track(ConsumeResult<KeyKept?, PlannedRecord> record)
     {
-        if (_open.RecordCount == 0)
-        {
-            _planner.UseLatestRules(); // a reload takes effect between batches
-        }
-
         var message = record.Message;
-        var planned = _planner.Add(record.Topic, message.Key, message.Value, _open.Invalidations, _options.DeadLetter.MaxRecordBytes);
+        var planned = message.Value;
         var partition = record.Partition.Value;
         var offset = record.Offset.Value;
         if (planned.IsPoison)
         {
+            var (key, value) = _deserializer!.LastPoison;
             var headers = message.Headers?.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())).ToList() ?? [];
             DateTimeOffset? timestamp = message.Timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(message.Timestamp.UtcDateTime);
             _open.AddPoison(new PoisonRecord(
@@ -219,7 +228,7 @@ internal sealed class KafkaChangeSource : BackgroundService
                 offset,
                 $"{record.Topic}[{partition}]@{offset}",
                 planned.PoisonReason!,
-                new RawRecordContent(record.Topic, message.Key, message.Value, headers, timestamp)));
+                new RawRecordContent(record.Topic, key, value, headers, timestamp)));
         }
 
         _open.Track(record.Topic, partition, offset, offset + 1, planned.CommitTime);
@@ -248,7 +257,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     }
 
     /// <summary>The tracker's acknowledgement: store the next offset to read (auto-commit sends it).</summary>
-    private void Store(IConsumer<byte[]?, byte[]?> consumer, AcknowledgedPosition position)
+    private void Store(IConsumer<KeyKept?, PlannedRecord> consumer, AcknowledgedPosition position)
     {
         var offset = new TopicPartitionOffset(position.Partition.Source, new Partition(position.Partition.Partition), new Offset(position.Position));
         try
@@ -262,7 +271,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
     }
 
-    private void OnError(IConsumer<byte[]?, byte[]?> consumer, Error error)
+    private void OnError(IConsumer<KeyKept?, PlannedRecord> consumer, Error error)
     {
         if (error.IsFatal)
         {

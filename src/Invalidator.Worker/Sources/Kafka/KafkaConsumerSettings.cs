@@ -24,6 +24,10 @@ internal static class KafkaConsumerSettings
             // Large enough that a batch holding an oversized record is fetched whole, so the record reaches
             // the dead-letter topic instead of stalling (or, on some brokers, being passed over) in the fetcher.
             MaxPartitionFetchBytes = 16 * 1024 * 1024,
+            // librdkafka prefetches up to 64 MB by default; 16 MB (over 20,000 typical records, several batches) keeps a
+            // draining worker fed while its memory stays bounded (bench/README: a 1,000,000-record backlog).
+            QueuedMaxMessagesKbytes = 16 * 1024,
+            FetchQueueBackoffMs = 10,
             // Per-partition lag for invalidator_consumer_lag_messages comes from these statistics.
             StatisticsIntervalMs = 5000,
         };
@@ -46,7 +50,7 @@ internal static class KafkaConsumerSettings
         "auto.commit.interval.ms", "partition.assignment.strategy", "enable.partition.eof", "session.timeout.ms",
         "heartbeat.interval.ms", "max.poll.interval.ms", "group.protocol", "fetch.max.bytes", "max.partition.fetch.bytes",
         "fetch.wait.max.ms", "fetch.min.bytes", "isolation.level", "check.crcs", "queued.min.messages", "queued.max.messages.kbytes",
-        "fetch.error.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
+        "fetch.error.backoff.ms", "fetch.queue.backoff.ms", "group.remote.assignor", "allow.auto.create.topics",
     };
 
     /// <summary>The subscription: topic names, or one regular expression (librdkafka reads a leading '^' as a pattern).</summary>

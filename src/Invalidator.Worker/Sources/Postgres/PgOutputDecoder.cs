@@ -179,7 +179,23 @@ internal sealed class PgOutputDecoder
 
     private sealed record RelationShape(RelationMessage Message, string Table, ColumnShape[] Columns, HashSet<string>? KeyColumns, bool FullIdentity)
     {
-        public RowImage? KeyOf(RowImage row) =>
-            KeyColumns is null ? null : new RowImage(row.Columns.Where(c => KeyColumns.Contains(c.Key)));
+        public RowImage? KeyOf(RowImage row)
+        {
+            if (KeyColumns is null)
+            {
+                return null;
+            }
+
+            var key = new List<KeyValuePair<string, ColumnValue>>(KeyColumns.Count);
+            foreach (var name in row.ColumnNames)
+            {
+                if (KeyColumns.Contains(name) && row.TryGet(name, out var value))
+                {
+                    key.Add(new(name, value));
+                }
+            }
+
+            return new RowImage(key);
+        }
     }
 }

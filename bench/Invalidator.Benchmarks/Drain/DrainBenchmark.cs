@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Confluent.Kafka;
+using Invalidator.KafkaMock;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace Invalidator.Benchmarks.Drain;
+
+/// <summary>
+/// End-to-end drain through Kafka: the mock broker is preloaded with realistic Debezium envelopes, every key and tag
+/// member they invalidate is written to two redis-servers, and the real worker host drains them; the clock runs
+/// from its first consumed record until the group's committed offsets reach the end of every partition. In the
+/// same run, on the same records: the consume-only ceiling (raw, and with a minimal JSON parse) and a naive worker.
+/// </summary>
+internal static class DrainBenchmark
+{
+    private const string Part = "drain";
+    private const long PartitionBudget = 3 * 1024 * 1024; // well under the mock's 5 MiB per partition
+
+    public static async Task RunAsync(Scale scale, PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides)
+    {
+        // A short unreported run first, so the measured ones do not pay for JIT compilation and connection setup.
+        await RunCaseAsync(null, kafka, regions, "warm-up", DrainMix.ThreeKeys, withSchema: false, 5_000, scale, overrides).ConfigureAwait(false);
+        var schemaless = scale.IsQuick ? 10_000 : 200_000;
+        var withSchema = scale.IsQuick ? 5_000 : 100_000;
+        await RunCaseAsync(report, kafka, regions, "3 keys, schemaless", DrainMix.ThreeKeys, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
+        await RunCaseAsync(report, kafka, regions, "3 keys, with schema", DrainMix.ThreeKeys, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
+        await RunCaseAsync(report, kafka, regions, "mixed, schemaless", DrainMix.Mixed, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
+        await RunCaseAsync(report, kafka, regions, "mixed, with schema", DrainMix.Mixed, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
+    }
+
+    private static async Task RunCaseAsync(
+        PerfReport? report, KafkaMockCluster kafka, RedisServerProcess[] servers, string label, DrainMix mix, bool withSchema, int count, Scale scale,
+        IReadOnlyDictionary<string, string?> overrides)
+    {
+        Console.WriteLine($"drain: {label}, {count:N0} records ...");
+        var run = $"drain-{Guid.NewGuid():N}"[..14];
+        var records = Enumerable.Range(0, count).Select(i => DrainRecords.Create(i, mix, withSchema)).ToArray();
+        var topics = CreateTopics(kafka, run, records, out var partitions);
+        var prefix = $"{run}:";
+        var admins = await Task.WhenAll(servers.Select(s => ConnectionMultiplexer.ConnectAsync(s.ConnectionString))).ConfigureAwait(false);
+        try
+        {
+            var (distinctKeys, tags) = await PopulateAsync(admins, prefix, records).ConfigureAwait(false);
+            var ends = KafkaBench.Produce(kafka, Placed(run, i => records[i], records.Length, partitions), out var produceSeconds, out var bytes, out _);
+            KafkaBench.AssertNothingDropped(kafka, ends.Keys);
+            var keysPerRecord = records.Average(r => r.Keys.Length);
+            var tagged = records.Count(r => r.Tags.Length > 0);
+
+            double raw = 0, parsed = 0;
+            string rawCpu = "", parsedCpu = "", naiveCpu = "";
+            (int Records, long Deletes, double Seconds) naive = default;
+            if (report is not null)
+            {
+                var cpu = CpuMeter.Start(servers);
+                raw = count / Baselines.Consume(kafka, topics, count, parse: false);
+                rawCpu = cpu.Describe(count);
+                cpu = CpuMeter.Start(servers);
+                parsed = count / Baselines.Consume(kafka, topics, count, parse: true);
+                parsedCpu = cpu.Describe(count);
+                cpu = CpuMeter.Start(servers);
+                naive = await Baselines.NaiveWorkerAsync(
+                    kafka, topics, DrainRecords.Rules, servers.Select(s => s.ConnectionString).ToArray(), $"naive-{prefix}",
+                    scale.IsQuick ? 500 : 10_000, TimeSpan.FromSeconds(scale.IsQuick ? 3 : 10)).ConfigureAwait(false);
+                naiveCpu = cpu.Describe(naive.Records);
+            }
+
+            var workerCpu = CpuMeter.Start(servers);
+            var measured = await RunWorkerAsync(kafka, servers.Select(s => s.ConnectionString).ToArray(), topics, prefix, ends, count, scale, overrides, new Dictionary<string, string?>()).ConfigureAwait(false);
+            var workerCpuText = workerCpu.Describe(count); // includes the host's start and stop
+            long left = 0;
+            foreach (var admin in admins)
+            {
+                left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
+            }
+
+            if (report is null)
+            {
+                return;
+            }
+
+            var workerRate = count / measured.ToCommitted.TotalSeconds;
+            var naiveRate = naive.Records / naive.Seconds;
+            var shape = $"~{bytes / count:N0} B a record, {keysPerRecord:F2} keys a record ({distinctKeys:N0} distinct), {tagged:N0} records with a tag ({tags:N0} distinct)";
+            report.Add(Part, $"{label}: produce {count:N0} records", count / produceSeconds, "records/s", $"{shape}; {partitions} partitions a topic");
+            report.Add(Part, $"{label}: consume ceiling, raw", raw, "records/s", $"Confluent consumer with the worker's settings, no processing; {rawCpu}");
+            report.Add(Part, $"{label}: consume ceiling, minimal JSON parse", parsed, "records/s", $"plus one Utf8JsonReader pass over each value; {parsedCpu}");
+            report.Add(Part, $"{label}: naive worker", naiveRate, "records/s",
+                $"{naive.Records:N0} records, {naive.Deletes:N0} awaited single-key DELs over 2 regions, a synchronous commit per record; {naiveCpu}");
+            report.Add(Part, $"**{label}: worker**", workerRate, "records/s",
+                $"{(measured.TimedOut ? "TIMED OUT; " : "")}first consume -> committed end {measured.ToCommitted.TotalSeconds:F2} s; " +
+                $"{measured.KeysDeleted / measured.ToCommitted.TotalSeconds:N0} keys/s deleted over both regions ({measured.KeysDeleted:N0} UNLINKed, " +
+                $"{measured.KeysFound:N0} existed); keys left in Redis: {left:N0}; {measured.Batches} batches; {workerCpuText}");
+            report.Add(Part, $"{label}: worker / naive", workerRate / naiveRate, "x");
+            report.Add(Part, $"{label}: worker / consume with parse", 100 * workerRate / parsed, "%");
+            if (left != 0 || measured.TimedOut)
+            {
+                report.Note(Part, label, $"FAILED CHECK: {left:N0} keys left in Redis, timed out: {measured.TimedOut}");
+            }
+        }
+        finally
+        {
+            foreach (var admin in admins)
+            {
+                admin.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One topic per table, with enough partitions that none comes near the mock's 5 MiB limit.</summary>
+    internal static List<string> CreateTopics(KafkaMockCluster kafka, string run, IReadOnlyList<DrainRecord> records, out int partitions)
+    {
+        var largest = records.GroupBy(r => r.Table).Max(g => g.Sum(r => (long)r.Key.Length + r.Value.Length));
+        partitions = (int)Math.Max(8, (largest + PartitionBudget - 1) / PartitionBudget);
+        var topics = new List<string>();
+        foreach (var table in new[] { "customers", "orders" })
+        {
+            var topic = DrainRecords.Topic(run, table);
+            kafka.CreateTopic(topic, partitions);
+            topics.Add(topic);
+        }
+
+        return topics;
+    }
+
+    /// <summary>
+    /// Record i goes to partition i % partitions, produced one partition after the other so that each partition's log is
+    /// a few large record batches, as a broker holds a backlog. Produced round robin, every batch held a record or two,
+    /// and the mock broker finds a fetch's offset by walking the partition's batches one by one
+    /// (<c>rd_kafka_mock_msgset_find</c>): that walk alone took 28% of the machine's CPU while the worker drained.
+    /// </summary>
+    internal static IEnumerable<ProducedRecord> Placed(string run, Func<int, DrainRecord> record, int count, int partitions)
+    {
+        for (var partition = 0; partition < partitions; partition++)
+        {
+            for (var i = partition; i < count; i += partitions)
+            {
+                var r = record(i);
+                yield return new ProducedRecord(DrainRecords.Topic(run, r.Table), partition, r.Key, r.Value);
+            }
+        }
+    }
+
+    /// <summary>Writes every key the records invalidate, and each tag's set with its members, into every region.</summary>
+    private static async Task<(int Keys, int Tags)> PopulateAsync(ConnectionMultiplexer[] admins, string prefix, IReadOnlyList<DrainRecord> records)
+    {
+        var keys = records.SelectMany(r => r.Keys).Distinct(StringComparer.Ordinal).ToList();
+        var tags = records.SelectMany(r => r.Tags).Distinct(StringComparer.Ordinal).ToList();
+        var members = tags.SelectMany(DrainRecords.TagMembers).ToList();
+        foreach (var admin in admins)
+        {
+            var db = admin.GetDatabase();
+            var writes = keys.Concat(members).Chunk(1000)
+                .Select(chunk => (Task)db.StringSetAsync([.. chunk.Select(k => new KeyValuePair<RedisKey, RedisValue>(prefix + k, "{\"cached\":true}"))]))
+                .Concat(tags.Select(tag => (Task)db.SetAddAsync(prefix + "tag:" + tag, [.. DrainRecords.TagMembers(tag).Select(m => (RedisValue)m)])))
+                .ToArray();
+            await Task.WhenAll(writes).ConfigureAwait(false);
+        }
+
+        return (keys.Count, tags.Count);
+    }
+
+    internal static Dictionary<string, string?> KafkaSettings(KafkaMockCluster kafka, string groupId, IReadOnlyList<string> topics, string[] regionRedis, string prefix)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Invalidator:Kafka:BootstrapServers"] = kafka.BootstrapServers,
+            ["Invalidator:Kafka:GroupId"] = groupId,
+            // Stored offsets are committed every 100 ms instead of every second, so the commit interval does
+            // not dominate a run of a few seconds. Everything else is the worker's default.
+            ["Invalidator:Kafka:Consumer:auto.commit.interval.ms"] = "100",
+            ["Invalidator:Rules:Path"] = "rules.yaml",
+            ["Invalidator:DeadLetter:Topic"] = $"{groupId}-dlq",
+        };
+        for (var i = 0; i < topics.Count; i++)
+        {
+            settings[$"Invalidator:Kafka:Topics:{i}"] = topics[i];
+        }
+
+        for (var i = 0; i < regionRedis.Length; i++)
+        {
+            var region = i == 0 ? "east" : "west";
+            settings[$"Invalidator:Regions:{region}:Redis"] = regionRedis[i];
+            settings[$"Invalidator:Regions:{region}:KeyPrefix"] = prefix;
+        }
+
+        return settings;
+    }
+
+    /// <summary>Runs the worker host until the group's committed offsets reach <paramref name="endOffsets"/>.</summary>
+    internal static async Task<Measured> RunWorkerAsync(
+        KafkaMockCluster kafka, string[] regionRedis, IReadOnlyList<string> topics, string prefix, IReadOnlyDictionary<TopicPartition, long> endOffsets, int count,
+        Scale scale, IReadOnlyDictionary<string, string?> overrides, IReadOnlyDictionary<string, string?> extra)
+    {
+        var groupId = $"{topics[0]}-group";
+        var settings = KafkaSettings(kafka, groupId, topics, regionRedis, prefix);
+        foreach (var (key, value) in extra.Concat(overrides))
+        {
+            settings[key] = value;
+        }
+
+        var directory = Directory.CreateTempSubdirectory("invalidator-bench-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), DrainRecords.Rules).ConfigureAwait(false);
+            return await RunHostAsync(kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(180)).ConfigureAwait(false);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs the worker host (rules and settings in <paramref name="directory"/>) until the group's committed offsets reach
+    /// <paramref name="endOffsets"/>, timed from its first consumed record.
+    /// </summary>
+    internal static async Task<Measured> RunHostAsync(
+        KafkaMockCluster kafka, string directory, IReadOnlyDictionary<string, string?> settings, string groupId,
+        IReadOnlyDictionary<TopicPartition, long> endOffsets, int count, TimeSpan limit)
+    {
+        var applied = new AppliedListener(count);
+        using var host = WorkerHost.Build(directory, settings, [applied]);
+        using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
+        await host.StartAsync().ConfigureAwait(false);
+        var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, endOffsets, limit)).ConfigureAwait(false);
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await host.StopAsync(timeout.Token).ConfigureAwait(false);
+        }
+
+        var first = counters.FirstRecordAt ?? committedAt ?? Stopwatch.GetTimestamp();
+        var end = committedAt ?? Stopwatch.GetTimestamp();
+        return new Measured(
+            Stopwatch.GetElapsedTime(first, end),
+            applied.AllAppliedAt is { } appliedAt ? Stopwatch.GetElapsedTime(first, appliedAt) : null,
+            applied.Batches,
+            counters.KeysDeleted,
+            counters.KeysFound,
+            committedAt is null);
+    }
+
+    internal sealed record Measured(TimeSpan ToCommitted, TimeSpan? ToApplied, int Batches, long KeysDeleted, long KeysFound, bool TimedOut);
+}

@@ -1,0 +1,96 @@
+using Confluent.Kafka;
+using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Processing;
+using Invalidator.Worker.Rules;
+using Invalidator.Worker.Sources.Kafka;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Invalidator.Worker.Tests.Sources.Kafka;
+
+/// <summary>
+/// The Kafka consumer's deserializers plan each record as Confluent hands it over: a batch takes the live rules version
+/// at its first record and keeps it for the others, as the sources did before planning moved into the deserializers.
+/// </summary>
+public sealed class PlanningDeserializerTests : IDisposable
+{
+    private const string Topic = "dbserver1.public.customers";
+    private static readonly byte[] Key = """{"id": 7}"""u8.ToArray();
+    private static readonly byte[] Value = """{"before":null,"after":{"id":7},"source":{"schema":"public","table":"customers"},"op":"u"}"""u8.ToArray();
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly string _directory = Directory.CreateTempSubdirectory("planning-deserializer-").FullName;
+    private readonly string _path;
+    private readonly InvalidatorMetrics _metrics;
+
+    public PlanningDeserializerTests()
+    {
+        _path = Path.Combine(_directory, "rules.yaml");
+        WriteRules("customer:{id}");
+        _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+    }
+
+    public void Dispose()
+    {
+        _services.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public void A_batch_takes_the_reloaded_rules_at_its_first_record_and_keeps_them_for_the_rest()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
+        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var open = new SourceBatch();
+        var deserializer = new PlanningDeserializer(planner, () => open, int.MaxValue);
+
+        Consume(deserializer, open, offset: 0);
+        Assert.Equal(["customer:7"], open.Invalidations.Keys);
+
+        // Reloaded mid-batch: the open batch's later records keep the version its first record took.
+        WriteRules("client:{id}");
+        Assert.Equal(RulesReloadResult.Applied, reloader.Reload(RulesReloader.FileChanged));
+        Consume(deserializer, open, offset: 1);
+        Assert.Equal(["customer:7"], open.Invalidations.Keys);
+        Assert.NotEqual(live.Current.Version, planner.Rules.Version);
+
+        // The next batch's first record takes the new version, even though the reload came before the batch existed.
+        open = new SourceBatch();
+        Consume(deserializer, open, offset: 2);
+        Assert.Equal(live.Current.Version, planner.Rules.Version);
+        Assert.Equal(["client:7"], open.Invalidations.Keys);
+    }
+
+    [Fact]
+    public void A_poison_record_s_key_and_value_are_kept_for_the_dead_letter_and_forgotten_after_the_next()
+    {
+        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var open = new SourceBatch();
+        var deserializer = new PlanningDeserializer(planner, () => open, int.MaxValue);
+        var poison = "{not json"u8.ToArray();
+
+        var planned = Consume(deserializer, open, offset: 0, poison);
+        Assert.True(planned.IsPoison);
+        Assert.Equal(Key, deserializer.LastPoison.Key);
+        Assert.Equal(poison, deserializer.LastPoison.Value);
+
+        Assert.False(Consume(deserializer, open, offset: 1).IsPoison);
+        Assert.Equal((null, null), deserializer.LastPoison);
+    }
+
+    /// <summary>What Confluent's Consume does with one record (the key's deserializer, then the value's), then the source's tracking.</summary>
+    private static PlannedRecord Consume(PlanningDeserializer deserializer, SourceBatch open, long offset, byte[]? value = null)
+    {
+        ((IDeserializer<KeyKept?>)deserializer).Deserialize(Key, isNull: false, new SerializationContext(MessageComponentType.Key, Topic));
+        var planned = ((IDeserializer<PlannedRecord>)deserializer).Deserialize(value ?? Value, isNull: false, new SerializationContext(MessageComponentType.Value, Topic));
+        open.Track(Topic, 0, offset, offset + 1, planned.CommitTime);
+        return planned;
+    }
+
+    private void WriteRules(string template) =>
+        File.WriteAllText(_path, $"tables:\n  public.customers:\n    keys: [\"{template}\"]\n");
+}
