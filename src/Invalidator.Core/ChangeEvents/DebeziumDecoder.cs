@@ -23,6 +23,10 @@ public static class DebeziumDecoder
     private const int MaxQuotedLength = 40;
     private const int MaxNameBytes = 256;
 
+    // The instants a timestamp may name, as ticks from the epoch: anything else is no time.
+    private static readonly long MinTicksSinceEpoch = DateTimeOffset.MinValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+    private static readonly long MaxTicksSinceEpoch = DateTimeOffset.MaxValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+
     private static ReadOnlySpan<byte> HeartbeatSchemaName => "io.debezium.connector.common.Heartbeat"u8;
 
     private static ReadOnlySpan<byte> TransactionSchemaName => "io.debezium.connector.common.TransactionMetadataValue"u8;
@@ -64,6 +68,12 @@ public static class DebeziumDecoder
         {
             // Utf8JsonReader.GetString throws this for strings that are not valid UTF-8.
             throw new ChangeEventFormatException($"The value contains text that is not valid UTF-8 ({ex.Message}).", ex);
+        }
+        catch (Exception ex) when (ex is not (ChangeEventFormatException or OutOfMemoryException))
+        {
+            // Decoding only reads these bytes: whatever else it throws is about this record, so it is a reason to
+            // dead-letter the record, never a crash or a record skipped without a word.
+            throw new ChangeEventFormatException($"The record could not be decoded ({ex.GetType().Name}: {ex.Message}).", ex);
         }
     }
 
@@ -201,7 +211,7 @@ public static class DebeziumDecoder
             return RowImageReader.ReadInto(value, fields.Before, "'before' image", decimals, RowScope.Before, tableHints, trusted, scratch.BeforeRow) != ScratchRead.Unsupported
                 && RowImageReader.ReadInto(value, fields.After, "'after' image", decimals, RowScope.After, tableHints, null, scratch.AfterRow) != ScratchRead.Unsupported;
         }
-        catch (Exception ex) when (ex is ChangeEventFormatException or InvalidOperationException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             return false; // the full decode gives the reason
         }
@@ -558,21 +568,21 @@ public static class DebeziumDecoder
         return NameCache.Get(utf8[..Encoding.UTF8.GetBytes(table, utf8)]) ?? table.ToString();
     }
 
-    /// <summary>The most precise of the three timestamps that is present, as UTC.</summary>
-    private static DateTimeOffset? Time(long? micros, long? nanos, long? millis)
-    {
-        if (micros is { } us)
-        {
-            return DateTimeOffset.UnixEpoch.AddTicks(us * (TimeSpan.TicksPerMillisecond / 1000));
-        }
+    /// <summary>
+    /// The most precise of the three timestamps that is present and a representable instant, as UTC. A value out of
+    /// range (microseconds in <c>ts_ms</c>, as Debezium's Cassandra examples have it) is no time, never an error: the
+    /// time only dates the change for latency, and the record must still invalidate.
+    /// </summary>
+    private static DateTimeOffset? Time(long? micros, long? nanos, long? millis) =>
+        (micros is { } us ? SinceEpoch(us, TimeSpan.TicksPerMillisecond / 1000) : null)
+        ?? (nanos is { } ns ? SinceEpoch(ns / 100, 1) : null)
+        ?? (millis is { } ms ? SinceEpoch(ms, TimeSpan.TicksPerMillisecond) : null);
 
-        if (nanos is { } ns)
-        {
-            return DateTimeOffset.UnixEpoch.AddTicks(ns / 100);
-        }
-
-        return millis is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-    }
+    /// <summary><paramref name="units"/> of <paramref name="ticksPerUnit"/> ticks after the epoch; null when that is no representable instant.</summary>
+    private static DateTimeOffset? SinceEpoch(long units, long ticksPerUnit) =>
+        units >= MinTicksSinceEpoch / ticksPerUnit && units <= MaxTicksSinceEpoch / ticksPerUnit
+            ? DateTimeOffset.UnixEpoch.AddTicks(units * ticksPerUnit)
+            : null;
 
     /// <summary>
     /// A logical decoding message's prefix and content. The content is base64 of arbitrary bytes:

@@ -188,11 +188,24 @@ internal sealed class DecimalColumns
     }
 
     /// <summary>
+    /// The most fraction digits (or, negative, trailing zeros) a decimal is rendered with: Postgres keeps at most 16383,
+    /// other databases fewer. A scale beyond it is no database's, and rendering it could take gigabytes.
+    /// </summary>
+    public const int MaxScale = 16383;
+
+    public static bool IsRenderableScale(int scale) => scale is >= -MaxScale and <= MaxScale;
+
+    /// <summary>
     /// Renders a Connect decimal: base64 of the big-endian two's-complement unscaled value, with the scale
-    /// applied (trailing zeros kept, as the column's scale says). Null when the text is not base64.
+    /// applied (trailing zeros kept, as the column's scale says). Null when the text is not base64 or the scale is not renderable.
     /// </summary>
     public static string? Format(ReadOnlySpan<byte> base64Utf8, int scale)
     {
+        if (!IsRenderableScale(scale))
+        {
+            return null;
+        }
+
         var maxLength = Base64.GetMaxDecodedFromUtf8Length(base64Utf8.Length);
         byte[]? rented = null;
         var bytes = maxLength <= 64 ? stackalloc byte[64] : (rented = ArrayPool<byte>.Shared.Rent(maxLength));

@@ -275,6 +275,12 @@ internal static class RowImageReader
             return IsListed(listed, column) && !IsDecimalText(text) ? ColumnValue.UndecodableOf(text) : ColumnValue.Of(text);
         }
 
+        if (!DecimalColumns.IsRenderableScale(scale))
+        {
+            throw new ChangeEventFormatException(
+                $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, beyond the {DecimalColumns.MaxScale} digits any database keeps.");
+        }
+
         byte[]? rented = null;
         try
         {
