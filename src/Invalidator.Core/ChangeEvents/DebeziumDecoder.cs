@@ -109,7 +109,7 @@ public static class DebeziumDecoder
 
         // The table the topic is named after: computed only when a hint or a rare record kind needs it.
         string? topicTable = null;
-        var looksLikeEnvelope = fields.LooksLikeEnvelope;
+        var looksLikeEnvelope = fields.IsEnvelope(value);
         if (!looksLikeEnvelope && Special(topic, ref topicTable, key, value, schema, fields, hints) is { } special)
         {
             return special;
@@ -169,7 +169,7 @@ public static class DebeziumDecoder
                 SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
             }
 
-            if (!fields.LooksLikeEnvelope || !fields.Op.IsPresent
+            if (!fields.IsEnvelope(value) || !fields.Op.IsPresent
                 || (hints.HasFormats && hints.For(TableFromTopic(topic))?.Format == RecordFormat.Unwrapped))
             {
                 return false;

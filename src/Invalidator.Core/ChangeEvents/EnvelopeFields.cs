@@ -71,6 +71,29 @@ internal struct EnvelopeFields
         && IsObjectOrNull(Before) && IsObjectOrNull(After) && IsObjectOrNull(Source)
         && IsObjectOrNull(Message) && IsObjectOrNull(Transaction);
 
+    /// <summary>
+    /// An envelope whether or not it has fields of its own beside the envelope's: <see cref="LooksLikeEnvelope"/>, or
+    /// <see cref="HasExtendedEnvelopeShape"/>.
+    /// </summary>
+    public readonly bool IsEnvelope(ReadOnlySpan<byte> json) => LooksLikeEnvelope || HasExtendedEnvelopeShape(json);
+
+    /// <summary>
+    /// An envelope with other fields beside the envelope's (Scylla's connector adds <c>key</c>, an InsertField SMT adds a
+    /// field of its choice): no unwrap metadata, an op that is one of Debezium's codes, before and after both present as
+    /// objects or null, and source an object. A row would need columns named op, before, after and source holding exactly
+    /// these types; such a table states <c>format: unwrapped</c>.
+    /// </summary>
+    public readonly bool HasExtendedEnvelopeShape(ReadOnlySpan<byte> json) =>
+        !HasUnwrapMetadata
+        && Source.IsObject
+        && Before.IsPresent && After.IsPresent && IsObjectOrNull(Before) && IsObjectOrNull(After)
+        && IsObjectOrNull(Message) && IsObjectOrNull(Transaction)
+        && IsOperationCode(json, Op);
+
+    /// <summary>A one-letter string that is one of Debezium's op codes (c, u, d, r, t, m), written without escapes.</summary>
+    private static bool IsOperationCode(ReadOnlySpan<byte> json, JsonSegment op) =>
+        op.Type == JsonTokenType.String && op.Length == 3 && "cudrtm"u8.Contains(json[op.Start + 1]);
+
     /// <summary>Debezium's transaction metadata: a BEGIN/END status, an id, and the event counts.</summary>
     public readonly bool HasTransactionShape(ReadOnlySpan<byte> json) =>
         !HasUnwrapMetadata && Id.IsPresent && (Status.TextEquals(json, "BEGIN"u8) || Status.TextEquals(json, "END"u8));
