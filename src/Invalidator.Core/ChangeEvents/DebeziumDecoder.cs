@@ -242,8 +242,9 @@ public static class DebeziumDecoder
     }
 
     /// <summary>
-    /// Heartbeats (by schema name, or a value of only ts_ms with a key of only serverName), and, unless the
-    /// topic's table has a rule, transaction metadata and schema-change events by their full shape. Null for a row.
+    /// Heartbeats (by schema name, or a value of only ts_ms with a key of only serverName), flink-cdc's schema changes
+    /// (a historyRecord), and, unless the topic's table has a rule, transaction metadata and schema-change events by
+    /// their full shape. Null for a row.
     /// </summary>
     private static DecodedRecord? Special(
         string topic, ref string? topicTable, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
@@ -251,6 +252,13 @@ public static class DebeziumDecoder
         if (fields.HasHeartbeatShape && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
         {
             return DecodedRecord.Heartbeat;
+        }
+
+        // flink-cdc writes its schema changes to whatever topic carries the table's rows, so a rule does not make
+        // this shape a row; only a stated format: unwrapped does.
+        if (fields.HasHistoryRecordShape(value) && hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped)
+        {
+            return DecodedRecord.SchemaChange;
         }
 
         var maybeTransaction = fields.HasTransactionShape(value);

@@ -40,6 +40,9 @@ internal struct EnvelopeFields
     public bool HasDdl;
     public bool HasTableChanges;
 
+    // flink-cdc's schema-change records (JsonDebeziumDeserializationSchema with includeSchemaChanges): {source, historyRecord}.
+    public JsonSegment HistoryRecord;
+
     /// <summary>Any field whose name starts with <c>__</c>: metadata added by the unwrap SMT.</summary>
     public bool HasUnwrapMetadata;
     public bool Deleted;
@@ -97,6 +100,18 @@ internal struct EnvelopeFields
     /// <summary>Debezium's transaction metadata: a BEGIN/END status, an id, and the event counts.</summary>
     public readonly bool HasTransactionShape(ReadOnlySpan<byte> json) =>
         !HasUnwrapMetadata && Id.IsPresent && (Status.TextEquals(json, "BEGIN"u8) || Status.TextEquals(json, "END"u8));
+
+    /// <summary>
+    /// flink-cdc's schema change: a <c>historyRecord</c> (Debezium's schema history entry as a JSON string, or as an
+    /// object) that holds a <c>ddl</c> or <c>tableChanges</c>, beside nothing but envelope fields other than op, before
+    /// and after (flink-cdc writes <c>source</c>).
+    /// </summary>
+    public readonly bool HasHistoryRecordShape(ReadOnlySpan<byte> json) =>
+        !HasUnwrapMetadata
+        && HistoryRecord.Type is JsonTokenType.String or JsonTokenType.StartObject
+        && PropertyCount == EnvelopeNameCount + 1
+        && !Op.IsPresent && !Before.IsPresent && !After.IsPresent
+        && (HistoryRecord.Of(json).IndexOf("ddl"u8) >= 0 || HistoryRecord.Of(json).IndexOf("tableChanges"u8) >= 0);
 
     /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
     public readonly bool HasHeartbeatShape => PropertyCount == 1 && TsMs.HasValue;
@@ -164,6 +179,9 @@ internal struct EnvelopeFields
             case (byte)'e':
                 HasEventCount |= name.SequenceEqual("event_count"u8);
                 break;
+            case (byte)'h' when name.SequenceEqual("historyRecord"u8):
+                HistoryRecord = TakeNext(ref reader, baseOffset);
+                return;
             case (byte)'i' when name.SequenceEqual("id"u8):
                 Id = TakeNext(ref reader, baseOffset);
                 return;

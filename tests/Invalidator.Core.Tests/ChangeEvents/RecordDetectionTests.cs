@@ -188,6 +188,36 @@ public class RecordDetectionTests
     public void Schema_changes_are_recognised_by_their_fields_or_schema_name(string value, string topic, RecordKind kind) =>
         Assert.Equal(kind, Decode(value, topic: topic).Kind);
 
+    private const string HistoryRecord =
+        """{\"source\":{\"file\":\"binlog.000029\",\"pos\":23305,\"server_id\":1},\"databaseName\":\"sales\",\"ddl\":\"alter table leads add c12 int\",\"tableChanges\":[]}""";
+
+    [Theory]
+    [InlineData($$$"""{"source":{"connector":"mysql","db":"sales","table":"leads"},"historyRecord":"{{{HistoryRecord}}}"}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"historyRecord":"{{{HistoryRecord}}}"}""", "crm", RecordKind.SchemaChange)]
+    [InlineData($$$"""{"source":{},"historyRecord":{"databaseName":"sales","ddl":"DROP TABLE x"},"ts_ms":1}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"schema":null,"payload":{"source":{},"historyRecord":"{{{HistoryRecord}}}"}}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"source":{},"historyRecord":"{{{HistoryRecord}}}","__op":"c"}""", Topic, RecordKind.Change)] // SMT metadata: a row
+    [InlineData($$$"""{"lead_id":1,"historyRecord":"{{{HistoryRecord}}}"}""", Topic, RecordKind.Change)] // beside a column: a row
+    [InlineData("""{"source":{},"historyRecord":"viewed twice"}""", Topic, RecordKind.Change)] // no ddl, no tableChanges: a column
+    public void Flink_cdc_history_records_are_schema_changes_on_any_topic(string value, string topic, RecordKind kind) =>
+        Assert.Equal(kind, Decode(value, topic: topic).Kind);
+
+    [Fact]
+    public void A_history_record_on_a_topic_stated_unwrapped_is_a_row()
+    {
+        var hints = RulesLoader.Parse("""
+            tables:
+              sales.leads:
+                keys: ["lead:{historyRecord}"]
+                format: unwrapped
+            """, "rules.yaml").DecoderHints;
+
+        var record = Decode($$$"""{"source":{},"historyRecord":"{{{HistoryRecord}}}"}""", hints: hints);
+
+        Assert.Equal(RecordKind.Change, record.Kind);
+        Assert.True(record.Change!.After!.Contains("historyRecord"));
+    }
+
     [Fact]
     public void A_stated_format_overrides_detection()
     {
