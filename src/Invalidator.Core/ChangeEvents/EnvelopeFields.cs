@@ -40,6 +40,11 @@ internal struct EnvelopeFields
     public bool HasDdl;
     public bool HasTableChanges;
 
+    // Debezium's MongoDB connector: an update's changed fields (change streams), or its patch and filter (1.x oplog mode).
+    public JsonSegment UpdateDescription;
+    public JsonSegment Patch;
+    public JsonSegment Filter;
+
     // flink-cdc's schema-change records (JsonDebeziumDeserializationSchema with includeSchemaChanges): {source, historyRecord}.
     public JsonSegment HistoryRecord;
 
@@ -96,6 +101,13 @@ internal struct EnvelopeFields
     /// <summary>A one-letter string that is one of Debezium's op codes (c, u, d, r, t, m), written without escapes.</summary>
     private static bool IsOperationCode(ReadOnlySpan<byte> json, JsonSegment op) =>
         op.Type == JsonTokenType.String && op.Length == 3 && "cudrtm"u8.Contains(json[op.Start + 1]);
+
+    /// <summary>
+    /// What a MongoDB connector's event may be (its documents are JSON strings, never objects): an op, a source block and
+    /// no unwrap metadata. <see cref="SourceFields.IsMongoDb"/> decides.
+    /// </summary>
+    public readonly bool MayBeMongoDb =>
+        !HasUnwrapMetadata && Source.IsObject && Op.Type == JsonTokenType.String && !Before.IsObject && !After.IsObject;
 
     /// <summary>Debezium's transaction metadata: a BEGIN/END status, an id, and the event counts.</summary>
     public readonly bool HasTransactionShape(ReadOnlySpan<byte> json) =>
@@ -182,6 +194,9 @@ internal struct EnvelopeFields
             case (byte)'h' when name.SequenceEqual("historyRecord"u8):
                 HistoryRecord = TakeNext(ref reader, baseOffset);
                 return;
+            case (byte)'f' when name.SequenceEqual("filter"u8):
+                Filter = TakeNext(ref reader, baseOffset);
+                return;
             case (byte)'i' when name.SequenceEqual("id"u8):
                 Id = TakeNext(ref reader, baseOffset);
                 return;
@@ -192,6 +207,9 @@ internal struct EnvelopeFields
             case (byte)'o' when name.SequenceEqual("op"u8):
                 EnvelopeNameCount++;
                 Op = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'p' when name.SequenceEqual("patch"u8):
+                Patch = TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'p' when name.SequenceEqual("payload"u8):
                 WrapperPropertyCount++;
@@ -227,6 +245,9 @@ internal struct EnvelopeFields
             case (byte)'t':
                 HasTableChanges |= name.SequenceEqual("tableChanges"u8);
                 break;
+            case (byte)'u' when name.SequenceEqual("updateDescription"u8):
+                UpdateDescription = TakeNext(ref reader, baseOffset);
+                return;
         }
 
         reader.Read();
@@ -309,9 +330,16 @@ internal struct SourceFields
     public JsonSegment Schema;
     public JsonSegment Table;
     public JsonSegment Db;
+    public JsonSegment Connector;
+
+    /// <summary>The MongoDB connector's collection (its table).</summary>
+    public JsonSegment Collection;
     public long? TsMs;
     public long? TsUs;
     public long? TsNs;
+
+    /// <summary>Written by Debezium's MongoDB connector (<c>"connector": "mongodb"</c>).</summary>
+    public readonly bool IsMongoDb(ReadOnlySpan<byte> json) => Connector.TextEquals(json, "mongodb"u8);
 
     public static SourceFields Scan(ReadOnlySpan<byte> json, JsonSegment source)
     {
@@ -338,6 +366,16 @@ internal struct SourceFields
             {
                 reader.Read();
                 fields.Db = JsonSegment.Take(ref reader, source.Start);
+            }
+            else if (reader.ValueTextEquals("connector"u8))
+            {
+                reader.Read();
+                fields.Connector = JsonSegment.Take(ref reader, source.Start);
+            }
+            else if (reader.ValueTextEquals("collection"u8))
+            {
+                reader.Read();
+                fields.Collection = JsonSegment.Take(ref reader, source.Start);
             }
             else if (reader.ValueTextEquals("ts_ms"u8))
             {
