@@ -140,12 +140,14 @@ public static class InvalidatorServiceCollectionExtensions
 
     public static IServiceCollection AddInvalidatorRegions(this IServiceCollection services)
     {
+        services.TryAddSingleton(RedisErrorClassifier.Default);
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
             sp.GetService<IDeadLetterStore>(),

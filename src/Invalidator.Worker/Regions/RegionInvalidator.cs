@@ -56,8 +56,9 @@ public sealed class RegionInvalidator : IDisposable
         int keysPerCommand,
         TimeProvider time,
         WorkerStatus? status = null,
-        bool leasesForAll = false)
-        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll)
+        bool leasesForAll = false,
+        RedisErrorClassifier? errors = null)
+        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }
@@ -70,9 +71,11 @@ public sealed class RegionInvalidator : IDisposable
         InvalidatorMetrics metrics,
         TimeProvider time,
         WorkerStatus? status = null,
-        bool leasesForAll = false)
+        bool leasesForAll = false,
+        RedisErrorClassifier? errors = null)
     {
         Name = name;
+        Errors = errors ?? RedisErrorClassifier.Default;
         _target = target;
         _redis = redis;
         _pipeline = pipeline;
@@ -84,6 +87,9 @@ public sealed class RegionInvalidator : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>How the region tells a transient Redis error from a permanent one (the redrive asks it too).</summary>
+    internal RedisErrorClassifier Errors { get; }
 
     /// <summary>The Redis key prefix of a region of target Redis; empty for the other targets (they have options of their own).</summary>
     public string KeyPrefix { get; init; } = "";

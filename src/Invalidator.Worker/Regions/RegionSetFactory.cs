@@ -11,9 +11,11 @@ namespace Invalidator.Worker.Regions;
 /// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
 internal static class RegionSetFactory
 {
-    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null)
+    public static RegionSet Create(
+        IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null, RedisErrorClassifier? errors = null)
     {
         var settings = options.Value;
+        errors ??= RedisErrorClassifier.Default;
         var logger = loggers.CreateLogger<RegionInvalidator>();
         var regions = new List<RegionInvalidator>();
         foreach (var (name, region) in settings.Regions.OrderBy(r => r.Key, StringComparer.Ordinal))
@@ -26,17 +28,17 @@ internal static class RegionSetFactory
             redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             var circuit = new CircuitBreakerStateProvider();
-            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
+            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status, errors);
             var endpoints = string.Join(",", redisOptions.EndPoints);
             if (region.Target == RegionTarget.Redis)
             {
-                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
+                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases, errors));
                 RegionConnectionLog.Report(connection, logger, name, endpoints, region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
                 continue;
             }
 
             var target = CreateTarget(region, connection, loggers);
-            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases));
+            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases, errors));
             RegionConnectionLog.Report(connection, logger, name, endpoints, target);
             if (settings.Consistency.Leases)
             {
