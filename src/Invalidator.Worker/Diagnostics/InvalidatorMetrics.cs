@@ -36,7 +36,7 @@ internal sealed class InvalidatorMetrics
         SecondDeletes = meter.CreateCounter<long>("invalidator_second_deletes", description: "Keys and tag members deleted again by the delayed second delete, by region.");
         SecondDeleteHits = meter.CreateCounter<long>("invalidator_second_delete_hits", description: "Second deletes that found the key again (repopulated inside the window; with leases also a lease a reader held), by region.");
         SecondDeletesEarly = meter.CreateCounter<long>("invalidator_second_deletes_early", description: "Keys and tags whose second delete ran before its delay because Invalidator:Consistency:SecondDeleteMaxPending was reached.");
-        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, or no image at all.");
+        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, no image at all, or a name over Rules:MaxKeyBytes.");
         BatchSize = meter.CreateHistogram(
             "invalidator_batch_size",
             description: "Records per applied batch.",

@@ -63,6 +63,13 @@ public sealed class RulesOptions
     /// <summary><c>Invalidator:Rules:Debounce</c>: how long the file must stay unchanged before a change is loaded (editors write in steps).</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan Debounce { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// <c>Invalidator:Rules:MaxKeyBytes</c>: the longest rendered key or tag, in UTF-8 bytes (before the region prefix).
+    /// A longer one is unrenderable: counted and logged with its reason like any template that does not render, never deleted.
+    /// </summary>
+    [Range(16, 64 * 1024 * 1024, ErrorMessage = "Invalidator:Rules:MaxKeyBytes must be between 16 and 67108864 (bytes; the default is 1024).")]
+    public int MaxKeyBytes { get; set; } = Core.Planning.InvalidationPlanner.DefaultMaxKeyBytes;
 }
 
 public sealed class BatchingOptions

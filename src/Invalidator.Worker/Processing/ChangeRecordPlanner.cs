@@ -95,6 +95,10 @@ public sealed class ChangeRecordPlanner
     /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
     public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch) => Add(source, change, batch, tombstone: false);
 
+    /// <summary>Counts a change the source could not take whole (over a size bound) as poison, with the source's reason; plans nothing.</summary>
+    public PlannedRecord Poison(string source, ChangeEvent change, string reason) =>
+        new(Count(source, change.Operation.ToCode(), RecordOutcome.Poison), reason, change.CommitTime);
+
     private PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch, bool tombstone)
     {
         var op = tombstone ? "none" : change.Operation.ToCode();

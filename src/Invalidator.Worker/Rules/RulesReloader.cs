@@ -25,7 +25,7 @@ internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, 
             LoadedRules next;
             try
             {
-                next = LoadedRules.Load(current.Path, now);
+                next = LoadedRules.Load(current.Path, now, current.MaxKeyBytes);
             }
             catch (RulesException ex)
             {

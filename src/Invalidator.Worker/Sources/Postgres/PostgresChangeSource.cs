@@ -47,7 +47,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly PostgresSourceStartup _startup;
     private readonly BatchPipeline _pipeline;
     private readonly ReplicationProgress _progress;
-    private readonly List<ChangeEvent> _changes = [];
+    private readonly List<DecodedChange> _changes = [];
 
     private SourceBatch _open = new();
     private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
@@ -99,7 +99,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         try
         {
             var report = await _startup.CheckAsync(stoppingToken).ConfigureAwait(false);
-            _decoder = new PgOutputDecoder(report.Tables);
+            _decoder = new PgOutputDecoder(report.Tables, _options.DeadLetter.MaxRecordBytes);
             _slotKnownToExist = report.SlotExists && !_postgres.TemporarySlot;
             var reconnectDelay = FirstReconnectDelay;
             while (!stoppingToken.IsCancellationRequested)
@@ -268,14 +268,16 @@ internal sealed class PostgresChangeSource : BackgroundService
             default:
                 _changes.Clear();
                 await _decoder.DecodeAsync(message, _progress.InTransaction ? _progress.CommitTime : null, _changes, stoppingToken).ConfigureAwait(false);
-                foreach (var change in _changes)
+                foreach (var (change, oversized) in _changes)
                 {
                     if (_open.RecordCount == 0)
                     {
                         _planner.UseLatestRules(); // a reload takes effect between batches
                     }
 
-                    var planned = _planner.Add(SourceName, change, _open.Invalidations);
+                    var planned = oversized is null
+                        ? _planner.Add(SourceName, change, _open.Invalidations)
+                        : _planner.Poison(SourceName, change, oversized);
                     if (planned.IsPoison)
                     {
                         _open.AddPoison(new PoisonRecord(Slot, (long)(ulong)message.WalStart, message.WalStart.ToString(), planned.PoisonReason!, new ChangeContent(change)));
