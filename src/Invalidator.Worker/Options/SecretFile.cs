@@ -41,9 +41,9 @@ internal static class SecretFile
         }
     }
 
-    /// <summary>The secret; throws <see cref="InvalidOperationException"/> with the fix-it message when the file cannot be read.</summary>
+    /// <summary>The secret; throws <see cref="SecretFileException"/> with the fix-it message when the file cannot be read.</summary>
     public static string Read(string path, string key) =>
-        TryRead(path, key, out var error) ?? throw new InvalidOperationException(error);
+        TryRead(path, key, out var error) ?? throw new SecretFileException(error!);
 
     private static string Reason(Exception ex) => ex switch
     {
@@ -52,3 +52,9 @@ internal static class SecretFile
         _ => ex.Message,
     };
 }
+
+/// <summary>
+/// A password file that cannot be read (checked at start, so seen later only when a mounted secret is missing
+/// mid-rotation). An <see cref="IOException"/>, so a source that reconnects on I/O errors tries again.
+/// </summary>
+internal sealed class SecretFileException(string message) : IOException(message);

@@ -11,7 +11,7 @@ namespace Invalidator.Worker.Regions;
 /// </summary>
 internal static class RegionRedisConfiguration
 {
-    /// <summary>The configuration to connect with; throws <see cref="InvalidOperationException"/> (with the fix) when the password file cannot be read.</summary>
+    /// <summary>The configuration to connect with; throws <see cref="SecretFileException"/> (with the fix) when the password file cannot be read.</summary>
     public static ConfigurationOptions Create(string name, RegionOptions region)
     {
         var options = ConfigurationOptions.Parse(region.Redis);

@@ -99,7 +99,7 @@ public sealed class RegionCredentialsOptionsTests : IDisposable
         Assert.Equal(
             $"Invalidator:Regions:east:PasswordFile names {path}, which cannot be read (no such file): mount the secret there and let the worker's user read it, or correct the path.",
             Assert.Single(Failures(region)));
-        var error = Assert.Throws<InvalidOperationException>(() => RegionRedisConfiguration.Create("east", region));
+        var error = Assert.Throws<SecretFileException>(() => RegionRedisConfiguration.Create("east", region));
         Assert.Contains("Invalidator:Regions:east:PasswordFile", error.Message, StringComparison.Ordinal);
     }
 
