@@ -19,13 +19,18 @@ internal static class RulesCommand
         var file = new Argument<FileInfo>("file") { Description = "The rules file (YAML)." };
         var database = new Option<string?>("--database")
         {
-            Description = "A PostgreSQL connection string: also check that database for the direct source (wal_level, publication, replica identity, slot).",
+            Description = "A PostgreSQL connection string: also check that database for the direct source (wal_level, publication, replica identity, slot). " +
+                "Leave the password out of it: --password-file, PGPASSWORD, PGPASSFILE or ~/.pgpass give it.",
+        };
+        var passwordFile = new Option<FileInfo?>("--password-file")
+        {
+            Description = "A file holding the password for --database (a trailing line break is ignored), so it is not on the command line.",
         };
         var publication = new Option<string>("--publication") { Description = "The publication to check (Invalidator:Postgres:Publication).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
         var slot = new Option<string>("--slot") { Description = "The replication slot to check (Invalidator:Postgres:Slot).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
         var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.")
         {
-            file, database, publication, slot,
+            file, database, passwordFile, publication, slot,
         };
         check.SetAction(async (parse, cancellationToken) =>
         {
@@ -39,9 +44,36 @@ internal static class RulesCommand
                 var shadow = rules.Tables.Values.Count(t => t.Shadow);
                 output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates" +
                     (shadow > 0 ? $", {shadow} in shadow" : "") + $" (version {loaded.Version})");
-                return parse.GetValue(database) is { } connectionString
-                    ? await CheckDatabaseAsync(connectionString, parse.GetValue(publication)!, parse.GetValue(slot)!, rules, output, error, cancellationToken).ConfigureAwait(false)
-                    : 0;
+                if (parse.GetValue(database) is not { } connectionString)
+                {
+                    return 0;
+                }
+
+                if (parse.GetValue(passwordFile) is { } secret)
+                {
+                    if (PostgresCredentials.HasPassword(connectionString))
+                    {
+                        error.WriteLine("--database has a password and --password-file is given too: remove the password from --database.");
+                        return 1;
+                    }
+
+                    try
+                    {
+                        connectionString = PostgresCredentials.WithPassword(connectionString, null, secret.FullName, "--password-file");
+                    }
+                    catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
+                    {
+                        error.WriteLine($"--database is not a valid Npgsql connection string: {PostgresCredentials.DescribeInvalid(connectionString, ex, "--password-file")}.");
+                        return 1;
+                    }
+                }
+
+                return await CheckDatabaseAsync(connectionString, parse.GetValue(publication)!, parse.GetValue(slot)!, rules, output, error, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SecretFileException ex)
+            {
+                error.WriteLine(ex.Message);
+                return 1;
             }
             catch (RulesException ex)
             {

@@ -125,10 +125,16 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
                 {
                     failures.Add($"Invalidator:Regions:{name}:Redis names no endpoint: give host:port (for example localhost:6379).");
                 }
+
+                RegionCredentialsValidation.Validate(name, region, parsed, failures);
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException or NotSupportedException)
             {
-                failures.Add($"Invalidator:Regions:{name}:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
+                // The parser's message quotes the piece it choked on, which may be a piece of a password cut at a comma.
+                failures.Add(region.Redis.Contains("password=", StringComparison.OrdinalIgnoreCase)
+                    ? $"Invalidator:Regions:{name}:Redis is not a valid StackExchange.Redis configuration string (the parser's message is not shown: the string holds a password). " +
+                        $"A comma in a password splits the string: move the password to Invalidator:Regions:{name}:Password or :PasswordFile."
+                    : $"Invalidator:Regions:{name}:Redis is not a valid StackExchange.Redis configuration string: {ex.Message}");
             }
 
             if (region.Resilience.MaxDelay < region.Resilience.BaseDelay)

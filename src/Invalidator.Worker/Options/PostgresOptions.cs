@@ -18,6 +18,19 @@ public sealed class PostgresOptions
     /// <summary><c>Invalidator:Postgres:ConnectionString</c>: an Npgsql connection string; the user needs the REPLICATION attribute.</summary>
     public string ConnectionString { get; set; } = "";
 
+    /// <summary>
+    /// <c>Invalidator:Postgres:Password</c>: the password, kept out of the connection string (for example from the
+    /// environment variable <c>Invalidator__Postgres__Password</c>). Not with <see cref="PasswordFile"/>, nor with a
+    /// <c>Password=</c> in the connection string.
+    /// </summary>
+    public string? Password { get; set; }
+
+    /// <summary>
+    /// <c>Invalidator:Postgres:PasswordFile</c>: a file holding the password (a mounted secret), read at each new
+    /// connection; trailing line breaks are ignored. Not with <see cref="Password"/>.
+    /// </summary>
+    public string? PasswordFile { get; set; }
+
     /// <summary><c>Invalidator:Postgres:Publication</c>: the publication to stream (created by you: <c>CREATE PUBLICATION ... FOR TABLE ...</c>).</summary>
     public string Publication { get; set; } = DefaultName;
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Invalidator.Worker.Sources.Postgres;
 using Npgsql;
 
 namespace Invalidator.Worker.Options;
@@ -25,7 +26,8 @@ internal static partial class PostgresOptionsValidation
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
             {
-                failures.Add($"Invalidator:DeadLetter:ConnectionString is not a valid Npgsql connection string: {ex.Message}");
+                failures.Add($"Invalidator:DeadLetter:ConnectionString is not a valid Npgsql connection string: " +
+                    PostgresCredentials.DescribeInvalid(deadLetter.ConnectionString, ex, "Passfile= or PGPASSFILE") + ".");
             }
         }
     }
@@ -42,10 +44,12 @@ internal static partial class PostgresOptionsValidation
             try
             {
                 _ = new NpgsqlConnectionStringBuilder(postgres.ConnectionString);
+                ValidatePassword(postgres, failures);
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException)
             {
-                failures.Add($"Invalidator:Postgres:ConnectionString is not a valid Npgsql connection string: {ex.Message}");
+                failures.Add($"Invalidator:Postgres:ConnectionString is not a valid Npgsql connection string: " +
+                    PostgresCredentials.DescribeInvalid(postgres.ConnectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") + ".");
             }
         }
 
@@ -58,6 +62,33 @@ internal static partial class PostgresOptionsValidation
         {
             failures.Add($"Invalidator:Postgres:Slot '{postgres.Slot}' is not a valid replication slot name: " +
                 $"use 1 to {MaxIdentifierLength} lower-case letters, digits and underscores (for example {PostgresOptions.DefaultName}).");
+        }
+    }
+
+    /// <summary><c>Invalidator:Postgres:Password</c> or <c>:PasswordFile</c>: one source of the password, and a readable file.</summary>
+    private static void ValidatePassword(PostgresOptions postgres, List<string> failures)
+    {
+        var hasPassword = !string.IsNullOrEmpty(postgres.Password);
+        var hasPasswordFile = !string.IsNullOrEmpty(postgres.PasswordFile);
+        if (hasPassword && hasPasswordFile)
+        {
+            failures.Add("Invalidator:Postgres:Password and Invalidator:Postgres:PasswordFile are both set: keep one (PasswordFile for a mounted secret).");
+            return;
+        }
+
+        if (hasPasswordFile)
+        {
+            _ = SecretFile.TryRead(postgres.PasswordFile!, PostgresCredentials.PasswordFileKey, out var error);
+            if (error is not null)
+            {
+                failures.Add(error);
+            }
+        }
+
+        if ((hasPassword || hasPasswordFile) && !string.IsNullOrEmpty(new NpgsqlConnectionStringBuilder(postgres.ConnectionString).Password))
+        {
+            failures.Add($"Invalidator:Postgres:ConnectionString has a Password= and Invalidator:Postgres:{(hasPassword ? "Password" : "PasswordFile")} is set too: " +
+                "remove Password= from the connection string.");
         }
     }
 

@@ -8,6 +8,25 @@ public sealed class RegionOptions
     public string Redis { get; set; } = "";
 
     /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:User</c>: the Redis ACL user (Redis 6+). Given here rather than as
+    /// <c>user=</c> in <see cref="Redis"/>, so no character of it is read as configuration-string syntax.
+    /// </summary>
+    public string? User { get; set; }
+
+    /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:Password</c>: the password (of <see cref="User"/>, or of the default user).
+    /// Given here, a comma or an equals sign in it is never parsed as an endpoint or an option, as it would be in
+    /// <see cref="Redis"/>. Not with <see cref="PasswordFile"/>.
+    /// </summary>
+    public string? Password { get; set; }
+
+    /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:PasswordFile</c>: a file holding the password (a mounted Kubernetes secret);
+    /// trailing line breaks are ignored. Read at start; an unreadable file stops the start. Not with <see cref="Password"/>.
+    /// </summary>
+    public string? PasswordFile { get; set; }
+
+    /// <summary>
     /// <c>Invalidator:Regions:&lt;name&gt;:Target</c>: what a delete means in this region: plain Redis keys and
     /// <c>tag:T</c> sets (the default), FusionCache entries, or ASP.NET Core output-cache responses.
     /// </summary>

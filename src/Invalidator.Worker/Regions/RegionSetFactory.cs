@@ -20,13 +20,14 @@ internal static class RegionSetFactory
         var regions = new List<RegionInvalidator>();
         foreach (var (name, region) in settings.Regions.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
-            var redisOptions = ConfigurationOptions.Parse(region.Redis);
+            var redisOptions = RegionRedisConfiguration.Create(name, region);
             redisOptions.AbortOnConnectFail = false;
             redisOptions.ClientName ??= "invalidator";
             // A command for a disconnected server fails at once instead of waiting in a backlog, so the retry
             // and circuit breaker see the outage and the batch is dead-lettered instead of held up.
             redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
+            RegionAuthenticationLog.Watch(connection, logger, name, time);
             var circuit = new CircuitBreakerStateProvider();
             var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status, errors);
             var endpoints = string.Join(",", redisOptions.EndPoints);
@@ -133,5 +134,27 @@ internal sealed class RegionConnectionLog
                 Log.RegionReady(_logger, _region, _endpoints, _keyPrefix, _command);
             }
         }
+    }
+}
+
+/// <summary>
+/// Says plainly when a region's server refuses the worker's credentials or TLS: with <c>AbortOnConnectFail=false</c>
+/// such a region would otherwise only show as "not connected yet" while StackExchange.Redis retries in the background.
+/// Once a minute at most, and never with the password (the server's reply does not hold it).
+/// </summary>
+internal static class RegionAuthenticationLog
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    public static void Watch(IConnectionMultiplexer connection, ILogger logger, string region, TimeProvider time)
+    {
+        var limit = new RateLimitedLog(Interval, time);
+        connection.ConnectionFailed += (_, e) =>
+        {
+            if (e.FailureType == ConnectionFailureType.AuthenticationFailure && limit.ShouldLog(region, out var suppressed))
+            {
+                Log.RegionAuthenticationFailed(logger, region, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString(), Log.Describe(e.Exception), suppressed);
+            }
+        };
     }
 }

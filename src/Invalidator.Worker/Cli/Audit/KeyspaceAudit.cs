@@ -23,7 +23,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
 
     public async Task<RegionAudit> RunAsync(string region, RegionOptions options, CancellationToken cancellationToken)
     {
-        var configuration = ConfigurationOptions.Parse(options.Redis);
+        var configuration = RegionRedisConfiguration.Create(region, options);
         configuration.AbortOnConnectFail = true;
         configuration.ClientName ??= "invalidator-audit";
         await using var connection = await ConnectAsync(region, configuration).ConfigureAwait(false);

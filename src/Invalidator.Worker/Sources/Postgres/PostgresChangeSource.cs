@@ -152,7 +152,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     /// <summary>One replication session, until the connection fails or the worker stops.</summary>
     private async Task StreamAsync(Action onStreaming, CancellationToken stoppingToken)
     {
-        var connection = new LogicalReplicationConnection(ReplicationConnectionString(_postgres.ConnectionString));
+        var connection = new LogicalReplicationConnection(ReplicationConnectionString(PostgresCredentials.ConnectionString(_postgres)));
         await using (connection.ConfigureAwait(false))
         {
             await connection.Open(stoppingToken).ConfigureAwait(false);

@@ -32,12 +32,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
     public PostgresDeadLetterStore(IOptions<InvalidatorOptions> options, ILogger<PostgresDeadLetterStore> logger)
     {
         var settings = options.Value;
-        var connectionString = string.IsNullOrWhiteSpace(settings.DeadLetter.ConnectionString)
-            ? settings.Postgres.ConnectionString
-            : settings.DeadLetter.ConnectionString;
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        builder.ApplicationName ??= "invalidator-dead-letters";
-        _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        _dataSource = CreateDataSource(settings);
         var parts = settings.DeadLetter.Table.Split('.');
         (_schema, _name) = parts.Length == 2 ? (parts[0], parts[1]) : ("public", parts[0]);
         Table = $"{_schema}.{_name}";
@@ -46,6 +41,29 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         _logger = logger;
         _configuredRegions = new HashSet<string>(settings.Regions.Keys, StringComparer.OrdinalIgnoreCase);
         Name = $"table {Table}";
+    }
+
+    /// <summary>
+    /// The dead-letter table's database: <c>Invalidator:DeadLetter:ConnectionString</c>, or else the source's, with the
+    /// source's <c>Password</c> or <c>PasswordFile</c> (the file read at each new physical connection, as the source does).
+    /// </summary>
+    private static NpgsqlDataSource CreateDataSource(InvalidatorOptions settings)
+    {
+        var ownDatabase = !string.IsNullOrWhiteSpace(settings.DeadLetter.ConnectionString);
+        var builder = new NpgsqlDataSourceBuilder(ownDatabase ? settings.DeadLetter.ConnectionString : settings.Postgres.ConnectionString);
+        builder.ConnectionStringBuilder.ApplicationName ??= "invalidator-dead-letters";
+        if (!ownDatabase && settings.Postgres.PasswordFile is { Length: > 0 } file)
+        {
+            builder.UsePasswordProvider(
+                _ => SecretFile.Read(file, PostgresCredentials.PasswordFileKey),
+                (_, _) => ValueTask.FromResult(SecretFile.Read(file, PostgresCredentials.PasswordFileKey)));
+        }
+        else if (!ownDatabase && settings.Postgres.Password is { Length: > 0 } password)
+        {
+            builder.ConnectionStringBuilder.Password = password;
+        }
+
+        return builder.Build();
     }
 
     /// <summary>The table, <c>schema.table</c>.</summary>

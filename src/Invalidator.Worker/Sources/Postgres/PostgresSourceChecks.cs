@@ -74,7 +74,8 @@ internal static partial class PostgresSourceChecks
         }
         catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
         {
-            report.Error($"Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString): {ex.Message}");
+            report.Error($"Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString): " +
+                (ex is ArgumentException ? PostgresCredentials.DescribeInvalid(connectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") : ex.Message));
             return report;
         }
 

@@ -30,7 +30,7 @@ internal sealed class PostgresSourceStartup(
         while (true)
         {
             var report = await PostgresSourceChecks.RunAsync(
-                postgres.ConnectionString, postgres.Publication, postgres.Slot, rules, stoppingToken).ConfigureAwait(false);
+                PostgresCredentials.ConnectionString(postgres), postgres.Publication, postgres.Slot, rules, stoppingToken).ConfigureAwait(false);
             var onlyBusy = report.SlotActivePid is not null && report.Findings.Count(f => f.Severity == CheckSeverity.Error) == 1;
             if (onlyBusy && time.GetElapsedTime(started) < SlotBusyGrace)
             {
