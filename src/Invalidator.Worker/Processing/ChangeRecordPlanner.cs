@@ -57,6 +57,33 @@ public sealed class ChangeRecordPlanner
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
     {
+        try
+        {
+            return AddRecord(topic, key, value, batch, maxValueBytes);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Whatever decoding or planning throws makes the record poison with the reason: never a crash, never a record
+            // skipped without a letter. Names it added to the batch before it threw stay (a repeated delete is harmless).
+            return Poison(topic, UnexpectedReason(ex));
+        }
+    }
+
+    /// <summary>
+    /// Counts a record the source could not even hand to <see cref="Add(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, InvalidationBatch, int)"/>
+    /// (a deserializer that threw, a replication message the decoder could not read) as poison, with its reason.
+    /// </summary>
+    public PlannedRecord Poison(string source, string reason) => new(Count(source, "unknown", RecordOutcome.Poison), reason, null);
+
+    /// <summary>The poison reason for an exception nothing expected: its type says as much as its message.</summary>
+    public static string UnexpectedReason(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return $"The record could not be decoded or planned ({exception.GetType().Name}: {exception.Message}).";
+    }
+
+    private PlannedRecord AddRecord(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes)
+    {
         if (value.Length > maxValueBytes)
         {
             return new PlannedRecord(
@@ -92,8 +119,19 @@ public sealed class ChangeRecordPlanner
         };
     }
 
-    /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
-    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch) => Add(source, change, batch, tombstone: false);
+    /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics. Never throws for bad input.</summary>
+    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        try
+        {
+            return Add(source, change, batch, tombstone: false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return Poison(source, UnexpectedReason(ex));
+        }
+    }
 
     /// <summary>Counts a change the source could not take whole (over a size bound) as poison, with the source's reason; plans nothing.</summary>
     public PlannedRecord Poison(string source, ChangeEvent change, string reason) =>

@@ -124,6 +124,25 @@ internal sealed class PgOutputDecoder
     private void Add(List<DecodedChange> changes, ChangeEvent change) =>
         changes.Add(new DecodedChange(change, _budget.Describe(change.Table)));
 
+    /// <summary>
+    /// What is known of a message that could not be decoded, for its poison letter: its table and operation, no rows
+    /// (the values are what could not be read).
+    /// </summary>
+    public static ChangeEvent Unreadable(PgOutputReplicationMessage message, DateTimeOffset? commitTime)
+    {
+        var (relation, operation) = message switch
+        {
+            InsertMessage m => (m.Relation, ChangeOperation.Create),
+            UpdateMessage m => (m.Relation, ChangeOperation.Update),
+            DeleteMessage m => (m.Relation, ChangeOperation.Delete),
+            TruncateMessage m => (m.Relations.Count > 0 ? m.Relations[0] : null, ChangeOperation.Truncate),
+            LogicalDecodingMessage => (null, ChangeOperation.Message),
+            _ => ((RelationMessage?)null, ChangeOperation.Update),
+        };
+        var table = relation is null ? message.GetType().Name : relation.Namespace + "." + relation.RelationName;
+        return new ChangeEvent(table, operation, null, null, null, commitTime);
+    }
+
     private RelationShape Shape(RelationMessage relation) =>
         _relations.TryGetValue(relation.RelationId, out var shape) && ReferenceEquals(shape.Message, relation)
             ? shape
