@@ -179,6 +179,9 @@ internal static partial class Log
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
     public static partial void DeadLetterTableReady(ILogger logger, string table);
 
+    [LoggerMessage(8020, LogLevel.Warning, "A delete of {Table} has a before image of only its key's columns and type defaults (0, \"\", false, null): the shape Debezium sends under REPLICA IDENTITY DEFAULT, which fills the columns it was not sent with placeholders, so keys and tags rendered from them name a row that never was (like team:0) and the old row's are missed. Fix: ALTER TABLE {Table} REPLICA IDENTITY FULL, or add 'replicaIdentity: default' to its rule so that only the key's columns of old rows are used; if the table is FULL and such rows are real, add 'replicaIdentity: full' to say so. ({Suppressed} more such deletes of this table since the last message)")]
+    public static partial void SuspectDefaultIdentity(ILogger logger, string table, long suppressed);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }
