@@ -213,7 +213,14 @@ public static class DebeziumDecoder
             scratch.Table = table;
             scratch.Operation = operation;
             scratch.CommitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
-            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow))
+            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow, out var keyColumns))
+            {
+                return false;
+            }
+
+            // A delete that may be REPLICA IDENTITY DEFAULT's shape is decoded whole, which checks every column.
+            if (operation == ChangeOperation.Delete && tableHints.WatchesDefaultIdentity
+                && DefaultIdentityShape.MayMatch(value, fields.Before, keyColumns, decimals))
             {
                 return false;
             }
@@ -228,8 +235,10 @@ public static class DebeziumDecoder
         }
     }
 
-    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row)
+    /// <summary>Reads the key's used columns into <paramref name="row"/>; <paramref name="columns"/> is how many columns the key has.</summary>
+    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row, out int columns)
     {
+        columns = 0;
         if (key.IsEmpty)
         {
             return true;
@@ -237,6 +246,7 @@ public static class DebeziumDecoder
 
         if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
         {
+            columns = payload.PropertyCount;
             return RowImageReader.ReadInto(key, payload.Object, "key", keyDecimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
         }
 
@@ -259,6 +269,7 @@ public static class DebeziumDecoder
             SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
         }
 
+        columns = !segment.IsObject ? 0 : fields.IsWrapper ? EnvelopeFields.Scan(key, segment).PropertyCount : fields.PropertyCount;
         return RowImageReader.ReadInto(key, segment, "key", decimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
     }
 
@@ -474,6 +485,7 @@ public static class DebeziumDecoder
         {
             MessagePrefix = prefix,
             MessageContent = content,
+            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
         };
     }
 
@@ -505,8 +517,16 @@ public static class DebeziumDecoder
 
         var commitTime = Time(fields.UnwrapSourceTsUs, fields.UnwrapSourceTsNs, fields.UnwrapSourceTsMs)
             ?? Time(fields.UnwrapTsUs, fields.UnwrapTsNs, fields.UnwrapTsMs);
-        return new ChangeEvent(table, operation, before, after, keyImage, commitTime);
+        return new ChangeEvent(table, operation, before, after, keyImage, commitTime)
+        {
+            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
+        };
     }
+
+    /// <summary>A delete shaped like REPLICA IDENTITY DEFAULT's, of a table whose rule does not state its identity.</summary>
+    private static bool SuspectDefaultIdentity(ChangeOperation operation, RowImage? before, RowImage? key, TableDecodingHints? hints) =>
+        operation == ChangeOperation.Delete && hints is { WatchesDefaultIdentity: true } && before is not null && key is not null
+        && DefaultIdentityShape.Matches(before, key);
 
     /// <summary>
     /// Under <c>replicaIdentity: default</c> only the record key's columns of an old row are real: Debezium fills

@@ -222,6 +222,7 @@ public static class RulesLoader
                 TruncateTags = truncateTags,
                 Decimals = decimals,
                 ReplicaIdentity = replicaIdentity,
+                ReplicaIdentityStated = fields.ContainsKey("replicaIdentity"),
                 Format = format,
                 Leases = leases,
                 SecondDelete = secondDelete,

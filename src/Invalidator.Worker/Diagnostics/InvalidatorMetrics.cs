@@ -45,6 +45,7 @@ internal sealed class InvalidatorMetrics
         ShadowRecords = meter.CreateCounter<long>("invalidator_shadow_records", description: "Changes planned in shadow (Invalidator:Mode = Shadow or the rule's shadow: true): counted, nothing deleted, by table.");
         ShadowKeys = meter.CreateCounter<long>("invalidator_shadow_keys", description: "Keys shadow plans would have deleted (per change, before deduplication), by table.");
         ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
+        SuspectDefaultIdentity = meter.CreateCounter<long>("invalidator_suspect_default_identity", description: "Deletes whose before image holds only the key's columns and type defaults (REPLICA IDENTITY DEFAULT's shape) of tables whose rule does not state replicaIdentity, by table.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -83,6 +84,8 @@ internal sealed class InvalidatorMetrics
     public Counter<long> ShadowKeys { get; }
 
     public Counter<long> ShadowTags { get; }
+
+    public Counter<long> SuspectDefaultIdentity { get; }
 
     /// <summary><c>invalidator_rules_info{version,loaded_at}</c>, read from the live rules when scraped. Called once, when they are first loaded.</summary>
     public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>

@@ -83,7 +83,10 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly),
             mode == WorkerMode.Shadow ? "shadow" : "live",
             Rules(),
-            status.Shadow());
+            status.Shadow())
+        {
+            SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
+        };
     }
 
     private RulesView Rules()
@@ -216,7 +219,11 @@ public sealed record StatusSnapshot(
     SecondDeleteView SecondDeletes,
     string Mode,
     RulesView Rules,
-    IReadOnlyList<ShadowTableView> Shadow);
+    IReadOnlyList<ShadowTableView> Shadow)
+{
+    /// <summary>Tables whose deletes looked like REPLICA IDENTITY DEFAULT's while their rule does not say (see the README).</summary>
+    public IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentity { get; init; } = [];
+}
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
 public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);

@@ -26,6 +26,7 @@ public sealed class WorkerStatus : IBatchListener
     private readonly Lock _partitionsLock = new();
     private readonly Dictionary<string, RegionState> _regions = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SuspectIdentityState> _suspectIdentity = new(StringComparer.Ordinal);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -224,7 +225,19 @@ public sealed class WorkerStatus : IBatchListener
     public void ShadowPlanned(string table, int keys, int tags, string? example) =>
         _shadow.GetOrAdd(table, static _ => new ShadowState()).Add(keys, tags, example, _time.GetUtcNow());
 
+    // ---- Decoding ----
+
+    /// <summary>
+    /// A delete of <paramref name="table"/> looked like REPLICA IDENTITY DEFAULT's (the key's columns and type defaults)
+    /// and its rule does not state <c>replicaIdentity</c>. Only tables with a rule are reported, so this stays small.
+    /// </summary>
+    public void SuspectDefaultIdentity(string table) =>
+        _suspectIdentity.GetOrAdd(table, static _ => new SuspectIdentityState()).Add(_time.GetUtcNow());
+
     // ---- Reads: status page, health checks, gauges ----
+
+    internal IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentities() =>
+        _suspectIdentity.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
 
     internal IReadOnlyList<ShadowTableView> Shadow() =>
         _shadow.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
@@ -391,6 +404,25 @@ public sealed class WorkerStatus : IBatchListener
         }
     }
 
+    private sealed class SuspectIdentityState
+    {
+        private long _deletes;
+        private long _lastAt;
+
+        public void Add(DateTimeOffset now)
+        {
+            Interlocked.Increment(ref _deletes);
+            Volatile.Write(ref _lastAt, now.UtcTicks);
+        }
+
+        public SuspectIdentityView View(string table) => new(
+            table,
+            Interlocked.Read(ref _deletes),
+            new DateTimeOffset(Volatile.Read(ref _lastAt), TimeSpan.Zero),
+            $"ALTER TABLE {table} REPLICA IDENTITY FULL, or add 'replicaIdentity: default' to its rule (only the key's columns of old rows are then used); " +
+            "if the table is FULL and such rows are real, add 'replicaIdentity: full'");
+    }
+
     private sealed class PartitionState
     {
         public long? NextPosition { get; set; }
@@ -503,6 +535,12 @@ public sealed record PartitionView(string Source, int Partition, long? LagMessag
 
 /// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
 public sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
+
+/// <summary>
+/// A table whose deletes looked like REPLICA IDENTITY DEFAULT's (before images of the key's columns and type defaults)
+/// while its rule does not state <c>replicaIdentity</c>: how many, when last, and the fix.
+/// </summary>
+public sealed record SuspectIdentityView(string Table, long Deletes, DateTimeOffset LastAt, string Fix);
 
 /// <summary>One recent dead letter on the status page.</summary>
 public sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);

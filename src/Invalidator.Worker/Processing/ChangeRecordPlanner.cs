@@ -18,6 +18,7 @@ namespace Invalidator.Worker.Processing;
 public sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly LiveRules _live;
     private readonly bool _shadowAll;
@@ -25,6 +26,7 @@ public sealed class ChangeRecordPlanner
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
     private readonly RateLimitedLog _shadowLog;
+    private readonly RateLimitedLog _suspectIdentityLog;
     private readonly WorkerStatus? _status;
     private LoadedRules _rules;
 
@@ -43,6 +45,7 @@ public sealed class ChangeRecordPlanner
         _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
+        _suspectIdentityLog = new RateLimitedLog(SuspectIdentityLogInterval, time);
     }
 
     /// <summary>The rules version records are planned with now.</summary>
@@ -106,6 +109,11 @@ public sealed class ChangeRecordPlanner
         catch (ChangeEventFormatException ex)
         {
             return new PlannedRecord(Count(topic, "unknown", RecordOutcome.Poison), ex.Message, null);
+        }
+
+        if (decoded.Change is { SuspectDefaultIdentity: true } suspect)
+        {
+            ReportSuspectDefaultIdentity(suspect.Table);
         }
 
         return decoded.Kind switch
@@ -201,6 +209,20 @@ public sealed class ChangeRecordPlanner
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
             Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, plan.Example ?? "nothing rendered", suppressed);
+        }
+    }
+
+    /// <summary>
+    /// A delete shaped like REPLICA IDENTITY DEFAULT's, of a table whose rule does not state its identity: planned as
+    /// it is (the rule decides), but counted, shown on the status page and logged with the fix.
+    /// </summary>
+    private void ReportSuspectDefaultIdentity(string table)
+    {
+        _metrics.SuspectDefaultIdentity.Add(1, new KeyValuePair<string, object?>("table", table));
+        _status?.SuspectDefaultIdentity(table);
+        if (_suspectIdentityLog.ShouldLog(table, out var suppressed))
+        {
+            Log.SuspectDefaultIdentity(_logger, table, suppressed);
         }
     }
 
