@@ -26,8 +26,11 @@ internal sealed class RegionRedriver : BackgroundService
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
     private readonly RateLimitedLog _stalledLog;
+    private readonly RegionPoisonWriter _refusals;
 
-    public RegionRedriver(IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time)
+    public RegionRedriver(
+        IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
+        InvalidatorMetrics metrics, WorkerStatus? status = null)
     {
         _options = options.Value;
         _store = store;
@@ -35,6 +38,7 @@ internal sealed class RegionRedriver : BackgroundService
         _logger = logger;
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
+        _refusals = new RegionPoisonWriter(store, metrics, logger, time, status);
     }
 
     // A shadow worker deletes nothing, so it redrives nothing either (the letters on a shared topic are live workers').
@@ -65,7 +69,13 @@ internal sealed class RegionRedriver : BackgroundService
                         continue;
                     }
 
-                    await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
+                    var result = await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
+                    if (result.RefusedNames.Count > 0)
+                    {
+                        // Names the server refused for good become poison letters before the letter is marked: none is lost.
+                        await WriteRefusedAsync(region, new RegionRefusals(region.Name, result.RefusedNames), letter.Letter.Sources, stoppingToken).ConfigureAwait(false);
+                    }
+
                     await MarkAsync(region, letter, stoppingToken).ConfigureAwait(false);
                 }
             }
@@ -92,7 +102,7 @@ internal sealed class RegionRedriver : BackgroundService
     }
 
     /// <summary>Applies the letter in its region, waiting for as long as the region still fails.</summary>
-    private async Task RedriveAsync(RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, CancellationToken stoppingToken)
+    private async Task<RegionApplyResult> RedriveAsync(RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, CancellationToken stoppingToken)
     {
         while (true)
         {
@@ -100,13 +110,30 @@ internal sealed class RegionRedriver : BackgroundService
             {
                 var result = await region.ApplyAsync(letter.Keys, letter.Tags, stoppingToken).ConfigureAwait(false);
                 Log.RegionRedriven(_logger, region.Name, pending.Where, letter.Keys.Count, letter.Tags.Count, result.KeysFound);
-                return;
+                return result;
             }
             catch (RegionApplyException ex)
             {
                 var delay = _options.DeadLetter.RedriveRetryInterval;
                 Log.RedriveWaiting(_logger, region.Name, Log.Describe(ex.InnerException), pending.Where, delay);
                 await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteRefusedAsync(
+        RegionInvalidator region, RegionRefusals refusals, IReadOnlyList<RegionDeadLetter.SourceRange> sources, CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await _refusals.WriteAsync(refusals, "", sources, stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                await StalledAsync(region, ex, stoppingToken).ConfigureAwait(false);
             }
         }
     }

@@ -180,5 +180,11 @@ internal static partial class Log
     public static partial void DeadLetterTableReady(ILogger logger, string table);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
+    [LoggerMessage(8040, LogLevel.Warning, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}; the rest applied, and they are dead-lettered as a poison letter to {Store} (dlq replay re-applies them once the cause is fixed)")]
+    public static partial void RegionNamesPoisoned(ILogger logger, string region, int count, string error, string example, string store);
+
+    [LoggerMessage(8041, LogLevel.Error, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}, and there is no dead-letter store to keep them: they stay unapplied")]
+    public static partial void RegionNamesRefusedUnstored(ILogger logger, string region, int count, string error, string example);
+
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }
