@@ -186,5 +186,8 @@ internal static partial class Log
     [LoggerMessage(8041, LogLevel.Error, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}, and there is no dead-letter store to keep them: they stay unapplied")]
     public static partial void RegionNamesRefusedUnstored(ILogger logger, string region, int count, string error, string example);
 
+    [LoggerMessage(8042, LogLevel.Error, "Region {Region}: dead letter {Letter} ({Keys} keys, {Tags} tags) failed {Tries} redrive tries on an error that is not the region being unreachable ({Error}); quarantined as a poison letter in {Store} (dlq replay re-applies it), the letters behind it go on")]
+    public static partial void RedriveQuarantined(ILogger logger, string region, string letter, int keys, int tags, int tries, string error, string store);
+
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }
