@@ -19,4 +19,7 @@ public static class DeadLetterKinds
     /// <summary>On the topic, a poison record that is a decoded change (JSON), not an original record.</summary>
     public const string FormatHeader = "invalidator.format";
     public const string ChangeFormat = "change-json";
+
+    /// <summary>On the topic, a region's poison letter: the region's names as a letter (JSON), not a source record.</summary>
+    public const string RegionNamesFormat = "region-names";
 }

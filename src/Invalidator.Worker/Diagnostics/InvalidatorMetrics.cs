@@ -46,6 +46,7 @@ internal sealed class InvalidatorMetrics
         ShadowKeys = meter.CreateCounter<long>("invalidator_shadow_keys", description: "Keys shadow plans would have deleted (per change, before deduplication), by table.");
         ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
         SuspectDefaultIdentity = meter.CreateCounter<long>("invalidator_suspect_default_identity", description: "Deletes whose before image holds only the key's columns and type defaults (REPLICA IDENTITY DEFAULT's shape) of tables whose rule does not state replicaIdentity, by table.");
+        RegionPoison = meter.CreateCounter<long>("invalidator_region_poison", description: "Keys and tags a region's server refused for good (WRONGTYPE and other command errors), dead-lettered as poison letters while the rest of their batch applied, and region letters the redrive quarantined, by region.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -74,6 +75,8 @@ internal sealed class InvalidatorMetrics
     public Counter<long> UnresolvedTemplates { get; }
 
     public Histogram<int> BatchSize { get; }
+
+    public Counter<long> RegionPoison { get; }
 
     public Histogram<double> EndToEndSeconds { get; }
 

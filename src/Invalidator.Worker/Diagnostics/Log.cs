@@ -185,5 +185,14 @@ internal static partial class Log
     public static partial void SuspectDefaultIdentity(ILogger logger, string table, long suppressed);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
+    [LoggerMessage(8040, LogLevel.Warning, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}; the rest applied, and they are dead-lettered as a poison letter to {Store} (dlq replay re-applies them once the cause is fixed)")]
+    public static partial void RegionNamesPoisoned(ILogger logger, string region, int count, string error, string example, string store);
+
+    [LoggerMessage(8041, LogLevel.Error, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}, and there is no dead-letter store to keep them: they stay unapplied")]
+    public static partial void RegionNamesRefusedUnstored(ILogger logger, string region, int count, string error, string example);
+
+    [LoggerMessage(8042, LogLevel.Error, "Region {Region}: dead letter {Letter} ({Keys} keys, {Tags} tags) failed {Tries} redrive tries on an error that is not the region being unreachable ({Error}); quarantined as a poison letter in {Store} (dlq replay re-applies it), the letters behind it go on")]
+    public static partial void RedriveQuarantined(ILogger logger, string region, string letter, int keys, int tags, int tries, string error, string store);
+
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

@@ -56,6 +56,7 @@ public sealed class WorkerStatus : IBatchListener
             metrics.RegionRetries.Add(0, tag);
             metrics.SecondDeletes.Add(0, tag);
             metrics.SecondDeleteHits.Add(0, tag);
+            metrics.RegionPoison.Add(0, tag);
         }
 
         metrics.DeadLetters.Add(0, new("reason", "poison"), new("region", ""));

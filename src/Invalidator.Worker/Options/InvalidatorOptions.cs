@@ -116,6 +116,15 @@ public sealed class DeadLetterOptions
     public TimeSpan RedriveRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// <c>Invalidator:DeadLetter:MaxRedriveTries</c>: redrive tries of one region letter that may fail on an error other
+    /// than the region being unreachable, slow or failing over (a transient error, which waits as long as it lasts)
+    /// before the letter is quarantined: written as a poison letter (<c>dlq replay</c> re-applies it) and passed, so
+    /// it never holds up the letters behind it.
+    /// </summary>
+    [Range(1, 1000)]
+    public int MaxRedriveTries { get; set; } = 5;
+
+    /// <summary>
     /// <c>Invalidator:DeadLetter:Table</c> (direct mode): the dead-letter table, <c>table</c> or <c>schema.table</c>
     /// (default schema <c>public</c>); created if absent. Checked only when <c>Invalidator:Source</c> is <c>Postgres</c>.
     /// </summary>

@@ -18,8 +18,22 @@ public enum DeleteRound
     Second,
 }
 
-/// <summary>What one region did with a batch.</summary>
-public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound);
+/// <summary>
+/// What one region did with a batch. <paramref name="Refused"/> are the names its server refused for good (a tag whose
+/// set is a string: <c>WRONGTYPE</c>): everything else applied, and those names are for the dead-letter store.
+/// </summary>
+public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
+{
+    /// <summary>The refused names, none when the whole batch applied.</summary>
+    public IReadOnlyList<RefusedName> RefusedNames => Refused ?? [];
+}
+
+/// <summary>
+/// A key or tag (as planned, before the region's key prefix) whose command the region's server refused with a
+/// permanent error (<see cref="RedisErrorClassifier.IsRefusal"/>): <paramref name="Error"/> is the server's error line.
+/// Retrying cannot change it, so it is poisoned alone, and the rest of its batch applies.
+/// </summary>
+public sealed record RefusedName(string Name, bool IsTag, string Error);
 
 /// <summary>A region that could not apply a batch: after its retries, or at once when its circuit is open.</summary>
 public sealed class RegionApplyException(string region, int attempts, Exception inner)
@@ -58,7 +72,7 @@ public sealed class RegionInvalidator : IDisposable
         WorkerStatus? status = null,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
-        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll, errors)
+        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, metrics, time, status, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }

@@ -10,7 +10,8 @@ namespace Invalidator.Worker.Regions.Targets;
 /// Target <c>Redis</c>: deletes a batch's keys and tag members in the region's Redis. Only deletes: UNLINK/DEL are
 /// idempotent, so a replayed batch is harmless. Commands are pipelined, many keys per command, one command per hash
 /// slot so it also works on Redis Cluster. Where leases apply, each key's lease key <c>L(K)</c> (which lives in K's
-/// slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands.
+/// slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands. A name the
+/// server refuses for good (a tag set that is not a set: <c>WRONGTYPE</c>) is returned as refused, and the rest applies.
 /// </summary>
 internal sealed class RedisTarget : IRegionTarget
 {
@@ -19,9 +20,11 @@ internal sealed class RedisTarget : IRegionTarget
     private readonly string _command;
     private readonly string _keyPrefix;
     private readonly RedisKey _prefix;
+    private readonly RedisErrorClassifier _errors;
 
-    public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand)
+    public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand, RedisErrorClassifier? errors = null)
     {
+        _errors = errors ?? RedisErrorClassifier.Default;
         _redis = redis;
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
@@ -39,6 +42,9 @@ internal sealed class RedisTarget : IRegionTarget
         IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
     {
         var db = _redis.GetDatabase();
+        // Every command is awaited on its own: a name the server refuses for good (WRONGTYPE) is poisoned alone and
+        // the rest of the batch applies; a transient error anywhere fails the attempt (it is repeated whole).
+        var refused = new List<RefusedName>();
         // Each name once (before the region's prefix), with its lease key if any source of it asks for one (a key may
         // also be a tag member).
         var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
@@ -49,20 +55,26 @@ internal sealed class RedisTarget : IRegionTarget
 
         // Tags: read each tag set, delete its members, then remove exactly those members from the set.
         // SREM (not DEL of the set) keeps members an application added meanwhile; Redis drops the set when empty.
-        var tagSets = new List<(RedisKey Set, RedisValue[] Members)>(tags.Count);
+        var tagSets = new List<(string Tag, RedisKey Set, RedisValue[] Members)>(tags.Count);
         if (tags.Count > 0)
         {
-            var reads = new List<(RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
+            var reads = new List<(string Tag, RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
             foreach (var tag in tags)
             {
                 RedisKey set = _keyPrefix + TagSets.SetName(tag);
-                reads.Add((set, leases.ForTag(tag), db.SetMembersAsync(set)));
+                reads.Add((tag, set, leases.ForTag(tag), db.SetMembersAsync(set)));
             }
 
-            foreach (var (set, withLeases, members) in reads)
+            await AllDoneAsync(reads.Select(r => r.Members), cancellationToken).ConfigureAwait(false);
+            foreach (var (tag, set, withLeases, members) in reads)
             {
-                var values = await members.WaitAsync(cancellationToken).ConfigureAwait(false);
-                tagSets.Add((set, values));
+                if (Refusal(members, tag, isTag: true, refused))
+                {
+                    continue;
+                }
+
+                var values = members.Result;
+                tagSets.Add((tag, set, values));
                 foreach (var member in values)
                 {
                     AddName(names, (string)member!, withLeases);
@@ -70,30 +82,121 @@ internal sealed class RedisTarget : IRegionTarget
             }
         }
 
-        var deletes = new List<Task<RedisResult>>();
-        foreach (var command in DeleteCommands(names, _keyPrefix, _prefix, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
+        var order = new List<string>(names.Count);
+        var deletes = new List<(DeleteCall Command, Task<RedisResult> Result)>();
+        foreach (var command in Commands(names, _keysPerCommand, order))
         {
-            deletes.Add(db.ExecuteAsync(_command, command));
+            deletes.Add((command, db.ExecuteAsync(_command, command.Arguments)));
         }
 
-        var removals = new List<Task<long>>(tagSets.Count);
-        foreach (var (set, members) in tagSets)
+        var removals = new List<(string Tag, Task<long> Result)>(tagSets.Count);
+        foreach (var (tag, set, members) in tagSets)
         {
             if (members.Length > 0)
             {
-                removals.Add(db.SetRemoveAsync(set, members));
+                removals.Add((tag, db.SetRemoveAsync(set, members)));
             }
         }
 
+        await AllDoneAsync(deletes.Select(d => d.Result).Concat<Task>(removals.Select(r => r.Result)), cancellationToken).ConfigureAwait(false);
         long found = 0;
-        foreach (var delete in deletes)
+        List<DeleteCall>? refusedCommands = null;
+        foreach (var (command, result) in deletes)
         {
-            found += (long)await delete.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCompletedSuccessfully)
+            {
+                found += (long)result.Result;
+            }
+            else if (Refusal(result, "", isTag: false, null))
+            {
+                (refusedCommands ??= []).Add(command);
+            }
         }
 
-        await Task.WhenAll(removals).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new RegionApplyResult(names.Count, found);
+        foreach (var (tag, result) in removals)
+        {
+            Refusal(result, tag, isTag: true, refused);
+        }
+
+        if (refusedCommands is not null)
+        {
+            // The server refused a command of many names: send each name (with its lease key) alone to find the ones it refuses.
+            found += await DeleteOneByOneAsync(db, refusedCommands, order, names, refused, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null);
     }
+
+    private async Task<long> DeleteOneByOneAsync(
+        IDatabase db, List<DeleteCall> commands, List<string> order, Dictionary<string, bool> names, List<RefusedName> refused, CancellationToken cancellationToken)
+    {
+        var singles = new List<(string Name, Task<RedisResult> Result)>();
+        foreach (var command in commands)
+        {
+            for (var i = command.FirstName; i < command.FirstName + command.NameCount; i++)
+            {
+                var name = order[i];
+                var one = new Dictionary<string, bool>(1, StringComparer.Ordinal) { [name] = names[name] };
+                foreach (var single in Commands(one, 1, []))
+                {
+                    singles.Add((name, db.ExecuteAsync(_command, single.Arguments)));
+                }
+            }
+        }
+
+        await AllDoneAsync(singles.Select(s => s.Result), cancellationToken).ConfigureAwait(false);
+        long found = 0;
+        foreach (var (name, result) in singles)
+        {
+            if (result.IsCompletedSuccessfully)
+            {
+                found += (long)result.Result;
+            }
+            else
+            {
+                Refusal(result, name, isTag: false, refused);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Whether the finished command failed with a permanent error, which is then recorded against <paramref name="name"/>
+    /// (when <paramref name="refused"/> is given). Any other failure is thrown: the attempt fails.
+    /// </summary>
+    private bool Refusal(Task command, string name, bool isTag, List<RefusedName>? refused)
+    {
+        if (command.IsCompletedSuccessfully)
+        {
+            return false;
+        }
+
+        var error = command.Exception?.InnerException ?? new TaskCanceledException(command);
+        if (!_errors.IsRefusal(error, out var line))
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        refused?.Add(new RefusedName(name, isTag, line));
+        return true;
+    }
+
+    /// <summary>Waits until every command has finished, failed or not, so that each one's outcome can be read (and none goes unobserved).</summary>
+    private static async Task AllDoneAsync(IEnumerable<Task> commands, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WhenAll(commands).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Read command by command by the caller.
+        }
+    }
+
+    private IEnumerable<DeleteCall> Commands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, List<string> order) =>
+        Commands(names, _keyPrefix, _prefix, keysPerCommand, IsCluster ? _redis.HashSlot : null, order);
 
     // The region owns the connection (RegionInvalidator disposes it); nothing else to let go of.
     public void Dispose()
@@ -128,10 +231,16 @@ internal sealed class RedisTarget : IRegionTarget
     /// its own, so the prefixed name is a string only where its lease key is derived from it.
     /// </summary>
     internal static IEnumerable<object[]> DeleteCommands(
-        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf)
+        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf) =>
+        Commands(names, keyPrefix, prefix, keysPerCommand, slotOf, new List<string>(names.Count)).Select(c => c.Arguments);
+
+    /// <summary>The delete commands, each knowing its names: <paramref name="order"/> receives every name in command order.</summary>
+    private static IEnumerable<DeleteCall> Commands(
+        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf, List<string> order)
     {
         IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(((RedisKey)n.Key).Prepend(prefix)));
         var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
+        var first = order.Count;
         foreach (var group in groups)
         {
             foreach (var (name, withLease) in group)
@@ -140,8 +249,9 @@ internal sealed class RedisTarget : IRegionTarget
                 var lease = prefixed is not null && LeaseProtocol.TryGetLeaseKey(prefixed, out var leaseKey) ? leaseKey : null;
                 if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
                 {
-                    yield return [.. command];
+                    yield return new DeleteCall([.. command], first, order.Count - first);
                     command.Clear();
+                    first = order.Count;
                 }
 
                 command.Add(prefixed is not null ? (RedisKey)prefixed : ((RedisKey)name).Prepend(prefix));
@@ -149,13 +259,19 @@ internal sealed class RedisTarget : IRegionTarget
                 {
                     command.Add((RedisKey)lease);
                 }
+
+                order.Add(name);
             }
 
             if (command.Count > 0)
             {
-                yield return [.. command];
+                yield return new DeleteCall([.. command], first, order.Count - first);
                 command.Clear();
+                first = order.Count;
             }
         }
     }
+
+    /// <summary>One delete command's arguments, and where its names are in the order the commands were made.</summary>
+    private readonly record struct DeleteCall(object[] Arguments, int FirstName, int NameCount);
 }

@@ -107,6 +107,34 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
             cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A region's poison letter: keyed by its region like a region letter, but of kind poison (every redrive group passes
+    /// it over) with the format header <c>region-names</c>; <c>dlq replay</c> re-applies it to its region.
+    /// </summary>
+    public async Task WriteRegionPoisonAsync(RegionDeadLetter letter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        var source = letter.Sources.Count > 0 ? letter.Sources[0] : null;
+        var headers = new Headers
+        {
+            { DeadLetterKinds.KindHeader, Encoding.UTF8.GetBytes(DeadLetterKinds.Poison) },
+            { DeadLetterKinds.FormatHeader, Encoding.UTF8.GetBytes(DeadLetterKinds.RegionNamesFormat) },
+            { DeadLetterKinds.RegionHeader, Encoding.UTF8.GetBytes(letter.Region) },
+            { DeadLetterKinds.ReasonHeader, Encoding.UTF8.GetBytes(letter.Reason) },
+        };
+        if (source is not null)
+        {
+            headers.Add(DeadLetterKinds.SourceTopicHeader, Encoding.UTF8.GetBytes(source.Source));
+            headers.Add(DeadLetterKinds.SourcePartitionHeader, Encoding.UTF8.GetBytes(source.Partition.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(DeadLetterKinds.SourceOffsetHeader, Encoding.UTF8.GetBytes(source.From.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        await _producer.Value.ProduceAsync(
+            Topic,
+            new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(letter.Region), Value = letter.ToJson(DeadLetterKinds.Poison), Headers = headers },
+            cancellationToken).ConfigureAwait(false);
+    }
+
     public Task<IReadOnlyList<PendingRegionLetter>> ReadPendingAsync(string region, int limit, CancellationToken cancellationToken)
     {
         var reader = _readers.GetOrAdd(region, name => new RegionReader(this, name));
@@ -161,12 +189,27 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
         PoisonContent? content = null;
         if (kind == DeadLetterKinds.Poison)
         {
-            content = Header(headers, DeadLetterKinds.FormatHeader) == DeadLetterKinds.ChangeFormat
-                ? ChangeOrNull(record.Message.Value)
-                : new RawRecordContent(sourceTopic, record.Message.Key, record.Message.Value, [], null);
+            content = Header(headers, DeadLetterKinds.FormatHeader) switch
+            {
+                DeadLetterKinds.ChangeFormat => ChangeOrNull(record.Message.Value),
+                DeadLetterKinds.RegionNamesFormat => RegionNamesOrNull(record.Message.Value),
+                _ => new RawRecordContent(sourceTopic, record.Message.Key, record.Message.Value, [], null),
+            };
         }
 
         return new StoredDeadLetter(kind, reason, where, content, sourceTopic);
+
+        static PoisonContent? RegionNamesOrNull(byte[]? value)
+        {
+            try
+            {
+                return new RegionNamesContent(RegionDeadLetter.FromJson(value ?? [], DeadLetterKinds.Poison));
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+        }
 
         static PoisonContent? ChangeOrNull(byte[]? value)
         {

@@ -122,6 +122,17 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         await InsertAsync(DeadLetterKinds.Region, letter.Region, letter.Reason, letter.Attempts, Encoding.UTF8.GetString(letter.ToJson()), position, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Stores a region's poison letter (names its server refused for good, or a quarantined letter): a row of kind poison
+    /// with its region, never redriven; <c>dlq replay</c> re-applies it. Returns once committed.
+    /// </summary>
+    public async Task WriteRegionPoisonAsync(RegionDeadLetter letter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        var position = string.Join(",", letter.Sources.Select(s => $"{Lsn(s.From)}-{Lsn(s.To + 1)}"));
+        await InsertAsync(DeadLetterKinds.Poison, letter.Region, letter.Reason, letter.Attempts, Encoding.UTF8.GetString(letter.ToJson(DeadLetterKinds.Poison)), position, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Stores a change whose rules could not be evaluated (or a raw record), with the reason; returns once committed.</summary>
     public async Task WritePoisonAsync(PoisonRecord poison, CancellationToken cancellationToken)
     {
@@ -244,6 +255,11 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         try
         {
             using var document = JsonDocument.Parse(payload);
+            if (document.RootElement.TryGetProperty("letter", out _))
+            {
+                return new RegionNamesContent(RegionDeadLetter.FromJson(Encoding.UTF8.GetBytes(payload), DeadLetterKinds.Poison));
+            }
+
             if (document.RootElement.TryGetProperty("topic", out var topic) && document.RootElement.TryGetProperty("value", out var value))
             {
                 return new RawRecordContent(
