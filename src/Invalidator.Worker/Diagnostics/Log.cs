@@ -179,6 +179,9 @@ internal static partial class Log
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
     public static partial void DeadLetterTableReady(ILogger logger, string table);
 
+    [LoggerMessage(8060, LogLevel.Error, "... and {More} more error(s) in {Path}, not shown: only the first {Shown} are kept")]
+    public static partial void RulesReloadMoreErrors(ILogger logger, int more, string path, int shown);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

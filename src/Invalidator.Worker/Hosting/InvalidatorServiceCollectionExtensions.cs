@@ -101,7 +101,7 @@ public static class InvalidatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
-            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow());
+            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits);
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
             Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
