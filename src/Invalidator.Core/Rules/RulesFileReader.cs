@@ -40,7 +40,7 @@ internal static class RulesFileReader
         int length;
         try
         {
-            (bytes, length) = ReadAtMost(path, limits.MaxBytes + 1);
+            (bytes, length) = ReadAtMost(path, (int)Math.Min((long)limits.MaxBytes + 1, Array.MaxLength));
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -181,10 +181,13 @@ internal static partial class Log
 
     [LoggerMessage(8100, LogLevel.Error, "Region {Region}: {Endpoint} refused the connection ({FailureType}: {Reason}). Check Invalidator:Regions:{Region}:User and :Password or :PasswordFile, and for TLS ssl=true in :Redis and :TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionAuthenticationFailed(ILogger logger, string region, string endpoint, string failureType, string reason, long suppressed);
+
     [LoggerMessage(8020, LogLevel.Warning, "A delete of {Table} has a before image of only its key's columns and type defaults (0, \"\", false, null): the shape Debezium sends under REPLICA IDENTITY DEFAULT, which fills the columns it was not sent with placeholders, so keys and tags rendered from them name a row that never was (like team:0) and the old row's are missed. Fix: ALTER TABLE {Table} REPLICA IDENTITY FULL, or add 'replicaIdentity: default' to its rule so that only the key's columns of old rows are used; if the table is FULL and such rows are real, add 'replicaIdentity: full' to say so. ({Suppressed} more such deletes of this table since the last message)")]
     public static partial void SuspectDefaultIdentity(ILogger logger, string table, long suppressed);
 
-    /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
+    [LoggerMessage(8060, LogLevel.Error, "... and {More} more error(s) in {Path}, not shown: only the first {Shown} are kept")]
+    public static partial void RulesReloadMoreErrors(ILogger logger, int more, string path, int shown);
+
     [LoggerMessage(8040, LogLevel.Warning, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}; the rest applied, and they are dead-lettered as a poison letter to {Store} (dlq replay re-applies them once the cause is fixed)")]
     public static partial void RegionNamesPoisoned(ILogger logger, string region, int count, string error, string example, string store);
 
@@ -194,5 +197,6 @@ internal static partial class Log
     [LoggerMessage(8042, LogLevel.Error, "Region {Region}: dead letter {Letter} ({Keys} keys, {Tags} tags) failed {Tries} redrive tries on an error that is not the region being unreachable ({Error}); quarantined as a poison letter in {Store} (dlq replay re-applies it), the letters behind it go on")]
     public static partial void RedriveQuarantined(ILogger logger, string region, string letter, int keys, int tags, int tries, string error, string store);
 
+    /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

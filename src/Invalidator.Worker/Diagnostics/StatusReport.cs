@@ -94,7 +94,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
         var current = rules.Current;
         var shadowTables = current.Rules.Tables.Values.Where(t => t.Shadow).Select(t => t.Table).Order(StringComparer.Ordinal).ToList();
         var reload = rules.LastReload is { } last
-            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors)
+            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors, last.ErrorCount)
             : null;
         return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Count, shadowTables, reload);
     }
@@ -228,5 +228,8 @@ public sealed record StatusSnapshot(
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
 public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
 
-/// <summary>A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's errors) or <c>unchanged</c>.</summary>
-public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors);
+/// <summary>
+/// A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's first errors, and <see cref="ErrorCount"/> of them
+/// all) or <c>unchanged</c>.
+/// </summary>
+public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors, int ErrorCount);

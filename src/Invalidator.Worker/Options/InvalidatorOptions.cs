@@ -70,6 +70,16 @@ public sealed class RulesOptions
     /// </summary>
     [Range(16, 64 * 1024 * 1024, ErrorMessage = "Invalidator:Rules:MaxKeyBytes must be between 16 and 67108864 (bytes; the default is 1024).")]
     public int MaxKeyBytes { get; set; } = Core.Planning.InvalidationPlanner.DefaultMaxKeyBytes;
+
+    /// <summary>
+    /// <c>Invalidator:Rules:MaxBytes</c>: the largest rules file read (at start and on reload), and the most text its
+    /// YAML aliases may expand to. A larger file is refused with the line where it passes the limit.
+    /// </summary>
+    [Range(1024, 256 * 1024 * 1024, ErrorMessage = "Invalidator:Rules:MaxBytes must be between 1024 and 268435456 bytes (default 1048576, 1 MiB).")]
+    public int MaxBytes { get; set; } = Invalidator.Core.Rules.RulesLimits.DefaultMaxBytes;
+
+    /// <summary>The limits a rules file is read within.</summary>
+    internal Invalidator.Core.Rules.RulesLimits Limits => new() { MaxBytes = MaxBytes };
 }
 
 public sealed class BatchingOptions
