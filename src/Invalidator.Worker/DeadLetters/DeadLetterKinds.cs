@@ -19,4 +19,7 @@ public static class DeadLetterKinds
     /// <summary>On the topic, a poison record that is a decoded change (JSON), not an original record.</summary>
     public const string FormatHeader = "invalidator.format";
     public const string ChangeFormat = "change-json";
+
+    /// <summary>On the topic, a poison letter that keeps only the record key and the reason (<c>Invalidator:DeadLetter:Redact</c>).</summary>
+    public const string RedactedHeader = "invalidator.redacted";
 }

@@ -179,6 +179,12 @@ internal static partial class Log
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
     public static partial void DeadLetterTableReady(ILogger logger, string table);
 
+    [LoggerMessage(8080, LogLevel.Information, "Purged {Rows} rows of the dead-letter table {Table}: redriven, or older than Invalidator:DeadLetter:Retention ({Retention})")]
+    public static partial void DeadLettersPurged(ILogger logger, int rows, string table, TimeSpan retention);
+
+    [LoggerMessage(8081, LogLevel.Warning, "Could not purge the dead-letter table {Table} (Invalidator:DeadLetter:Retention): {Reason}; trying again in {Delay}")]
+    public static partial void DeadLetterPurgeFailed(ILogger logger, string table, string reason, TimeSpan delay);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

@@ -58,6 +58,7 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
     public async Task WritePoisonAsync(PoisonRecord poison, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(poison);
+        poison = _options.DeadLetter.Redact ? poison.Redacted() : poison;
         var headers = new Headers();
         Message<byte[]?, byte[]?> message;
         switch (poison.Content)
@@ -88,6 +89,11 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
         headers.Add(DeadLetterKinds.SourceTopicHeader, Encoding.UTF8.GetBytes(poison.Partition.Source));
         headers.Add(DeadLetterKinds.SourcePartitionHeader, Encoding.UTF8.GetBytes(poison.Partition.Partition.ToString(CultureInfo.InvariantCulture)));
         headers.Add(DeadLetterKinds.SourceOffsetHeader, Encoding.UTF8.GetBytes(poison.Position.ToString(CultureInfo.InvariantCulture)));
+        if (poison.Content.Redacted)
+        {
+            headers.Add(DeadLetterKinds.RedactedHeader, "true"u8.ToArray());
+        }
+
         message.Headers = headers;
         await _producer.Value.ProduceAsync(Topic, message, cancellationToken).ConfigureAwait(false);
     }
