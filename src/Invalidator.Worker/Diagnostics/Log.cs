@@ -197,6 +197,21 @@ internal static partial class Log
     [LoggerMessage(8042, LogLevel.Error, "Region {Region}: dead letter {Letter} ({Keys} keys, {Tags} tags) failed {Tries} redrive tries on an error that is not the region being unreachable ({Error}); quarantined as a poison letter in {Store} (dlq replay re-applies it), the letters behind it go on")]
     public static partial void RedriveQuarantined(ILogger logger, string region, string letter, int keys, int tags, int tries, string error, string store);
 
+    [LoggerMessage(8080, LogLevel.Information, "Purged {Rows} rows of the dead-letter table {Table}: redriven, or older than Invalidator:DeadLetter:Retention ({Retention})")]
+    public static partial void DeadLettersPurged(ILogger logger, int rows, string table, TimeSpan retention);
+
+    [LoggerMessage(8081, LogLevel.Warning, "Could not purge the dead-letter table {Table} (Invalidator:DeadLetter:Retention): {Reason}; trying again in {Delay}")]
+    public static partial void DeadLetterPurgeFailed(ILogger logger, string table, string reason, TimeSpan delay);
+
+    [LoggerMessage(8082, LogLevel.Information, "Dead-letter producer ready for topic {Topic}: {State}")]
+    public static partial void DeadLetterProducerReady(ILogger logger, string topic, string state);
+
+    [LoggerMessage(8083, LogLevel.Critical, "{Reason}")]
+    public static partial void DeadLetterTopicUnusable(ILogger logger, string reason);
+
+    [LoggerMessage(8084, LogLevel.Warning, "A {Kind} letter of {Bytes} bytes is larger than the dead-letter topic {Topic} accepts ({Code}): {What}")]
+    public static partial void DeadLetterTooLarge(ILogger logger, string kind, long bytes, string topic, string code, string what);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }

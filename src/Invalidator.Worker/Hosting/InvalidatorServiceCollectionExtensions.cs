@@ -192,6 +192,7 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton<PostgresDeadLetterStore>();
         services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }

@@ -146,5 +146,19 @@ public sealed class DeadLetterOptions
     /// </summary>
     public string ConnectionString { get; set; } = "";
 
+    /// <summary>
+    /// <c>Invalidator:DeadLetter:Retention</c> (direct mode): rows of the dead-letter table that were redriven, or are
+    /// older than this, are purged (periodically, in bounded deletes). Dead letters hold row data, personal data
+    /// included. In Kafka mode the topic's <c>retention.ms</c> does this (README).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00", ErrorMessage = "Invalidator:DeadLetter:Retention must be between 00:01:00 and 3650.00:00:00 (the default is 7.00:00:00).")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// <c>Invalidator:DeadLetter:Redact</c>: poison letters keep only the record key and the reason (not the row, not the
+    /// original headers), in either store. <c>dlq replay</c> can then re-plan only what the key renders.
+    /// </summary>
+    public bool Redact { get; set; }
+
     public const string DefaultTable = "invalidator_dead_letters";
 }

@@ -34,6 +34,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
     private readonly KafkaErrorLog _kafkaErrors;
+    private readonly IDeadLetterStore? _deadLetters;
     private SourceBatch _open = new();
     private PlanningDeserializer? _deserializer;
     private volatile Error? _fatalError;
@@ -45,8 +46,10 @@ internal sealed class KafkaChangeSource : BackgroundService
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
-        WorkerStatus status)
+        WorkerStatus status,
+        IDeadLetterStore? deadLetters = null)
     {
+        _deadLetters = deadLetters;
         _options = options.Value;
         _planner = planner;
         _applier = applier;
@@ -73,6 +76,22 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             Log.BrokersUnreachable(_logger, ex.Message);
             _exit.Fail(ex.Message);
+            return;
+        }
+
+        try
+        {
+            // The dead-letter producer exists and reaches its topic before the first record: a letter must never be
+            // the first to find out that the topic cannot be written.
+            if (_deadLetters is KafkaDeadLetterStore deadLetters)
+            {
+                await deadLetters.CheckAsync(kafka.StartupTimeout, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (DeadLetterTopicException ex)
+        {
+            Log.DeadLetterTopicUnusable(_logger, ex.Message);
+            _exit.Fail(ex.Message, ex.ExitCode);
             return;
         }
 

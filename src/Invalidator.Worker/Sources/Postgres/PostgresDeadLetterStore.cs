@@ -27,6 +27,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
     private readonly string _schema;
     private readonly string _name;
     private readonly string _quoted;
+    private readonly bool _redact;
     private int _disposed;
 
     public PostgresDeadLetterStore(IOptions<InvalidatorOptions> options, ILogger<PostgresDeadLetterStore> logger)
@@ -41,6 +42,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         _logger = logger;
         _configuredRegions = new HashSet<string>(settings.Regions.Keys, StringComparer.OrdinalIgnoreCase);
         Name = $"table {Table}";
+        _redact = settings.DeadLetter.Redact;
     }
 
     /// <summary>
@@ -111,6 +113,15 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
             }
         }
 
+        await using (var delete = new NpgsqlCommand("SELECT has_table_privilege($1, 'DELETE')", connection) { Parameters = { new() { Value = _quoted } } })
+        {
+            if (await delete.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+            {
+                throw new InvalidOperationException(
+                    $"the worker's user lacks DELETE on {Table}, which Invalidator:DeadLetter:Retention needs to purge redriven and old rows: GRANT DELETE ON {Table} TO <user>;");
+            }
+        }
+
         Log.DeadLetterTableReady(_logger, Table);
     }
 
@@ -137,6 +148,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
     public async Task WritePoisonAsync(PoisonRecord poison, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(poison);
+        poison = _redact ? poison.Redacted() : poison;
         var payload = poison.Content switch
         {
             ChangeContent change => ChangeEventJson.Write(change.Change, poison.PositionText),
@@ -218,6 +230,25 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
             var (id, kind, reason, payload) = (reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));
             var content = kind == DeadLetterKinds.Poison ? PoisonOrNull(payload) : null;
             yield return new StoredDeadLetter(kind, reason, $"{Table} id {id}", content, content is RawRecordContent raw ? raw.Topic : PostgresChangeSource.SourceName);
+        }
+    }
+
+    /// <summary>
+    /// Deletes at most <paramref name="limit"/> rows that were redriven or are older than <paramref name="retention"/>
+    /// (<c>Invalidator:DeadLetter:Retention</c>), oldest first; returns how many. A table not created yet has none.
+    /// </summary>
+    public async Task<int> PurgeAsync(TimeSpan retention, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(
+            $"DELETE FROM {_quoted} WHERE id IN (SELECT id FROM {_quoted} WHERE redriven_at IS NOT NULL OR created_at < now() - $1 ORDER BY id LIMIT {limit})");
+        command.Parameters.Add(new() { Value = retention, NpgsqlDbType = NpgsqlDbType.Interval });
+        try
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return 0;
         }
     }
 
