@@ -73,7 +73,7 @@ public static class DebeziumDecoder
         {
             // Decoding only reads these bytes: whatever else it throws is about this record, so it is a reason to
             // dead-letter the record, never a crash or a record skipped without a word.
-            throw new ChangeEventFormatException($"The record could not be decoded ({ex.GetType().Name}: {ex.Message}).", ex);
+            throw new ChangeEventFormatException($"The record could not be decoded ({ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}).", ex);
         }
     }
 

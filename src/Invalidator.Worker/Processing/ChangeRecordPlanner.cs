@@ -82,7 +82,7 @@ public sealed class ChangeRecordPlanner
     public static string UnexpectedReason(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        return $"The record could not be decoded or planned ({exception.GetType().Name}: {exception.Message}).";
+        return $"The record could not be decoded or planned ({exception.GetType().Name}: {exception.Message.ReplaceLineEndings(" ")}).";
     }
 
     private PlannedRecord AddRecord(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes)

@@ -113,7 +113,7 @@ public class MutatedRecordTests
         var fast = new RecordPlanner(Rules);
         var full = new InvalidationPlanner(Rules);
         var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < 20_000; i++)
+        for (var i = 0; i < 10_000; i++)
         {
             var original = seeds[i % seeds.Count];
             var record = mutator.Mutate(original.Topic, original.Key, original.Value);
@@ -143,8 +143,8 @@ public class MutatedRecordTests
         }
 
         // The mutations reach past the first syntax check: some records still plan, some are poison.
-        Assert.True(outcomes.GetValueOrDefault("Poison") > 1000, $"seed {seed}: {string.Join(", ", outcomes)}");
-        Assert.True(outcomes.GetValueOrDefault(nameof(PlanOutcome.Invalidate)) > 1000, $"seed {seed}: {string.Join(", ", outcomes)}");
+        Assert.True(outcomes.GetValueOrDefault("Poison") > 500, $"seed {seed}: {string.Join(", ", outcomes)}");
+        Assert.True(outcomes.GetValueOrDefault(nameof(PlanOutcome.Invalidate)) > 500, $"seed {seed}: {string.Join(", ", outcomes)}");
     }
 
     private static int Seed() =>

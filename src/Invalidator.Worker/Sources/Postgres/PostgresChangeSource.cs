@@ -278,7 +278,7 @@ internal sealed class PostgresChangeSource : BackgroundService
                     // known of it and the reason, instead of ending the worker on it again at every start.
                     _changes.Clear();
                     var unreadable = PgOutputDecoder.Unreadable(message, commitTime);
-                    Plan(message, unreadable, _planner.Poison(SourceName, $"The replication message for {unreadable.Table} could not be decoded ({ex.GetType().Name}: {ex.Message})."));
+                    Plan(message, unreadable, _planner.Poison(SourceName, $"The replication message for {unreadable.Table} could not be decoded ({ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")})."));
                     break;
                 }
 
