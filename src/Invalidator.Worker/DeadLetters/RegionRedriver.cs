@@ -29,6 +29,7 @@ internal sealed class RegionRedriver : BackgroundService
     private readonly TimeProvider _time;
     private readonly RateLimitedLog _stalledLog;
     private readonly RegionPoisonWriter _refusals;
+    private readonly WorkerStatus? _status;
 
     public RegionRedriver(
         IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
@@ -41,6 +42,7 @@ internal sealed class RegionRedriver : BackgroundService
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
         _refusals = new RegionPoisonWriter(store, metrics, logger, time, status);
+        _status = status;
     }
 
     // A shadow worker deletes nothing, so it redrives nothing either (the letters on a shared topic are live workers').
@@ -58,6 +60,8 @@ internal sealed class RegionRedriver : BackgroundService
                 var letters = await ReadAsync(region, stoppingToken).ConfigureAwait(false);
                 if (letters.Count == 0)
                 {
+                    // Nothing waits: the region's redrive backlog is empty (its age 0).
+                    _status?.RedriveBacklog(region.Name, null);
                     await Task.Delay(IdlePoll, _time, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
@@ -71,6 +75,8 @@ internal sealed class RegionRedriver : BackgroundService
                         continue;
                     }
 
+                    // Letters are read oldest first, so this one's failure time is the backlog's age (while it waits, the age grows).
+                    _status?.RedriveBacklog(region.Name, letter.Letter.FailedAt, letter.Where);
                     var (result, quarantine) = await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
                     if (quarantine is { } failed)
                     {

@@ -94,6 +94,10 @@ internal sealed class InvalidatorMetrics
     public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>
         _meter.CreateObservableGauge("invalidator_rules_info", info, description: "1, labelled with the live rules file's version (a hash of its text) and when it was loaded.");
 
+    /// <summary><c>invalidator_redrive_backlog_age_seconds{region}</c>, read from the worker's status when scraped. Called once, by <see cref="WorkerStatus"/>.</summary>
+    public void ObserveRedriveBacklog(Func<IEnumerable<Measurement<double>>> ages) =>
+        _meter.CreateObservableGauge("invalidator_redrive_backlog_age_seconds", ages, unit: "s", description: "Age of the oldest dead letter the region's redrive is working on (0 when none waits); above Invalidator:DeadLetter:MaxRedriveAge the region is not ready.");
+
     /// <summary>
     /// The gauges, read from the worker's status when scraped (never measured on the consume loop).
     /// Called once, by <see cref="WorkerStatus"/>.

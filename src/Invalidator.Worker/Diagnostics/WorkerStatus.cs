@@ -46,6 +46,7 @@ public sealed class WorkerStatus : IBatchListener
         _throughput = new RateWindow(time);
         StartedAt = time.GetUtcNow();
         SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
+        MaxRedriveAge = options.Value.DeadLetter.MaxRedriveAge;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionState(region, time);
@@ -62,12 +63,16 @@ public sealed class WorkerStatus : IBatchListener
         metrics.DeadLetters.Add(0, new("reason", "poison"), new("region", ""));
         metrics.SecondDeletesEarly.Add(0);
         metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements, () => Interlocked.Read(ref _secondDeletesPending));
+        metrics.ObserveRedriveBacklog(RedriveBacklogMeasurements);
     }
 
     public DateTimeOffset StartedAt { get; }
 
     /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
     public TimeSpan SecondDeleteDelay { get; }
+
+    /// <summary><c>Invalidator:DeadLetter:MaxRedriveAge</c>: a region whose redrive backlog is older is not ready.</summary>
+    public TimeSpan MaxRedriveAge { get; }
 
     // ---- Sources ----
 
@@ -203,6 +208,13 @@ public sealed class WorkerStatus : IBatchListener
     /// (false). A region that deliberately dead-letters keeps the worker ready.
     /// </summary>
     public void RegionDeadLettering(string region, bool active) => Region(region)?.SetDeadLettering(active);
+
+    /// <summary>
+    /// The region's redrive is working on a letter that failed at <paramref name="oldest"/> (its oldest waiting letter),
+    /// or null: nothing waits. The backlog's age is <c>invalidator_redrive_backlog_age_seconds</c> and, past
+    /// <see cref="MaxRedriveAge"/>, makes the region not ready.
+    /// </summary>
+    public void RedriveBacklog(string region, DateTimeOffset? oldest, string? letter = null) => Region(region)?.SetRedriveBacklog(oldest, letter);
 
     // ---- Dead letters ----
 
@@ -345,6 +357,14 @@ public sealed class WorkerStatus : IBatchListener
     private IEnumerable<Measurement<int>> CircuitMeasurements() =>
         _regions.Values.Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, new KeyValuePair<string, object?>("region", r.Name))).ToList();
 
+    private IEnumerable<Measurement<double>> RedriveBacklogMeasurements()
+    {
+        var now = _time.GetUtcNow();
+        return _regions.Values
+            .Select(r => new Measurement<double>(r.RedriveOldest is { } oldest ? Math.Max(0, (now - oldest).TotalSeconds) : 0, new KeyValuePair<string, object?>("region", r.Name)))
+            .ToList();
+    }
+
     private static KeyValuePair<string, object?>[] PartitionTags(SourcePartition partition) =>
         [new("topic", partition.Source), new("partition", partition.Partition.ToString(CultureInfo.InvariantCulture))];
 
@@ -447,9 +467,31 @@ public sealed class WorkerStatus : IBatchListener
         private DateTimeOffset? _lastErrorAt;
         private bool _failing;
         private bool _deadLettering;
+        private DateTimeOffset? _redriveOldest;
+        private string? _redriveLetter;
         private volatile CircuitState _circuit;
 
         public string Name { get; } = name;
+
+        public DateTimeOffset? RedriveOldest
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _redriveOldest;
+                }
+            }
+        }
+
+        public void SetRedriveBacklog(DateTimeOffset? oldest, string? letter)
+        {
+            lock (_lock)
+            {
+                _redriveOldest = oldest;
+                _redriveLetter = oldest is null ? null : letter;
+            }
+        }
 
         public CircuitState Circuit => _circuit;
 
@@ -502,7 +544,11 @@ public sealed class WorkerStatus : IBatchListener
             {
                 return new RegionSnapshot(
                     Name, _circuit, _deadLettering, _failing, _keysDeleted, _keysFound, _deletes.PerSecond(),
-                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits);
+                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits)
+                {
+                    RedriveOldest = _redriveOldest,
+                    RedriveLetter = _redriveLetter,
+                };
             }
         }
     }
@@ -529,7 +575,14 @@ internal sealed record RegionSnapshot(
     string? LastError,
     DateTimeOffset? LastErrorAt,
     long SecondDeletes,
-    long SecondDeleteHits);
+    long SecondDeleteHits)
+{
+    /// <summary>When the oldest letter the region's redrive is working on failed; null when none waits.</summary>
+    public DateTimeOffset? RedriveOldest { get; init; }
+
+    /// <summary>Where that letter is in the store.</summary>
+    public string? RedriveLetter { get; init; }
+}
 
 /// <summary>One owned partition on the status page.</summary>
 public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);

@@ -135,6 +135,14 @@ public sealed class DeadLetterOptions
     public int MaxRedriveTries { get; set; } = 5;
 
     /// <summary>
+    /// <c>Invalidator:DeadLetter:MaxRedriveAge</c>: how old a region's oldest letter waiting for the redrive may get before
+    /// <c>/readyz</c> and the status page call the region not ready (its Redis is down that long, or its redrive is stuck);
+    /// <c>invalidator_redrive_backlog_age_seconds{region}</c> gives the age to alert on.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "7.00:00:00")]
+    public TimeSpan MaxRedriveAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// <c>Invalidator:DeadLetter:Table</c> (direct mode): the dead-letter table, <c>table</c> or <c>schema.table</c>
     /// (default schema <c>public</c>); created if absent. Checked only when <c>Invalidator:Source</c> is <c>Postgres</c>.
     /// </summary>
