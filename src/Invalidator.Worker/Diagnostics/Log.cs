@@ -170,10 +170,10 @@ internal static partial class Log
     [LoggerMessage(5008, LogLevel.Critical, "The Postgres source cannot start: {Reason}")]
     public static partial void PostgresSourceCannotStart(ILogger logger, string reason);
 
-    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz, /readyz and the status page on {Urls}")]
+    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz and /readyz on {Urls}")]
     public static partial void HttpListening(ILogger logger, string urls);
 
-    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls): {Reason}")]
+    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls or Invalidator:Http:StatusUrls): {Reason}")]
     public static partial void HttpListenFailed(ILogger logger, string urls, string reason, Exception exception);
 
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
@@ -211,6 +211,12 @@ internal static partial class Log
 
     [LoggerMessage(8084, LogLevel.Warning, "A {Kind} letter of {Bytes} bytes is larger than the dead-letter topic {Topic} accepts ({Code}): {What}")]
     public static partial void DeadLetterTooLarge(ILogger logger, string kind, long bytes, string topic, string code, string what);
+
+    [LoggerMessage(8061, LogLevel.Information, "Serving the status page and /status.json on {Urls} (Invalidator:Http:StatusUrls), to the hosts {AllowedHosts} (Invalidator:Http:AllowedHosts)")]
+    public static partial void StatusPageListening(ILogger logger, string urls, string allowedHosts);
+
+    [LoggerMessage(8062, LogLevel.Information, "The status page and /status.json are off (Invalidator:Http:StatusUrls is empty)")]
+    public static partial void StatusPageOff(ILogger logger);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";

@@ -152,6 +152,6 @@ public sealed class RulesLimitsCommandTests : IDisposable
               "Kafka": {"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"]},
               "Rules": {"Path": "RULES"EXTRA},
               "Regions": {"east": {"Redis": "127.0.0.1:1"}},
-              "Http": {"Urls": "http://127.0.0.1:0"}}}
+              "Http": {"Urls": "http://127.0.0.1:0", "StatusUrls": "http://127.0.0.1:0"}}}
             """.Replace("RULES", rulesPath, StringComparison.Ordinal).Replace("EXTRA", rulesExtra, StringComparison.Ordinal));
 }

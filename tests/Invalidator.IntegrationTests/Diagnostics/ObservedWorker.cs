@@ -106,7 +106,7 @@ public sealed class ObservedWorker : IAsyncDisposable
 
     public async Task<JsonElement> StatusAsync()
     {
-        var (status, body) = await Http.GetJsonAsync("/status.json");
+        var (status, body) = await Http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         return body;
     }

@@ -116,6 +116,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             // Port 0: every worker of every test gets its own free port.
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         };
         for (var i = 0; i < _fixture.Regions.Count; i++)
         {

@@ -98,7 +98,7 @@ public sealed class RulesReloadTests(ServersFixture servers)
 
     private static async Task<System.Text.Json.JsonElement> RulesStatusAsync(WorkerHttp http)
     {
-        var (status, body) = await http.GetJsonAsync("/status.json");
+        var (status, body) = await http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         return body.GetProperty("rules");
     }

@@ -57,7 +57,7 @@ public sealed class ShadowModeTests(ServersFixture servers)
         Assert.Contains(harness.Logs.Entries, e => e.EventId == 3010 && e.Message.StartsWith("Shadow: public.customers u would delete 2 keys and 0 tags (key customer:", StringComparison.Ordinal));
         Assert.Equal(1, harness.Logs.Count(3011));
 
-        var (status, body) = await http.GetJsonAsync("/status.json");
+        var (status, body) = await http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         Assert.Equal("shadow", body.GetProperty("mode").GetString());
         var shadow = body.GetProperty("shadow").EnumerateArray().ToDictionary(t => t.GetProperty("table").GetString()!);
@@ -88,7 +88,7 @@ public sealed class ShadowModeTests(ServersFixture servers)
         Assert.Equal(1, samples.Single(s => s.Name == "invalidator_shadow_keys_total" && s.Has("table", "public.orders")).Value);
         Assert.DoesNotContain(samples, s => s.Name == "invalidator_shadow_keys_total" && s.Has("table", "public.customers"));
         Assert.Contains(harness.Logs.Entries, e => e.EventId == 3012 && e.Message.EndsWith(": public.orders", StringComparison.Ordinal));
-        var (_, body) = await http.GetJsonAsync("/status.json");
+        var (_, body) = await http.GetStatusJsonAsync();
         Assert.Equal("live", body.GetProperty("mode").GetString());
         Assert.Equal(["public.orders"], body.GetProperty("rules").GetProperty("shadowTables").EnumerateArray().Select(t => t.GetString()));
     }

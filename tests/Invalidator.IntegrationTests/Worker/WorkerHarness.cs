@@ -110,8 +110,9 @@ public sealed class WorkerHarness : IAsyncDisposable
             ["Invalidator:Rules:Path"] = "rules.yaml",
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             ["Invalidator:DeadLetter:Topic"] = DeadLetterTopic,
-            // Port 0: every worker of every test gets its own free port (see HttpEndpoints.Addresses).
+            // Port 0: every worker of every test gets its own free ports (see HttpEndpoints.Addresses and StatusAddresses).
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         };
         foreach (var region in _servers.Regions)
         {
