@@ -202,8 +202,7 @@ internal sealed class DecimalColumns
     public static string? Format(ReadOnlySpan<byte> base64Utf8, int scale)
     {
         // The decoder tolerates whitespace, JsonConverter never writes it: such text is something else.
-        if (!IsRenderableScale(scale) || base64Utf8.ContainsAny(" 	
-"u8))
+        if (!IsRenderableScale(scale) || base64Utf8.ContainsAny(" \t\r\n"u8))
         {
             return null;
         }
