@@ -254,7 +254,7 @@ internal struct EnvelopeFields
         reader.Skip();
     }
 
-    // The longest name matched above ("data_collections"); longer escaped names are none of them.
+    // Longer than any name matched above ("updateDescription"); longer escaped names are none of them.
     private const int MaxKnownNameLength = 32;
 
     private void ReadUnwrapMetadata(ref Utf8JsonReader reader, scoped ReadOnlySpan<byte> name, int baseOffset)

@@ -84,6 +84,12 @@ internal static class ExplainCommand
                 {
                     json.WriteString("commitTime", committed);
                 }
+
+                // Only when set: a delete shaped like REPLICA IDENTITY DEFAULT's, which the worker counts and logs (event 8020).
+                if (change.SuspectDefaultIdentity)
+                {
+                    json.WriteBoolean("suspectDefaultIdentity", true);
+                }
             }
 
             json.WriteString("outcome", plan?.Outcome.ToString() ?? "NothingToInvalidate");
