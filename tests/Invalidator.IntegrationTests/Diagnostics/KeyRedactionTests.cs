@@ -66,7 +66,7 @@ public sealed class KeyRedactionTests(ServersFixture servers)
         await servers.Kafka.CreateTopicAsync(harness.DeadLetterTopic, 1);
         // A region of its own whose Redis is paused once the worker is connected: the client's timeout then names the
         // command and (unless told not to) its key.
-        await using var slow = await ProcessRedisServers.CreateAsync(1);
+        await using var slow = await RedisServers.StartNewAsync(1);
         harness.Settings["Invalidator:Regions:down:Redis"] = $"{slow.ConnectionString(0)},asyncTimeout=300,syncTimeout=300";
         harness.Settings["Invalidator:Regions:down:KeyPrefix"] = harness.KeyPrefix;
         harness.Settings["Invalidator:Diagnostics:ShowKeys"] = showKeys ? "true" : "false";
