@@ -219,5 +219,5 @@ internal static partial class Log
     public static partial void StatusPageOff(ILogger logger);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
-    public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
+    public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 }

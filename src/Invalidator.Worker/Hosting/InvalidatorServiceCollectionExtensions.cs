@@ -59,6 +59,7 @@ public static class InvalidatorServiceCollectionExtensions
             return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
         });
         services.TryAddSingleton<WorkerExit>();
+        services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
         services.TryAddSingleton(sp => new WorkerStatus(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
@@ -134,7 +135,8 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<KeyRedaction>()));
         return services;
     }
 

@@ -36,6 +36,20 @@ public sealed class InvalidatorOptions
 
     [Required]
     public ConsistencyOptions Consistency { get; set; } = new();
+
+    [Required]
+    public DiagnosticsOptions Diagnostics { get; set; } = new();
+}
+
+/// <summary><c>Invalidator:Diagnostics</c>: what the worker's logs and status page may show.</summary>
+public sealed class DiagnosticsOptions
+{
+    /// <summary>
+    /// <c>Invalidator:Diagnostics:ShowKeys</c>: show whole keys and tags where the worker gives an example (status page,
+    /// <c>/status.json</c>, logs, Redis errors). Off by default: keys hold row values, often personal data, so an
+    /// example shows its template and a short hash of the name instead.
+    /// </summary>
+    public bool ShowKeys { get; set; }
 }
 
 /// <summary>What the worker does with what it plans (<c>Invalidator:Mode</c>).</summary>

@@ -110,8 +110,9 @@ internal sealed class BatchApplier
             }
 
             _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Poison), new KeyValuePair<string, object?>("region", ""));
-            _status?.DeadLettered(DeadLetterKinds.Poison, "", $"{poison.PositionText}: {poison.Reason}");
-            Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, poison.Reason);
+            // The reason may quote the record: control characters escaped before it is shown or logged.
+            _status?.DeadLettered(DeadLetterKinds.Poison, "", LogText.Escape($"{poison.PositionText}: {poison.Reason}"));
+            Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, LogText.Escape(poison.Reason));
         }
     }
 
@@ -194,7 +195,7 @@ internal sealed class BatchApplier
                     _time.GetUtcNow());
                 await store.WriteRegionLetterAsync(letter, cancellationToken).ConfigureAwait(false);
                 _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Region), new KeyValuePair<string, object?>("region", letter.Region));
-                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
+                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, LogText.Escape($"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}"));
                 _status?.RegionDeadLettering(failure.Region, active: true);
             }
 

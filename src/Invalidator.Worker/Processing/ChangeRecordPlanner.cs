@@ -28,6 +28,7 @@ public sealed class ChangeRecordPlanner
     private readonly RateLimitedLog _shadowLog;
     private readonly RateLimitedLog _suspectIdentityLog;
     private readonly WorkerStatus? _status;
+    private readonly KeyRedaction _redaction;
     private LoadedRules _rules;
 
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
@@ -35,8 +36,9 @@ public sealed class ChangeRecordPlanner
     {
     }
 
-    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null)
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null, KeyRedaction? redaction = null)
     {
+        _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
         _shadowAll = mode == WorkerMode.Shadow;
@@ -205,10 +207,12 @@ public sealed class ChangeRecordPlanner
         _metrics.ShadowRecords.Add(1, tag);
         _metrics.ShadowKeys.Add(plan.Keys, tag);
         _metrics.ShadowTags.Add(plan.Tags, tag);
-        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, plan.Example);
+        // An example is a key with row values in it: redacted (Invalidator:Diagnostics:ShowKeys) before it is kept or logged.
+        var example = _redaction.Example(plan.Example, _rules.Rules.TryGetRule(table, out var rule) ? rule : null);
+        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, example);
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
-            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, plan.Example ?? "nothing rendered", suppressed);
+            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, example ?? "nothing rendered", suppressed);
         }
     }
 

@@ -26,6 +26,9 @@ internal static class RegionSetFactory
             // A command for a disconnected server fails at once instead of waiting in a backlog, so the retry
             // and circuit breaker see the outage and the batch is dead-lettered instead of held up.
             redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
+            // Otherwise a timeout or connection error names the command's key ("UNLINK customer:email:carol@..."), and
+            // the error goes on to the logs, the status page and the dead-letter reason.
+            redisOptions.IncludeDetailInExceptions = settings.Diagnostics.ShowKeys;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             RegionAuthenticationLog.Watch(connection, logger, name, time);
             var circuit = new CircuitBreakerStateProvider();

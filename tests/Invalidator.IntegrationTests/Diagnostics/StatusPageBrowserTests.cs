@@ -108,7 +108,7 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         var shadow = Row(dom, "data-shadow", "public.customers");
         Assert.Equal("2", Cell(shadow, "records"));
         Assert.Equal("4", Cell(shadow, "keys"));
-        Assert.StartsWith("key customer:", Cell(shadow, "example"), StringComparison.Ordinal);
+        Assert.StartsWith("key customer:{id} #", Cell(shadow, "example"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -157,8 +157,9 @@ public sealed class RulesReloaderTests : IDisposable
         Assert.True(shadowBatch.IsEmpty);
 
         var tables = status.Shadow();
-        Assert.Equal(new ShadowTableView("public.customers", 1, 1, 0, "key customer:7", _time.GetUtcNow()), tables.Single(t => t.Table == "public.customers"));
-        Assert.Equal(new ShadowTableView("public.orders", 1, 1, 1, "key order:1", _time.GetUtcNow()), tables.Single(t => t.Table == "public.orders"));
+        // Examples are redacted by default: the template and a short hash of the key.
+        Assert.Equal(new ShadowTableView("public.customers", 1, 1, 0, $"key customer:{{id}} #{KeyRedaction.Hash("customer:7")}", _time.GetUtcNow()), tables.Single(t => t.Table == "public.customers"));
+        Assert.Equal(new ShadowTableView("public.orders", 1, 1, 1, $"key order:{{id}} #{KeyRedaction.Hash("order:1")}", _time.GetUtcNow()), tables.Single(t => t.Table == "public.orders"));
     }
 
     private static RowImage Row(params (string Column, string Value)[] columns) =>
