@@ -48,7 +48,7 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
 
         // Records by outcome, on this test's own topic.
         double Records(string outcome) => samples.Where(s => s.Name == "invalidator_records_total" && s.Has("topic", worker.Topic) && s.Has("outcome", outcome)).Sum(s => s.Value);
-        Assert.Equal(4, Records("invalidated"));
+        Assert.Equal(5, Records("invalidated"));
         Assert.Equal(1, Records("poison"));
         Assert.Equal(1, Records("tombstone"));
         Assert.Equal(1, Records("shadow"));

@@ -55,7 +55,7 @@ public sealed class SuspectDefaultIdentityTests(ServersFixture servers)
         Assert.Contains("ALTER TABLE public.members REPLICA IDENTITY FULL", log.Message, StringComparison.Ordinal);
         Assert.Contains("'replicaIdentity: default'", log.Message, StringComparison.Ordinal);
 
-        var (status, body) = await http.GetJsonAsync("/status.json");
+        var (status, body) = await http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         var suspect = Assert.Single(body.GetProperty("suspectDefaultIdentity").EnumerateArray());
         Assert.Equal("public.members", suspect.GetProperty("table").GetString());
@@ -64,7 +64,7 @@ public sealed class SuspectDefaultIdentityTests(ServersFixture servers)
         Assert.NotEqual(JsonValueKind.Null, suspect.GetProperty("lastAt").ValueKind);
 
         // The rendered page shows the table's row.
-        var dom = await Chromium.DumpDomAsync(http.BaseAddress, TimeSpan.FromSeconds(3));
+        var dom = await Chromium.DumpDomAsync(http.StatusAddress, TimeSpan.FromSeconds(3));
         var row = Regex.Match(dom, "<tr [^>]*data-suspect-identity=\"public.members\"[^>]*>(.*?)</tr>", RegexOptions.Singleline);
         Assert.True(row.Success, "a row for public.members on the status page");
         Assert.Equal("3", Cell(row.Groups[1].Value, "deletes"));
