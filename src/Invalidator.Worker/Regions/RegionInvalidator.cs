@@ -26,7 +26,16 @@ public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound
 {
     /// <summary>The refused names, none when the whole batch applied.</summary>
     public IReadOnlyList<RefusedName> RefusedNames => Refused ?? [];
+
+    /// <summary>
+    /// Work an attempt left for attempts of its own (the next page of a large tag set): <see cref="RegionInvalidator"/>
+    /// runs each through the region's resilience pipeline before the batch counts as applied.
+    /// </summary>
+    internal IReadOnlyList<RegionContinuation>? Continuations { get; init; }
 }
+
+/// <summary>A further attempt a target's attempt asked for (see <see cref="RegionApplyResult.Continuations"/>).</summary>
+internal delegate Task<RegionApplyResult> RegionContinuation(CancellationToken cancellationToken);
 
 /// <summary>
 /// A key or tag (as planned, before the region's key prefix) whose command the region's server refused with a
@@ -168,6 +177,10 @@ public sealed class RegionInvalidator : IDisposable
                 },
                 (target: _target, keys, tags, leases, attempts),
                 cancellationToken).ConfigureAwait(false);
+            if (result.Continuations is { Count: > 0 })
+            {
+                result = await ContinueAsync(result, attempts, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -193,6 +206,34 @@ public sealed class RegionInvalidator : IDisposable
 
         _status?.RegionDeadLettering(Name, active: false);
         return result;
+    }
+
+    /// <summary>Runs the attempts the first one left (pages of large tag sets), each in the pipeline, and adds up what they did.</summary>
+    private async Task<RegionApplyResult> ContinueAsync(RegionApplyResult first, StrongBox<int> attempts, CancellationToken cancellationToken)
+    {
+        var (deleted, found) = (first.KeysDeleted, first.KeysFound);
+        var refused = new List<RefusedName>(first.RefusedNames);
+        var pending = new Queue<RegionContinuation>(first.Continuations!);
+        while (pending.TryDequeue(out var next))
+        {
+            var page = await _pipeline.ExecuteAsync(
+                static (state, ct) =>
+                {
+                    state.attempts.Value++;
+                    return new ValueTask<RegionApplyResult>(state.next(ct));
+                },
+                (next, attempts),
+                cancellationToken).ConfigureAwait(false);
+            deleted += page.KeysDeleted;
+            found += page.KeysFound;
+            refused.AddRange(page.RefusedNames);
+            foreach (var more in page.Continuations ?? [])
+            {
+                pending.Enqueue(more);
+            }
+        }
+
+        return new RegionApplyResult(deleted, found, refused.Count > 0 ? refused : null);
     }
 
     /// <summary>Lets go of the target (FusionCache's backplane subscription, the output-cache store), then the connection.</summary>

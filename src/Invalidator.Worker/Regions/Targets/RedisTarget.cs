@@ -15,6 +15,9 @@ namespace Invalidator.Worker.Regions.Targets;
 /// </summary>
 internal sealed class RedisTarget : IRegionTarget
 {
+    /// <summary>Members read per SSCAN call (<c>COUNT</c>, a hint the server follows closely for large sets).</summary>
+    internal const int ScanPageSize = 1000;
+
     private readonly IConnectionMultiplexer _redis;
     private readonly int _keysPerCommand;
     private readonly string _command;
@@ -55,33 +58,53 @@ internal sealed class RedisTarget : IRegionTarget
 
         // Tags: read each tag set, delete its members, then remove exactly those members from the set.
         // SREM (not DEL of the set) keeps members an application added meanwhile; Redis drops the set when empty.
-        var tagSets = new List<(string Tag, RedisKey Set, RedisValue[] Members)>(tags.Count);
+        // A set is read with SSCAN, a page at a time: a set larger than a page goes on in attempts of its own, a page each.
+        var removals = new List<(string Tag, RedisKey Set, RedisValue[] Members)>(tags.Count);
+        List<RegionContinuation>? rest = null;
         if (tags.Count > 0)
         {
-            var reads = new List<(string Tag, RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
+            var reads = new List<(string Tag, RedisKey Set, bool Leases, Task<RedisResult> Page)>(tags.Count);
             foreach (var tag in tags)
             {
                 RedisKey set = _keyPrefix + TagSets.SetName(tag);
-                reads.Add((tag, set, leases.ForTag(tag), db.SetMembersAsync(set)));
+                reads.Add((tag, set, leases.ForTag(tag), Scan(db, set, 0)));
             }
 
-            await AllDoneAsync(reads.Select(r => r.Members), cancellationToken).ConfigureAwait(false);
-            foreach (var (tag, set, withLeases, members) in reads)
+            await AllDoneAsync(reads.Select(r => r.Page), cancellationToken).ConfigureAwait(false);
+            foreach (var (tag, set, withLeases, read) in reads)
             {
-                if (Refusal(members, tag, isTag: true, refused))
+                if (Refusal(read, tag, isTag: true, refused))
                 {
                     continue;
                 }
 
-                var values = members.Result;
-                tagSets.Add((tag, set, values));
-                foreach (var member in values)
+                var (cursor, members) = Page(read.Result);
+                AddMembers(names, members, withLeases);
+                if (members.Length > 0)
                 {
-                    AddName(names, (string)member!, withLeases);
+                    removals.Add((tag, set, members));
+                }
+
+                if (!IsLastPage(cursor))
+                {
+                    (rest ??= []).Add(new TagScan(this, db, tag, set, withLeases, cursor).NextPageAsync);
                 }
             }
         }
 
+        var found = await DeleteAsync(db, names, removals, refused, null, cancellationToken).ConfigureAwait(false);
+        return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null) { Continuations = rest };
+    }
+
+    /// <summary>
+    /// Deletes the names (each with its lease key where asked) and removes each tag's members from its set, all
+    /// pipelined; returns how many were cached. A refused command of many names is sent again name by name; a refused
+    /// SREM refuses its tag; any other failure is thrown once every command has finished (and <paramref name="alongside"/>).
+    /// </summary>
+    private async Task<long> DeleteAsync(
+        IDatabase db, Dictionary<string, bool> names, List<(string Tag, RedisKey Set, RedisValue[] Members)> removals, List<RefusedName> refused,
+        Task? alongside, CancellationToken cancellationToken)
+    {
         var order = new List<string>(names.Count);
         var deletes = new List<(DeleteCall Command, Task<RedisResult> Result)>();
         foreach (var command in Commands(names, _keysPerCommand, order))
@@ -89,16 +112,9 @@ internal sealed class RedisTarget : IRegionTarget
             deletes.Add((command, db.ExecuteAsync(_command, command.Arguments)));
         }
 
-        var removals = new List<(string Tag, Task<long> Result)>(tagSets.Count);
-        foreach (var (tag, set, members) in tagSets)
-        {
-            if (members.Length > 0)
-            {
-                removals.Add((tag, db.SetRemoveAsync(set, members)));
-            }
-        }
-
-        await AllDoneAsync(deletes.Select(d => d.Result).Concat<Task>(removals.Select(r => r.Result)), cancellationToken).ConfigureAwait(false);
+        var srem = removals.Select(r => (r.Tag, Result: db.SetRemoveAsync(r.Set, r.Members))).ToList();
+        IEnumerable<Task> all = deletes.Select(d => d.Result).Concat<Task>(srem.Select(r => r.Result));
+        await AllDoneAsync(alongside is null ? all : all.Append(alongside), cancellationToken).ConfigureAwait(false);
         long found = 0;
         List<DeleteCall>? refusedCommands = null;
         foreach (var (command, result) in deletes)
@@ -113,7 +129,7 @@ internal sealed class RedisTarget : IRegionTarget
             }
         }
 
-        foreach (var (tag, result) in removals)
+        foreach (var (tag, result) in srem)
         {
             Refusal(result, tag, isTag: true, refused);
         }
@@ -124,7 +140,70 @@ internal sealed class RedisTarget : IRegionTarget
             found += await DeleteOneByOneAsync(db, refusedCommands, order, names, refused, cancellationToken).ConfigureAwait(false);
         }
 
-        return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null);
+        return found;
+    }
+
+    /// <summary>One page of a tag set, from <paramref name="cursor"/>: <c>SSCAN set cursor COUNT ScanPageSize</c>.</summary>
+    private static Task<RedisResult> Scan(IDatabase db, RedisKey set, RedisValue cursor) =>
+        db.ExecuteAsync("SSCAN", set, cursor, "COUNT", ScanPageSize);
+
+    private static (RedisValue Cursor, RedisValue[] Members) Page(RedisResult page)
+    {
+        var parts = (RedisResult[])page!;
+        return ((RedisValue)parts[0], (RedisValue[])parts[1]!);
+    }
+
+    private static bool IsLastPage(RedisValue cursor) => cursor == 0;
+
+    private static void AddMembers(Dictionary<string, bool> names, RedisValue[] members, bool withLeases)
+    {
+        foreach (var member in members)
+        {
+            AddName(names, (string)member!, withLeases);
+        }
+    }
+
+    /// <summary>
+    /// The rest of a tag set larger than a page, read and deleted a page per attempt (each its own attempt in the region's
+    /// resilience pipeline, so a set of any size stays far from the attempt timeout and only a page or two of its names are
+    /// held). Deleted members are removed from the set, so a repeated page or a replayed batch goes on where it was.
+    /// </summary>
+    private sealed class TagScan(RedisTarget target, IDatabase db, string tag, RedisKey set, bool withLeases, RedisValue cursor)
+    {
+        private RedisValue _cursor = cursor;
+        private Task<RedisResult>? _next;
+
+        public async Task<RegionApplyResult> NextPageAsync(CancellationToken cancellationToken)
+        {
+            // The page read while the previous one was deleted, or (first page of this scan, or a repeated attempt) read now.
+            var read = _next ?? Scan(db, set, _cursor);
+            _next = null;
+            await AllDoneAsync([read], cancellationToken).ConfigureAwait(false);
+            var refused = new List<RefusedName>();
+            if (target.Refusal(read, tag, isTag: true, refused))
+            {
+                return new RegionApplyResult(0, 0, refused);
+            }
+
+            var (cursor, members) = Page(read.Result);
+            var names = new Dictionary<string, bool>(members.Length, StringComparer.Ordinal);
+            AddMembers(names, members, withLeases);
+            var removals = members.Length > 0 ? new List<(string, RedisKey, RedisValue[])> { (tag, set, members) } : [];
+            var next = IsLastPage(cursor) ? null : Scan(db, set, cursor);
+            var found = await target.DeleteAsync(db, names, removals, refused, next, cancellationToken).ConfigureAwait(false);
+            var setRefused = refused.Any(r => r.IsTag);
+            if (next is not null && !setRefused)
+            {
+                // Only now that this page is applied: a repeated attempt re-reads this page instead.
+                _cursor = cursor;
+                _next = next.IsCompletedSuccessfully ? next : null;
+            }
+
+            return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null)
+            {
+                Continuations = next is null || setRefused ? null : [NextPageAsync],
+            };
+        }
     }
 
     private async Task<long> DeleteOneByOneAsync(
