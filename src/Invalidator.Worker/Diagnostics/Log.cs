@@ -182,6 +182,9 @@ internal static partial class Log
     [LoggerMessage(8100, LogLevel.Error, "Region {Region}: {Endpoint} refused the connection ({FailureType}: {Reason}). Check Invalidator:Regions:{Region}:User and :Password or :PasswordFile, and for TLS ssl=true in :Redis and :TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionAuthenticationFailed(ILogger logger, string region, string endpoint, string failureType, string reason, long suppressed);
 
+    [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
+    public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
 }
