@@ -126,7 +126,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
                     failures.Add($"Invalidator:Regions:{name}:Redis names no endpoint: give host:port (for example localhost:6379).");
                 }
 
-                RegionCredentialsValidation.Validate(name, region, parsed, failures);
+                RegionConnectionValidation.Validate(name, region, parsed, failures);
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException or NotSupportedException)
             {

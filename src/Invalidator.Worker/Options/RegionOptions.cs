@@ -27,6 +27,13 @@ public sealed class RegionOptions
     public string? PasswordFile { get; set; }
 
     /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:TlsCaFile</c>: a PEM file of the CA certificate(s) that issued the servers'
+    /// certificates (a private CA). With it, only those CAs are trusted for this region (not the system's); the host
+    /// name is checked as always. Needs <c>ssl=true</c> in <see cref="Redis"/>. Empty: the system's trusted CAs.
+    /// </summary>
+    public string? TlsCaFile { get; set; }
+
+    /// <summary>
     /// <c>Invalidator:Regions:&lt;name&gt;:Target</c>: what a delete means in this region: plain Redis keys and
     /// <c>tag:T</c> sets (the default), FusionCache entries, or ASP.NET Core output-cache responses.
     /// </summary>

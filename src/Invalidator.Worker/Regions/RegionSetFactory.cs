@@ -1,3 +1,4 @@
+using System.Net;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions.Targets;
@@ -20,7 +21,8 @@ internal static class RegionSetFactory
         var regions = new List<RegionInvalidator>();
         foreach (var (name, region) in settings.Regions.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
-            var redisOptions = RegionRedisConfiguration.Create(name, region);
+            var security = new RegionSecurityLog(logger, name, time);
+            var redisOptions = RegionRedisConfiguration.Create(name, region, security.CertificateRejected);
             redisOptions.AbortOnConnectFail = false;
             redisOptions.ClientName ??= "invalidator";
             // A command for a disconnected server fails at once instead of waiting in a backlog, so the retry
@@ -30,7 +32,7 @@ internal static class RegionSetFactory
             // the error goes on to the logs, the status page and the dead-letter reason.
             redisOptions.IncludeDetailInExceptions = settings.Diagnostics.ShowKeys;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
-            RegionAuthenticationLog.Watch(connection, logger, name, time);
+            security.Watch(connection, redisOptions);
             var circuit = new CircuitBreakerStateProvider();
             var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status, errors);
             var endpoints = string.Join(",", redisOptions.EndPoints);
@@ -141,23 +143,80 @@ internal sealed class RegionConnectionLog
 }
 
 /// <summary>
-/// Says plainly when a region's server refuses the worker's credentials or TLS: with <c>AbortOnConnectFail=false</c>
-/// such a region would otherwise only show as "not connected yet" while StackExchange.Redis retries in the background.
-/// Once a minute at most, and never with the password (the server's reply does not hold it).
+/// Says plainly when a region's server refuses the worker's credentials, or the worker refuses the server's TLS
+/// certificate: with <c>AbortOnConnectFail=false</c> such a region would otherwise only show as "not connected yet"
+/// while StackExchange.Redis retries in the background. Each once a minute at most, and never with the password
+/// (the server's reply does not hold it).
 /// </summary>
-internal static class RegionAuthenticationLog
+internal sealed class RegionSecurityLog(ILogger logger, string region, TimeProvider time)
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+    private readonly RateLimitedLog _limit = new(Interval, time);
 
-    public static void Watch(IConnectionMultiplexer connection, ILogger logger, string region, TimeProvider time)
+    public void Watch(IConnectionMultiplexer connection, ConfigurationOptions options)
     {
-        var limit = new RateLimitedLog(Interval, time);
         connection.ConnectionFailed += (_, e) =>
         {
-            if (e.FailureType == ConnectionFailureType.AuthenticationFailure && limit.ShouldLog(region, out var suppressed))
+            if (e.FailureType == ConnectionFailureType.AuthenticationFailure)
             {
-                Log.RegionAuthenticationFailed(logger, region, e.EndPoint?.ToString() ?? "?", e.FailureType.ToString(), Log.Describe(e.Exception), suppressed);
+                AuthenticationFailed(e.EndPoint, e.Exception);
             }
         };
+
+        // A login refused during the connect raised its event before anyone could subscribe, and the retries in the
+        // background raise none (their last error may even read "socket closed"). So a region not connected at start
+        // is asked once more, in the background, by a connect that stops at its first failure and says which.
+        if (!connection.IsConnected)
+        {
+            _ = Task.Run(() => ProbeAsync(options));
+        }
+    }
+
+    private async Task ProbeAsync(ConfigurationOptions options)
+    {
+        var probe = options.Clone();
+        probe.AbortOnConnectFail = true;
+        probe.ConnectRetry = 1;
+        try
+        {
+            var connection = await ConnectionMultiplexer.ConnectAsync(probe).ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false); // it connected meanwhile: nothing to say
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or IOException or ObjectDisposedException)
+        {
+            if (AuthenticationFailure(ex) is { } refused)
+            {
+                AuthenticationFailed(probe.EndPoints.FirstOrDefault(), refused);
+            }
+        }
+    }
+
+    private static RedisConnectionException? AuthenticationFailure(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } refused)
+            {
+                return refused;
+            }
+        }
+
+        return null;
+    }
+
+    private void AuthenticationFailed(EndPoint? endpoint, Exception? exception)
+    {
+        if (_limit.ShouldLog(ConnectionFailureType.AuthenticationFailure, out var suppressed))
+        {
+            Log.RegionAuthenticationFailed(logger, region, endpoint?.ToString() ?? "?", nameof(ConnectionFailureType.AuthenticationFailure), Log.Describe(exception), suppressed);
+        }
+    }
+
+    public void CertificateRejected(string reason)
+    {
+        if (_limit.ShouldLog(nameof(CertificateRejected), out var suppressed))
+        {
+            Log.RegionCertificateRejected(logger, region, reason, suppressed);
+        }
     }
 }

@@ -8,7 +8,8 @@ public sealed class LogCapture : ILoggerProvider
 {
     private readonly ConcurrentQueue<Entry> _entries = new();
 
-    public sealed record Entry(string Category, int EventId, LogLevel Level, string Message);
+    /// <param name="Exception">The logged exception's text (type, message, stack), when there is one.</param>
+    public sealed record Entry(string Category, int EventId, LogLevel Level, string Message, string? Exception = null);
 
     public IReadOnlyCollection<Entry> Entries => _entries;
 
@@ -28,6 +29,6 @@ public sealed class LogCapture : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            entries.Enqueue(new Entry(category, eventId.Id, logLevel, formatter(state, exception)));
+            entries.Enqueue(new Entry(category, eventId.Id, logLevel, formatter(state, exception), exception?.ToString()));
     }
 }

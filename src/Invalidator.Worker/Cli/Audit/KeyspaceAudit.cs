@@ -23,10 +23,11 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
 
     public async Task<RegionAudit> RunAsync(string region, RegionOptions options, CancellationToken cancellationToken)
     {
-        var configuration = RegionRedisConfiguration.Create(region, options);
+        string? rejected = null;
+        var configuration = RegionRedisConfiguration.Create(region, options, reason => rejected = reason);
         configuration.AbortOnConnectFail = true;
         configuration.ClientName ??= "invalidator-audit";
-        await using var connection = await ConnectAsync(region, configuration).ConfigureAwait(false);
+        await using var connection = await ConnectAsync(region, configuration, () => rejected).ConfigureAwait(false);
         var masters = Masters(region, connection);
         var database = connection.GetDatabase();
         var prefix = options.KeyPrefix;
@@ -99,7 +100,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         return result;
     }
 
-    private static async Task<ConnectionMultiplexer> ConnectAsync(string region, ConfigurationOptions configuration)
+    private static async Task<ConnectionMultiplexer> ConnectAsync(string region, ConfigurationOptions configuration, Func<string?> certificateRejected)
     {
         try
         {
@@ -107,9 +108,13 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         }
         catch (RedisConnectionException ex)
         {
+            var check = certificateRejected() is { } rejected
+                ? $"the server's TLS certificate was refused: {rejected}; check Invalidator:Regions:{region}:TlsCaFile"
+                : ex.FailureType == ConnectionFailureType.AuthenticationFailure
+                    ? $"check Invalidator:Regions:{region}:User and :Password or :PasswordFile, and for TLS ssl=true in :Redis and :TlsCaFile"
+                    : $"check Invalidator:Regions:{region}:Redis and that the server runs";
             throw new AuditException(
-                $"region {region}: cannot connect to {string.Join(",", configuration.EndPoints)} ({ex.FailureType}{(ex.InnerException is { } inner ? ": " + inner.Message : "")}); " +
-                $"check Invalidator:Regions:{region}:Redis and that the server runs");
+                $"region {region}: cannot connect to {string.Join(",", configuration.EndPoints)} ({ex.FailureType}{(ex.InnerException is { } inner ? ": " + inner.Message : "")}); {check}");
         }
     }
 

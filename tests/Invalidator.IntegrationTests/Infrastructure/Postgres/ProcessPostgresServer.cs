@@ -44,7 +44,9 @@ internal sealed class ProcessPostgresServer : PostgresServer
 
     private string DataDirectory => Path.Combine(_directory.FullName, "data");
 
-    public static async Task<ProcessPostgresServer> CreateAsync(string walLevel)
+    /// <param name="walLevel">The server's wal_level.</param>
+    /// <param name="tls">TLS on (ssl=on with this certificate) and these pg_hba.conf lines instead of initdb's trust for all.</param>
+    public static async Task<ProcessPostgresServer> CreateAsync(string walLevel, PostgresTls? tls = null)
     {
         var binaries = FindBinaries() ?? throw new InvalidOperationException(
             "PostgreSQL was not found (no /usr/lib/postgresql/<version>/bin/initdb) and Docker is not available: " +
@@ -52,7 +54,7 @@ internal sealed class ProcessPostgresServer : PostgresServer
         var server = new ProcessPostgresServer(binaries, Directory.CreateTempSubdirectory("invalidator-pg-"));
         try
         {
-            await server.StartAsync(walLevel).ConfigureAwait(false);
+            await server.StartAsync(walLevel, tls).ConfigureAwait(false);
             return server;
         }
         catch
@@ -73,7 +75,10 @@ internal sealed class ProcessPostgresServer : PostgresServer
             Timeout = 10,
         }.ConnectionString;
 
-    private async Task StartAsync(string walLevel)
+    /// <summary>The port it listens on (127.0.0.1).</summary>
+    public int Port => _port;
+
+    private async Task StartAsync(string walLevel, PostgresTls? tls)
     {
         if (IsRoot)
         {
@@ -83,6 +88,7 @@ internal sealed class ProcessPostgresServer : PostgresServer
         await RunAsync(AsPostgresUser(Path.Combine(_binaries, "initdb")), AsPostgresUserArguments(
             Path.Combine(_binaries, "initdb"), "-D", DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")).ConfigureAwait(false);
 
+        var tlsArguments = tls is null ? [] : await ConfigureTlsAsync(tls).ConfigureAwait(false);
         var start = new ProcessStartInfo(AsPostgresUser(Path.Combine(_binaries, "postgres")))
         {
             UseShellExecute = false,
@@ -90,11 +96,14 @@ internal sealed class ProcessPostgresServer : PostgresServer
             RedirectStandardOutput = true,
             WorkingDirectory = _directory.FullName,
         };
-        foreach (var argument in AsPostgresUserArguments(
-            Path.Combine(_binaries, "postgres"), "-D", DataDirectory, "-p", _port.ToString(CultureInfo.InvariantCulture),
+        string[] arguments =
+        [
+            "-D", DataDirectory, "-p", _port.ToString(CultureInfo.InvariantCulture),
             "-k", _directory.FullName, "-c", "listen_addresses=127.0.0.1", "-c", $"wal_level={walLevel}",
             "-c", "max_replication_slots=32", "-c", "max_wal_senders=32", "-c", "fsync=off", "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off", "-c", "max_connections=100"))
+            "-c", "full_page_writes=off", "-c", "max_connections=100", .. tlsArguments,
+        ];
+        foreach (var argument in AsPostgresUserArguments(Path.Combine(_binaries, "postgres"), arguments))
         {
             start.ArgumentList.Add(argument);
         }
@@ -120,6 +129,28 @@ internal sealed class ProcessPostgresServer : PostgresServer
 
             await Task.Delay(50).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Writes the certificate, its key (mode 0600, owned by the server's user, as postgres demands) and pg_hba.conf into the data directory.</summary>
+    private async Task<string[]> ConfigureTlsAsync(PostgresTls tls)
+    {
+        var certificate = Path.Combine(DataDirectory, "server.crt");
+        var key = Path.Combine(DataDirectory, "server.key");
+        var hba = Path.Combine(DataDirectory, "pg_hba.conf");
+        await File.WriteAllTextAsync(certificate, tls.CertificatePem).ConfigureAwait(false);
+        await File.WriteAllTextAsync(key, tls.KeyPem).ConfigureAwait(false);
+        await File.WriteAllLinesAsync(hba, tls.HbaLines).ConfigureAwait(false);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        if (IsRoot)
+        {
+            await RunAsync("chown", [$"{OsUser}:{OsUser}", certificate, key, hba]).ConfigureAwait(false);
+        }
+
+        return ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key", "-c", "password_encryption=scram-sha-256"];
     }
 
     private async Task<bool> AcceptsConnectionsAsync()
@@ -279,3 +310,6 @@ internal sealed class ProcessPostgresServer : PostgresServer
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>A TLS server: its certificate and key (PEM), and the pg_hba.conf lines that say who may connect how.</summary>
+public sealed record PostgresTls(string CertificatePem, string KeyPem, IReadOnlyList<string> HbaLines);

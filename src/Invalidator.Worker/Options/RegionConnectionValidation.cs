@@ -4,11 +4,12 @@ namespace Invalidator.Worker.Options;
 
 /// <summary>
 /// A region's credentials (<c>User</c>, <c>Password</c>, <c>PasswordFile</c>): one password source at a time, a
-/// readable file, and no second copy inside the <c>Redis</c> string. Messages never show a password.
+/// readable file, and no second copy inside the <c>Redis</c> string; its <c>TlsCaFile</c>: certificates, and TLS on.
+/// Messages never show a password.
 /// </summary>
-internal static class RegionCredentialsValidation
+internal static class RegionConnectionValidation
 {
-    /// <summary>What is wrong with the region's credentials, each with its fix.</summary>
+    /// <summary>What is wrong with the region's credentials and TLS settings, each with its fix.</summary>
     public static void Validate(string name, RegionOptions region, ConfigurationOptions parsed, List<string> failures)
     {
         var path = $"Invalidator:Regions:{name}";
@@ -37,6 +38,20 @@ internal static class RegionCredentialsValidation
         if (!string.IsNullOrEmpty(region.User) && parsed.User is not null)
         {
             failures.Add($"{path}:Redis has a user= and {path}:User is set too: remove user= from {path}:Redis.");
+        }
+
+        if (!string.IsNullOrEmpty(region.TlsCaFile))
+        {
+            _ = TlsCertificates.TryLoadCa(region.TlsCaFile, $"{path}:TlsCaFile", out var error);
+            if (error is not null)
+            {
+                failures.Add(error);
+            }
+
+            if (!parsed.Ssl)
+            {
+                failures.Add($"{path}:TlsCaFile is set but {path}:Redis does not turn TLS on: add ssl=true to it (and the server's TLS port).");
+            }
         }
     }
 }
