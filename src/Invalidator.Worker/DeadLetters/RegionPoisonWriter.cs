@@ -1,5 +1,6 @@
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.DeadLetters;
@@ -8,9 +9,11 @@ namespace Invalidator.Worker.DeadLetters;
 /// Writes the names a region's server refused for good as poison letters: one letter per region and server error,
 /// its reason the server's error line, naming the source positions it came from. A poison letter is never redriven
 /// (a retry cannot change the error); <c>dlq replay</c> re-applies it once the cause is fixed. The redrive quarantines
-/// a region letter the same way. Each name counts in <c>invalidator_region_poison_total{region}</c>.
+/// a region letter the same way. Each name counts in <c>invalidator_region_poison_total{region}</c>. The log's example
+/// name is shown as <see cref="KeyRedaction"/> says (the letter itself keeps the names, for the replay).
 /// </summary>
-internal sealed class RegionPoisonWriter(IDeadLetterStore? store, InvalidatorMetrics metrics, ILogger logger, TimeProvider time, WorkerStatus? status)
+internal sealed class RegionPoisonWriter(
+    IDeadLetterStore? store, InvalidatorMetrics metrics, ILogger logger, TimeProvider time, WorkerStatus? status, KeyRedaction? redaction = null, LiveRules? rules = null)
 {
     /// <summary>Writes the region's refused names; returns once they are durable. Throws when the store failed (the caller retries; a letter written twice is harmless).</summary>
     public async Task WriteAsync(
@@ -20,7 +23,7 @@ internal sealed class RegionPoisonWriter(IDeadLetterStore? store, InvalidatorMet
         foreach (var group in refusals.Names.GroupBy(n => n.Error, StringComparer.Ordinal))
         {
             var names = group.ToList();
-            var example = (names[0].IsTag ? "tag " : "key ") + names[0].Name;
+            var example = Example(names[0].Name, names[0].IsTag);
             if (store is null)
             {
                 Log.RegionNamesRefusedUnstored(logger, refusals.Region, names.Count, group.Key, example);
@@ -58,6 +61,13 @@ internal sealed class RegionPoisonWriter(IDeadLetterStore? store, InvalidatorMet
         await target.WriteRegionPoisonAsync(poison, cancellationToken).ConfigureAwait(false);
         Log.RedriveQuarantined(logger, letter.Region, where, letter.Keys.Count, letter.Tags.Count, tries, error, target.Name);
         Counted(poison, letter.Keys.Count + letter.Tags.Count);
+    }
+
+    /// <summary>An example name as the redaction shows it, matched against every rule's templates of its kind.</summary>
+    private string Example(string name, bool isTag)
+    {
+        var templates = rules?.Current.Rules.Tables.Values.SelectMany(t => isTag ? t.Tags : t.Keys).ToList() ?? [];
+        return (isTag ? "tag " : "key ") + (redaction ?? KeyRedaction.Redacting).Name(name, templates);
     }
 
     private void Counted(RegionDeadLetter letter, int names)

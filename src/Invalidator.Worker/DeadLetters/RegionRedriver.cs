@@ -1,6 +1,7 @@
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -33,7 +34,7 @@ internal sealed class RegionRedriver : BackgroundService
 
     public RegionRedriver(
         IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
-        InvalidatorMetrics metrics, WorkerStatus? status = null)
+        InvalidatorMetrics metrics, WorkerStatus? status = null, KeyRedaction? redaction = null, LiveRules? rules = null)
     {
         _options = options.Value;
         _store = store;
@@ -41,7 +42,7 @@ internal sealed class RegionRedriver : BackgroundService
         _logger = logger;
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
-        _refusals = new RegionPoisonWriter(store, metrics, logger, time, status);
+        _refusals = new RegionPoisonWriter(store, metrics, logger, time, status, redaction, rules);
         _status = status;
     }
 

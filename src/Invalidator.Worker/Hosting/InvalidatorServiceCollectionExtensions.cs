@@ -158,7 +158,9 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<WorkerStatus>(),
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency));
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
+            sp.GetRequiredService<KeyRedaction>(),
+            sp.GetRequiredService<LiveRules>()));
         return services;
     }
 

@@ -3,6 +3,7 @@ using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;
@@ -38,7 +39,9 @@ internal sealed class BatchApplier
         ILogger<BatchApplier> logger,
         TimeProvider time,
         WorkerStatus? status = null,
-        ConsistencyOptions? consistency = null)
+        ConsistencyOptions? consistency = null,
+        KeyRedaction? redaction = null,
+        LiveRules? rules = null)
     {
         _regions = regions;
         _deadLetters = deadLetters;
@@ -48,7 +51,7 @@ internal sealed class BatchApplier
         _time = time;
         _status = status;
         _consistency = consistency ?? new ConsistencyOptions();
-        _refusals = new RegionPoisonWriter(deadLetters, metrics, logger, time, status);
+        _refusals = new RegionPoisonWriter(deadLetters, metrics, logger, time, status, redaction, rules);
     }
 
     /// <summary>A scheduler for one pipeline's second deletes, with the configured delay and bound.</summary>

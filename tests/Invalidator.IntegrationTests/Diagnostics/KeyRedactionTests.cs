@@ -9,8 +9,9 @@ namespace Invalidator.IntegrationTests.Diagnostics;
 
 /// <summary>
 /// Keys hold row values (here an email address): wherever a running worker shows or logs one as an example (the
-/// shadow example on the status page and in the log, a failing region's error, the recent dead letters) it shows
-/// the template and a short hash, unless <c>Invalidator:Diagnostics:ShowKeys</c> is true; metrics never carry one.
+/// shadow example on the status page and in the log, a failing region's error, a name a region's server refuses, the
+/// recent dead letters) it shows the template and a short hash, unless <c>Invalidator:Diagnostics:ShowKeys</c> is true;
+/// metrics never carry one.
 /// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class KeyRedactionTests(ServersFixture servers)
@@ -40,6 +41,7 @@ public sealed class KeyRedactionTests(ServersFixture servers)
         var example = ShadowExample(status);
         Assert.Equal($"key order:by-email:{{email}} #{KeyRedaction.Hash("order:by-email:" + Email)}", example);
         Assert.Contains(logs, line => line.Contains($"(key order:by-email:{{email}} #{KeyRedaction.Hash("order:by-email:" + Email)})", StringComparison.Ordinal));
+        Assert.Contains(logs, line => line.Contains($"for example tag customer:email:{{email}} #{KeyRedaction.Hash("customer:email:" + Email)}", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -48,8 +50,11 @@ public sealed class KeyRedactionTests(ServersFixture servers)
         var (status, logs, metrics) = await RunAsync(showKeys: true);
 
         Assert.Equal($"key order:by-email:{Email}", ShadowExample(status));
-        // Control: the region's timeout names the key when ShowKeys lets it, so the redacted run above had one to hide.
-        Assert.Contains(logs, line => line.StartsWith("Region down", StringComparison.Ordinal) && line.Contains("Timeout", StringComparison.Ordinal) && line.Contains(Email, StringComparison.Ordinal));
+        // Control: the refused tag's example names it when ShowKeys lets it, so the redacted run above had one to hide.
+        // (The paused region's timeout no longer names a key either way: its tag read is an SSCAN, which the Redis
+        // client's message does not name.)
+        Assert.Contains(logs, line => line.StartsWith("Region down", StringComparison.Ordinal) && line.Contains("Timeout", StringComparison.Ordinal));
+        Assert.Contains(logs, line => line.Contains($"for example tag customer:email:{Email}", StringComparison.Ordinal));
         Assert.Contains(logs, line => line.Contains($"(key order:by-email:{Email})", StringComparison.Ordinal));
         Assert.DoesNotContain(Email, metrics, StringComparison.Ordinal);
     }
@@ -77,6 +82,14 @@ public sealed class KeyRedactionTests(ServersFixture servers)
             harness.Settings[key] = value;
         }
 
+        // In the fixtures' regions a string where the tag's set belongs: the server refuses the name (WRONGTYPE), and the
+        // worker logs it as an example (event 8040).
+        foreach (var region in servers.Regions)
+        {
+            using var redis = await servers.Redis.ConnectAsync(servers.RegionIndex(region));
+            await redis.GetDatabase().StringSetAsync(harness.KeyPrefix + "tag:customer:email:" + Email, "not a set");
+        }
+
         var host = await harness.StartAsync();
         using var http = new WorkerHttp(host);
         await Eventually.AssertAsync(() => harness.Logs.Entries.Any(e => e.EventId == 2002 && e.Message.StartsWith("Region down connected", StringComparison.Ordinal)), Deadline, "the worker connects to the region");
@@ -94,7 +107,8 @@ public sealed class KeyRedactionTests(ServersFixture servers)
                 var (_, body) = await http.GetStatusJsonAsync();
                 return body.GetProperty("recentDeadLetters").GetArrayLength() > 0
                     && body.GetProperty("regions").EnumerateArray().Any(r => r.GetProperty("name").GetString() == "down" && r.GetProperty("lastError").ValueKind == JsonValueKind.String)
-                    && body.GetProperty("shadow").GetArrayLength() > 0;
+                    && body.GetProperty("shadow").GetArrayLength() > 0
+                    && harness.Logs.Entries.Any(e => e.EventId == 8040);
             },
             Deadline,
             "the down region's batch is dead-lettered and the shadow plan is counted");
