@@ -118,6 +118,13 @@ public sealed class HttpSurfaceTests(ServersFixture servers)
             using var first = await ConnectAsync(address);
             using var second = await ConnectAsync(address);
 
+            // Both are served (and kept alive), so the server has accepted and counted them before the third connects:
+            // a TCP connect completes before the server's accept, which under load can come late.
+            foreach (var open in new[] { first, second })
+            {
+                Assert.StartsWith("HTTP/1.1 200", await TryRequestAsync(open, path, $"localhost:{address.Port}", keepAlive: true), StringComparison.Ordinal);
+            }
+
             // The third connection is closed unanswered while two are open...
             using (var third = await ConnectAsync(address))
             {
@@ -192,10 +199,11 @@ public sealed class HttpSurfaceTests(ServersFixture servers)
     }
 
     /// <summary>The response's head, or null when the server closed the connection without one.</summary>
-    private static async Task<string?> TryRequestAsync(TcpClient client, string path, string? host)
+    private static async Task<string?> TryRequestAsync(TcpClient client, string path, string? host, bool keepAlive = false)
     {
         var stream = client.GetStream();
-        var request = host is null ? $"GET {path} HTTP/1.0\r\n\r\n" : $"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n";
+        var connection = keepAlive ? "" : "Connection: close\r\n";
+        var request = host is null ? $"GET {path} HTTP/1.0\r\n\r\n" : $"GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n";
         try
         {
             await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
