@@ -111,17 +111,17 @@ public sealed class SecureRedisRegionTests : IDisposable
 
         // The parser reads the piece after the comma as an option and quotes it in its error: a piece of the password.
         var error = Assert.ThrowsAny<ArgumentException>(() => ConfigurationOptions.Parse(redis));
-        Assert.Contains("with;commas", error.Message, StringComparison.Ordinal);
+        Assert.Contains("w1th;c0mmas", error.Message, StringComparison.Ordinal);
         // The worker's check refuses the string without quoting the parser, and names the options to use instead.
         var failure = Assert.Single(Failures(new RegionOptions { Redis = redis }));
-        Assert.DoesNotContain("with;commas", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("w1th;c0mmas", failure, StringComparison.Ordinal);
         Assert.Contains("move the password to Invalidator:Regions:test:Password or :PasswordFile", failure, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_wrong_password_fails_with_a_log_naming_the_options_and_never_the_password()
     {
-        const string wrong = "not-the-password,really";
+        const string wrong = "n0t-th3-p4ss,r3ally";
         await PlantAsync("customer:5");
         using var region = Region(r =>
         {
@@ -218,7 +218,7 @@ public sealed class SecureRedisRegionTests : IDisposable
         var ok = await CliFiles.InvokeAsync("audit", "--config", Config(servers.PasswordFile), "--json");
         Assert.True(ok.ExitCode == 0, ok.ToString());
 
-        const string wrong = "wrong,password";
+        const string wrong = "wr0ng,p4ssw0rd";
         var refused = await CliFiles.InvokeAsync("audit", "--config", Config(files.Write("wrong", wrong)));
         Assert.True(refused.ExitCode == 2, refused.ToString());
         var line = Assert.Single(refused.ErrorLines, l => l.StartsWith("audit failed:", StringComparison.Ordinal));
