@@ -19,6 +19,7 @@ PG_PORT=${QUICKSTART_PG_PORT:-55432}
 EAST_PORT=${QUICKSTART_REDIS_EAST_PORT:-56379}
 WEST_PORT=${QUICKSTART_REDIS_WEST_PORT:-56380}
 HTTP_URL=${QUICKSTART_HTTP_URL:-http://127.0.0.1:8080}
+STATUS_URL=${QUICKSTART_STATUS_URL:-http://127.0.0.1:8081}
 DATABASE=invalidator_demo
 PUBLICATION=invalidator_demo
 SLOT=invalidator_demo
@@ -193,7 +194,7 @@ cat >"$CONFIG" <<JSON
       "west": { "Redis": "127.0.0.1:$WEST_PORT" }
     },
     "Batching": { "MaxWait": "00:00:00.010" },
-    "Http": { "Urls": "$HTTP_URL" }
+    "Http": { "Urls": "$HTTP_URL", "StatusUrls": "$STATUS_URL" }
   }
 }
 JSON
@@ -313,7 +314,7 @@ cat <<EOF
   The worker keeps running (PID $pid) and invalidates every change to customers and orders:
     psql -h 127.0.0.1 -p $PG_PORT -U postgres $DATABASE
     redis-cli -p $EAST_PORT --scan         (region east; west is port $WEST_PORT)
-  Status page:  $HTTP_URL/
+  Status page:  $STATUS_URL/   (metrics and probes: $HTTP_URL/metrics, /healthz, /readyz)
   Worker log:   $WORKER_LOG
   Config:       $CONFIG  (rules: deploy/demo/rules.yaml)
   Server logs:  $PG_DIR/postgres.log, $STATE/redis-east.log, $STATE/redis-west.log

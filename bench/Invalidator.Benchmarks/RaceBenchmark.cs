@@ -87,6 +87,7 @@ internal static class RaceBenchmark
                 ["Invalidator:Regions:bench:Redis"] = redis.ConnectionString,
                 ["Invalidator:Regions:bench:KeyPrefix"] = prefix,
                 ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+                ["Invalidator:Http:StatusUrls"] = "",
             };
             var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = directory });
             builder.Configuration.AddInMemoryCollection(workerSettings).AddInMemoryCollection(mode.WorkerSettings).AddInMemoryCollection(overrides);

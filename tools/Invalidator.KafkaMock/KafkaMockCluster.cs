@@ -106,6 +106,9 @@ public sealed class KafkaMockCluster : IDisposable
 
     public void ClearRequestErrors(KafkaApiKey apiKey) => Native.rd_kafka_mock_clear_request_errors(Cluster, (short)apiKey);
 
+    /// <summary>Metadata requests naming <paramref name="topic"/> answer <paramref name="error"/> for it (for example TopicAuthorizationFailed).</summary>
+    public void SetTopicError(string topic, ErrorCode error) => Native.rd_kafka_mock_topic_set_error(Cluster, topic, (int)error);
+
     public void Dispose()
     {
         lock (_gate)
@@ -234,6 +237,9 @@ public sealed class KafkaMockCluster : IDisposable
 
         [DllImport(Library)]
         public static extern void rd_kafka_mock_clear_request_errors(IntPtr mcluster, short apiKey);
+
+        [DllImport(Library)]
+        public static extern void rd_kafka_mock_topic_set_error(IntPtr mcluster, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int error);
     }
 #pragma warning restore SYSLIB1054, CA5392
 }

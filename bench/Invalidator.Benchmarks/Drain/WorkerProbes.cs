@@ -16,7 +16,7 @@ internal static class WorkerHost
     public static IHost Build(string contentRoot, IReadOnlyDictionary<string, string?> settings, IEnumerable<IBatchListener> listeners)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Invalidator:Http:Urls"] = "http://127.0.0.1:0" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Invalidator:Http:Urls"] = "http://127.0.0.1:0", ["Invalidator:Http:StatusUrls"] = "" });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddInvalidator();

@@ -22,4 +22,11 @@ public sealed record ChangeEvent(
 
     /// <summary>Logical-message content (decoded text when it is UTF-8) for <see cref="ChangeOperation.Message"/>.</summary>
     public string? MessageContent { get; init; }
+
+    /// <summary>
+    /// A Debezium delete of a table whose rule does not state <c>replicaIdentity</c>, whose before image holds the record
+    /// key's columns and only type defaults besides (<c>0</c>, <c>""</c>, <c>false</c>, null, the epoch): the shape of
+    /// REPLICA IDENTITY DEFAULT, under which keys rendered from the other columns are wrong. See <see cref="DefaultIdentityShape"/>.
+    /// </summary>
+    public bool SuspectDefaultIdentity { get; init; }
 }

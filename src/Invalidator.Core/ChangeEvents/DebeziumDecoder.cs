@@ -23,6 +23,10 @@ public static class DebeziumDecoder
     private const int MaxQuotedLength = 40;
     private const int MaxNameBytes = 256;
 
+    // The instants a timestamp may name, as ticks from the epoch: anything else is no time.
+    private static readonly long MinTicksSinceEpoch = DateTimeOffset.MinValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+    private static readonly long MaxTicksSinceEpoch = DateTimeOffset.MaxValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
+
     private static ReadOnlySpan<byte> HeartbeatSchemaName => "io.debezium.connector.common.Heartbeat"u8;
 
     private static ReadOnlySpan<byte> TransactionSchemaName => "io.debezium.connector.common.TransactionMetadataValue"u8;
@@ -64,6 +68,12 @@ public static class DebeziumDecoder
         {
             // Utf8JsonReader.GetString throws this for strings that are not valid UTF-8.
             throw new ChangeEventFormatException($"The value contains text that is not valid UTF-8 ({ex.Message}).", ex);
+        }
+        catch (Exception ex) when (ex is not (ChangeEventFormatException or OutOfMemoryException))
+        {
+            // Decoding only reads these bytes: whatever else it throws is about this record, so it is a reason to
+            // dead-letter the record, never a crash or a record skipped without a word.
+            throw new ChangeEventFormatException($"The record could not be decoded ({ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}).", ex);
         }
     }
 
@@ -109,7 +119,13 @@ public static class DebeziumDecoder
 
         // The table the topic is named after: computed only when a hint or a rare record kind needs it.
         string? topicTable = null;
-        var looksLikeEnvelope = fields.LooksLikeEnvelope;
+        if (fields.MayBeMongoDb && SourceFields.Scan(value, fields.Source) is var mongoSource && mongoSource.IsMongoDb(value)
+            && (!hints.HasFormats || hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped))
+        {
+            return DecodedRecord.Of(DecodeMongoDb(topic, key, value, fields, mongoSource));
+        }
+
+        var looksLikeEnvelope = fields.IsEnvelope(value);
         if (!looksLikeEnvelope && Special(topic, ref topicTable, key, value, schema, fields, hints) is { } special)
         {
             return special;
@@ -169,7 +185,7 @@ public static class DebeziumDecoder
                 SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
             }
 
-            if (!fields.LooksLikeEnvelope || !fields.Op.IsPresent
+            if (!fields.IsEnvelope(value) || !fields.Op.IsPresent
                 || (hints.HasFormats && hints.For(TableFromTopic(topic))?.Format == RecordFormat.Unwrapped))
             {
                 return false;
@@ -182,6 +198,11 @@ public static class DebeziumDecoder
             }
 
             var source = SourceFields.Scan(value, fields.Source);
+            if (source.IsMongoDb(value))
+            {
+                return false; // a MongoDB delete without images looks like an envelope; its key is read differently
+            }
+
             var table = TableName(topic, value, source);
             if (hints.For(table) is not { UsedColumns: not null } tableHints)
             {
@@ -192,7 +213,14 @@ public static class DebeziumDecoder
             scratch.Table = table;
             scratch.Operation = operation;
             scratch.CommitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
-            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow))
+            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow, out var keyColumns))
+            {
+                return false;
+            }
+
+            // A delete that may be REPLICA IDENTITY DEFAULT's shape is decoded whole, which checks every column.
+            if (operation == ChangeOperation.Delete && tableHints.WatchesDefaultIdentity
+                && DefaultIdentityShape.MayMatch(value, fields.Before, keyColumns, decimals))
             {
                 return false;
             }
@@ -201,14 +229,16 @@ public static class DebeziumDecoder
             return RowImageReader.ReadInto(value, fields.Before, "'before' image", decimals, RowScope.Before, tableHints, trusted, scratch.BeforeRow) != ScratchRead.Unsupported
                 && RowImageReader.ReadInto(value, fields.After, "'after' image", decimals, RowScope.After, tableHints, null, scratch.AfterRow) != ScratchRead.Unsupported;
         }
-        catch (Exception ex) when (ex is ChangeEventFormatException or InvalidOperationException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             return false; // the full decode gives the reason
         }
     }
 
-    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row)
+    /// <summary>Reads the key's used columns into <paramref name="row"/>; <paramref name="columns"/> is how many columns the key has.</summary>
+    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row, out int columns)
     {
+        columns = 0;
         if (key.IsEmpty)
         {
             return true;
@@ -216,6 +246,7 @@ public static class DebeziumDecoder
 
         if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
         {
+            columns = payload.PropertyCount;
             return RowImageReader.ReadInto(key, payload.Object, "key", keyDecimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
         }
 
@@ -238,12 +269,14 @@ public static class DebeziumDecoder
             SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
         }
 
+        columns = !segment.IsObject ? 0 : fields.IsWrapper ? EnvelopeFields.Scan(key, segment).PropertyCount : fields.PropertyCount;
         return RowImageReader.ReadInto(key, segment, "key", decimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
     }
 
     /// <summary>
-    /// Heartbeats (by schema name, or a value of only ts_ms with a key of only serverName), and, unless the
-    /// topic's table has a rule, transaction metadata and schema-change events by their full shape. Null for a row.
+    /// Heartbeats (by schema name, or a value of only ts_ms with a key of only serverName), flink-cdc's schema changes
+    /// (a historyRecord), and, unless the topic's table has a rule, transaction metadata and schema-change events by
+    /// their full shape. Null for a row.
     /// </summary>
     private static DecodedRecord? Special(
         string topic, ref string? topicTable, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
@@ -251,6 +284,13 @@ public static class DebeziumDecoder
         if (fields.HasHeartbeatShape && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
         {
             return DecodedRecord.Heartbeat;
+        }
+
+        // flink-cdc writes its schema changes to whatever topic carries the table's rows, so a rule does not make
+        // this shape a row; only a stated format: unwrapped does.
+        if (fields.HasHistoryRecordShape(value) && hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped)
+        {
+            return DecodedRecord.SchemaChange;
         }
 
         var maybeTransaction = fields.HasTransactionShape(value);
@@ -275,8 +315,136 @@ public static class DebeziumDecoder
         return null;
     }
 
-    private static DecodedRecord Tombstone(string topic, string table, ReadOnlySpan<byte> key, DecoderHints hints) =>
-        DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, DecodeKey(topic, key, hints.For(table)), null));
+    private static DecodedRecord Tombstone(string topic, string table, ReadOnlySpan<byte> key, DecoderHints hints)
+    {
+        var tableHints = hints.For(table);
+        var keyImage = DecodeKey(topic, key, tableHints);
+        if (keyImage is { Count: 1 } && keyImage.TryGet("id", out var id) && id.IsPresent
+            && tableHints?.UsedColumns is { } used && used.Contains(MongoDocuments.IdColumn, StringComparer.Ordinal))
+        {
+            // Debezium's MongoDB key {"id": "<_id as Extended JSON>"}, after a delete or as the unwrap SMT's only record
+            // of one: the rule renders _id, which only the key can give.
+            keyImage = new RowImage([new("id", id), new(MongoDocuments.IdColumn, MongoDocuments.Id(id.Text!) ?? id)]);
+        }
+
+        return DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, keyImage, null));
+    }
+
+    /// <summary>
+    /// An event of Debezium's MongoDB connector: the documents are JSON strings, read into rows of their top-level
+    /// fields, and <c>_id</c> comes from the record key (<c>{"id": "..."}</c>), so a delete without a pre-image still
+    /// renders it. An update without the full document (<c>capture.mode=change_streams</c>) has the changed fields
+    /// (<c>updateDescription.updatedFields</c>, or the 1.x <c>patch</c>) and <c>_id</c> as its after image: templates of
+    /// other fields are reported as unresolved.
+    /// </summary>
+    private static ChangeEvent DecodeMongoDb(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, EnvelopeFields fields, SourceFields source)
+    {
+        var operation = ParseOperation(value, fields.Op, "op", "");
+        var table = source.Db.IsNonEmptyString && source.Collection.IsNonEmptyString
+            ? Qualified(value, source.Db, source.Collection)
+            : TableFromTopic(topic);
+        var commitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
+        var keyImage = MongoDbKey(topic, key, value, fields.Filter);
+        ColumnValue? id = keyImage is not null && keyImage.TryGet(MongoDocuments.IdColumn, out var keyId) ? keyId : null;
+
+        RowImage? before = null, after = null;
+        if (operation is not (ChangeOperation.Truncate or ChangeOperation.Message))
+        {
+            before = MongoDbDocument(value, fields.Before, "'before' document", id);
+            after = MongoDbDocument(value, fields.After, "'after' document", id)
+                ?? (operation == ChangeOperation.Update ? MongoDbChanges(value, fields, id) : null);
+        }
+
+        return new ChangeEvent(table, operation, before, after, keyImage, commitTime);
+    }
+
+    /// <summary>A document field: a JSON string of the document (or the document itself); null when absent or null.</summary>
+    private static RowImage? MongoDbDocument(ReadOnlySpan<byte> value, JsonSegment segment, string part, ColumnValue? id) => segment.Type switch
+    {
+        JsonTokenType.None or JsonTokenType.Null => null,
+        JsonTokenType.String => MongoDocuments.Read(segment.GetString(value)!, part, id),
+        JsonTokenType.StartObject => MongoDocuments.Read(segment.Of(value), part, id),
+        _ => throw new ChangeEventFormatException(
+            $"The MongoDB event's {part} is a JSON {JsonText.Describe(segment.Type)} where a document (a JSON string) or null was expected."),
+    };
+
+    /// <summary>
+    /// What an update without the full document says of the new one: the changed fields (change streams'
+    /// <c>updateDescription.updatedFields</c>; the 1.x <c>patch</c>'s <c>$set</c>, or the patch itself when it replaces
+    /// the document), with <c>_id</c>. Null when it says nothing.
+    /// </summary>
+    private static RowImage? MongoDbChanges(ReadOnlySpan<byte> value, EnvelopeFields fields, ColumnValue? id)
+    {
+        if (fields.UpdateDescription.IsObject)
+        {
+            var reader = fields.UpdateDescription.Open(value);
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isUpdated = reader.ValueTextEquals("updatedFields"u8);
+                reader.Read();
+                if (isUpdated && reader.TokenType is JsonTokenType.String or JsonTokenType.StartObject)
+                {
+                    var segment = JsonSegment.Take(ref reader, fields.UpdateDescription.Start);
+                    return MongoDbDocument(value, segment, "updateDescription.updatedFields", id);
+                }
+
+                reader.Skip();
+            }
+        }
+
+        if (MongoDbDocument(value, fields.Patch, "patch", id) is not { } patch)
+        {
+            return IdOnly(id);
+        }
+
+        if (patch.TryGet("$set", out var set) && set.IsPresent && set.Text!.StartsWith('{'))
+        {
+            return MongoDocuments.Read(set.Text, "patch's $set", id);
+        }
+
+        // A patch without update operators replaces the whole document.
+        return patch.ColumnNames.Any(c => c.StartsWith('$')) ? IdOnly(id) : patch;
+    }
+
+    private static RowImage? IdOnly(ColumnValue? id) => id is { } value ? new RowImage([new(MongoDocuments.IdColumn, value)]) : null;
+
+    /// <summary>
+    /// The document's <c>_id</c> as a key image: from Debezium's MongoDB key (<c>{"id": "..."}</c>, bare or wrapped
+    /// with a schema), else from the 1.x <c>filter</c>. A key of another shape is read as any record key.
+    /// </summary>
+    private static RowImage? MongoDbKey(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment filter)
+    {
+        if (!key.IsEmpty && ScanRoot(key, "key", out var keyFields) == JsonTokenType.StartObject)
+        {
+            var row = keyFields.IsWrapper ? keyFields.Payload : keyFields.Object;
+            if (row.IsObject)
+            {
+                var reader = row.Open(key);
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isId = reader.ValueTextEquals("id"u8);
+                    reader.Read();
+                    if (isId && reader.TokenType == JsonTokenType.String)
+                    {
+                        var text = reader.GetString()!;
+                        return new RowImage([new(MongoDocuments.IdColumn, MongoDocuments.Id(text) ?? ColumnValue.Of(text))]);
+                    }
+
+                    reader.Skip();
+                }
+            }
+        }
+
+        // Another key is read as any record key (JSON null is none; anything else says what is wrong with it).
+        if (!key.IsEmpty && DecodeKey(topic, key, null) is { } other)
+        {
+            return other;
+        }
+
+        return MongoDbDocument(value, filter, "filter", null) is { } document && document.TryGet(MongoDocuments.IdColumn, out var id)
+            ? new RowImage([new(MongoDocuments.IdColumn, id)])
+            : null;
+    }
 
     private static ChangeEvent DecodeEnvelope(
         string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints, RecordFormat format)
@@ -317,6 +485,7 @@ public static class DebeziumDecoder
         {
             MessagePrefix = prefix,
             MessageContent = content,
+            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
         };
     }
 
@@ -348,8 +517,16 @@ public static class DebeziumDecoder
 
         var commitTime = Time(fields.UnwrapSourceTsUs, fields.UnwrapSourceTsNs, fields.UnwrapSourceTsMs)
             ?? Time(fields.UnwrapTsUs, fields.UnwrapTsNs, fields.UnwrapTsMs);
-        return new ChangeEvent(table, operation, before, after, keyImage, commitTime);
+        return new ChangeEvent(table, operation, before, after, keyImage, commitTime)
+        {
+            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
+        };
     }
+
+    /// <summary>A delete shaped like REPLICA IDENTITY DEFAULT's, of a table whose rule does not state its identity.</summary>
+    private static bool SuspectDefaultIdentity(ChangeOperation operation, RowImage? before, RowImage? key, TableDecodingHints? hints) =>
+        operation == ChangeOperation.Delete && hints is { WatchesDefaultIdentity: true } && before is not null && key is not null
+        && DefaultIdentityShape.Matches(before, key);
 
     /// <summary>
     /// Under <c>replicaIdentity: default</c> only the record key's columns of an old row are real: Debezium fills
@@ -558,21 +735,21 @@ public static class DebeziumDecoder
         return NameCache.Get(utf8[..Encoding.UTF8.GetBytes(table, utf8)]) ?? table.ToString();
     }
 
-    /// <summary>The most precise of the three timestamps that is present, as UTC.</summary>
-    private static DateTimeOffset? Time(long? micros, long? nanos, long? millis)
-    {
-        if (micros is { } us)
-        {
-            return DateTimeOffset.UnixEpoch.AddTicks(us * (TimeSpan.TicksPerMillisecond / 1000));
-        }
+    /// <summary>
+    /// The most precise of the three timestamps that is present and a representable instant, as UTC. A value out of
+    /// range (microseconds in <c>ts_ms</c>, as Debezium's Cassandra examples have it) is no time, never an error: the
+    /// time only dates the change for latency, and the record must still invalidate.
+    /// </summary>
+    private static DateTimeOffset? Time(long? micros, long? nanos, long? millis) =>
+        (micros is { } us ? SinceEpoch(us, TimeSpan.TicksPerMillisecond / 1000) : null)
+        ?? (nanos is { } ns ? SinceEpoch(ns / 100, 1) : null)
+        ?? (millis is { } ms ? SinceEpoch(ms, TimeSpan.TicksPerMillisecond) : null);
 
-        if (nanos is { } ns)
-        {
-            return DateTimeOffset.UnixEpoch.AddTicks(ns / 100);
-        }
-
-        return millis is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-    }
+    /// <summary><paramref name="units"/> of <paramref name="ticksPerUnit"/> ticks after the epoch; null when that is no representable instant.</summary>
+    private static DateTimeOffset? SinceEpoch(long units, long ticksPerUnit) =>
+        units >= MinTicksSinceEpoch / ticksPerUnit && units <= MaxTicksSinceEpoch / ticksPerUnit
+            ? DateTimeOffset.UnixEpoch.AddTicks(units * ticksPerUnit)
+            : null;
 
     /// <summary>
     /// A logical decoding message's prefix and content. The content is base64 of arbitrary bytes:

@@ -188,11 +188,25 @@ internal sealed class DecimalColumns
     }
 
     /// <summary>
+    /// The most fraction digits (or, negative, trailing zeros) a decimal is rendered with: Postgres keeps at most 16383,
+    /// other databases fewer. A scale beyond it is no database's, and rendering it could take gigabytes.
+    /// </summary>
+    public const int MaxScale = 16383;
+
+    public static bool IsRenderableScale(int scale) => scale is >= -MaxScale and <= MaxScale;
+
+    /// <summary>
     /// Renders a Connect decimal: base64 of the big-endian two's-complement unscaled value, with the scale
-    /// applied (trailing zeros kept, as the column's scale says). Null when the text is not base64.
+    /// applied (trailing zeros kept, as the column's scale says). Null when the text is not base64 or the scale is not renderable.
     /// </summary>
     public static string? Format(ReadOnlySpan<byte> base64Utf8, int scale)
     {
+        // The decoder tolerates whitespace, JsonConverter never writes it: such text is something else.
+        if (!IsRenderableScale(scale) || base64Utf8.ContainsAny(" \t\r\n"u8))
+        {
+            return null;
+        }
+
         var maxLength = Base64.GetMaxDecodedFromUtf8Length(base64Utf8.Length);
         byte[]? rented = null;
         var bytes = maxLength <= 64 ? stackalloc byte[64] : (rented = ArrayPool<byte>.Shared.Rent(maxLength));
@@ -210,6 +224,74 @@ internal sealed class DecimalColumns
         {
             JsonText.Return(rented);
         }
+    }
+
+    /// <summary>
+    /// A Decimal column written as a JSON number (JsonConverter's <c>decimal.format=NUMERIC</c>), rendered with the column's
+    /// scale as its base64 would be (<c>12.5</c> at scale 2 is <c>12.50</c>). Null when no rendering at that scale is
+    /// faithful: the number has more digits after the point than the scale, or its exponent is out of any decimal's range.
+    /// </summary>
+    public static string? FormatNumber(ReadOnlySpan<byte> number, int scale)
+    {
+        const int MaxShift = 1000; // far beyond any database's decimal; bounds the work a hostile exponent can cause
+        var negative = number.Length > 0 && number[0] == (byte)'-';
+        var i = negative ? 1 : 0;
+        Span<char> digits = number.Length <= 128 ? stackalloc char[number.Length] : new char[number.Length];
+        var count = 0;
+        var fraction = 0;
+        var inFraction = false;
+        for (; i < number.Length && number[i] is not ((byte)'e' or (byte)'E'); i++)
+        {
+            if (number[i] == (byte)'.')
+            {
+                inFraction = true;
+                continue;
+            }
+
+            if (number[i] is < (byte)'0' or > (byte)'9')
+            {
+                return null;
+            }
+
+            digits[count++] = (char)number[i];
+            fraction += inFraction ? 1 : 0;
+        }
+
+        var exponent = 0;
+        if (i < number.Length
+            && !int.TryParse(number[(i + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out exponent))
+        {
+            return null;
+        }
+
+        var mantissa = digits[..count].TrimStart('0');
+        if (mantissa.IsEmpty)
+        {
+            return FormatScaled(BigInteger.Zero, scale);
+        }
+
+        // value = mantissa * 10^(exponent - fraction); unscaled = value * 10^scale.
+        var shift = (long)exponent - fraction + scale;
+        if (shift < 0)
+        {
+            // Exact only when the digits dropped are zeros.
+            var trailing = mantissa.Length - mantissa.TrimEnd('0').Length;
+            if (-shift > trailing)
+            {
+                return null;
+            }
+
+            mantissa = mantissa[..(mantissa.Length + (int)shift)];
+            shift = 0;
+        }
+
+        if (shift > MaxShift)
+        {
+            return null;
+        }
+
+        var unscaled = BigInteger.Parse(mantissa, NumberStyles.None, CultureInfo.InvariantCulture) * BigInteger.Pow(10, (int)shift);
+        return FormatScaled(negative ? -unscaled : unscaled, scale);
     }
 
     private static string FormatScaled(BigInteger unscaled, int scale)

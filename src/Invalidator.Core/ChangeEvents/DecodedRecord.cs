@@ -19,7 +19,7 @@ public enum RecordKind
     /// <summary>Transaction metadata (<c>*.transaction</c> topic or BEGIN/END shape): nothing to invalidate.</summary>
     TransactionMetadata,
 
-    /// <summary>A schema-change (DDL) event of a relational connector: nothing to invalidate.</summary>
+    /// <summary>A schema-change (DDL) event of a relational connector, or flink-cdc's <c>historyRecord</c>: nothing to invalidate.</summary>
     SchemaChange,
 }
 

@@ -52,6 +52,12 @@ public sealed class TableDecodingHints
 
     internal bool TrustsOnlyKeyColumns => ReplicaIdentity == ReplicaIdentity.Default;
 
+    /// <summary>The rule states <c>replicaIdentity</c> (<c>full</c> or <c>default</c>).</summary>
+    public bool ReplicaIdentityStated { get; init; }
+
+    /// <summary>Deletes of this table are checked for REPLICA IDENTITY DEFAULT's shape: its rule does not state the identity.</summary>
+    internal bool WatchesDefaultIdentity => !ReplicaIdentityStated;
+
     /// <summary>
     /// The columns the table's rule reads (its templates' and <c>changed</c> columns), or null when unknown: the worker's
     /// decode-and-plan path reads only these and skips the others unread.

@@ -40,6 +40,14 @@ internal struct EnvelopeFields
     public bool HasDdl;
     public bool HasTableChanges;
 
+    // Debezium's MongoDB connector: an update's changed fields (change streams), or its patch and filter (1.x oplog mode).
+    public JsonSegment UpdateDescription;
+    public JsonSegment Patch;
+    public JsonSegment Filter;
+
+    // flink-cdc's schema-change records (JsonDebeziumDeserializationSchema with includeSchemaChanges): {source, historyRecord}.
+    public JsonSegment HistoryRecord;
+
     /// <summary>Any field whose name starts with <c>__</c>: metadata added by the unwrap SMT.</summary>
     public bool HasUnwrapMetadata;
     public bool Deleted;
@@ -71,9 +79,51 @@ internal struct EnvelopeFields
         && IsObjectOrNull(Before) && IsObjectOrNull(After) && IsObjectOrNull(Source)
         && IsObjectOrNull(Message) && IsObjectOrNull(Transaction);
 
+    /// <summary>
+    /// An envelope whether or not it has fields of its own beside the envelope's: <see cref="LooksLikeEnvelope"/>, or
+    /// <see cref="HasExtendedEnvelopeShape"/>.
+    /// </summary>
+    public readonly bool IsEnvelope(ReadOnlySpan<byte> json) => LooksLikeEnvelope || HasExtendedEnvelopeShape(json);
+
+    /// <summary>
+    /// An envelope with other fields beside the envelope's (Scylla's connector adds <c>key</c>, an InsertField SMT adds a
+    /// field of its choice): no unwrap metadata, an op that is one of Debezium's codes, before and after both present as
+    /// objects or null, and source an object. A row would need columns named op, before, after and source holding exactly
+    /// these types; such a table states <c>format: unwrapped</c>.
+    /// </summary>
+    public readonly bool HasExtendedEnvelopeShape(ReadOnlySpan<byte> json) =>
+        !HasUnwrapMetadata
+        && Source.IsObject
+        && Before.IsPresent && After.IsPresent && IsObjectOrNull(Before) && IsObjectOrNull(After)
+        && IsObjectOrNull(Message) && IsObjectOrNull(Transaction)
+        && IsOperationCode(json, Op);
+
+    /// <summary>A one-letter string that is one of Debezium's op codes (c, u, d, r, t, m), written without escapes.</summary>
+    private static bool IsOperationCode(ReadOnlySpan<byte> json, JsonSegment op) =>
+        op.Type == JsonTokenType.String && op.Length == 3 && "cudrtm"u8.Contains(json[op.Start + 1]);
+
+    /// <summary>
+    /// What a MongoDB connector's event may be (its documents are JSON strings, never objects): an op, a source block and
+    /// no unwrap metadata. <see cref="SourceFields.IsMongoDb"/> decides.
+    /// </summary>
+    public readonly bool MayBeMongoDb =>
+        !HasUnwrapMetadata && Source.IsObject && Op.Type == JsonTokenType.String && !Before.IsObject && !After.IsObject;
+
     /// <summary>Debezium's transaction metadata: a BEGIN/END status, an id, and the event counts.</summary>
     public readonly bool HasTransactionShape(ReadOnlySpan<byte> json) =>
         !HasUnwrapMetadata && Id.IsPresent && (Status.TextEquals(json, "BEGIN"u8) || Status.TextEquals(json, "END"u8));
+
+    /// <summary>
+    /// flink-cdc's schema change: a <c>historyRecord</c> (Debezium's schema history entry as a JSON string, or as an
+    /// object) that holds a <c>ddl</c> or <c>tableChanges</c>, beside nothing but envelope fields other than op, before
+    /// and after (flink-cdc writes <c>source</c>).
+    /// </summary>
+    public readonly bool HasHistoryRecordShape(ReadOnlySpan<byte> json) =>
+        !HasUnwrapMetadata
+        && HistoryRecord.Type is JsonTokenType.String or JsonTokenType.StartObject
+        && PropertyCount == EnvelopeNameCount + 1
+        && !Op.IsPresent && !Before.IsPresent && !After.IsPresent
+        && (HistoryRecord.Of(json).IndexOf("ddl"u8) >= 0 || HistoryRecord.Of(json).IndexOf("tableChanges"u8) >= 0);
 
     /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
     public readonly bool HasHeartbeatShape => PropertyCount == 1 && TsMs.HasValue;
@@ -141,6 +191,12 @@ internal struct EnvelopeFields
             case (byte)'e':
                 HasEventCount |= name.SequenceEqual("event_count"u8);
                 break;
+            case (byte)'h' when name.SequenceEqual("historyRecord"u8):
+                HistoryRecord = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'f' when name.SequenceEqual("filter"u8):
+                Filter = TakeNext(ref reader, baseOffset);
+                return;
             case (byte)'i' when name.SequenceEqual("id"u8):
                 Id = TakeNext(ref reader, baseOffset);
                 return;
@@ -151,6 +207,9 @@ internal struct EnvelopeFields
             case (byte)'o' when name.SequenceEqual("op"u8):
                 EnvelopeNameCount++;
                 Op = TakeNext(ref reader, baseOffset);
+                return;
+            case (byte)'p' when name.SequenceEqual("patch"u8):
+                Patch = TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'p' when name.SequenceEqual("payload"u8):
                 WrapperPropertyCount++;
@@ -186,13 +245,16 @@ internal struct EnvelopeFields
             case (byte)'t':
                 HasTableChanges |= name.SequenceEqual("tableChanges"u8);
                 break;
+            case (byte)'u' when name.SequenceEqual("updateDescription"u8):
+                UpdateDescription = TakeNext(ref reader, baseOffset);
+                return;
         }
 
         reader.Read();
         reader.Skip();
     }
 
-    // The longest name matched above ("data_collections"); longer escaped names are none of them.
+    // Longer than any name matched above ("updateDescription"); longer escaped names are none of them.
     private const int MaxKnownNameLength = 32;
 
     private void ReadUnwrapMetadata(ref Utf8JsonReader reader, scoped ReadOnlySpan<byte> name, int baseOffset)
@@ -268,9 +330,16 @@ internal struct SourceFields
     public JsonSegment Schema;
     public JsonSegment Table;
     public JsonSegment Db;
+    public JsonSegment Connector;
+
+    /// <summary>The MongoDB connector's collection (its table).</summary>
+    public JsonSegment Collection;
     public long? TsMs;
     public long? TsUs;
     public long? TsNs;
+
+    /// <summary>Written by Debezium's MongoDB connector (<c>"connector": "mongodb"</c>).</summary>
+    public readonly bool IsMongoDb(ReadOnlySpan<byte> json) => Connector.TextEquals(json, "mongodb"u8);
 
     public static SourceFields Scan(ReadOnlySpan<byte> json, JsonSegment source)
     {
@@ -297,6 +366,16 @@ internal struct SourceFields
             {
                 reader.Read();
                 fields.Db = JsonSegment.Take(ref reader, source.Start);
+            }
+            else if (reader.ValueTextEquals("connector"u8))
+            {
+                reader.Read();
+                fields.Connector = JsonSegment.Take(ref reader, source.Start);
+            }
+            else if (reader.ValueTextEquals("collection"u8))
+            {
+                reader.Read();
+                fields.Collection = JsonSegment.Take(ref reader, source.Start);
             }
             else if (reader.ValueTextEquals("ts_ms"u8))
             {

@@ -130,7 +130,9 @@ internal static class RowImageReader
             if (index < 0)
             {
                 // Unread, but only if the full read would accept it too: it decodes every name and string value.
-                if (!Utf8.IsValid(name) || (reader.TokenType == JsonTokenType.String && !FullReadAccepts(ref reader, name, decimals, scope)))
+                if (!Utf8.IsValid(name)
+                    || (reader.TokenType == JsonTokenType.String && !FullReadAccepts(ref reader, name, decimals, scope))
+                    || (reader.TokenType != JsonTokenType.Null && MayBeSchemaDecimal(name, decimals, scope)))
                 {
                     return ScratchRead.Unsupported;
                 }
@@ -157,6 +159,10 @@ internal static class RowImageReader
     }
 
     private const int MaxScratchColumns = 128;
+
+    /// <summary>Whether the schema declares this column Decimal (or the name cannot be looked up): only the full read judges its value.</summary>
+    private static bool MayBeSchemaDecimal(ReadOnlySpan<byte> name, DecimalColumns? decimals, RowScope scope) =>
+        decimals is not null && (NameCache.Get(name) is not { } column || decimals.TryGetScale(scope, column, out _));
 
     /// <summary>Whether the full read would turn this string value into text without an error (valid text; a schema decimal that is base64).</summary>
     private static bool FullReadAccepts(ref Utf8JsonReader reader, ReadOnlySpan<byte> name, DecimalColumns? decimals, RowScope scope)
@@ -193,6 +199,11 @@ internal static class RowImageReader
     {
         switch (reader.TokenType)
         {
+            case not (JsonTokenType.String or JsonTokenType.Null) when decimals is not null && decimals.TryGetScale(scope, column, out _):
+                // A schema decimal that is not base64: rendered (or refused) as the full read does.
+                var decimalValue = ReadValue(ref reader, rowJson, column, decimals, scope, listed);
+                row.Set(index, decimalValue.Kind, decimalValue.Text);
+                return true;
             case JsonTokenType.Null:
                 row.Set(index, ColumnValueKind.Null);
                 return true;
@@ -235,6 +246,12 @@ internal static class RowImageReader
     private static ColumnValue ReadValue(
         ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
     {
+        if (decimals is not null && reader.TokenType is not (JsonTokenType.String or JsonTokenType.Null)
+            && decimals.TryGetScale(scope, column, out var scale))
+        {
+            return SchemaDecimal(ref reader, column, scale);
+        }
+
         switch (reader.TokenType)
         {
             case JsonTokenType.Null:
@@ -260,6 +277,28 @@ internal static class RowImageReader
 
     private static bool IsListed(IReadOnlySet<string>? listed, string column) => listed is not null && listed.Contains(column);
 
+    /// <summary>
+    /// A column the schema declares Decimal that holds no base64 string: a JSON number renders with the column's scale
+    /// when that is exact (JsonConverter's <c>decimal.format=NUMERIC</c>); anything else has no faithful rendering, and a
+    /// key made of it would be one no application writes, so the record is undecodable.
+    /// </summary>
+    private static ColumnValue SchemaDecimal(ref Utf8JsonReader reader, string column, int scale)
+    {
+        if (reader.TokenType == JsonTokenType.Number)
+        {
+            return ColumnValue.Of(DecimalColumns.FormatNumber(reader.ValueSpan, scale)
+                ?? throw new ChangeEventFormatException(
+                    $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, but its value " +
+                    $"{Quote(Encoding.UTF8.GetString(reader.ValueSpan))} has more digits after the point than that (or is out of range), " +
+                    "so no key rendered from it would be the application's."));
+        }
+
+        throw new ChangeEventFormatException(
+            $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is a JSON {JsonText.Describe(reader.TokenType)}, not base64.");
+    }
+
+    private static string Quote(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "...");
+
     private static ColumnValue ReadString(ref Utf8JsonReader reader, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
     {
         if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
@@ -273,6 +312,12 @@ internal static class RowImageReader
             // Without a schema a listed decimal is rendered only when it is written as a number (string mode);
             // the base64 of precise mode cannot be decoded without the scale.
             return IsListed(listed, column) && !IsDecimalText(text) ? ColumnValue.UndecodableOf(text) : ColumnValue.Of(text);
+        }
+
+        if (!DecimalColumns.IsRenderableScale(scale))
+        {
+            throw new ChangeEventFormatException(
+                $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, beyond the {DecimalColumns.MaxScale} digits any database keeps.");
         }
 
         byte[]? rented = null;

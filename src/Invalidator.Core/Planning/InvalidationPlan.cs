@@ -26,8 +26,17 @@ public enum PlanOutcome
 /// <param name="Column">The column that was missing, null, unavailable, untrusted or undecodable (for <c>none</c>, the template's first column).</param>
 public readonly record struct UnresolvedTemplate(string Table, string Template, string Image, RenderFailure Failure, string Column)
 {
+    /// <summary>For <see cref="RenderFailure.TooLong"/>: the rendered name's length in UTF-8 bytes.</summary>
+    public int Bytes { get; init; }
+
+    /// <summary>For <see cref="RenderFailure.TooLong"/>: the bound it is over (<c>Invalidator:Rules:MaxKeyBytes</c>).</summary>
+    public int MaxBytes { get; init; }
+
     /// <summary>Why, as a sentence that names the fix where there is one (for logs and <c>explain</c>).</summary>
-    public string Reason => Failure.Describe(Column);
+    public string Reason => Failure == RenderFailure.TooLong
+        ? $"the rendered name is {Bytes} bytes, over Invalidator:Rules:MaxKeyBytes ({MaxBytes}); column '{Column}' holds the longest value: " +
+          "no cache key should be built from it (a key that long is never the one a reader looks up)"
+        : Failure.Describe(Column);
 }
 
 /// <summary>What one change invalidates: key names and tag names, before any region prefix.</summary>

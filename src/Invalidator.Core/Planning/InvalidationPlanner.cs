@@ -12,13 +12,25 @@ namespace Invalidator.Core.Planning;
 /// </summary>
 public sealed class InvalidationPlanner
 {
-    private readonly RuleSet _rules;
+    /// <summary>The default of <c>Invalidator:Rules:MaxKeyBytes</c>: a rendered key or tag longer than 1 KiB is unrenderable.</summary>
+    public const int DefaultMaxKeyBytes = 1024;
 
-    public InvalidationPlanner(RuleSet rules)
+    private readonly RuleSet _rules;
+    private readonly int _maxKeyBytes;
+
+    /// <param name="rules">The rules file.</param>
+    /// <param name="maxKeyBytes">Longest rendered key or tag, in UTF-8 bytes; a longer one is reported as
+    /// <see cref="RenderFailure.TooLong"/> and never invalidated (a column's whole document is no cache key).</param>
+    public InvalidationPlanner(RuleSet rules, int maxKeyBytes = DefaultMaxKeyBytes)
     {
         ArgumentNullException.ThrowIfNull(rules);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxKeyBytes);
         _rules = rules;
+        _maxKeyBytes = maxKeyBytes;
     }
+
+    /// <summary>Longest rendered key or tag in UTF-8 bytes.</summary>
+    public int MaxKeyBytes => _maxKeyBytes;
 
     public InvalidationPlan Plan(ChangeEvent change)
     {
@@ -99,7 +111,7 @@ public sealed class InvalidationPlanner
         return PlanOutcome.Invalidate;
     }
 
-    private static void RenderAll(
+    private void RenderAll(
         IReadOnlyList<KeyTemplate> templates, PlanName kind, string table, IRowValues? before, IRowValues? after, IRowValues? key, IPlanSink sink,
         ref char[] buffer)
     {
@@ -116,8 +128,16 @@ public sealed class InvalidationPlanner
 
             // The record key is the last image (a delete without a row, a tombstone). Without a row image its
             // failure is the template's only report: a template that renders from nothing is never silent.
-            var failure = template.RenderInto(key ?? RowImage.Empty, ref buffer, out var length, out var column);
-            if (failure == RenderFailure.None)
+            var image = key ?? RowImage.Empty;
+            var failure = template.RenderInto(image, ref buffer, out var length, out var column);
+            if (failure == RenderFailure.None && TooLong(template, image, buffer.AsSpan(0, length), table, "key") is { } tooLong)
+            {
+                if (!hasRow)
+                {
+                    sink.Unresolved(tooLong);
+                }
+            }
+            else if (failure == RenderFailure.None)
             {
                 sink.Add(kind, buffer.AsSpan(0, length), template.StaticValue);
             }
@@ -130,7 +150,7 @@ public sealed class InvalidationPlanner
         }
     }
 
-    private static bool TryRender(
+    private bool TryRender(
         KeyTemplate template, PlanName kind, IRowValues? image, string imageName, string table, IPlanSink sink, ref char[] buffer)
     {
         if (image is null)
@@ -139,6 +159,12 @@ public sealed class InvalidationPlanner
         }
 
         var failure = template.RenderInto(image, ref buffer, out var length, out var column);
+        if (failure == RenderFailure.None && TooLong(template, image, buffer.AsSpan(0, length), table, imageName) is { } tooLong)
+        {
+            sink.Unresolved(tooLong);
+            return false;
+        }
+
         if (failure == RenderFailure.None)
         {
             sink.Add(kind, buffer.AsSpan(0, length), template.StaticValue);
@@ -147,6 +173,42 @@ public sealed class InvalidationPlanner
 
         sink.Unresolved(new UnresolvedTemplate(table, template.Text, imageName, failure, column!));
         return false;
+    }
+
+    /// <summary>
+    /// The report of a rendered name over <see cref="MaxKeyBytes"/>, or null when it fits. Counting bytes only when
+    /// the characters could exceed the bound keeps the common name free of the count.
+    /// </summary>
+    private UnresolvedTemplate? TooLong(KeyTemplate template, IRowValues image, ReadOnlySpan<char> name, string table, string imageName)
+    {
+        // A char is at most 3 UTF-8 bytes (a surrogate pair, two chars, is 4).
+        if (name.Length * 3L <= _maxKeyBytes)
+        {
+            return null;
+        }
+
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+        if (bytes <= _maxKeyBytes)
+        {
+            return null;
+        }
+
+        // The column that made it long: the template's longest value in this image.
+        string longest = template.Columns.Count > 0 ? template.Columns[0] : "";
+        var longestLength = -1;
+        foreach (var column in template.Columns)
+        {
+            if (image.TryGetText(column, out _, out var text) && text.Length > longestLength)
+            {
+                (longest, longestLength) = (column, text.Length);
+            }
+        }
+
+        return new UnresolvedTemplate(table, template.Text, imageName, RenderFailure.TooLong, longest)
+        {
+            Bytes = bytes,
+            MaxBytes = _maxKeyBytes,
+        };
     }
 
     /// <summary>

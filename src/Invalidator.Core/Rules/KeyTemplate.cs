@@ -26,6 +26,9 @@ public enum RenderFailure
 
     /// <summary>The change carries no image to render from: no before, no after, no record key.</summary>
     NoImage,
+
+    /// <summary>The rendered name is longer than the bound (<c>Invalidator:Rules:MaxKeyBytes</c>); the column holds the longest value.</summary>
+    TooLong,
 }
 
 /// <summary>The sentence that says why a template did not render, and what fixes it.</summary>
@@ -44,6 +47,7 @@ public static class RenderFailureReasons
             $"decimal column '{column}' holds neither a number nor a decimal string (decimal.handling.mode=precise sends base64 " +
             "that cannot be decoded without a schema); set decimal.handling.mode=string on the connector (or enable value schemas)",
         RenderFailure.NoImage => "the change carries no row image and no record key to render from",
+        RenderFailure.TooLong => $"the rendered name is longer than Invalidator:Rules:MaxKeyBytes (column '{column}' holds the longest value)",
         _ => failure.ToString(),
     };
 }
@@ -396,9 +400,12 @@ internal static class RenderBuffer
         return buffer;
     }
 
+    /// <summary>Larger buffers (a huge rendered name) are not kept: the thread would hold them for good.</summary>
+    private const int MaxKept = 64 * 1024;
+
     public static void Return(char[] buffer)
     {
-        if (t_buffer is null || buffer.Length > t_buffer.Length)
+        if (buffer.Length <= MaxKept && (t_buffer is null || buffer.Length > t_buffer.Length))
         {
             t_buffer = buffer;
         }

@@ -13,6 +13,7 @@ public sealed class RuleSet
         _tables = tables.ToDictionary(t => t.Table, StringComparer.Ordinal);
         DecoderHints = new DecoderHints(_tables.Values.Select(t => new TableDecodingHints(t.Table, t.Format, t.ReplicaIdentity, t.Decimals)
         {
+            ReplicaIdentityStated = t.ReplicaIdentityStated,
             UsedColumns = [.. t.Keys.Concat(t.Tags).SelectMany(k => k.Columns).Concat(t.Changed ?? []).Distinct(StringComparer.Ordinal)],
         }));
         HasShadowRules = _tables.Values.Any(t => t.Shadow);
@@ -62,6 +63,12 @@ public sealed class TableRule
 
     /// <summary>The table's replica identity as declared (<c>replicaIdentity</c>; default <c>full</c>).</summary>
     public ReplicaIdentity ReplicaIdentity { get; init; } = ReplicaIdentity.Full;
+
+    /// <summary>
+    /// The rule has a <c>replicaIdentity</c> field. Without one, deletes shaped like REPLICA IDENTITY DEFAULT's (a before
+    /// image of the key's columns and type defaults) are reported as suspect: the operator has not said which it is.
+    /// </summary>
+    public bool ReplicaIdentityStated { get; init; }
 
     /// <summary>How the table's topic is written (<c>format</c>; default <c>auto</c>).</summary>
     public RecordFormat Format { get; init; } = RecordFormat.Auto;

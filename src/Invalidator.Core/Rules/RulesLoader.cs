@@ -29,7 +29,10 @@ public static class RulesLoader
     };
 
     /// <exception cref="RulesException">The file cannot be read or is not a valid rules file.</exception>
-    public static RuleSet LoadFile(string path) => Parse(ReadFile(path), path);
+    public static RuleSet LoadFile(string path) => LoadFile(path, RulesLimits.Default);
+
+    /// <inheritdoc cref="LoadFile(string)"/>
+    public static RuleSet LoadFile(string path, RulesLimits limits) => Parse(ReadFile(path, limits), path, limits);
 
     /// <summary>
     /// The text of a rules file, for callers that also need the text itself (the worker's rules version is a hash of
@@ -37,54 +40,47 @@ public static class RulesLoader
     /// <see cref="LoadFile"/>.
     /// </summary>
     /// <exception cref="RulesException">The file cannot be read.</exception>
-    public static string ReadFile(string path)
+    public static string ReadFile(string path) => ReadFile(path, RulesLimits.Default);
+
+    /// <summary>
+    /// The text of a rules file within <paramref name="limits"/>: a regular file of at most
+    /// <see cref="RulesLimits.MaxBytes"/> bytes, in UTF-8 (see <see cref="RulesFileReader"/>).
+    /// </summary>
+    /// <exception cref="RulesException">The file cannot be read, or is not a regular UTF-8 file within the limits.</exception>
+    public static string ReadFile(string path, RulesLimits limits)
     {
-        if (string.IsNullOrWhiteSpace(path))
-        {
-            throw Single(path ?? "", "no rules file path was given: set the path of the rules YAML file");
-        }
-
-        if (Directory.Exists(path))
-        {
-            throw Single(path, $"'{Path.GetFullPath(path)}' is a directory: give the path of the rules YAML file itself");
-        }
-
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw Single(path, $"rules file not found at '{Path.GetFullPath(path)}': check the path (a relative path is resolved against '{Environment.CurrentDirectory}')");
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw Single(path, $"cannot read the rules file: {ex.Message} Check that it is a readable file.");
-        }
+        ArgumentNullException.ThrowIfNull(limits);
+        return RulesFileReader.Read(path, limits);
     }
 
     /// <exception cref="RulesException">The text is not a valid rules file.</exception>
-    public static RuleSet Parse(string yaml, string fileName)
+    public static RuleSet Parse(string yaml, string fileName) => Parse(yaml, fileName, RulesLimits.Default);
+
+    /// <summary>
+    /// Parses rules text within <paramref name="limits"/>' nesting depth and alias expansion; the errors thrown are the
+    /// first <see cref="RulesLimits.MaxErrors"/> in file order, with the count of all of them.
+    /// </summary>
+    /// <exception cref="RulesException">The text is not a valid rules file.</exception>
+    public static RuleSet Parse(string yaml, string fileName, RulesLimits limits)
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(fileName);
-        var validator = new RulesValidator(yaml, fileName);
+        ArgumentNullException.ThrowIfNull(limits);
+        var validator = new RulesValidator(yaml, fileName, limits);
         var rules = validator.Validate();
         if (validator.Errors.Count > 0)
         {
-            // Sorted so the output reads top to bottom; OrderBy is stable for errors on the same spot.
-            throw new RulesException([.. validator.Errors.OrderBy(e => e.Line).ThenBy(e => e.Column)]);
+            // Kept sorted so the output reads top to bottom, errors on the same spot in the order found.
+            throw validator.Errors.ToException();
         }
 
         return new RuleSet(fileName, rules);
     }
 
-    private static RulesException Single(string file, string message) => new([new RuleError(file, 0, 0, message)]);
-
     /// <summary>Walks the YAML tree once, building rules and collecting errors.</summary>
-    private sealed class RulesValidator(string yaml, string file)
+    private sealed class RulesValidator(string yaml, string file, RulesLimits limits)
     {
-        public List<RuleError> Errors { get; } = [];
+        public RuleErrorList Errors { get; } = new(limits.MaxErrors);
 
         public List<TableRule> Validate()
         {
@@ -92,12 +88,17 @@ public static class RulesLoader
             YamlSourceNode? root;
             try
             {
-                root = YamlSourceReader.Read(yaml, out var extraDocument);
+                root = YamlSourceReader.Read(yaml, limits, out var extraDocument);
                 if (extraDocument is { } extra)
                 {
                     Errors.Add(new RuleError(file, checked((int)extra.Line), checked((int)extra.Column),
                         "the file holds a second YAML document ('---'): put every table under the one 'tables:' mapping"));
                 }
+            }
+            catch (YamlLimitException ex)
+            {
+                Errors.Add(new RuleError(file, checked((int)ex.Start.Line), checked((int)ex.Start.Column), ex.Reason));
+                return tables;
             }
             catch (YamlException ex)
             {
@@ -221,6 +222,7 @@ public static class RulesLoader
                 TruncateTags = truncateTags,
                 Decimals = decimals,
                 ReplicaIdentity = replicaIdentity,
+                ReplicaIdentityStated = fields.ContainsKey("replicaIdentity"),
                 Format = format,
                 Leases = leases,
                 SecondDelete = secondDelete,

@@ -30,7 +30,19 @@ internal static class ExplainCommand
                 var (_, topic, key, value) = RecordFiles.ReadOne(parse.GetValue(record)!.FullName);
                 // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
                 var decoded = DebeziumDecoder.Decode(topic, key, value, loaded.Rules.DecoderHints);
-                output.WriteLine(Render(topic, decoded, decoded.Change is { } change ? loaded.Planner.Plan(change) : null, loaded));
+                InvalidationPlan? plan;
+                try
+                {
+                    plan = decoded.Change is { } change ? loaded.Planner.Plan(change) : null;
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // As the worker does: a rule that cannot be evaluated makes the record poison, with this reason.
+                    error.WriteLine($"Cannot plan the record: the rules for {decoded.Change!.Table} could not be evaluated ({OneLine(ex)})");
+                    return 1;
+                }
+
+                output.WriteLine(Render(topic, decoded, plan, loaded));
                 return 0;
             }
             catch (RulesException ex)
@@ -40,12 +52,21 @@ internal static class ExplainCommand
             }
             catch (Exception ex) when (ex is ChangeEventFormatException or JsonException or IOException or UnauthorizedAccessException)
             {
-                error.WriteLine($"Cannot decode the record: {ex.Message}");
+                // One line: a JSON error quotes the text it met, line breaks and all.
+                error.WriteLine($"Cannot decode the record: {ex.Message.ReplaceLineEndings(" ")}");
+                return 1;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Whatever the input, a clear line and exit 1, never a stack trace.
+                error.WriteLine($"Cannot explain the record: {OneLine(ex)}");
                 return 1;
             }
         });
         return command;
     }
+
+    private static string OneLine(Exception ex) => $"{ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")}";
 
     private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan, LoadedRules rules)
     {
@@ -62,6 +83,12 @@ internal static class ExplainCommand
                 if (change.CommitTime is { } committed)
                 {
                     json.WriteString("commitTime", committed);
+                }
+
+                // Only when set: a delete shaped like REPLICA IDENTITY DEFAULT's, which the worker counts and logs (event 8020).
+                if (change.SuspectDefaultIdentity)
+                {
+                    json.WriteBoolean("suspectDefaultIdentity", true);
                 }
             }
 

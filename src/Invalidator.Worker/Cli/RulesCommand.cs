@@ -28,16 +28,21 @@ internal static class RulesCommand
         };
         var publication = new Option<string>("--publication") { Description = "The publication to check (Invalidator:Postgres:Publication).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
         var slot = new Option<string>("--slot") { Description = "The replication slot to check (Invalidator:Postgres:Slot).", DefaultValueFactory = _ => PostgresOptions.DefaultName };
+        var maxBytes = new Option<int>("--max-bytes")
+        {
+            Description = "The largest rules file accepted, as the worker's Invalidator:Rules:MaxBytes (default 1048576, 1 MiB).",
+            DefaultValueFactory = _ => RulesLimits.DefaultMaxBytes,
+        };
         var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.")
         {
-            file, database, passwordFile, publication, slot,
+            file, database, passwordFile, publication, slot, maxBytes,
         };
         check.SetAction(async (parse, cancellationToken) =>
         {
             var path = parse.GetValue(file)!.FullName;
             try
             {
-                var loaded = LoadedRules.Load(path, DateTimeOffset.UtcNow);
+                var loaded = LoadedRules.Load(path, DateTimeOffset.UtcNow, new RulesLimits { MaxBytes = Math.Max(1, parse.GetValue(maxBytes)) });
                 var rules = loaded.Rules;
                 var keys = rules.Tables.Values.Sum(t => t.Keys.Count);
                 var tags = rules.Tables.Values.Sum(t => t.Tags.Count);
@@ -82,7 +87,9 @@ internal static class RulesCommand
                     error.WriteLine(rule.ToString());
                 }
 
-                error.WriteLine($"{ex.Errors.Count} error(s) in {path}");
+                error.WriteLine(ex.MoreErrors > 0
+                    ? $"{ex.TotalErrors} error(s) in {path} (only the first {ex.Errors.Count} are shown)"
+                    : $"{ex.TotalErrors} error(s) in {path}");
                 return 1;
             }
         });

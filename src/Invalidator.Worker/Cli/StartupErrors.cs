@@ -14,7 +14,9 @@ internal static class StartupErrors
         var (heading, lines) = exception switch
         {
             OptionsValidationException options => ("Invalid configuration:", options.Failures),
-            RulesException rules => ("Invalid rules file:", rules.Errors.Select(e => e.ToString())),
+            RulesException rules => ("Invalid rules file:", rules.MoreErrors > 0
+                ? [.. rules.Errors.Select(e => e.ToString()), $"... and {rules.MoreErrors} more error(s) (only the first {rules.Errors.Count} are shown)"]
+                : rules.Errors.Select(e => e.ToString())),
             _ => throw new ArgumentException($"Not a start-up error: {exception.GetType().Name}", nameof(exception)),
         };
         await error.WriteLineAsync(heading).ConfigureAwait(false);

@@ -17,6 +17,12 @@ public interface IDeadLetterStore
     Task WriteRegionLetterAsync(RegionDeadLetter letter, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Writes a region's poison letter: names its server refused for good (the letter's reason is the server's error),
+    /// or a region letter the redrive quarantined. Of kind poison, so it is never redriven; <c>dlq replay</c> re-applies it.
+    /// </summary>
+    Task WriteRegionPoisonAsync(RegionDeadLetter letter, CancellationToken cancellationToken);
+
+    /// <summary>
     /// The region's next letters not yet redriven, oldest first, after the ones this process read before (an empty
     /// list when there are none right now). Reading again means every letter read before is marked or passed over.
     /// </summary>
@@ -35,6 +41,9 @@ public interface IDeadLetterStore
 /// in the store (topic partition and offset; 0 and the row id for the table).
 /// </summary>
 public sealed record PendingRegionLetter(string Region, RegionDeadLetter? Letter, string Where, int Partition, long Position);
+
+/// <summary>What a region's poison letter holds: its region's keys and tags, re-applied to that region by <c>dlq replay</c>.</summary>
+public sealed record RegionNamesContent(RegionDeadLetter Letter) : PoisonContent;
 
 /// <summary>
 /// One letter of any kind, as <c>dlq replay</c> reads it: a region letter (left to the redrive; <see cref="Poison"/> is

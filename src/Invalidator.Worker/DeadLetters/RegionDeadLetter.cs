@@ -7,6 +7,8 @@ namespace Invalidator.Worker.DeadLetters;
 /// <summary>
 /// A region's invalidations that it could not apply: the dead-letter record's value (JSON). It names the
 /// source positions it came from, so an operator can trace it, and is redriven once the region is back.
+/// The same shape, of kind <see cref="DeadLetterKinds.Poison"/>, holds the names a region's server refused for good
+/// (the server's error is its reason) or a letter quarantined by the redrive: never redriven, <c>dlq replay</c> re-applies it.
 /// </summary>
 public sealed record RegionDeadLetter(
     string Region,
@@ -30,15 +32,16 @@ public sealed record RegionDeadLetter(
     public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
         batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(new Envelope(Kind, this), Json);
+    /// <summary>The letter as JSON, <c>{"kind":"region","letter":{...}}</c> (<paramref name="kind"/> <c>poison</c> for a region's poison letter).</summary>
+    public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), Json);
 
-    /// <summary>Reads a region dead letter; throws <see cref="JsonException"/> when the bytes are not one.</summary>
-    public static RegionDeadLetter FromJson(ReadOnlySpan<byte> json)
+    /// <summary>Reads a region dead letter (of <paramref name="kind"/>); throws <see cref="JsonException"/> when the bytes are not one.</summary>
+    public static RegionDeadLetter FromJson(ReadOnlySpan<byte> json, string kind = Kind)
     {
         var envelope = JsonSerializer.Deserialize<Envelope>(json, Json);
-        return envelope is { Kind: Kind, Letter: { } letter } && !string.IsNullOrEmpty(letter.Region)
+        return envelope is { Letter: { } letter } && envelope.Kind == kind && !string.IsNullOrEmpty(letter.Region)
             ? letter with { Keys = letter.Keys ?? [], Tags = letter.Tags ?? [], Sources = letter.Sources ?? [] }
-            : throw new JsonException("not a region dead letter");
+            : throw new JsonException($"not a dead letter of kind {kind}");
     }
 
     private sealed record Envelope(string Kind, RegionDeadLetter Letter);

@@ -13,7 +13,9 @@ namespace Invalidator.Worker.DeadLetters;
 /// still down never delays the redrive of another. A letter is marked redriven only after its region applied it:
 /// a crash re-applies it after the restart (deletes are idempotent). While a region is down its letter is retried
 /// every <c>RedriveRetryInterval</c>; attempts go through the region's circuit breaker, so an open circuit costs
-/// nothing. Poison records are left to <c>dlq replay</c>.
+/// nothing. A letter that keeps failing on another error than the region being unreachable (a server refusing the
+/// whole command, a bug) is quarantined after <c>MaxRedriveTries</c> such tries: written as a poison letter and
+/// marked, so it never holds up the letters behind it. Poison records and letters are left to <c>dlq replay</c>.
 /// </summary>
 internal sealed class RegionRedriver : BackgroundService
 {
@@ -26,8 +28,12 @@ internal sealed class RegionRedriver : BackgroundService
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
     private readonly RateLimitedLog _stalledLog;
+    private readonly RegionPoisonWriter _refusals;
+    private readonly WorkerStatus? _status;
 
-    public RegionRedriver(IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time)
+    public RegionRedriver(
+        IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
+        InvalidatorMetrics metrics, WorkerStatus? status = null)
     {
         _options = options.Value;
         _store = store;
@@ -35,6 +41,8 @@ internal sealed class RegionRedriver : BackgroundService
         _logger = logger;
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
+        _refusals = new RegionPoisonWriter(store, metrics, logger, time, status);
+        _status = status;
     }
 
     // A shadow worker deletes nothing, so it redrives nothing either (the letters on a shared topic are live workers').
@@ -52,6 +60,8 @@ internal sealed class RegionRedriver : BackgroundService
                 var letters = await ReadAsync(region, stoppingToken).ConfigureAwait(false);
                 if (letters.Count == 0)
                 {
+                    // Nothing waits: the region's redrive backlog is empty (its age 0).
+                    _status?.RedriveBacklog(region.Name, null);
                     await Task.Delay(IdlePoll, _time, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
@@ -65,7 +75,19 @@ internal sealed class RegionRedriver : BackgroundService
                         continue;
                     }
 
-                    await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
+                    // Letters are read oldest first, so this one's failure time is the backlog's age (while it waits, the age grows).
+                    _status?.RedriveBacklog(region.Name, letter.Letter.FailedAt, letter.Where);
+                    var (result, quarantine) = await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
+                    if (quarantine is { } failed)
+                    {
+                        await QuarantineAsync(region, letter, letter.Letter, failed.Tries, failed.Error, stoppingToken).ConfigureAwait(false);
+                    }
+                    else if (result.RefusedNames.Count > 0)
+                    {
+                        // Names the server refused for good become poison letters before the letter is marked: none is lost.
+                        await WriteRefusedAsync(region, new RegionRefusals(region.Name, result.RefusedNames), letter.Letter.Sources, stoppingToken).ConfigureAwait(false);
+                    }
+
                     await MarkAsync(region, letter, stoppingToken).ConfigureAwait(false);
                 }
             }
@@ -91,22 +113,67 @@ internal sealed class RegionRedriver : BackgroundService
         }
     }
 
-    /// <summary>Applies the letter in its region, waiting for as long as the region still fails.</summary>
-    private async Task RedriveAsync(RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, CancellationToken stoppingToken)
+    /// <summary>
+    /// Applies the letter in its region, waiting for as long as the region is unreachable; after <c>MaxRedriveTries</c>
+    /// tries that failed on any other error, gives up and says which (the letter is then quarantined).
+    /// </summary>
+    private async Task<(RegionApplyResult Result, (int Tries, string Error)? Quarantine)> RedriveAsync(
+        RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, CancellationToken stoppingToken)
     {
+        var tries = 0;
         while (true)
         {
             try
             {
                 var result = await region.ApplyAsync(letter.Keys, letter.Tags, stoppingToken).ConfigureAwait(false);
                 Log.RegionRedriven(_logger, region.Name, pending.Where, letter.Keys.Count, letter.Tags.Count, result.KeysFound);
-                return;
+                return (result, null);
             }
             catch (RegionApplyException ex)
             {
+                var error = ex.InnerException ?? ex;
+                if (!region.Errors.IsTransient(error) && ++tries >= _options.DeadLetter.MaxRedriveTries)
+                {
+                    return (default, (tries, Log.Describe(error)));
+                }
+
                 var delay = _options.DeadLetter.RedriveRetryInterval;
                 Log.RedriveWaiting(_logger, region.Name, Log.Describe(ex.InnerException), pending.Where, delay);
                 await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task QuarantineAsync(
+        RegionInvalidator region, PendingRegionLetter pending, RegionDeadLetter letter, int tries, string error, CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await _refusals.QuarantineAsync(letter, pending.Where, tries, error, stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                await StalledAsync(region, ex, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteRefusedAsync(
+        RegionInvalidator region, RegionRefusals refusals, IReadOnlyList<RegionDeadLetter.SourceRange> sources, CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await _refusals.WriteAsync(refusals, "", sources, stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                await StalledAsync(region, ex, stoppingToken).ConfigureAwait(false);
             }
         }
     }

@@ -36,7 +36,7 @@ internal sealed class InvalidatorMetrics
         SecondDeletes = meter.CreateCounter<long>("invalidator_second_deletes", description: "Keys and tag members deleted again by the delayed second delete, by region.");
         SecondDeleteHits = meter.CreateCounter<long>("invalidator_second_delete_hits", description: "Second deletes that found the key again (repopulated inside the window; with leases also a lease a reader held), by region.");
         SecondDeletesEarly = meter.CreateCounter<long>("invalidator_second_deletes_early", description: "Keys and tags whose second delete ran before its delay because Invalidator:Consistency:SecondDeleteMaxPending was reached.");
-        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, or no image at all.");
+        UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, no image at all, or a name over Rules:MaxKeyBytes.");
         BatchSize = meter.CreateHistogram(
             "invalidator_batch_size",
             description: "Records per applied batch.",
@@ -45,6 +45,8 @@ internal sealed class InvalidatorMetrics
         ShadowRecords = meter.CreateCounter<long>("invalidator_shadow_records", description: "Changes planned in shadow (Invalidator:Mode = Shadow or the rule's shadow: true): counted, nothing deleted, by table.");
         ShadowKeys = meter.CreateCounter<long>("invalidator_shadow_keys", description: "Keys shadow plans would have deleted (per change, before deduplication), by table.");
         ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
+        SuspectDefaultIdentity = meter.CreateCounter<long>("invalidator_suspect_default_identity", description: "Deletes whose before image holds only the key's columns and type defaults (REPLICA IDENTITY DEFAULT's shape) of tables whose rule does not state replicaIdentity, by table.");
+        RegionPoison = meter.CreateCounter<long>("invalidator_region_poison", description: "Keys and tags a region's server refused for good (WRONGTYPE and other command errors), dead-lettered as poison letters while the rest of their batch applied, and region letters the redrive quarantined, by region.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -74,6 +76,8 @@ internal sealed class InvalidatorMetrics
 
     public Histogram<int> BatchSize { get; }
 
+    public Counter<long> RegionPoison { get; }
+
     public Histogram<double> EndToEndSeconds { get; }
 
     public Counter<long> RulesReloads { get; }
@@ -84,9 +88,15 @@ internal sealed class InvalidatorMetrics
 
     public Counter<long> ShadowTags { get; }
 
+    public Counter<long> SuspectDefaultIdentity { get; }
+
     /// <summary><c>invalidator_rules_info{version,loaded_at}</c>, read from the live rules when scraped. Called once, when they are first loaded.</summary>
     public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>
         _meter.CreateObservableGauge("invalidator_rules_info", info, description: "1, labelled with the live rules file's version (a hash of its text) and when it was loaded.");
+
+    /// <summary><c>invalidator_redrive_backlog_age_seconds{region}</c>, read from the worker's status when scraped. Called once, by <see cref="WorkerStatus"/>.</summary>
+    public void ObserveRedriveBacklog(Func<IEnumerable<Measurement<double>>> ages) =>
+        _meter.CreateObservableGauge("invalidator_redrive_backlog_age_seconds", ages, unit: "s", description: "Age of the oldest dead letter the region's redrive is working on (0 when none waits); above Invalidator:DeadLetter:MaxRedriveAge the region is not ready.");
 
     /// <summary>
     /// The gauges, read from the worker's status when scraped (never measured on the consume loop).

@@ -170,10 +170,10 @@ internal static partial class Log
     [LoggerMessage(5008, LogLevel.Critical, "The Postgres source cannot start: {Reason}")]
     public static partial void PostgresSourceCannotStart(ILogger logger, string reason);
 
-    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz, /readyz and the status page on {Urls}")]
+    [LoggerMessage(6000, LogLevel.Information, "Serving /metrics, /healthz and /readyz on {Urls}")]
     public static partial void HttpListening(ILogger logger, string urls);
 
-    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls): {Reason}")]
+    [LoggerMessage(6001, LogLevel.Critical, "Could not listen on {Urls} (Invalidator:Http:Urls or Invalidator:Http:StatusUrls): {Reason}")]
     public static partial void HttpListenFailed(ILogger logger, string urls, string reason, Exception exception);
 
     [LoggerMessage(7000, LogLevel.Information, "Dead-letter table {Table} is ready")]
@@ -182,9 +182,45 @@ internal static partial class Log
     [LoggerMessage(8100, LogLevel.Error, "Region {Region}: {Endpoint} refused the connection ({FailureType}: {Reason}). Check Invalidator:Regions:{Region}:User and :Password or :PasswordFile, and for TLS ssl=true in :Redis and :TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionAuthenticationFailed(ILogger logger, string region, string endpoint, string failureType, string reason, long suppressed);
 
+    [LoggerMessage(8020, LogLevel.Warning, "A delete of {Table} has a before image of only its key's columns and type defaults (0, \"\", false, null): the shape Debezium sends under REPLICA IDENTITY DEFAULT, which fills the columns it was not sent with placeholders, so keys and tags rendered from them name a row that never was (like team:0) and the old row's are missed. Fix: ALTER TABLE {Table} REPLICA IDENTITY FULL, or add 'replicaIdentity: default' to its rule so that only the key's columns of old rows are used; if the table is FULL and such rows are real, add 'replicaIdentity: full' to say so. ({Suppressed} more such deletes of this table since the last message)")]
+    public static partial void SuspectDefaultIdentity(ILogger logger, string table, long suppressed);
+
+    [LoggerMessage(8060, LogLevel.Error, "... and {More} more error(s) in {Path}, not shown: only the first {Shown} are kept")]
+    public static partial void RulesReloadMoreErrors(ILogger logger, int more, string path, int shown);
+
+    [LoggerMessage(8040, LogLevel.Warning, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}; the rest applied, and they are dead-lettered as a poison letter to {Store} (dlq replay re-applies them once the cause is fixed)")]
+    public static partial void RegionNamesPoisoned(ILogger logger, string region, int count, string error, string example, string store);
+
+    [LoggerMessage(8041, LogLevel.Error, "Region {Region}: the server refused {Count} name(s) for good ({Error}), for example {Example}, and there is no dead-letter store to keep them: they stay unapplied")]
+    public static partial void RegionNamesRefusedUnstored(ILogger logger, string region, int count, string error, string example);
+
+    [LoggerMessage(8042, LogLevel.Error, "Region {Region}: dead letter {Letter} ({Keys} keys, {Tags} tags) failed {Tries} redrive tries on an error that is not the region being unreachable ({Error}); quarantined as a poison letter in {Store} (dlq replay re-applies it), the letters behind it go on")]
+    public static partial void RedriveQuarantined(ILogger logger, string region, string letter, int keys, int tags, int tries, string error, string store);
+
+    [LoggerMessage(8080, LogLevel.Information, "Purged {Rows} rows of the dead-letter table {Table}: redriven, or older than Invalidator:DeadLetter:Retention ({Retention})")]
+    public static partial void DeadLettersPurged(ILogger logger, int rows, string table, TimeSpan retention);
+
+    [LoggerMessage(8081, LogLevel.Warning, "Could not purge the dead-letter table {Table} (Invalidator:DeadLetter:Retention): {Reason}; trying again in {Delay}")]
+    public static partial void DeadLetterPurgeFailed(ILogger logger, string table, string reason, TimeSpan delay);
+
+    [LoggerMessage(8082, LogLevel.Information, "Dead-letter producer ready for topic {Topic}: {State}")]
+    public static partial void DeadLetterProducerReady(ILogger logger, string topic, string state);
+
+    [LoggerMessage(8083, LogLevel.Critical, "{Reason}")]
+    public static partial void DeadLetterTopicUnusable(ILogger logger, string reason);
+
+    [LoggerMessage(8084, LogLevel.Warning, "A {Kind} letter of {Bytes} bytes is larger than the dead-letter topic {Topic} accepts ({Code}): {What}")]
+    public static partial void DeadLetterTooLarge(ILogger logger, string kind, long bytes, string topic, string code, string what);
+
+    [LoggerMessage(8061, LogLevel.Information, "Serving the status page and /status.json on {Urls} (Invalidator:Http:StatusUrls), to the hosts {AllowedHosts} (Invalidator:Http:AllowedHosts)")]
+    public static partial void StatusPageListening(ILogger logger, string urls, string allowedHosts);
+
+    [LoggerMessage(8062, LogLevel.Information, "The status page and /status.json are off (Invalidator:Http:StatusUrls is empty)")]
+    public static partial void StatusPageOff(ILogger logger);
+
     [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
-    public static string Describe(Exception? exception) => exception?.GetBaseException().Message ?? "no exception";
+    public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 }

@@ -83,7 +83,10 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly),
             mode == WorkerMode.Shadow ? "shadow" : "live",
             Rules(),
-            status.Shadow());
+            status.Shadow())
+        {
+            SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
+        };
     }
 
     private RulesView Rules()
@@ -91,7 +94,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
         var current = rules.Current;
         var shadowTables = current.Rules.Tables.Values.Where(t => t.Shadow).Select(t => t.Table).Order(StringComparer.Ordinal).ToList();
         var reload = rules.LastReload is { } last
-            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors)
+            ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors, last.ErrorCount)
             : null;
         return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Count, shadowTables, reload);
     }
@@ -118,6 +121,8 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
 
     private List<RegionView> Regions()
     {
+        var now = status.Time.GetUtcNow();
+        var maxRedriveAge = status.MaxRedriveAge;
         var connections = regions.Regions.ToDictionary(r => r.Name, r => r.Connection, StringComparer.OrdinalIgnoreCase);
         // Only Redis says whether a delete found the key; FusionCache and the output cache do not.
         var countsFound = regions.Regions.Where(r => r.CountsFound).Select(r => r.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -127,8 +132,12 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             var connected = connections.TryGetValue(region.Name, out var connection) && connection.IsConnected;
             var endpoints = connection is null ? "" : string.Join(",", connection.GetEndPoints().Select(e => e.ToString()));
             var error = region.LastError is null ? "" : $" (last error: {region.LastError})";
+            TimeSpan? backlogAge = region.RedriveOldest is { } oldest ? TimeSpan.FromTicks(Math.Max(0, (now - oldest).Ticks)) : null;
             var (state, ready, detail) = region switch
             {
+                // Checked first: a region that dead-letters on purpose is ready only while its letters get redriven in time.
+                _ when backlogAge > maxRedriveAge => ("redrive-backlog", false,
+                    $"its oldest dead letter waiting for the redrive ({region.RedriveLetter}) is {Seconds(backlogAge.Value)} old, over Invalidator:DeadLetter:MaxRedriveAge ({Seconds(maxRedriveAge)}): its Redis is down that long, or its redrive is stuck" + error),
                 { DeadLettering: true } => ("dead-lettering", true, "deliberately dead-lettering: its deletes go to the dead-letter topic"),
                 { Circuit: CircuitState.Open } => ("circuit-open", false, "circuit open: deletes are held back" + error),
                 { Circuit: CircuitState.HalfOpen } => ("circuit-half-open", false, "circuit half-open: a trial delete decides" + error),
@@ -140,7 +149,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             views.Add(new RegionView(
                 region.Name, state, ready, detail, connected, CircuitName(region.Circuit), region.DeadLettering,
                 region.DeletesPerSecond, region.KeysDeleted, region.KeysFound, hitRatio, region.LastBatchSeconds,
-                region.LastAppliedAt, region.LastError, region.LastErrorAt, region.SecondDeletes, region.SecondDeleteHits));
+                region.LastAppliedAt, region.LastError, region.LastErrorAt, region.SecondDeletes, region.SecondDeleteHits, backlogAge?.TotalSeconds));
         }
 
         return views;
@@ -188,7 +197,8 @@ public sealed record RegionView(
     string? LastError,
     DateTimeOffset? LastErrorAt,
     long SecondDeletes,
-    long SecondDeleteHits);
+    long SecondDeleteHits,
+    double? RedriveBacklogSeconds = null);
 
 /// <summary>
 /// The delayed second delete on the status page: the global delay (<c>Invalidator:Consistency:SecondDeleteDelay</c>, 0
@@ -216,10 +226,17 @@ public sealed record StatusSnapshot(
     SecondDeleteView SecondDeletes,
     string Mode,
     RulesView Rules,
-    IReadOnlyList<ShadowTableView> Shadow);
+    IReadOnlyList<ShadowTableView> Shadow)
+{
+    /// <summary>Tables whose deletes looked like REPLICA IDENTITY DEFAULT's while their rule does not say (see the README).</summary>
+    public IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentity { get; init; } = [];
+}
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
 public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
 
-/// <summary>A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's errors) or <c>unchanged</c>.</summary>
-public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors);
+/// <summary>
+/// A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's first errors, and <see cref="ErrorCount"/> of them
+/// all) or <c>unchanged</c>.
+/// </summary>
+public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors, int ErrorCount);

@@ -26,6 +26,7 @@ public sealed class WorkerStatus : IBatchListener
     private readonly Lock _partitionsLock = new();
     private readonly Dictionary<string, RegionState> _regions = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SuspectIdentityState> _suspectIdentity = new(StringComparer.Ordinal);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -45,6 +46,7 @@ public sealed class WorkerStatus : IBatchListener
         _throughput = new RateWindow(time);
         StartedAt = time.GetUtcNow();
         SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
+        MaxRedriveAge = options.Value.DeadLetter.MaxRedriveAge;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionState(region, time);
@@ -55,17 +57,22 @@ public sealed class WorkerStatus : IBatchListener
             metrics.RegionRetries.Add(0, tag);
             metrics.SecondDeletes.Add(0, tag);
             metrics.SecondDeleteHits.Add(0, tag);
+            metrics.RegionPoison.Add(0, tag);
         }
 
         metrics.DeadLetters.Add(0, new("reason", "poison"), new("region", ""));
         metrics.SecondDeletesEarly.Add(0);
         metrics.ObserveStatus(ConsumerLagMeasurements, LagSecondsMeasurements, CircuitMeasurements, () => Interlocked.Read(ref _secondDeletesPending));
+        metrics.ObserveRedriveBacklog(RedriveBacklogMeasurements);
     }
 
     public DateTimeOffset StartedAt { get; }
 
     /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
     public TimeSpan SecondDeleteDelay { get; }
+
+    /// <summary><c>Invalidator:DeadLetter:MaxRedriveAge</c>: a region whose redrive backlog is older is not ready.</summary>
+    public TimeSpan MaxRedriveAge { get; }
 
     // ---- Sources ----
 
@@ -202,6 +209,13 @@ public sealed class WorkerStatus : IBatchListener
     /// </summary>
     public void RegionDeadLettering(string region, bool active) => Region(region)?.SetDeadLettering(active);
 
+    /// <summary>
+    /// The region's redrive is working on a letter that failed at <paramref name="oldest"/> (its oldest waiting letter),
+    /// or null: nothing waits. The backlog's age is <c>invalidator_redrive_backlog_age_seconds</c> and, past
+    /// <see cref="MaxRedriveAge"/>, makes the region not ready.
+    /// </summary>
+    public void RedriveBacklog(string region, DateTimeOffset? oldest, string? letter = null) => Region(region)?.SetRedriveBacklog(oldest, letter);
+
     // ---- Dead letters ----
 
     /// <summary>Something was written to the dead-letter topic; <paramref name="region"/> is empty for poison records.</summary>
@@ -224,7 +238,19 @@ public sealed class WorkerStatus : IBatchListener
     public void ShadowPlanned(string table, int keys, int tags, string? example) =>
         _shadow.GetOrAdd(table, static _ => new ShadowState()).Add(keys, tags, example, _time.GetUtcNow());
 
+    // ---- Decoding ----
+
+    /// <summary>
+    /// A delete of <paramref name="table"/> looked like REPLICA IDENTITY DEFAULT's (the key's columns and type defaults)
+    /// and its rule does not state <c>replicaIdentity</c>. Only tables with a rule are reported, so this stays small.
+    /// </summary>
+    public void SuspectDefaultIdentity(string table) =>
+        _suspectIdentity.GetOrAdd(table, static _ => new SuspectIdentityState()).Add(_time.GetUtcNow());
+
     // ---- Reads: status page, health checks, gauges ----
+
+    internal IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentities() =>
+        _suspectIdentity.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
 
     internal IReadOnlyList<ShadowTableView> Shadow() =>
         _shadow.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();
@@ -331,6 +357,14 @@ public sealed class WorkerStatus : IBatchListener
     private IEnumerable<Measurement<int>> CircuitMeasurements() =>
         _regions.Values.Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, new KeyValuePair<string, object?>("region", r.Name))).ToList();
 
+    private IEnumerable<Measurement<double>> RedriveBacklogMeasurements()
+    {
+        var now = _time.GetUtcNow();
+        return _regions.Values
+            .Select(r => new Measurement<double>(r.RedriveOldest is { } oldest ? Math.Max(0, (now - oldest).TotalSeconds) : 0, new KeyValuePair<string, object?>("region", r.Name)))
+            .ToList();
+    }
+
     private static KeyValuePair<string, object?>[] PartitionTags(SourcePartition partition) =>
         [new("topic", partition.Source), new("partition", partition.Partition.ToString(CultureInfo.InvariantCulture))];
 
@@ -391,6 +425,25 @@ public sealed class WorkerStatus : IBatchListener
         }
     }
 
+    private sealed class SuspectIdentityState
+    {
+        private long _deletes;
+        private long _lastAt;
+
+        public void Add(DateTimeOffset now)
+        {
+            Interlocked.Increment(ref _deletes);
+            Volatile.Write(ref _lastAt, now.UtcTicks);
+        }
+
+        public SuspectIdentityView View(string table) => new(
+            table,
+            Interlocked.Read(ref _deletes),
+            new DateTimeOffset(Volatile.Read(ref _lastAt), TimeSpan.Zero),
+            $"ALTER TABLE {table} REPLICA IDENTITY FULL, or add 'replicaIdentity: default' to its rule (only the key's columns of old rows are then used); " +
+            "if the table is FULL and such rows are real, add 'replicaIdentity: full'");
+    }
+
     private sealed class PartitionState
     {
         public long? NextPosition { get; set; }
@@ -414,9 +467,31 @@ public sealed class WorkerStatus : IBatchListener
         private DateTimeOffset? _lastErrorAt;
         private bool _failing;
         private bool _deadLettering;
+        private DateTimeOffset? _redriveOldest;
+        private string? _redriveLetter;
         private volatile CircuitState _circuit;
 
         public string Name { get; } = name;
+
+        public DateTimeOffset? RedriveOldest
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _redriveOldest;
+                }
+            }
+        }
+
+        public void SetRedriveBacklog(DateTimeOffset? oldest, string? letter)
+        {
+            lock (_lock)
+            {
+                _redriveOldest = oldest;
+                _redriveLetter = oldest is null ? null : letter;
+            }
+        }
 
         public CircuitState Circuit => _circuit;
 
@@ -469,7 +544,11 @@ public sealed class WorkerStatus : IBatchListener
             {
                 return new RegionSnapshot(
                     Name, _circuit, _deadLettering, _failing, _keysDeleted, _keysFound, _deletes.PerSecond(),
-                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits);
+                    _lastAppliedAt, _lastDuration?.TotalSeconds, _lastError, _lastErrorAt, _secondDeletes, _secondDeleteHits)
+                {
+                    RedriveOldest = _redriveOldest,
+                    RedriveLetter = _redriveLetter,
+                };
             }
         }
     }
@@ -496,13 +575,26 @@ internal sealed record RegionSnapshot(
     string? LastError,
     DateTimeOffset? LastErrorAt,
     long SecondDeletes,
-    long SecondDeleteHits);
+    long SecondDeleteHits)
+{
+    /// <summary>When the oldest letter the region's redrive is working on failed; null when none waits.</summary>
+    public DateTimeOffset? RedriveOldest { get; init; }
+
+    /// <summary>Where that letter is in the store.</summary>
+    public string? RedriveLetter { get; init; }
+}
 
 /// <summary>One owned partition on the status page.</summary>
 public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
 
 /// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
 public sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
+
+/// <summary>
+/// A table whose deletes looked like REPLICA IDENTITY DEFAULT's (before images of the key's columns and type defaults)
+/// while its rule does not state <c>replicaIdentity</c>: how many, when last, and the fix.
+/// </summary>
+public sealed record SuspectIdentityView(string Table, long Deletes, DateTimeOffset LastAt, string Fix);
 
 /// <summary>One recent dead letter on the status page.</summary>
 public sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);

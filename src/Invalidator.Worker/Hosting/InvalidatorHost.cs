@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,6 +30,10 @@ public static class InvalidatorHost
             builder.Configuration.AddCommandLine(args);
         }
 
+        // Defaults under every other source, so appsettings.json, the environment or the command line can change them:
+        // no line per HTTP request (probes and scrapes would fill the log, and a request's path and Host are the
+        // caller's text).
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         // Every log line of every command goes to stderr: stdout is a command's output (audit --json: JSON only).
         // Configured after the host's defaults, so no Logging:Console setting can send it back to stdout.
@@ -36,6 +41,11 @@ public static class InvalidatorHost
         builder.Services.AddInvalidator();
         return builder;
     }
+
+    private static readonly Dictionary<string, string?> LoggingDefaults = new()
+    {
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+    };
 
     /// <summary>The working directory when it holds appsettings.json (dotnet run from the repository), else the binary's folder.</summary>
     private static string ContentRoot() =>

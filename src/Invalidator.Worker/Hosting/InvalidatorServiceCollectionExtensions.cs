@@ -59,6 +59,7 @@ public static class InvalidatorServiceCollectionExtensions
             return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
         });
         services.TryAddSingleton<WorkerExit>();
+        services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
         services.TryAddSingleton(sp => new WorkerStatus(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
@@ -101,7 +102,7 @@ public static class InvalidatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
-            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow());
+            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
             Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
@@ -134,18 +135,21 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<KeyRedaction>()));
         return services;
     }
 
     public static IServiceCollection AddInvalidatorRegions(this IServiceCollection services)
     {
+        services.TryAddSingleton(RedisErrorClassifier.Default);
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
             sp.GetRequiredService<InvalidatorMetrics>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>()));
+            sp.GetRequiredService<WorkerStatus>(),
+            sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
             sp.GetService<IDeadLetterStore>(),
@@ -190,6 +194,7 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton<PostgresDeadLetterStore>();
         services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
+        services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }

@@ -28,6 +28,7 @@ internal sealed class BatchApplier
     private readonly TimeProvider _time;
     private readonly WorkerStatus? _status;
     private readonly ConsistencyOptions _consistency;
+    private readonly RegionPoisonWriter _refusals;
 
     internal BatchApplier(
         RegionSet regions,
@@ -47,6 +48,7 @@ internal sealed class BatchApplier
         _time = time;
         _status = status;
         _consistency = consistency ?? new ConsistencyOptions();
+        _refusals = new RegionPoisonWriter(deadLetters, metrics, logger, time, status);
     }
 
     /// <summary>A scheduler for one pipeline's second deletes, with the configured delay and bound.</summary>
@@ -108,19 +110,23 @@ internal sealed class BatchApplier
             }
 
             _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Poison), new KeyValuePair<string, object?>("region", ""));
-            _status?.DeadLettered(DeadLetterKinds.Poison, "", $"{poison.PositionText}: {poison.Reason}");
-            Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, poison.Reason);
+            // The reason may quote the record: control characters escaped before it is shown or logged.
+            _status?.DeadLettered(DeadLetterKinds.Poison, "", LogText.Escape($"{poison.PositionText}: {poison.Reason}"));
+            Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, LogText.Escape(poison.Reason));
         }
     }
 
     /// <summary>
     /// Applies the invalidations in every region; the regions that fail are dead-lettered, and while that fails too (or
-    /// there is no store) they are tried again, so this returns only once every region's share is durable.
+    /// there is no store) they are tried again, so this returns only once every region's share is durable. The names a
+    /// region's server refused for good (the rest applied) are written as that region's poison letters, also durably.
     /// </summary>
     private async Task ApplyDurablyAsync(
         InvalidationBatch invalidations, DeleteRound round, Func<IReadOnlyList<RegionDeadLetter.SourceRange>> sources, CancellationToken cancellationToken)
     {
-        var failures = await _regions.ApplyAsync(invalidations, cancellationToken, round: round).ConfigureAwait(false);
+        var result = await _regions.ApplyAsync(invalidations, cancellationToken, round: round).ConfigureAwait(false);
+        var refused = new List<RegionRefusals>(result.Refused);
+        var failures = result.Failures;
         var delay = FirstRetryDelay;
         while (failures.Count > 0)
         {
@@ -138,7 +144,33 @@ internal sealed class BatchApplier
             await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, LastRetryDelay.Ticks));
             var failed = failures.Select(f => _regions.Find(f.Region)!).ToList();
-            failures = await _regions.ApplyAsync(invalidations, cancellationToken, failed, round).ConfigureAwait(false);
+            result = await _regions.ApplyAsync(invalidations, cancellationToken, failed, round).ConfigureAwait(false);
+            refused.AddRange(result.Refused);
+            failures = result.Failures;
+        }
+
+        foreach (var refusals in refused)
+        {
+            await WriteRefusedAsync(refusals, round, sources(), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes a region's refused names as poison letters, retrying until they are durable (like a poison record).</summary>
+    private async Task WriteRefusedAsync(RegionRefusals refusals, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources, CancellationToken cancellationToken)
+    {
+        var what = round == DeleteRound.Second ? "second delete: " : "";
+        while (true)
+        {
+            try
+            {
+                await _refusals.WriteAsync(refusals, what, sources, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.DeadLetterWriteFailed(_logger, _deadLetters?.Name ?? "store", ex);
+                await Task.Delay(PoisonRetryDelay, _time, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -163,7 +195,7 @@ internal sealed class BatchApplier
                     _time.GetUtcNow());
                 await store.WriteRegionLetterAsync(letter, cancellationToken).ConfigureAwait(false);
                 _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Region), new KeyValuePair<string, object?>("region", letter.Region));
-                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
+                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, LogText.Escape($"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}"));
                 _status?.RegionDeadLettering(failure.Region, active: true);
             }
 

@@ -18,6 +18,7 @@ namespace Invalidator.Worker.Processing;
 public sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly LiveRules _live;
     private readonly bool _shadowAll;
@@ -25,7 +26,9 @@ public sealed class ChangeRecordPlanner
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
     private readonly RateLimitedLog _shadowLog;
+    private readonly RateLimitedLog _suspectIdentityLog;
     private readonly WorkerStatus? _status;
+    private readonly KeyRedaction _redaction;
     private LoadedRules _rules;
 
     internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
@@ -33,8 +36,9 @@ public sealed class ChangeRecordPlanner
     {
     }
 
-    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null)
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null, KeyRedaction? redaction = null)
     {
+        _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
         _shadowAll = mode == WorkerMode.Shadow;
@@ -43,6 +47,7 @@ public sealed class ChangeRecordPlanner
         _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
+        _suspectIdentityLog = new RateLimitedLog(SuspectIdentityLogInterval, time);
     }
 
     /// <summary>The rules version records are planned with now.</summary>
@@ -56,6 +61,33 @@ public sealed class ChangeRecordPlanner
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
+    {
+        try
+        {
+            return AddRecord(topic, key, value, batch, maxValueBytes);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Whatever decoding or planning throws makes the record poison with the reason: never a crash, never a record
+            // skipped without a letter. Names it added to the batch before it threw stay (a repeated delete is harmless).
+            return Poison(topic, UnexpectedReason(ex));
+        }
+    }
+
+    /// <summary>
+    /// Counts a record the source could not even hand to <see cref="Add(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, InvalidationBatch, int)"/>
+    /// (a deserializer that threw, a replication message the decoder could not read) as poison, with its reason.
+    /// </summary>
+    public PlannedRecord Poison(string source, string reason) => new(Count(source, "unknown", RecordOutcome.Poison), reason, null);
+
+    /// <summary>The poison reason for an exception nothing expected: its type says as much as its message.</summary>
+    public static string UnexpectedReason(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return $"The record could not be decoded or planned ({exception.GetType().Name}: {exception.Message.ReplaceLineEndings(" ")}).";
+    }
+
+    private PlannedRecord AddRecord(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes)
     {
         if (value.Length > maxValueBytes)
         {
@@ -81,6 +113,11 @@ public sealed class ChangeRecordPlanner
             return new PlannedRecord(Count(topic, "unknown", RecordOutcome.Poison), ex.Message, null);
         }
 
+        if (decoded.Change is { SuspectDefaultIdentity: true } suspect)
+        {
+            ReportSuspectDefaultIdentity(suspect.Table);
+        }
+
         return decoded.Kind switch
         {
             // The key is the only signal that the row is gone (the unwrap SMT's default delete handling).
@@ -92,8 +129,23 @@ public sealed class ChangeRecordPlanner
         };
     }
 
-    /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics.</summary>
-    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch) => Add(source, change, batch, tombstone: false);
+    /// <summary>Adds what a decoded change invalidates to the batch; <paramref name="source"/> labels the metrics. Never throws for bad input.</summary>
+    public PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        try
+        {
+            return Add(source, change, batch, tombstone: false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return Poison(source, UnexpectedReason(ex));
+        }
+    }
+
+    /// <summary>Counts a change the source could not take whole (over a size bound) as poison, with the source's reason; plans nothing.</summary>
+    public PlannedRecord Poison(string source, ChangeEvent change, string reason) =>
+        new(Count(source, change.Operation.ToCode(), RecordOutcome.Poison), reason, change.CommitTime);
 
     private PlannedRecord Add(string source, ChangeEvent change, InvalidationBatch batch, bool tombstone)
     {
@@ -155,10 +207,26 @@ public sealed class ChangeRecordPlanner
         _metrics.ShadowRecords.Add(1, tag);
         _metrics.ShadowKeys.Add(plan.Keys, tag);
         _metrics.ShadowTags.Add(plan.Tags, tag);
-        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, plan.Example);
+        // An example is a key with row values in it: redacted (Invalidator:Diagnostics:ShowKeys) before it is kept or logged.
+        var example = _redaction.Example(plan.Example, _rules.Rules.TryGetRule(table, out var rule) ? rule : null);
+        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, example);
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
-            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, plan.Example ?? "nothing rendered", suppressed);
+            Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, example ?? "nothing rendered", suppressed);
+        }
+    }
+
+    /// <summary>
+    /// A delete shaped like REPLICA IDENTITY DEFAULT's, of a table whose rule does not state its identity: planned as
+    /// it is (the rule decides), but counted, shown on the status page and logged with the fix.
+    /// </summary>
+    private void ReportSuspectDefaultIdentity(string table)
+    {
+        _metrics.SuspectDefaultIdentity.Add(1, new KeyValuePair<string, object?>("table", table));
+        _status?.SuspectDefaultIdentity(table);
+        if (_suspectIdentityLog.ShouldLog(table, out var suppressed))
+        {
+            Log.SuspectDefaultIdentity(_logger, table, suppressed);
         }
     }
 

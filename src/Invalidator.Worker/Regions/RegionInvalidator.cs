@@ -18,8 +18,31 @@ public enum DeleteRound
     Second,
 }
 
-/// <summary>What one region did with a batch.</summary>
-public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound);
+/// <summary>
+/// What one region did with a batch. <paramref name="Refused"/> are the names its server refused for good (a tag whose
+/// set is a string: <c>WRONGTYPE</c>): everything else applied, and those names are for the dead-letter store.
+/// </summary>
+public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
+{
+    /// <summary>The refused names, none when the whole batch applied.</summary>
+    public IReadOnlyList<RefusedName> RefusedNames => Refused ?? [];
+
+    /// <summary>
+    /// Work an attempt left for attempts of its own (the next page of a large tag set): <see cref="RegionInvalidator"/>
+    /// runs each through the region's resilience pipeline before the batch counts as applied.
+    /// </summary>
+    internal IReadOnlyList<RegionContinuation>? Continuations { get; init; }
+}
+
+/// <summary>A further attempt a target's attempt asked for (see <see cref="RegionApplyResult.Continuations"/>).</summary>
+internal delegate Task<RegionApplyResult> RegionContinuation(CancellationToken cancellationToken);
+
+/// <summary>
+/// A key or tag (as planned, before the region's key prefix) whose command the region's server refused with a
+/// permanent error (<see cref="RedisErrorClassifier.IsRefusal"/>): <paramref name="Error"/> is the server's error line.
+/// Retrying cannot change it, so it is poisoned alone, and the rest of its batch applies.
+/// </summary>
+public sealed record RefusedName(string Name, bool IsTag, string Error);
 
 /// <summary>A region that could not apply a batch: after its retries, or at once when its circuit is open.</summary>
 public sealed class RegionApplyException(string region, int attempts, Exception inner)
@@ -56,8 +79,9 @@ public sealed class RegionInvalidator : IDisposable
         int keysPerCommand,
         TimeProvider time,
         WorkerStatus? status = null,
-        bool leasesForAll = false)
-        : this(name, new RedisTarget(options, redis, keysPerCommand), redis, pipeline, metrics, time, status, leasesForAll)
+        bool leasesForAll = false,
+        RedisErrorClassifier? errors = null)
+        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, metrics, time, status, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }
@@ -70,9 +94,11 @@ public sealed class RegionInvalidator : IDisposable
         InvalidatorMetrics metrics,
         TimeProvider time,
         WorkerStatus? status = null,
-        bool leasesForAll = false)
+        bool leasesForAll = false,
+        RedisErrorClassifier? errors = null)
     {
         Name = name;
+        Errors = errors ?? RedisErrorClassifier.Default;
         _target = target;
         _redis = redis;
         _pipeline = pipeline;
@@ -84,6 +110,9 @@ public sealed class RegionInvalidator : IDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>How the region tells a transient Redis error from a permanent one (the redrive asks it too).</summary>
+    internal RedisErrorClassifier Errors { get; }
 
     /// <summary>The Redis key prefix of a region of target Redis; empty for the other targets (they have options of their own).</summary>
     public string KeyPrefix { get; init; } = "";
@@ -148,6 +177,10 @@ public sealed class RegionInvalidator : IDisposable
                 },
                 (target: _target, keys, tags, leases, attempts),
                 cancellationToken).ConfigureAwait(false);
+            if (result.Continuations is { Count: > 0 })
+            {
+                result = await ContinueAsync(result, attempts, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -173,6 +206,34 @@ public sealed class RegionInvalidator : IDisposable
 
         _status?.RegionDeadLettering(Name, active: false);
         return result;
+    }
+
+    /// <summary>Runs the attempts the first one left (pages of large tag sets), each in the pipeline, and adds up what they did.</summary>
+    private async Task<RegionApplyResult> ContinueAsync(RegionApplyResult first, StrongBox<int> attempts, CancellationToken cancellationToken)
+    {
+        var (deleted, found) = (first.KeysDeleted, first.KeysFound);
+        var refused = new List<RefusedName>(first.RefusedNames);
+        var pending = new Queue<RegionContinuation>(first.Continuations!);
+        while (pending.TryDequeue(out var next))
+        {
+            var page = await _pipeline.ExecuteAsync(
+                static (state, ct) =>
+                {
+                    state.attempts.Value++;
+                    return new ValueTask<RegionApplyResult>(state.next(ct));
+                },
+                (next, attempts),
+                cancellationToken).ConfigureAwait(false);
+            deleted += page.KeysDeleted;
+            found += page.KeysFound;
+            refused.AddRange(page.RefusedNames);
+            foreach (var more in page.Continuations ?? [])
+            {
+                pending.Enqueue(more);
+            }
+        }
+
+        return new RegionApplyResult(deleted, found, refused.Count > 0 ? refused : null);
     }
 
     /// <summary>Lets go of the target (FusionCache's backplane subscription, the output-cache store), then the connection.</summary>

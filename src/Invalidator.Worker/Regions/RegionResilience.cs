@@ -4,15 +4,15 @@ using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
-using Polly.Timeout;
-using StackExchange.Redis;
 
 namespace Invalidator.Worker.Regions;
 
 /// <summary>
 /// One region's resilience pipeline, outermost first: retry (exponential backoff with jitter), circuit
 /// breaker, per-attempt timeout. Each region has its own, so one slow region never slows another. An open
-/// circuit is not retried: it fails at once, and the region's invalidations are dead-lettered.
+/// circuit is not retried: it fails at once, and the region's invalidations are dead-lettered. Only transient errors
+/// (<see cref="RedisErrorClassifier.IsTransient"/>) are retried and count against the circuit: a server that refuses a
+/// command for good is a server that works.
 /// </summary>
 internal static class RegionResilience
 {
@@ -23,10 +23,12 @@ internal static class RegionResilience
         ILogger logger,
         InvalidatorMetrics metrics,
         TimeProvider time,
-        WorkerStatus? status = null)
+        WorkerStatus? status = null,
+        RedisErrorClassifier? errors = null)
     {
         var regionTag = new KeyValuePair<string, object?>("region", region);
-        var transient = new PredicateBuilder().Handle<RedisException>().Handle<TimeoutRejectedException>().Handle<TimeoutException>();
+        var classifier = errors ?? RedisErrorClassifier.Default;
+        var transient = new PredicateBuilder().Handle<Exception>(ex => ex is not BrokenCircuitException && classifier.IsTransient(ex));
         var breaker = options.CircuitBreaker;
         return new ResiliencePipelineBuilder { Name = $"region:{region}", TimeProvider = time }
             .AddRetry(new RetryStrategyOptions

@@ -16,32 +16,40 @@ public sealed class RegionSet : IDisposable
         Regions.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
-    /// Applies the batch (as its first or its second delete) in the given regions (all by default) and returns the
-    /// ones that failed, once every region has finished. Throws only when cancelled.
+    /// Applies the batch (as its first or its second delete) in the given regions (all by default) and returns, once every
+    /// region has finished, the ones that failed and the names each region's server refused for good (the rest of the
+    /// batch applied there). Throws only when cancelled.
     /// </summary>
-    public async Task<IReadOnlyList<RegionApplyException>> ApplyAsync(
+    public async Task<RegionSetResult> ApplyAsync(
         InvalidationBatch batch, CancellationToken cancellationToken, IReadOnlyCollection<RegionInvalidator>? only = null, DeleteRound round = DeleteRound.First)
     {
         if (batch.IsEmpty)
         {
-            return [];
+            return RegionSetResult.Applied;
         }
 
         var targets = only ?? Regions;
-        var attempts = targets.Select(region => region.ApplyAsync(batch, round, cancellationToken)).ToList();
+        var attempts = targets.Select(region => (region, task: region.ApplyAsync(batch, round, cancellationToken))).ToList();
         try
         {
-            await Task.WhenAll(attempts).ConfigureAwait(false);
-            return [];
+            await Task.WhenAll(attempts.Select(a => a.task)).ConfigureAwait(false);
         }
         catch when (!cancellationToken.IsCancellationRequested)
         {
-            return attempts
-                .Where(t => t.IsFaulted)
-                .Select(t => t.Exception!.InnerException as RegionApplyException
-                    ?? throw new InvalidOperationException("A region failed in an unexpected way", t.Exception))
-                .ToList();
+            // Each region's outcome is read below.
         }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var failures = attempts
+            .Where(a => a.task.IsFaulted)
+            .Select(a => a.task.Exception!.InnerException as RegionApplyException
+                ?? throw new InvalidOperationException("A region failed in an unexpected way", a.task.Exception))
+            .ToList();
+        var refused = attempts
+            .Where(a => a.task.IsCompletedSuccessfully && a.task.Result.RefusedNames.Count > 0)
+            .Select(a => new RegionRefusals(a.region.Name, a.task.Result.RefusedNames))
+            .ToList();
+        return failures.Count == 0 && refused.Count == 0 ? RegionSetResult.Applied : new RegionSetResult(failures, refused);
     }
 
     public void Dispose()
@@ -52,3 +60,12 @@ public sealed class RegionSet : IDisposable
         }
     }
 }
+
+/// <summary>What a batch did in a set of regions: the regions that failed it, and the names a region's server refused for good.</summary>
+public sealed record RegionSetResult(IReadOnlyList<RegionApplyException> Failures, IReadOnlyList<RegionRefusals> Refused)
+{
+    public static RegionSetResult Applied { get; } = new([], []);
+}
+
+/// <summary>The names one region's server refused for good while it applied the rest of a batch.</summary>
+public sealed record RegionRefusals(string Region, IReadOnlyList<RefusedName> Names);

@@ -12,9 +12,11 @@ namespace Invalidator.Worker.Regions;
 /// <summary>Connects every configured region. A region that is down at start is not fatal: its deletes retry until it is back.</summary>
 internal static class RegionSetFactory
 {
-    public static RegionSet Create(IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null)
+    public static RegionSet Create(
+        IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null, RedisErrorClassifier? errors = null)
     {
         var settings = options.Value;
+        errors ??= RedisErrorClassifier.Default;
         var logger = loggers.CreateLogger<RegionInvalidator>();
         var regions = new List<RegionInvalidator>();
         foreach (var (name, region) in settings.Regions.OrderBy(r => r.Key, StringComparer.Ordinal))
@@ -26,20 +28,23 @@ internal static class RegionSetFactory
             // A command for a disconnected server fails at once instead of waiting in a backlog, so the retry
             // and circuit breaker see the outage and the batch is dead-lettered instead of held up.
             redisOptions.BacklogPolicy = BacklogPolicy.FailFast;
+            // Otherwise a timeout or connection error names the command's key ("UNLINK customer:email:carol@..."), and
+            // the error goes on to the logs, the status page and the dead-letter reason.
+            redisOptions.IncludeDetailInExceptions = settings.Diagnostics.ShowKeys;
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             security.Watch(connection, redisOptions);
             var circuit = new CircuitBreakerStateProvider();
-            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status);
+            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status, errors);
             var endpoints = string.Join(",", redisOptions.EndPoints);
             if (region.Target == RegionTarget.Redis)
             {
-                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases));
+                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases, errors));
                 RegionConnectionLog.Report(connection, logger, name, endpoints, region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
                 continue;
             }
 
             var target = CreateTarget(region, connection, loggers);
-            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases));
+            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases, errors));
             RegionConnectionLog.Report(connection, logger, name, endpoints, target);
             if (settings.Consistency.Leases)
             {

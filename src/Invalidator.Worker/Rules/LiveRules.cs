@@ -16,8 +16,15 @@ public enum RulesReloadResult
     Unchanged,
 }
 
-/// <summary>One reload attempt, for the status page: when, why, what came of it, and a refused file's errors.</summary>
-public sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloadResult Result, string? Version, IReadOnlyList<string> Errors);
+/// <summary>
+/// One reload attempt, for the status page: when, why, what came of it, and a refused file's errors (the first
+/// <see cref="RulesLimits.MaxErrors"/>; <see cref="ErrorCount"/> counts them all).
+/// </summary>
+public sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloadResult Result, string? Version, IReadOnlyList<string> Errors)
+{
+    /// <summary>Every error of a refused file, including those not kept in <see cref="Errors"/>.</summary>
+    public int ErrorCount { get; init; } = Errors.Count;
+}
 
 /// <summary>
 /// The rules the worker runs now. A reload swaps the whole <see cref="LoadedRules"/> (rules, planner and decoder hints

@@ -12,14 +12,18 @@ namespace Invalidator.Worker.Rules;
 /// </summary>
 public sealed class LoadedRules
 {
-    private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt)
+    private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt, RulesLimits limits, int maxKeyBytes)
     {
+        Limits = limits;
         Rules = rules;
         Version = version;
         LoadedAt = loadedAt;
-        Planner = new InvalidationPlanner(rules);
+        Planner = new InvalidationPlanner(rules, maxKeyBytes);
         RecordPlanner = new RecordPlanner(Planner, rules);
     }
+
+    /// <summary>The longest rendered key or tag (<c>Invalidator:Rules:MaxKeyBytes</c>); a reload keeps it.</summary>
+    public int MaxKeyBytes => Planner.MaxKeyBytes;
 
     public RuleSet Rules { get; }
 
@@ -29,6 +33,9 @@ public sealed class LoadedRules
     public DateTimeOffset LoadedAt { get; }
 
     public string Path => Rules.SourcePath;
+
+    /// <summary>The limits this version was read within; a reload reads the file again within the same.</summary>
+    public RulesLimits Limits { get; }
 
     internal InvalidationPlanner Planner { get; }
 
@@ -43,18 +50,20 @@ public sealed class LoadedRules
     /// worker, <c>explain</c> and <c>rules check</c> agree on what a file means and which version it is.
     /// </summary>
     /// <exception cref="RulesException">The file cannot be read or does not validate (file:line:column errors).</exception>
-    public static LoadedRules Load(string path, DateTimeOffset now)
+    public static LoadedRules Load(string path, DateTimeOffset now, RulesLimits? limits = null, int maxKeyBytes = InvalidationPlanner.DefaultMaxKeyBytes)
     {
-        var text = RulesLoader.ReadFile(path);
-        return new LoadedRules(RulesLoader.Parse(text, path), VersionOf(text), now);
+        limits ??= RulesLimits.Default;
+        var text = RulesLoader.ReadFile(path, limits);
+        return new LoadedRules(RulesLoader.Parse(text, path, limits), VersionOf(text), now, limits, maxKeyBytes);
     }
 
     /// <summary>The same version restricted to one table's rule (<c>replay --table</c>): other tables' changes plan as no rule.</summary>
     internal LoadedRules Only(string table) =>
-        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt);
+        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt, Limits, MaxKeyBytes);
 
     /// <summary>Rules that did not come from a file the worker reads (benchmarks, tests): versioned by their path.</summary>
-    internal static LoadedRules Of(RuleSet rules, DateTimeOffset now) => new(rules, VersionOf(rules.SourcePath), now);
+    internal static LoadedRules Of(RuleSet rules, DateTimeOffset now, int maxKeyBytes = InvalidationPlanner.DefaultMaxKeyBytes) =>
+        new(rules, VersionOf(rules.SourcePath), now, RulesLimits.Default, maxKeyBytes);
 
     public static string VersionOf(string text) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..12];

@@ -25,17 +25,23 @@ internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, 
             LoadedRules next;
             try
             {
-                next = LoadedRules.Load(current.Path, now);
+                next = LoadedRules.Load(current.Path, now, current.Limits, current.MaxKeyBytes);
             }
             catch (RulesException ex)
             {
+                // At most the first RulesLimits.MaxErrors, each a bounded line: a refused file costs little to keep.
                 foreach (var error in ex.Errors)
                 {
-                    Log.RulesReloadError(logger, error.ToString());
+                    Log.RulesReloadError(logger, LogText.Escape(error.ToString()));
                 }
 
-                Log.RulesReloadRefused(logger, current.Path, trigger, ex.Errors.Count, current.Version, current.LoadedAtText);
-                return Done(new RulesReload(now, trigger, RulesReloadResult.Rejected, null, [.. ex.Errors.Select(e => e.ToString())]), null);
+                if (ex.MoreErrors > 0)
+                {
+                    Log.RulesReloadMoreErrors(logger, ex.MoreErrors, current.Path, ex.Errors.Count);
+                }
+
+                Log.RulesReloadRefused(logger, current.Path, trigger, ex.TotalErrors, current.Version, current.LoadedAtText);
+                return Done(new RulesReload(now, trigger, RulesReloadResult.Rejected, null, [.. ex.Errors.Select(e => e.ToString())]) { ErrorCount = ex.TotalErrors }, null);
             }
 
             if (next.Version == current.Version)

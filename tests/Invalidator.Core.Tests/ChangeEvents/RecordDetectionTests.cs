@@ -39,12 +39,37 @@ public class RecordDetectionTests
     [InlineData("""{"op":"c","after":{"lead_id":1},"__deleted":"false"}""", "after,op")] // SMT metadata: a row
     [InlineData("""{"op":"c","transaction":"T1"}""", "op,transaction")]
     [InlineData("""{"ts_ms":5}""", "ts_ms")]
+    // Fields beside the envelope's (Scylla's key, an InsertField SMT's field): still an envelope by its structure.
+    [InlineData("""{"op":"c","before":null,"after":{"lead_id":1},"source":{"table":"leads"},"key":{"lead_id":1}}""", "lead_id")]
+    [InlineData("""{"op":"u","before":{"lead_id":1},"after":{"lead_id":1},"source":{},"origin":"eu-west-1","ts_ms":1}""", "lead_id")]
+    [InlineData("""{"schema":null,"payload":{"op":"r","before":null,"after":{"lead_id":1},"source":{},"partition":3}}""", "lead_id")]
+    // ... but only with all of it: a valid op code, before and after both there as objects or null, source an object.
+    [InlineData("""{"op":"c","after":{"lead_id":1},"source":{},"key":1}""", "after,key,op,source")]
+    [InlineData("""{"op":"insert","before":null,"after":{"lead_id":1},"source":{},"key":1}""", "after,before,key,op,source")]
+    [InlineData("""{"op":"c","before":null,"after":{"lead_id":1},"source":"web","key":1}""", "after,before,key,op,source")]
+    [InlineData("""{"op":"c","before":"x","after":{"lead_id":1},"source":{},"key":1}""", "after,before,key,op,source")]
+    [InlineData("""{"op":"c","before":null,"after":{"lead_id":1},"source":{},"key":1,"__deleted":"false"}""", "after,before,key,op,source")]
     public void An_envelope_is_recognised_by_its_structure(string value, string afterColumns)
     {
         var after = Decode(value).Change!.After!;
 
         // An envelope's after image is its row; an unwrapped row is the after image with every column it has.
         Assert.Equal(afterColumns, string.Join(',', after.ColumnNames.Order(StringComparer.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("""{"key":{"lead_id":7}}""")]
+    [InlineData("""{"origin":"eu-west-1","partition":0}""")]
+    [InlineData("""{"schema":"crm"}""")] // a field named like the converter's wrapper
+    public void A_delete_with_extra_fields_stays_a_delete(string extra)
+    {
+        var value = $$$"""{"before":{"lead_id":7,"name":"Ann"},"after":null,"source":{"schema":"sales","table":"leads"},"op":"d",{{{extra[1..^1]}}}}""";
+
+        var change = Decode(value, key: """{"lead_id":7}""").Change!;
+
+        Assert.Equal((ChangeOperation.Delete, "sales.leads"), (change.Operation, change.Table));
+        Assert.Null(change.After);
+        Assert.Equal(ColumnValue.Of("Ann"), change.Before!.Columns["name"]);
     }
 
     [Theory]
@@ -162,6 +187,36 @@ public class RecordDetectionTests
     [InlineData("""{"databaseName":"crm","ddl":"ALTER TABLE x","__op":"c"}""", "crm.sales.migrations", RecordKind.Change)] // SMT metadata: a row
     public void Schema_changes_are_recognised_by_their_fields_or_schema_name(string value, string topic, RecordKind kind) =>
         Assert.Equal(kind, Decode(value, topic: topic).Kind);
+
+    private const string HistoryRecord =
+        """{\"source\":{\"file\":\"binlog.000029\",\"pos\":23305,\"server_id\":1},\"databaseName\":\"sales\",\"ddl\":\"alter table leads add c12 int\",\"tableChanges\":[]}""";
+
+    [Theory]
+    [InlineData($$$"""{"source":{"connector":"mysql","db":"sales","table":"leads"},"historyRecord":"{{{HistoryRecord}}}"}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"historyRecord":"{{{HistoryRecord}}}"}""", "crm", RecordKind.SchemaChange)]
+    [InlineData($$$"""{"source":{},"historyRecord":{"databaseName":"sales","ddl":"DROP TABLE x"},"ts_ms":1}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"schema":null,"payload":{"source":{},"historyRecord":"{{{HistoryRecord}}}"}}""", Topic, RecordKind.SchemaChange)]
+    [InlineData($$$"""{"source":{},"historyRecord":"{{{HistoryRecord}}}","__op":"c"}""", Topic, RecordKind.Change)] // SMT metadata: a row
+    [InlineData($$$"""{"lead_id":1,"historyRecord":"{{{HistoryRecord}}}"}""", Topic, RecordKind.Change)] // beside a column: a row
+    [InlineData("""{"source":{},"historyRecord":"viewed twice"}""", Topic, RecordKind.Change)] // no ddl, no tableChanges: a column
+    public void Flink_cdc_history_records_are_schema_changes_on_any_topic(string value, string topic, RecordKind kind) =>
+        Assert.Equal(kind, Decode(value, topic: topic).Kind);
+
+    [Fact]
+    public void A_history_record_on_a_topic_stated_unwrapped_is_a_row()
+    {
+        var hints = RulesLoader.Parse("""
+            tables:
+              sales.leads:
+                keys: ["lead:{historyRecord}"]
+                format: unwrapped
+            """, "rules.yaml").DecoderHints;
+
+        var record = Decode($$$"""{"source":{},"historyRecord":"{{{HistoryRecord}}}"}""", hints: hints);
+
+        Assert.Equal(RecordKind.Change, record.Kind);
+        Assert.True(record.Change!.After!.Contains("historyRecord"));
+    }
 
     [Fact]
     public void A_stated_format_overrides_detection()

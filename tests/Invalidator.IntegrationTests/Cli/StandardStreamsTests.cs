@@ -39,6 +39,7 @@ public sealed class StandardStreamsTests : IDisposable
             ["Invalidator:Kafka:BootstrapServers"] = "127.0.0.1:1",
             ["Invalidator:Kafka:StartupTimeout"] = "00:00:02",
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         });
 
         var result = await _files.RunBinaryAsync("run");

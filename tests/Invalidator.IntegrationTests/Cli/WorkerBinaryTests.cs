@@ -154,7 +154,7 @@ public sealed class WorkerBinaryTests : IDisposable
               "Kafka": {"BootstrapServers": "127.0.0.1:1", "Topics": ["dbserver1.public.customers"], "StartupTimeout": "00:00:02"},
               "Rules": {"Path": "rules.yaml"},
               "Regions": {"east": {"Redis": "127.0.0.1:1"}},
-              "Http": {"Urls": "http://127.0.0.1:0"}}}
+              "Http": {"Urls": "http://127.0.0.1:0", "StatusUrls": "http://127.0.0.1:0"}}}
             """);
 
         var result = await _files.RunBinaryAsync("run");

@@ -146,6 +146,27 @@ public sealed class DeployFilesTests
         Assert.Equal(Text(port, "name"), Text(container, "livenessProbe", "httpGet", "port"));
         Assert.Equal(Text(port, "name"), Text(container, "readinessProbe", "httpGet", "port"));
         Assert.Equal(ListenerPort(configuration["Invalidator:Http:Urls"]!), Text(port, "containerPort"));
+        // The status page is not exposed: it listens on the pod's loopback only, for kubectl port-forward.
+        var http = HttpOf(configuration);
+        Assert.True(IsLoopbackOnly(http.StatusUrls), $"{directory}: Invalidator:Http:StatusUrls {http.StatusUrls} reaches beyond the pod");
+        Assert.NotEqual(ListenerPort(http.StatusUrls), Text(port, "containerPort"));
+    }
+
+    [Fact]
+    public void The_status_page_listens_on_loopback_by_default_and_compose_publishes_it_to_loopback_only()
+    {
+        var defaults = new ConfigurationBuilder().AddJsonFile(PathOf("appsettings.json")).Build();
+        Assert.Equal(HttpOptions.DefaultStatusUrls, HttpOf(defaults).StatusUrls);
+        Assert.Equal(HttpOptions.DefaultStatusUrls, new HttpOptions().StatusUrls);
+        Assert.True(IsLoopbackOnly(HttpOptions.DefaultStatusUrls));
+        Assert.Equal("Warning", defaults["Logging:LogLevel:Microsoft.AspNetCore"]);
+
+        // docker-compose.yml: the container listens on all its addresses, published on this machine's loopback only.
+        var worker = Map(Compose, "services", "invalidator");
+        var statusUrls = (string)Map(worker, "environment")["Invalidator__Http__StatusUrls"]!;
+        var statusPort = ListenerPort(statusUrls);
+        var published = Assert.Single(List(worker, "ports").Cast<string>(), p => p.EndsWith(":" + statusPort, StringComparison.Ordinal));
+        Assert.StartsWith("127.0.0.1:", published, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -332,6 +353,12 @@ public sealed class DeployFilesTests
 
         return failures;
     }
+
+    private static HttpOptions HttpOf(IConfiguration configuration) =>
+        configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions();
+
+    private static bool IsLoopbackOnly(string urls) =>
+        HttpOptions.Split(urls).All(url => new Uri(url).Host is "127.0.0.1" or "localhost" or "[::1]");
 
     private static string ListenerPort(string urls) => new Uri(urls.Split(';')[0].Replace("0.0.0.0", "localhost", StringComparison.Ordinal)).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

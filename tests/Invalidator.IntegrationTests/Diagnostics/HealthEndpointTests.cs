@@ -115,7 +115,7 @@ public sealed class HealthEndpointTests(ServersFixture servers)
     private static JsonElement? Check((int Status, JsonElement Body) response, string name) =>
         response.Body.GetProperty("checks").EnumerateArray().Where(c => c.GetProperty("name").GetString() == name).Select(c => (JsonElement?)c).FirstOrDefault();
 
-    private static async Task<JsonElement> StatusAsync(WorkerHttp http) => (await http.GetJsonAsync("/status.json")).Body;
+    private static async Task<JsonElement> StatusAsync(WorkerHttp http) => (await http.GetStatusJsonAsync()).Body;
 
     private static long? LagMessages(JsonElement status) =>
         status.GetProperty("partitions").EnumerateArray().Select(p => p.GetProperty("lagMessages")).FirstOrDefault() is { ValueKind: JsonValueKind.Number } lag ? lag.GetInt64() : null;

@@ -34,6 +34,8 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
         "invalidator_shadow_tags_total",
         "invalidator_rules_info",
         "invalidator_rules_reloads_total",
+        "invalidator_region_poison_total",
+        "invalidator_redrive_backlog_age_seconds",
     ];
 
     [Fact]
@@ -46,7 +48,7 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
 
         // Records by outcome, on this test's own topic.
         double Records(string outcome) => samples.Where(s => s.Name == "invalidator_records_total" && s.Has("topic", worker.Topic) && s.Has("outcome", outcome)).Sum(s => s.Value);
-        Assert.Equal(4, Records("invalidated"));
+        Assert.Equal(5, Records("invalidated"));
         Assert.Equal(1, Records("poison"));
         Assert.Equal(1, Records("tombstone"));
         Assert.Equal(1, Records("shadow"));
@@ -71,6 +73,8 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
             Assert.True(samples.Single(s => s.Name == "invalidator_keys_deleted_total" && s.Has("region", region)).Value >= 7, $"7 distinct keys were deleted in {region}");
             Assert.True(samples.Single(s => s.Name == "invalidator_second_deletes_total" && s.Has("region", region)).Value >= 7, $"the 7 keys were deleted again in {region}");
             Assert.Equal(0, samples.Single(s => s.Name == "invalidator_second_delete_hits_total" && s.Has("region", region)).Value);
+            Assert.Equal(0, samples.Single(s => s.Name == "invalidator_region_poison_total" && s.Has("region", region)).Value);
+            Assert.Equal(0, samples.Single(s => s.Name == "invalidator_redrive_backlog_age_seconds" && s.Has("region", region)).Value);
         }
 
         Assert.True(samples.Single(s => s.Name == "invalidator_end_to_end_seconds_count").Value >= 4, "one end-to-end sample per change with a commit time");

@@ -7,7 +7,8 @@ namespace Invalidator.IntegrationTests.Diagnostics;
 
 /// <summary>
 /// A running worker that has seen a known mix of traffic on its own 3-partition topic: changes that delete
-/// cached keys, a row whose email is null (an unresolved template), a poison record and a tombstone, each change's
+/// cached keys, a row whose email is null (an unresolved template), a delete shaped like REPLICA IDENTITY DEFAULT's
+/// (its key's column and type defaults), a poison record and a tombstone, each change's
 /// keys deleted a second time after 200 ms (nothing repopulates them, so no second delete finds one), and a change of a
 /// shadow table (counted, nothing deleted).
 /// Every instrument then has a series, and the status page has something to show.
@@ -16,8 +17,11 @@ public sealed class ObservedWorker : IAsyncDisposable
 {
     public const int Partitions = 3;
 
-    /// <summary>4 changes (3 email changes, 1 null email), 1 poison record, 1 tombstone, 1 change of the shadow table.</summary>
-    public const int RecordCount = 7;
+    /// <summary>
+    /// 5 changes (3 email changes, 1 null email, 1 default-identity delete), 1 poison record, 1 tombstone, 1 change of
+    /// the shadow table.
+    /// </summary>
+    public const int RecordCount = 8;
 
     public const string Rules = """
         tables:
@@ -81,6 +85,7 @@ public sealed class ObservedWorker : IAsyncDisposable
             await harness.ProduceAsync(Debezium.Envelope("u", new { id = 9, email = (string?)null }, new { id = 9, email = (string?)null }), partition: 0);
             await harness.ProduceAsync("{not json", partition: 1, key: "poison-key"); // offset 1: after id 2's change
             await harness.ProduceAsync(null, partition: 2, key: """{"id":9}""");
+            await harness.ProduceAsync(Debezium.Envelope("d", new { id = 7, email = "" }, null), partition: 2, key: """{"id":7}""");
             await harness.ProduceAsync(Debezium.Envelope("u", new { id = 5 }, new { id = 5 }, table: "orders"), partition: 2);
 
             await Eventually.AssertAsync(
@@ -106,7 +111,7 @@ public sealed class ObservedWorker : IAsyncDisposable
 
     public async Task<JsonElement> StatusAsync()
     {
-        var (status, body) = await Http.GetJsonAsync("/status.json");
+        var (status, body) = await Http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         return body;
     }

@@ -24,7 +24,7 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         await using var worker = await ObservedWorker.StartAsync(servers, "page");
         var status = await worker.StatusAsync();
 
-        var dom = await Chromium.DumpDomAsync(worker.Http.BaseAddress, ScriptBudget);
+        var dom = await Chromium.DumpDomAsync(worker.Http.StatusAddress, ScriptBudget);
 
         Assert.Equal("true", Attribute(dom, "body", "data-loaded"));
         Assert.Equal(ObservedWorker.RecordCount.ToString(CultureInfo.InvariantCulture), ElementText(dom, "records-applied"));
@@ -66,7 +66,7 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         var points = Attribute(dom, "polyline id=\"sparkline-line\"", "points");
         Assert.Equal(60, points.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
 
-        await Chromium.ScreenshotAsync(worker.Http.BaseAddress, ScreenshotPath, ScriptBudget);
+        await Chromium.ScreenshotAsync(worker.Http.StatusAddress, ScreenshotPath, ScriptBudget);
         Assert.True(new FileInfo(ScreenshotPath).Length > 10_000, "the screenshot shows a rendered page");
     }
 
@@ -87,14 +87,14 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         await Eventually.AssertAsync(
             async () =>
             {
-                var (_, body) = await http.GetJsonAsync("/status.json");
+                var (_, body) = await http.GetStatusJsonAsync();
                 return body.GetProperty("shadow").GetArrayLength() == 1 && body.GetProperty("shadow")[0].GetProperty("records").GetInt64() == 2
                     && body.GetProperty("rules").GetProperty("lastReload").ValueKind == System.Text.Json.JsonValueKind.Object;
             },
             TimeSpan.FromSeconds(60),
             "both changes are counted in shadow and the broken file is refused");
 
-        var dom = await Chromium.DumpDomAsync(http.BaseAddress, ScriptBudget);
+        var dom = await Chromium.DumpDomAsync(http.StatusAddress, ScriptBudget);
 
         var version = Invalidator.Worker.Rules.LoadedRules.VersionOf(rules);
         Assert.Equal("shadow mode: nothing is deleted", ElementText(dom, "mode"));
@@ -108,14 +108,14 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         var shadow = Row(dom, "data-shadow", "public.customers");
         Assert.Equal("2", Cell(shadow, "records"));
         Assert.Equal("4", Cell(shadow, "keys"));
-        Assert.StartsWith("key customer:", Cell(shadow, "example"), StringComparison.Ordinal);
+        Assert.StartsWith("key customer:{id} #", Cell(shadow, "example"), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task The_page_loads_nothing_from_elsewhere()
     {
         await using var worker = await ObservedWorker.StartAsync(servers, "assets");
-        using var response = await worker.Http.GetAsync("/");
+        using var response = await worker.Http.GetStatusAsync("/");
         var html = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -94,6 +94,7 @@ public sealed class DebeziumEndToEndTests(DebeziumStack stack) : IClassFixture<D
             ["Invalidator:Kafka:Consumer:topic.metadata.refresh.interval.ms"] = "1000",
             ["Invalidator:Rules:Path"] = "rules.yaml",
             ["Invalidator:Http:Urls"] = $"http://127.0.0.1:{_httpPort}",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         };
         for (var i = 0; i < stack.Regions.Count; i++)
         {

@@ -33,6 +33,7 @@ public sealed class DeadLetterReplayTests(ServersFixture servers)
         settings["Invalidator:DeadLetter:MaxRecordBytes"] = (1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
         settings["Invalidator:Rules:Path"] = files.Write("rules.yaml", FaultSettings.Rules);
         settings["Invalidator:Http:Urls"] = "http://127.0.0.1:0";
+        settings["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0";
         var config = Path.Combine(files.Directory, "fixed.json");
         ConfigFile.Write(config, settings);
 

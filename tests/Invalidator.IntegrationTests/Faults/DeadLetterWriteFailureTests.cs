@@ -54,7 +54,8 @@ public sealed class DeadLetterWriteFailureTests(ServersFixture servers, ITestOut
             await Task.WhenAll(Enumerable.Range(0, all.Count).Select(i => broker.ProduceAsync(harness.Topic, i % 2, $"{{\"id\":{i}}}", FaultSettings.Customer(i))));
             var end = (await broker.GetEndOffsetsAsync(harness.Topic)).Values.Sum();
             Assert.Equal(all.Count, end);
-            mock.PushRequestErrors(KafkaApiKey.Produce, Enumerable.Repeat(ErrorCode.MsgSizeTooLarge, FailedWrites).ToArray());
+            // A permanent error that is not about size (a letter too large is split or stored as a reference instead).
+            mock.PushRequestErrors(KafkaApiKey.Produce, Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, FailedWrites).ToArray());
 
             await harness.StartAsync();
             await Eventually.AssertAsync(() => harness.Logs.Count(4001) > 0, Deadline, "the worker logs the failed dead-letter write");

@@ -7,11 +7,11 @@ using MsOptions = Microsoft.Extensions.Options.Options;
 namespace Invalidator.IntegrationTests.Regions;
 
 /// <summary>One region built by the worker's own factory (its invalidator, connection and resilience), outside a host.</summary>
-public sealed class TestRegion : IDisposable
+internal sealed class TestRegion : IDisposable
 {
     private readonly ServiceProvider _services;
 
-    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
+    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null, RedisErrorClassifier? errors = null)
     {
         _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var region = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix };
@@ -26,7 +26,8 @@ public sealed class TestRegion : IDisposable
             MsOptions.Create(options),
             new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
             loggers ?? NullLoggerFactory.Instance,
-            TimeProvider.System);
+            TimeProvider.System,
+            errors: errors);
     }
 
     public RegionSet Set { get; }

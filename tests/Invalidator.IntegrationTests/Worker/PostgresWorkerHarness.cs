@@ -51,6 +51,9 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
     /// <summary>Extra settings (over the harness defaults) for the next <see cref="StartAsync"/>.</summary>
     public Dictionary<string, string?> Settings { get; } = [];
 
+    /// <summary>Services registered after the worker's own (a later registration replaces a worker's part), for the next <see cref="StartAsync"/>.</summary>
+    public Action<IServiceCollection>? Services { get; set; }
+
     /// <summary>A database of its own, with <paramref name="schemaSql"/> run in it.</summary>
     public static async Task<PostgresWorkerHarness> CreateAsync(PostgresFixture fixture, string rulesYaml, string name, string schemaSql)
     {
@@ -69,6 +72,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();
+        Services?.Invoke(builder.Services);
         if (listener is not null)
         {
             builder.Services.AddSingleton(listener);
@@ -112,6 +116,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             // Port 0: every worker of every test gets its own free port.
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         };
         for (var i = 0; i < _fixture.Regions.Count; i++)
         {

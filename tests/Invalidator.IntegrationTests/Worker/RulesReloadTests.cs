@@ -96,9 +96,40 @@ public sealed class RulesReloadTests(ServersFixture servers)
         await Eventually.AssertAsync(() => regions.NoneExistAsync(["customer:2"]), Deadline, "invalidation goes on under the new version");
     }
 
+    [Fact]
+    public async Task A_file_with_100000_errors_is_refused_keeping_the_first_50_and_their_count_in_the_status_and_the_log()
+    {
+        await using var harness = new WorkerHarness(servers, CustomersOnly, "reload-errors");
+        await harness.CreateTopicAsync(partitions: 1);
+        harness.Settings["Invalidator:Rules:Debounce"] = "00:00:00.100";
+        var regions = await RegionKeys.ConnectAsync(servers, harness.KeyPrefix);
+        await regions.SetAsync(["customer:1"]);
+        var host = await harness.StartAsync();
+        using var http = new WorkerHttp(host);
+        await Eventually.AssertAsync(() => harness.Logs.Count(3006) == 1, Deadline, "the worker watches its rules file");
+
+        var ops = string.Join(",", Enumerable.Repeat("x", 100_000));
+        await File.WriteAllTextAsync(harness.RulesPath, $"tables:\n  public.customers:\n    keys: [\"customer:{{id}}\"]\n    ops: [{ops}]\n");
+        await Eventually.AssertAsync(() => harness.Logs.Count(3004) == 1, Deadline, "the file is refused");
+
+        Assert.Equal(50, harness.Logs.Count(3003));
+        Assert.Contains(harness.Logs.Entries, e => e.EventId == 8060 && e.Message.StartsWith("... and 99950 more error(s)", StringComparison.Ordinal));
+        Assert.Contains(harness.Logs.Entries, e => e.EventId == 3004 && e.Message.Contains("100000 error(s)", StringComparison.Ordinal));
+        using var response = await http.GetStatusAsync("/status.json");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(text.Length < 64 * 1024, $"/status.json is {text.Length} chars");
+        var reload = (await RulesStatusAsync(http)).GetProperty("lastReload");
+        Assert.Equal("rejected", reload.GetProperty("result").GetString());
+        Assert.Equal(50, reload.GetProperty("errors").GetArrayLength());
+        Assert.Equal(100_000, reload.GetProperty("errorCount").GetInt32());
+
+        await harness.ProduceAsync(Debezium.Envelope("u", null, new { id = 1 }));
+        await Eventually.AssertAsync(() => regions.NoneExistAsync(["customer:1"]), Deadline, "the rules running keep invalidating");
+    }
+
     private static async Task<System.Text.Json.JsonElement> RulesStatusAsync(WorkerHttp http)
     {
-        var (status, body) = await http.GetJsonAsync("/status.json");
+        var (status, body) = await http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         return body.GetProperty("rules");
     }

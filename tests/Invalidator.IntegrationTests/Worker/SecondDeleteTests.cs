@@ -61,7 +61,7 @@ public sealed class KafkaSecondDeleteTests(ServersFixture servers)
         Assert.Equal(2, Value("invalidator_keys_deleted_total", "east"));
         Assert.Equal(2, Value("invalidator_keys_found_total", "east"));
 
-        var (_, status) = await http.GetJsonAsync("/status.json");
+        var (_, status) = await http.GetStatusJsonAsync();
         var eastStatus = status.GetProperty("regions").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "east");
         Assert.Equal(2, eastStatus.GetProperty("secondDeletes").GetInt64());
         Assert.Equal(2, eastStatus.GetProperty("secondDeleteHits").GetInt64());

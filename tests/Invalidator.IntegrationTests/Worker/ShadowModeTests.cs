@@ -54,16 +54,17 @@ public sealed class ShadowModeTests(ServersFixture servers)
 
         // A sampled log line: one per table per 10 s, the rest counted in the next one.
         Assert.Equal(2, harness.Logs.Count(3010));
-        Assert.Contains(harness.Logs.Entries, e => e.EventId == 3010 && e.Message.StartsWith("Shadow: public.customers u would delete 2 keys and 0 tags (key customer:", StringComparison.Ordinal));
+        // The example key is redacted (Invalidator:Diagnostics:ShowKeys is off): its template and a short hash.
+        Assert.Contains(harness.Logs.Entries, e => e.EventId == 3010 && e.Message.StartsWith("Shadow: public.customers u would delete 2 keys and 0 tags (key customer:{id} #", StringComparison.Ordinal));
         Assert.Equal(1, harness.Logs.Count(3011));
 
-        var (status, body) = await http.GetJsonAsync("/status.json");
+        var (status, body) = await http.GetStatusJsonAsync();
         Assert.Equal(200, status);
         Assert.Equal("shadow", body.GetProperty("mode").GetString());
         var shadow = body.GetProperty("shadow").EnumerateArray().ToDictionary(t => t.GetProperty("table").GetString()!);
         Assert.Equal(3, shadow["public.customers"].GetProperty("records").GetInt64());
         Assert.Equal(6, shadow["public.customers"].GetProperty("keys").GetInt64());
-        Assert.Equal("key order:9", shadow["public.orders"].GetProperty("lastExample").GetString());
+        Assert.Equal($"key order:{{id}} #{Invalidator.Worker.Diagnostics.KeyRedaction.Hash("order:9")}", shadow["public.orders"].GetProperty("lastExample").GetString());
         Assert.Equal(1, shadow["public.orders"].GetProperty("tags").GetInt64());
     }
 
@@ -88,7 +89,7 @@ public sealed class ShadowModeTests(ServersFixture servers)
         Assert.Equal(1, samples.Single(s => s.Name == "invalidator_shadow_keys_total" && s.Has("table", "public.orders")).Value);
         Assert.DoesNotContain(samples, s => s.Name == "invalidator_shadow_keys_total" && s.Has("table", "public.customers"));
         Assert.Contains(harness.Logs.Entries, e => e.EventId == 3012 && e.Message.EndsWith(": public.orders", StringComparison.Ordinal));
-        var (_, body) = await http.GetJsonAsync("/status.json");
+        var (_, body) = await http.GetStatusJsonAsync();
         Assert.Equal("live", body.GetProperty("mode").GetString());
         Assert.Equal(["public.orders"], body.GetProperty("rules").GetProperty("shadowTables").EnumerateArray().Select(t => t.GetString()));
     }

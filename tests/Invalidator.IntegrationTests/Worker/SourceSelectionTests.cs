@@ -46,7 +46,7 @@ public sealed class SourceSelectionTests
                 "Postgres": { "ConnectionString": "Host=127.0.0.1;Port=1;Username=nobody;Timeout=2" },
                 "Rules": { "Path": "{{rules}}" },
                 "Regions": { "east": { "Redis": "127.0.0.1:1" } },
-                "Http": { "Urls": "http://127.0.0.1:0" }
+                "Http": { "Urls": "http://127.0.0.1:0", "StatusUrls": "http://127.0.0.1:0" }
               }
             }
             """);

@@ -51,6 +51,9 @@ public sealed class WorkerHarness : IAsyncDisposable
     /// <summary>Extra settings (over the harness defaults) for the next <see cref="StartAsync"/>.</summary>
     public Dictionary<string, string?> Settings { get; } = [];
 
+    /// <summary>Services registered after the worker's own (a later registration replaces a worker's part), for the next <see cref="StartAsync"/>.</summary>
+    public Action<IServiceCollection>? Services { get; set; }
+
     public async Task CreateTopicAsync(int partitions = 3) => await _servers.Kafka.CreateTopicAsync(Topic, partitions);
 
     /// <summary>Starts a worker (a new host, like a new process) in this test's group.</summary>
@@ -61,6 +64,7 @@ public sealed class WorkerHarness : IAsyncDisposable
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
         builder.Services.AddInvalidator();
+        Services?.Invoke(builder.Services);
         if (listener is not null)
         {
             builder.Services.AddSingleton(listener);
@@ -106,8 +110,9 @@ public sealed class WorkerHarness : IAsyncDisposable
             ["Invalidator:Rules:Path"] = "rules.yaml",
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             ["Invalidator:DeadLetter:Topic"] = DeadLetterTopic,
-            // Port 0: every worker of every test gets its own free port (see HttpEndpoints.Addresses).
+            // Port 0: every worker of every test gets its own free ports (see HttpEndpoints.Addresses and StatusAddresses).
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
         };
         foreach (var region in _servers.Regions)
         {

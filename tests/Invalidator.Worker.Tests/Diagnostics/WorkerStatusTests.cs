@@ -88,6 +88,38 @@ public sealed class WorkerStatusTests : IDisposable
         Assert.Equal("unreachable", _report.Snapshot().Regions.Single(r => r.Name == "east").State);
     }
 
+    /// <summary>
+    /// A region that dead-letters on purpose stays ready only while its redrive keeps up: once the oldest letter it works
+    /// on is older than Invalidator:DeadLetter:MaxRedriveAge (5 minutes here, the default), the region is not ready.
+    /// </summary>
+    [Fact]
+    public void A_redrive_backlog_older_than_MaxRedriveAge_makes_the_region_not_ready_and_shows_in_the_gauge()
+    {
+        Assert.Equal(TimeSpan.FromMinutes(5), _status.MaxRedriveAge);
+        Assert.Equal(0, BacklogGauge("east"));
+        _status.RegionDeadLettering("east", active: true);
+        _status.RedriveBacklog("east", _time.GetUtcNow(), "topic dlq [0] @7");
+
+        _time.Advance(TimeSpan.FromMinutes(4));
+        Assert.True(Region(_report.Readiness(), "east").Ok, "a backlog younger than the bound is the redrive at work");
+        Assert.Equal(240, BacklogGauge("east"));
+        Assert.Equal(240, _report.Snapshot().Regions.Single(r => r.Name == "east").RedriveBacklogSeconds);
+
+        _time.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        var stuck = Region(_report.Readiness(), "east");
+        Assert.False(stuck.Ok);
+        Assert.Contains("Invalidator:DeadLetter:MaxRedriveAge", stuck.Detail, StringComparison.Ordinal);
+        Assert.Contains("topic dlq [0] @7", stuck.Detail, StringComparison.Ordinal);
+        Assert.Equal("redrive-backlog", _report.Snapshot().Regions.Single(r => r.Name == "east").State);
+        Assert.Equal(301, BacklogGauge("east"));
+        Assert.Equal(0, BacklogGauge("west"));
+
+        _status.RedriveBacklog("east", null);
+        Assert.True(Region(_report.Readiness(), "east").Ok);
+        Assert.Equal(0, BacklogGauge("east"));
+        Assert.Null(_report.Snapshot().Regions.Single(r => r.Name == "east").RedriveBacklogSeconds);
+    }
+
     [Fact]
     public void Readiness_needs_partitions_or_a_connected_source()
     {
@@ -163,6 +195,9 @@ public sealed class WorkerStatusTests : IDisposable
 
     private int CircuitGauge(string region) =>
         (int)Observe<int>("invalidator_region_circuit_open").Single(m => Equals(m.Tags["region"], region)).Value;
+
+    private double BacklogGauge(string region) =>
+        Observe<double>("invalidator_redrive_backlog_age_seconds").Single(m => Equals(m.Tags["region"], region)).Value;
 
     private Dictionary<int, long> ObservedLag() =>
         Observe<long>("invalidator_consumer_lag_messages").ToDictionary(m => int.Parse((string)m.Tags["partition"]!, System.Globalization.CultureInfo.InvariantCulture), m => (long)m.Value);

@@ -77,6 +77,30 @@ public sealed class RulesReloaderTests : IDisposable
     }
 
     [Fact]
+    public void Hostile_files_are_refused_within_the_limits_loaded_at_start_and_the_last_good_version_stays_live()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow(), new Invalidator.Core.Rules.RulesLimits { MaxBytes = 4096 }));
+        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
+        var good = live.Current;
+
+        // Over the limit the worker started with (4 KiB here), not the default 1 MiB.
+        File.WriteAllText(_path, Customers + "\n" + new string('#', 5000) + "\n");
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.Sighup));
+        Assert.Contains("larger than 4096 bytes", Assert.Single(live.LastReload!.Errors), StringComparison.Ordinal);
+
+        File.WriteAllText(_path, "tables:\n  public.customers:\n    keys: [\"c:{id}\"]\n    ops: [" + string.Join(",", Enumerable.Repeat("x", 1500)) + "]\n");
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.Sighup));
+        Assert.Equal(50, live.LastReload!.Errors.Count);
+        Assert.Equal(1500, live.LastReload.ErrorCount);
+
+        File.WriteAllText(_path, "tables: " + new string('[', 3000) + "\n");
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.Sighup));
+        Assert.Contains("deeper than 32 levels", Assert.Single(live.LastReload!.Errors), StringComparison.Ordinal);
+
+        Assert.Same(good, live.Current);
+    }
+
+    [Fact]
     public void A_batch_is_planned_with_one_version_whose_decoder_hints_and_planner_swap_together()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
@@ -133,8 +157,9 @@ public sealed class RulesReloaderTests : IDisposable
         Assert.True(shadowBatch.IsEmpty);
 
         var tables = status.Shadow();
-        Assert.Equal(new ShadowTableView("public.customers", 1, 1, 0, "key customer:7", _time.GetUtcNow()), tables.Single(t => t.Table == "public.customers"));
-        Assert.Equal(new ShadowTableView("public.orders", 1, 1, 1, "key order:1", _time.GetUtcNow()), tables.Single(t => t.Table == "public.orders"));
+        // Examples are redacted by default: the template and a short hash of the key.
+        Assert.Equal(new ShadowTableView("public.customers", 1, 1, 0, $"key customer:{{id}} #{KeyRedaction.Hash("customer:7")}", _time.GetUtcNow()), tables.Single(t => t.Table == "public.customers"));
+        Assert.Equal(new ShadowTableView("public.orders", 1, 1, 1, $"key order:{{id}} #{KeyRedaction.Hash("order:1")}", _time.GetUtcNow()), tables.Single(t => t.Table == "public.orders"));
     }
 
     private static RowImage Row(params (string Column, string Value)[] columns) =>

@@ -81,7 +81,9 @@ internal static class RulesDiffCommand
                 error.WriteLine(rule.ToString());
             }
 
-            error.WriteLine($"{ex.Errors.Count} error(s) in {path}");
+            error.WriteLine(ex.MoreErrors > 0
+                ? $"{ex.TotalErrors} error(s) in {path} (only the first {ex.Errors.Count} are shown)"
+                : $"{ex.TotalErrors} error(s) in {path}");
             throw;
         }
     }

@@ -21,6 +21,8 @@ internal sealed class CountingDeadLetterStore(IDeadLetterStore store) : IDeadLet
         _regionLetters.AddOrUpdate(letter.Region, 1, (_, count) => count + 1);
     }
 
+    public Task WriteRegionPoisonAsync(RegionDeadLetter letter, CancellationToken cancellationToken) => store.WriteRegionPoisonAsync(letter, cancellationToken);
+
     public Task<IReadOnlyList<PendingRegionLetter>> ReadPendingAsync(string region, int limit, CancellationToken cancellationToken) =>
         store.ReadPendingAsync(region, limit, cancellationToken);
 

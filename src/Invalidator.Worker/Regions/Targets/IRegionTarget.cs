@@ -8,8 +8,9 @@ namespace Invalidator.Worker.Regions.Targets;
 /// circuit breaker, timeout) and records its metrics, and the batching, dead letters and redrive around it are the
 /// same for every target: a target only says what an invalidation means in its cache. An attempt may be repeated
 /// (a retry, a redrive, a replay after a crash), so it must be idempotent, and it must throw unless every
-/// invalidation reached the server: <see cref="StackExchange.Redis.RedisException"/> and <see cref="TimeoutException"/>
-/// count as transient (retried, and counted by the circuit breaker).
+/// invalidation reached the server. Errors that <see cref="RedisErrorClassifier.IsTransient"/> calls transient (a
+/// connection, a timeout, a server that is loading or failing over) are retried and counted by the circuit breaker;
+/// any other error fails the attempt at once.
 /// </summary>
 internal interface IRegionTarget : IDisposable
 {

@@ -10,18 +10,24 @@ namespace Invalidator.Worker.Regions.Targets;
 /// Target <c>Redis</c>: deletes a batch's keys and tag members in the region's Redis. Only deletes: UNLINK/DEL are
 /// idempotent, so a replayed batch is harmless. Commands are pipelined, many keys per command, one command per hash
 /// slot so it also works on Redis Cluster. Where leases apply, each key's lease key <c>L(K)</c> (which lives in K's
-/// slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands.
+/// slot) is deleted in the same command as K, so no reader can see K gone while its lease still stands. A name the
+/// server refuses for good (a tag set that is not a set: <c>WRONGTYPE</c>) is returned as refused, and the rest applies.
 /// </summary>
 internal sealed class RedisTarget : IRegionTarget
 {
+    /// <summary>Members read per SSCAN call (<c>COUNT</c>, a hint the server follows closely for large sets).</summary>
+    internal const int ScanPageSize = 1000;
+
     private readonly IConnectionMultiplexer _redis;
     private readonly int _keysPerCommand;
     private readonly string _command;
     private readonly string _keyPrefix;
     private readonly RedisKey _prefix;
+    private readonly RedisErrorClassifier _errors;
 
-    public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand)
+    public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand, RedisErrorClassifier? errors = null)
     {
+        _errors = errors ?? RedisErrorClassifier.Default;
         _redis = redis;
         _keysPerCommand = keysPerCommand;
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
@@ -39,6 +45,9 @@ internal sealed class RedisTarget : IRegionTarget
         IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
     {
         var db = _redis.GetDatabase();
+        // Every command is awaited on its own: a name the server refuses for good (WRONGTYPE) is poisoned alone and
+        // the rest of the batch applies; a transient error anywhere fails the attempt (it is repeated whole).
+        var refused = new List<RefusedName>();
         // Each name once (before the region's prefix), with its lease key if any source of it asks for one (a key may
         // also be a tag member).
         var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
@@ -49,51 +58,224 @@ internal sealed class RedisTarget : IRegionTarget
 
         // Tags: read each tag set, delete its members, then remove exactly those members from the set.
         // SREM (not DEL of the set) keeps members an application added meanwhile; Redis drops the set when empty.
-        var tagSets = new List<(RedisKey Set, RedisValue[] Members)>(tags.Count);
+        // A set is read with SSCAN, a page at a time: a set larger than a page goes on in attempts of its own, a page each.
+        var removals = new List<(string Tag, RedisKey Set, RedisValue[] Members)>(tags.Count);
+        List<RegionContinuation>? rest = null;
         if (tags.Count > 0)
         {
-            var reads = new List<(RedisKey Set, bool Leases, Task<RedisValue[]> Members)>(tags.Count);
+            var reads = new List<(string Tag, RedisKey Set, bool Leases, Task<RedisResult> Page)>(tags.Count);
             foreach (var tag in tags)
             {
                 RedisKey set = _keyPrefix + TagSets.SetName(tag);
-                reads.Add((set, leases.ForTag(tag), db.SetMembersAsync(set)));
+                reads.Add((tag, set, leases.ForTag(tag), Scan(db, set, 0)));
             }
 
-            foreach (var (set, withLeases, members) in reads)
+            await AllDoneAsync(reads.Select(r => r.Page), cancellationToken).ConfigureAwait(false);
+            foreach (var (tag, set, withLeases, read) in reads)
             {
-                var values = await members.WaitAsync(cancellationToken).ConfigureAwait(false);
-                tagSets.Add((set, values));
-                foreach (var member in values)
+                if (Refusal(read, tag, isTag: true, refused))
                 {
-                    AddName(names, (string)member!, withLeases);
+                    continue;
+                }
+
+                var (cursor, members) = Page(read.Result);
+                AddMembers(names, members, withLeases);
+                if (members.Length > 0)
+                {
+                    removals.Add((tag, set, members));
+                }
+
+                if (!IsLastPage(cursor))
+                {
+                    (rest ??= []).Add(new TagScan(this, db, tag, set, withLeases, cursor).NextPageAsync);
                 }
             }
         }
 
-        var deletes = new List<Task<RedisResult>>();
-        foreach (var command in DeleteCommands(names, _keyPrefix, _prefix, _keysPerCommand, IsCluster ? _redis.HashSlot : null))
+        var found = await DeleteAsync(db, names, removals, refused, null, cancellationToken).ConfigureAwait(false);
+        return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null) { Continuations = rest };
+    }
+
+    /// <summary>
+    /// Deletes the names (each with its lease key where asked) and removes each tag's members from its set, all
+    /// pipelined; returns how many were cached. A refused command of many names is sent again name by name; a refused
+    /// SREM refuses its tag; any other failure is thrown once every command has finished (and <paramref name="alongside"/>).
+    /// </summary>
+    private async Task<long> DeleteAsync(
+        IDatabase db, Dictionary<string, bool> names, List<(string Tag, RedisKey Set, RedisValue[] Members)> removals, List<RefusedName> refused,
+        Task? alongside, CancellationToken cancellationToken)
+    {
+        var order = new List<string>(names.Count);
+        var deletes = new List<(DeleteCall Command, Task<RedisResult> Result)>();
+        foreach (var command in Commands(names, _keysPerCommand, order))
         {
-            deletes.Add(db.ExecuteAsync(_command, command));
+            deletes.Add((command, db.ExecuteAsync(_command, command.Arguments)));
         }
 
-        var removals = new List<Task<long>>(tagSets.Count);
-        foreach (var (set, members) in tagSets)
+        var srem = removals.Select(r => (r.Tag, Result: db.SetRemoveAsync(r.Set, r.Members))).ToList();
+        IEnumerable<Task> all = deletes.Select(d => d.Result).Concat<Task>(srem.Select(r => r.Result));
+        await AllDoneAsync(alongside is null ? all : all.Append(alongside), cancellationToken).ConfigureAwait(false);
+        long found = 0;
+        List<DeleteCall>? refusedCommands = null;
+        foreach (var (command, result) in deletes)
         {
-            if (members.Length > 0)
+            if (result.IsCompletedSuccessfully)
             {
-                removals.Add(db.SetRemoveAsync(set, members));
+                found += (long)result.Result;
+            }
+            else if (Refusal(result, "", isTag: false, null))
+            {
+                (refusedCommands ??= []).Add(command);
             }
         }
 
-        long found = 0;
-        foreach (var delete in deletes)
+        foreach (var (tag, result) in srem)
         {
-            found += (long)await delete.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Refusal(result, tag, isTag: true, refused);
         }
 
-        await Task.WhenAll(removals).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new RegionApplyResult(names.Count, found);
+        if (refusedCommands is not null)
+        {
+            // The server refused a command of many names: send each name (with its lease key) alone to find the ones it refuses.
+            found += await DeleteOneByOneAsync(db, refusedCommands, order, names, refused, cancellationToken).ConfigureAwait(false);
+        }
+
+        return found;
     }
+
+    /// <summary>One page of a tag set, from <paramref name="cursor"/>: <c>SSCAN set cursor COUNT ScanPageSize</c>.</summary>
+    private static Task<RedisResult> Scan(IDatabase db, RedisKey set, RedisValue cursor) =>
+        db.ExecuteAsync("SSCAN", set, cursor, "COUNT", ScanPageSize);
+
+    private static (RedisValue Cursor, RedisValue[] Members) Page(RedisResult page)
+    {
+        var parts = (RedisResult[])page!;
+        return ((RedisValue)parts[0], (RedisValue[])parts[1]!);
+    }
+
+    private static bool IsLastPage(RedisValue cursor) => cursor == 0;
+
+    private static void AddMembers(Dictionary<string, bool> names, RedisValue[] members, bool withLeases)
+    {
+        foreach (var member in members)
+        {
+            AddName(names, (string)member!, withLeases);
+        }
+    }
+
+    /// <summary>
+    /// The rest of a tag set larger than a page, read and deleted a page per attempt (each its own attempt in the region's
+    /// resilience pipeline, so a set of any size stays far from the attempt timeout and only a page or two of its names are
+    /// held). Deleted members are removed from the set, so a repeated page or a replayed batch goes on where it was.
+    /// </summary>
+    private sealed class TagScan(RedisTarget target, IDatabase db, string tag, RedisKey set, bool withLeases, RedisValue cursor)
+    {
+        private RedisValue _cursor = cursor;
+        private Task<RedisResult>? _next;
+
+        public async Task<RegionApplyResult> NextPageAsync(CancellationToken cancellationToken)
+        {
+            // The page read while the previous one was deleted, or (first page of this scan, or a repeated attempt) read now.
+            var read = _next ?? Scan(db, set, _cursor);
+            _next = null;
+            await AllDoneAsync([read], cancellationToken).ConfigureAwait(false);
+            var refused = new List<RefusedName>();
+            if (target.Refusal(read, tag, isTag: true, refused))
+            {
+                return new RegionApplyResult(0, 0, refused);
+            }
+
+            var (cursor, members) = Page(read.Result);
+            var names = new Dictionary<string, bool>(members.Length, StringComparer.Ordinal);
+            AddMembers(names, members, withLeases);
+            var removals = members.Length > 0 ? new List<(string, RedisKey, RedisValue[])> { (tag, set, members) } : [];
+            var next = IsLastPage(cursor) ? null : Scan(db, set, cursor);
+            var found = await target.DeleteAsync(db, names, removals, refused, next, cancellationToken).ConfigureAwait(false);
+            var setRefused = refused.Any(r => r.IsTag);
+            if (next is not null && !setRefused)
+            {
+                // Only now that this page is applied: a repeated attempt re-reads this page instead.
+                _cursor = cursor;
+                _next = next.IsCompletedSuccessfully ? next : null;
+            }
+
+            return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null)
+            {
+                Continuations = next is null || setRefused ? null : [NextPageAsync],
+            };
+        }
+    }
+
+    private async Task<long> DeleteOneByOneAsync(
+        IDatabase db, List<DeleteCall> commands, List<string> order, Dictionary<string, bool> names, List<RefusedName> refused, CancellationToken cancellationToken)
+    {
+        var singles = new List<(string Name, Task<RedisResult> Result)>();
+        foreach (var command in commands)
+        {
+            for (var i = command.FirstName; i < command.FirstName + command.NameCount; i++)
+            {
+                var name = order[i];
+                var one = new Dictionary<string, bool>(1, StringComparer.Ordinal) { [name] = names[name] };
+                foreach (var single in Commands(one, 1, []))
+                {
+                    singles.Add((name, db.ExecuteAsync(_command, single.Arguments)));
+                }
+            }
+        }
+
+        await AllDoneAsync(singles.Select(s => s.Result), cancellationToken).ConfigureAwait(false);
+        long found = 0;
+        foreach (var (name, result) in singles)
+        {
+            if (result.IsCompletedSuccessfully)
+            {
+                found += (long)result.Result;
+            }
+            else
+            {
+                Refusal(result, name, isTag: false, refused);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Whether the finished command failed with a permanent error, which is then recorded against <paramref name="name"/>
+    /// (when <paramref name="refused"/> is given). Any other failure is thrown: the attempt fails.
+    /// </summary>
+    private bool Refusal(Task command, string name, bool isTag, List<RefusedName>? refused)
+    {
+        if (command.IsCompletedSuccessfully)
+        {
+            return false;
+        }
+
+        var error = command.Exception?.InnerException ?? new TaskCanceledException(command);
+        if (!_errors.IsRefusal(error, out var line))
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        }
+
+        refused?.Add(new RefusedName(name, isTag, line));
+        return true;
+    }
+
+    /// <summary>Waits until every command has finished, failed or not, so that each one's outcome can be read (and none goes unobserved).</summary>
+    private static async Task AllDoneAsync(IEnumerable<Task> commands, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.WhenAll(commands).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Read command by command by the caller.
+        }
+    }
+
+    private IEnumerable<DeleteCall> Commands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, List<string> order) =>
+        Commands(names, _keyPrefix, _prefix, keysPerCommand, IsCluster ? _redis.HashSlot : null, order);
 
     // The region owns the connection (RegionInvalidator disposes it); nothing else to let go of.
     public void Dispose()
@@ -128,10 +310,16 @@ internal sealed class RedisTarget : IRegionTarget
     /// its own, so the prefixed name is a string only where its lease key is derived from it.
     /// </summary>
     internal static IEnumerable<object[]> DeleteCommands(
-        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf)
+        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf) =>
+        Commands(names, keyPrefix, prefix, keysPerCommand, slotOf, new List<string>(names.Count)).Select(c => c.Arguments);
+
+    /// <summary>The delete commands, each knowing its names: <paramref name="order"/> receives every name in command order.</summary>
+    private static IEnumerable<DeleteCall> Commands(
+        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf, List<string> order)
     {
         IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(((RedisKey)n.Key).Prepend(prefix)));
         var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
+        var first = order.Count;
         foreach (var group in groups)
         {
             foreach (var (name, withLease) in group)
@@ -140,8 +328,9 @@ internal sealed class RedisTarget : IRegionTarget
                 var lease = prefixed is not null && LeaseProtocol.TryGetLeaseKey(prefixed, out var leaseKey) ? leaseKey : null;
                 if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
                 {
-                    yield return [.. command];
+                    yield return new DeleteCall([.. command], first, order.Count - first);
                     command.Clear();
+                    first = order.Count;
                 }
 
                 command.Add(prefixed is not null ? (RedisKey)prefixed : ((RedisKey)name).Prepend(prefix));
@@ -149,13 +338,19 @@ internal sealed class RedisTarget : IRegionTarget
                 {
                     command.Add((RedisKey)lease);
                 }
+
+                order.Add(name);
             }
 
             if (command.Count > 0)
             {
-                yield return [.. command];
+                yield return new DeleteCall([.. command], first, order.Count - first);
                 command.Clear();
+                first = order.Count;
             }
         }
     }
+
+    /// <summary>One delete command's arguments, and where its names are in the order the commands were made.</summary>
+    private readonly record struct DeleteCall(object[] Arguments, int FirstName, int NameCount);
 }

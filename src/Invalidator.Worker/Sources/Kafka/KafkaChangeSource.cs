@@ -34,6 +34,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly TimeProvider _time;
     private readonly WorkerStatus _status;
     private readonly KafkaErrorLog _kafkaErrors;
+    private readonly IDeadLetterStore? _deadLetters;
     private SourceBatch _open = new();
     private PlanningDeserializer? _deserializer;
     private volatile Error? _fatalError;
@@ -45,8 +46,10 @@ internal sealed class KafkaChangeSource : BackgroundService
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
-        WorkerStatus status)
+        WorkerStatus status,
+        IDeadLetterStore? deadLetters = null)
     {
+        _deadLetters = deadLetters;
         _options = options.Value;
         _planner = planner;
         _applier = applier;
@@ -73,6 +76,22 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             Log.BrokersUnreachable(_logger, ex.Message);
             _exit.Fail(ex.Message);
+            return;
+        }
+
+        try
+        {
+            // The dead-letter producer exists and reaches its topic before the first record: a letter must never be
+            // the first to find out that the topic cannot be written.
+            if (_deadLetters is KafkaDeadLetterStore deadLetters)
+            {
+                await deadLetters.CheckAsync(kafka.StartupTimeout, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (DeadLetterTopicException ex)
+        {
+            Log.DeadLetterTopicUnusable(_logger, ex.Message);
+            _exit.Fail(ex.Message, ex.ExitCode);
             return;
         }
 
@@ -189,6 +208,14 @@ internal sealed class KafkaChangeSource : BackgroundService
             {
                 record = consumer.Consume(fill.PollTimeout(_open.RecordCount, tracker.InFlight, tracker.HasRoom, IdlePoll));
             }
+            catch (ConsumeException ex) when (!ex.Error.IsFatal && Undeserializable(ex) is { } raw)
+            {
+                // A deserializer threw (Confluent wraps its exception): librdkafka has moved past the record, so the next
+                // stored offset would commit past it. It is poison like any other: dead-lettered raw, with the reason.
+                TrackUndeserializable(raw, ex);
+                fill.Added();
+                continue;
+            }
             catch (ConsumeException ex) when (!ex.Error.IsFatal)
             {
                 // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
@@ -214,24 +241,45 @@ internal sealed class KafkaChangeSource : BackgroundService
     /// <summary>The record was planned into the open batch as Consume deserialized it: track its position (and dead-letter it if poison).</summary>
     private void Track(ConsumeResult<KeyKept?, PlannedRecord> record)
     {
-        var message = record.Message;
-        var planned = message.Value;
-        var partition = record.Partition.Value;
-        var offset = record.Offset.Value;
+        var planned = record.Message.Value;
+        var (key, value) = planned.IsPoison ? _deserializer!.LastPoison : default;
+        Track(record.TopicPartitionOffset, record.Message.Headers, record.Message.Timestamp, planned, key, value);
+    }
+
+    /// <summary>The raw record of a <see cref="ConsumeException"/> that a deserializer caused; null for any other consume error.</summary>
+    internal static ConsumeResult<byte[], byte[]>? Undeserializable(ConsumeException exception) =>
+        exception.Error.Code is ErrorCode.Local_KeyDeserialization or ErrorCode.Local_ValueDeserialization
+            && exception.ConsumerRecord is { Message: not null, TopicPartitionOffset: not null } raw
+                ? raw
+                : null;
+
+    /// <summary>A record whose deserializer threw: tracked like any record, as poison with the exception as its reason.</summary>
+    private void TrackUndeserializable(ConsumeResult<byte[], byte[]> raw, ConsumeException exception)
+    {
+        var planned = _planner.Poison(raw.Topic, ChangeRecordPlanner.UnexpectedReason(exception.InnerException ?? exception));
+        Track(raw.TopicPartitionOffset, raw.Message.Headers, raw.Message.Timestamp, planned, raw.Message.Key, raw.Message.Value);
+    }
+
+    private void Track(TopicPartitionOffset at, Headers? headers, Timestamp timestamp, PlannedRecord planned, byte[]? key, byte[]? value)
+    {
+        var partition = at.Partition.Value;
+        var offset = at.Offset.Value;
         if (planned.IsPoison)
         {
-            var (key, value) = _deserializer!.LastPoison;
-            var headers = message.Headers?.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())).ToList() ?? [];
-            DateTimeOffset? timestamp = message.Timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(message.Timestamp.UtcDateTime);
             _open.AddPoison(new PoisonRecord(
-                new SourcePartition(record.Topic, partition),
+                new SourcePartition(at.Topic, partition),
                 offset,
-                $"{record.Topic}[{partition}]@{offset}",
+                $"{at.Topic}[{partition}]@{offset}",
                 planned.PoisonReason!,
-                new RawRecordContent(record.Topic, key, value, headers, timestamp)));
+                new RawRecordContent(
+                    at.Topic,
+                    key,
+                    value,
+                    headers?.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())).ToList() ?? [],
+                    timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(timestamp.UtcDateTime))));
         }
 
-        _open.Track(record.Topic, partition, offset, offset + 1, planned.CommitTime);
+        _open.Track(at.Topic, partition, offset, offset + 1, planned.CommitTime);
     }
 
     /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>

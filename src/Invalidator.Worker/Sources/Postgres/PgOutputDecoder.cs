@@ -14,23 +14,33 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// columns: the others are <see cref="ColumnValue.Untrusted"/>, the same rule the Debezium decoder applies for
 /// <c>replicaIdentity: default</c>, learnt here from the relation itself. Messages reuse their buffers, so each is
 /// read completely before the next.
+/// A change's row data is bounded (<c>Invalidator:DeadLetter:MaxRecordBytes</c>, as a Kafka record's value): a value
+/// that would take the change's images past the bound is never read (its length is on the wire before its bytes), and
+/// the change comes back <see cref="DecodedChange.Oversized"/>, with the columns that fit, for the dead-letter table.
 /// </summary>
 internal sealed class PgOutputDecoder
 {
     private readonly IReadOnlyDictionary<string, RuleTableInfo> _tables;
     private readonly Dictionary<uint, RelationShape> _relations = [];
+    private readonly RowBudget _budget;
 
     /// <param name="tables">Primary keys of the rules' tables (from the start-up checks); pgoutput only names
     /// the replica identity, which under REPLICA IDENTITY FULL is every column.</param>
-    public PgOutputDecoder(IReadOnlyDictionary<string, RuleTableInfo> tables) => _tables = tables;
+    /// <param name="maxRowBytes">Most bytes of column text one change may hold, all its images together.</param>
+    public PgOutputDecoder(IReadOnlyDictionary<string, RuleTableInfo> tables, int maxRowBytes = int.MaxValue)
+    {
+        _tables = tables;
+        _budget = new RowBudget(maxRowBytes);
+    }
 
     /// <summary>Forgets relations: a new replication session describes them again.</summary>
     public void Reset() => _relations.Clear();
 
     /// <summary>Adds the changes in <paramref name="message"/> to <paramref name="changes"/> (none for relation and type messages).</summary>
     public async ValueTask DecodeAsync(
-        PgOutputReplicationMessage message, DateTimeOffset? commitTime, List<ChangeEvent> changes, CancellationToken cancellationToken)
+        PgOutputReplicationMessage message, DateTimeOffset? commitTime, List<DecodedChange> changes, CancellationToken cancellationToken)
     {
+        _budget.Start();
         switch (message)
         {
             case RelationMessage relation:
@@ -41,7 +51,7 @@ internal sealed class PgOutputDecoder
             {
                 var shape = Shape(insert.Relation);
                 var after = await ReadRowAsync(insert.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Create, null, after, shape.KeyOf(after), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Create, null, after, shape.KeyOf(after), commitTime));
                 break;
             }
 
@@ -50,7 +60,7 @@ internal sealed class PgOutputDecoder
                 var shape = Shape(update.Relation);
                 var before = await ReadRowAsync(update.OldRow, shape, OldRow(shape, keyTuple: false), cancellationToken).ConfigureAwait(false);
                 var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
                 break;
             }
 
@@ -60,7 +70,7 @@ internal sealed class PgOutputDecoder
                 var shape = Shape(update.Relation);
                 var before = await ReadRowAsync(update.Key, shape, OldRow(shape, keyTuple: true), cancellationToken).ConfigureAwait(false);
                 var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Update, before, after, shape.KeyOf(after), commitTime));
                 break;
             }
 
@@ -69,7 +79,7 @@ internal sealed class PgOutputDecoder
                 // Default identity and an unchanged key: no before image, as Debezium's before = null.
                 var shape = Shape(update.Relation);
                 var after = await ReadRowAsync(update.NewRow, shape, RowKind.Whole, cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Update, null, after, shape.KeyOf(after), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Update, null, after, shape.KeyOf(after), commitTime));
                 break;
             }
 
@@ -77,7 +87,7 @@ internal sealed class PgOutputDecoder
             {
                 var shape = Shape(delete.Relation);
                 var before = await ReadRowAsync(delete.OldRow, shape, OldRow(shape, keyTuple: false), cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
                 break;
             }
 
@@ -86,26 +96,51 @@ internal sealed class PgOutputDecoder
                 // Only the identity columns are sent; the others are unknown, not NULL.
                 var shape = Shape(delete.Relation);
                 var before = await ReadRowAsync(delete.Key, shape, OldRow(shape, keyTuple: true), cancellationToken).ConfigureAwait(false);
-                changes.Add(new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
+                Add(changes, new ChangeEvent(shape.Table, ChangeOperation.Delete, before, null, shape.KeyOf(before), commitTime));
                 break;
             }
 
             case TruncateMessage truncate:
                 foreach (var relation in truncate.Relations)
                 {
-                    changes.Add(new ChangeEvent(Shape(relation).Table, ChangeOperation.Truncate, null, null, null, commitTime));
+                    changes.Add(new(new ChangeEvent(Shape(relation).Table, ChangeOperation.Truncate, null, null, null, commitTime), null));
                 }
 
                 break;
 
             case LogicalDecodingMessage logical:
-                changes.Add(new ChangeEvent("", ChangeOperation.Message, null, null, null, commitTime)
-                {
-                    MessagePrefix = logical.Prefix,
-                    MessageContent = await ReadContentAsync(logical.Data, cancellationToken).ConfigureAwait(false),
-                });
+                changes.Add(new(
+                    new ChangeEvent("", ChangeOperation.Message, null, null, null, commitTime)
+                    {
+                        MessagePrefix = logical.Prefix,
+                        MessageContent = await ReadContentAsync(logical.Data, _budget.Max, cancellationToken).ConfigureAwait(false),
+                    },
+                    null));
                 break;
         }
+    }
+
+    /// <summary>Adds a row change, oversized (with the reason) when a value of it was left unread.</summary>
+    private void Add(List<DecodedChange> changes, ChangeEvent change) =>
+        changes.Add(new DecodedChange(change, _budget.Describe(change.Table)));
+
+    /// <summary>
+    /// What is known of a message that could not be decoded, for its poison letter: its table and operation, no rows
+    /// (the values are what could not be read).
+    /// </summary>
+    public static ChangeEvent Unreadable(PgOutputReplicationMessage message, DateTimeOffset? commitTime)
+    {
+        var (relation, operation) = message switch
+        {
+            InsertMessage m => (m.Relation, ChangeOperation.Create),
+            UpdateMessage m => (m.Relation, ChangeOperation.Update),
+            DeleteMessage m => (m.Relation, ChangeOperation.Delete),
+            TruncateMessage m => (m.Relations.Count > 0 ? m.Relations[0] : null, ChangeOperation.Truncate),
+            LogicalDecodingMessage => (null, ChangeOperation.Message),
+            _ => ((RelationMessage?)null, ChangeOperation.Update),
+        };
+        var table = relation is null ? message.GetType().Name : relation.Namespace + "." + relation.RelationName;
+        return new ChangeEvent(table, operation, null, null, null, commitTime);
     }
 
     private RelationShape Shape(RelationMessage relation) =>
@@ -133,7 +168,7 @@ internal sealed class PgOutputDecoder
     private static RowKind OldRow(RelationShape shape, bool keyTuple) =>
         shape.FullIdentity && !keyTuple ? RowKind.Whole : RowKind.IdentityOnly;
 
-    private static async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, RelationShape shape, RowKind kind, CancellationToken cancellationToken)
+    private async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, RelationShape shape, RowKind kind, CancellationToken cancellationToken)
     {
         var columns = new List<KeyValuePair<string, ColumnValue>>(shape.Columns.Length);
         var index = 0;
@@ -144,6 +179,12 @@ internal sealed class PgOutputDecoder
             {
                 // Sent as NULL, but the value is simply not known: never rendered, reported with the fix.
                 columns.Add(new(column.Name, ColumnValue.Untrusted));
+                continue;
+            }
+
+            if (value.Kind is TupleDataKind.TextValue or TupleDataKind.BinaryValue && !_budget.TryTake(column.Name, value.Length))
+            {
+                // Left unread (the enumerator skips it): the change goes to the dead-letter table without it.
                 continue;
             }
 
@@ -159,13 +200,73 @@ internal sealed class PgOutputDecoder
         return new RowImage(columns);
     }
 
-    /// <summary>The message content as text when it is UTF-8 (usually JSON), else base64, like the Debezium decoder.</summary>
-    private static async ValueTask<string> ReadContentAsync(Stream data, CancellationToken cancellationToken)
+    /// <summary>
+    /// The message content as text when it is UTF-8 (usually JSON), else base64, like the Debezium decoder; null when it
+    /// is over <paramref name="maxBytes"/> (no rule plans a message, so nothing is lost by not reading it).
+    /// </summary>
+    private static async ValueTask<string?> ReadContentAsync(Stream data, int maxBytes, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
-        await data.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await data.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > maxBytes)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
         var bytes = buffer.ToArray();
         return Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : Convert.ToBase64String(bytes);
+    }
+
+    /// <summary>
+    /// The row data one change may still take: a value is read only if it fits in what is left, so a change never holds
+    /// more than the bound, and the values left out are named in the reason.
+    /// </summary>
+    private sealed class RowBudget(int max)
+    {
+        private readonly List<(string Column, int Bytes)> _leftOut = [];
+        private long _seen;
+        private long _taken;
+
+        public int Max { get; } = max;
+
+        public void Start()
+        {
+            _seen = 0;
+            _taken = 0;
+            _leftOut.Clear();
+        }
+
+        public bool TryTake(string column, int bytes)
+        {
+            _seen += bytes;
+            if (_taken + bytes <= Max)
+            {
+                _taken += bytes;
+                return true;
+            }
+
+            _leftOut.Add((column, bytes));
+            return false;
+        }
+
+        /// <summary>Why the change is oversized, or null when every value was read.</summary>
+        public string? Describe(string table)
+        {
+            if (_leftOut.Count == 0)
+            {
+                return null;
+            }
+
+            var columns = string.Join(", ", _leftOut.Take(5).Select(c => $"'{c.Column}' ({c.Bytes} bytes)"));
+            return $"The change of {table} holds {_seen} bytes of row data, over Invalidator:DeadLetter:MaxRecordBytes ({Max}); " +
+                $"left out, unread: {columns}{(_leftOut.Count > 5 ? $" and {_leftOut.Count - 5} more" : "")}. It was not planned.";
+        }
     }
 
     /// <summary>Which columns of a tuple hold the row's values: all of them, or only the replica identity's.</summary>
@@ -199,3 +300,6 @@ internal sealed class PgOutputDecoder
         }
     }
 }
+
+/// <summary>A decoded change; <see cref="Oversized"/> says why it is poison when its row data was over the bound.</summary>
+internal readonly record struct DecodedChange(ChangeEvent Change, string? Oversized);

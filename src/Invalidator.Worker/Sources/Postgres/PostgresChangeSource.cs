@@ -47,7 +47,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly PostgresSourceStartup _startup;
     private readonly BatchPipeline _pipeline;
     private readonly ReplicationProgress _progress;
-    private readonly List<ChangeEvent> _changes = [];
+    private readonly List<DecodedChange> _changes = [];
 
     private SourceBatch _open = new();
     private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
@@ -99,7 +99,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         try
         {
             var report = await _startup.CheckAsync(stoppingToken).ConfigureAwait(false);
-            _decoder = new PgOutputDecoder(report.Tables);
+            _decoder = new PgOutputDecoder(report.Tables, _options.DeadLetter.MaxRecordBytes);
             _slotKnownToExist = report.SlotExists && !_postgres.TemporarySlot;
             var reconnectDelay = FirstReconnectDelay;
             while (!stoppingToken.IsCancellationRequested)
@@ -267,28 +267,53 @@ internal sealed class PostgresChangeSource : BackgroundService
 
             default:
                 _changes.Clear();
-                await _decoder.DecodeAsync(message, _progress.InTransaction ? _progress.CommitTime : null, _changes, stoppingToken).ConfigureAwait(false);
-                foreach (var change in _changes)
+                var commitTime = _progress.InTransaction ? _progress.CommitTime : null;
+                try
+                {
+                    await _decoder.DecodeAsync(message, commitTime, _changes, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsUnreadable(ex))
+                {
+                    // A message the decoder cannot read is poison like any undecodable record: dead-lettered with what is
+                    // known of it and the reason, instead of ending the worker on it again at every start.
+                    _changes.Clear();
+                    var unreadable = PgOutputDecoder.Unreadable(message, commitTime);
+                    Plan(message, unreadable, _planner.Poison(SourceName, $"The replication message for {unreadable.Table} could not be decoded ({ex.GetType().Name}: {ex.Message.ReplaceLineEndings(" ")})."));
+                    break;
+                }
+
+                foreach (var (change, oversized) in _changes)
                 {
                     if (_open.RecordCount == 0)
                     {
                         _planner.UseLatestRules(); // a reload takes effect between batches
                     }
 
-                    var planned = _planner.Add(SourceName, change, _open.Invalidations);
-                    if (planned.IsPoison)
-                    {
-                        _open.AddPoison(new PoisonRecord(Slot, (long)(ulong)message.WalStart, message.WalStart.ToString(), planned.PoisonReason!, new ChangeContent(change)));
-                    }
-
-                    var (position, nextPosition, commitTime) = _progress.Change(message.WalEnd);
-                    _open.Track(SourceName, 0, position, nextPosition, commitTime);
-                    _progress.Fill.Added();
+                    Plan(message, change, oversized is null
+                        ? _planner.Add(SourceName, change, _open.Invalidations)
+                        : _planner.Poison(SourceName, change, oversized));
                 }
 
                 break;
         }
     }
+
+    /// <summary>Tracks a planned change's position in the open batch, and its poison letter if it is poison.</summary>
+    private void Plan(PgOutputReplicationMessage message, ChangeEvent change, PlannedRecord planned)
+    {
+        if (planned.IsPoison)
+        {
+            _open.AddPoison(new PoisonRecord(Slot, (long)(ulong)message.WalStart, message.WalStart.ToString(), planned.PoisonReason!, new ChangeContent(change)));
+        }
+
+        var (position, nextPosition, commitTime) = _progress.Change(message.WalEnd);
+        _open.Track(SourceName, 0, position, nextPosition, commitTime);
+        _progress.Fill.Added();
+    }
+
+    /// <summary>An exception about the message itself, not the connection (which reconnects) or the worker stopping.</summary>
+    private static bool IsUnreadable(Exception exception) =>
+        exception is not (NpgsqlException or IOException or TimeoutException or OperationCanceledException or OutOfMemoryException);
 
     /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
     private async Task SubmitAsync(CancellationToken stoppingToken)

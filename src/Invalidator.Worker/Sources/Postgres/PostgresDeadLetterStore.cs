@@ -27,6 +27,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
     private readonly string _schema;
     private readonly string _name;
     private readonly string _quoted;
+    private readonly bool _redact;
     private int _disposed;
 
     public PostgresDeadLetterStore(IOptions<InvalidatorOptions> options, ILogger<PostgresDeadLetterStore> logger)
@@ -41,6 +42,7 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         _logger = logger;
         _configuredRegions = new HashSet<string>(settings.Regions.Keys, StringComparer.OrdinalIgnoreCase);
         Name = $"table {Table}";
+        _redact = settings.DeadLetter.Redact;
     }
 
     /// <summary>
@@ -111,6 +113,15 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
             }
         }
 
+        await using (var delete = new NpgsqlCommand("SELECT has_table_privilege($1, 'DELETE')", connection) { Parameters = { new() { Value = _quoted } } })
+        {
+            if (await delete.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+            {
+                throw new InvalidOperationException(
+                    $"the worker's user lacks DELETE on {Table}, which Invalidator:DeadLetter:Retention needs to purge redriven and old rows: GRANT DELETE ON {Table} TO <user>;");
+            }
+        }
+
         Log.DeadLetterTableReady(_logger, Table);
     }
 
@@ -122,10 +133,22 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         await InsertAsync(DeadLetterKinds.Region, letter.Region, letter.Reason, letter.Attempts, Encoding.UTF8.GetString(letter.ToJson()), position, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Stores a region's poison letter (names its server refused for good, or a quarantined letter): a row of kind poison
+    /// with its region, never redriven; <c>dlq replay</c> re-applies it. Returns once committed.
+    /// </summary>
+    public async Task WriteRegionPoisonAsync(RegionDeadLetter letter, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(letter);
+        var position = string.Join(",", letter.Sources.Select(s => $"{Lsn(s.From)}-{Lsn(s.To + 1)}"));
+        await InsertAsync(DeadLetterKinds.Poison, letter.Region, letter.Reason, letter.Attempts, Encoding.UTF8.GetString(letter.ToJson(DeadLetterKinds.Poison)), position, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Stores a change whose rules could not be evaluated (or a raw record), with the reason; returns once committed.</summary>
     public async Task WritePoisonAsync(PoisonRecord poison, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(poison);
+        poison = _redact ? poison.Redacted() : poison;
         var payload = poison.Content switch
         {
             ChangeContent change => ChangeEventJson.Write(change.Change, poison.PositionText),
@@ -210,6 +233,25 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         }
     }
 
+    /// <summary>
+    /// Deletes at most <paramref name="limit"/> rows that were redriven or are older than <paramref name="retention"/>
+    /// (<c>Invalidator:DeadLetter:Retention</c>), oldest first; returns how many. A table not created yet has none.
+    /// </summary>
+    public async Task<int> PurgeAsync(TimeSpan retention, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(
+            $"DELETE FROM {_quoted} WHERE id IN (SELECT id FROM {_quoted} WHERE redriven_at IS NOT NULL OR created_at < now() - $1 ORDER BY id LIMIT {limit})");
+        command.Parameters.Add(new() { Value = retention, NpgsqlDbType = NpgsqlDbType.Interval });
+        try
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Letters naming a region that is not configured are never redriven: say so once per start.</summary>
     private async Task ReportUnknownRegionsAsync(CancellationToken cancellationToken)
     {
@@ -244,6 +286,11 @@ internal sealed class PostgresDeadLetterStore : IDeadLetterStore, IDisposable
         try
         {
             using var document = JsonDocument.Parse(payload);
+            if (document.RootElement.TryGetProperty("letter", out _))
+            {
+                return new RegionNamesContent(RegionDeadLetter.FromJson(Encoding.UTF8.GetBytes(payload), DeadLetterKinds.Poison));
+            }
+
             if (document.RootElement.TryGetProperty("topic", out var topic) && document.RootElement.TryGetProperty("value", out var value))
             {
                 return new RawRecordContent(
