@@ -212,6 +212,7 @@ public sealed class SecurePostgresSourceTests(SecureServersFixture servers) : IA
             ["Invalidator:Rules:Path"] = _files.Write("rules.yaml", Rules),
             ["Invalidator:Batching:MaxWait"] = "00:00:00.020",
             ["Invalidator:Http:Urls"] = "http://127.0.0.1:0",
+            ["Invalidator:Http:StatusUrls"] = "http://127.0.0.1:0",
             ["Invalidator:Regions:secure:Redis"] = servers.RedisTls,
             ["Invalidator:Regions:secure:User"] = SecureServersFixture.User,
             ["Invalidator:Regions:secure:PasswordFile"] = servers.PasswordFile,
