@@ -20,6 +20,7 @@ public sealed class SecureRedisRegionTests : IDisposable
 {
     private const int AuthenticationFailed = 8100;
     private const int CertificateRejected = 8101;
+    private const int WrongIdentity = 8102;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private readonly SecureServersFixture servers;
@@ -77,7 +78,7 @@ public sealed class SecureRedisRegionTests : IDisposable
         var clients = await servers.RedisAdmin.ClientListAsync();
         Assert.Contains(clients, c => c.Raw is { } raw && raw.Contains($"user={SecureServersFixture.User}", StringComparison.Ordinal)
             && raw.Contains($"laddr=127.0.0.1:{servers.RedisTlsPort}", StringComparison.Ordinal));
-        Assert.DoesNotContain(_logs.Entries, e => e.EventId is AuthenticationFailed or CertificateRejected);
+        Assert.DoesNotContain(_logs.Entries, e => e.EventId is AuthenticationFailed or CertificateRejected or WrongIdentity);
     }
 
     [Fact]
@@ -139,6 +140,38 @@ public sealed class SecureRedisRegionTests : IDisposable
         Assert.StartsWith($"Region test: 127.0.0.1:{servers.RedisTlsPort} refused the connection (AuthenticationFailure:", entry.Message, StringComparison.Ordinal);
         Assert.Contains("Invalidator:Regions:test:User and :Password or :PasswordFile", entry.Message, StringComparison.Ordinal);
         AssertNoSecret(wrong);
+    }
+
+    [Fact]
+    public async Task With_the_default_user_on_a_refused_login_carries_on_as_default_and_the_region_says_so()
+    {
+        // The trap the fixture avoids: a passwordless default user. The login fails, StackExchange.Redis goes on.
+        await servers.RedisAdmin.ExecuteAsync("ACL", "SETUSER", "default", "on", "nopass");
+        try
+        {
+            const string wrong = "n0t-th3-p4ss,r3ally";
+            await PlantAsync("customer:10");
+            using var region = Region(r =>
+            {
+                r.User = SecureServersFixture.User;
+                r.Password = wrong;
+                r.TlsCaFile = servers.CaFile;
+            });
+
+            await region.Region.ApplyAsync(["customer:10"], [], CancellationToken.None);
+            await Eventually.AssertAsync(() => Task.FromResult(_logs.Count(WrongIdentity) > 0), Deadline, "the identity check sees the default user");
+
+            Assert.False(await ExistsAsync("customer:10"), "the delete went through, as the default user");
+            Assert.Equal(
+                $"Region test: 127.0.0.1:{servers.RedisTlsPort} says this connection is user 'default', not 'invalidator' (Invalidator:Regions:test:User): " +
+                "the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) (0 more in the last minute)",
+                _logs.Entries.First(e => e.EventId == WrongIdentity).Message);
+            AssertNoSecret(wrong);
+        }
+        finally
+        {
+            await servers.RedisAdmin.ExecuteAsync("ACL", "SETUSER", "default", "off");
+        }
     }
 
     [Fact]
