@@ -221,6 +221,9 @@ internal static partial class Log
     [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
 
+    [LoggerMessage(8102, LogLevel.Error, "Region {Region}: {Endpoint} says this connection is user '{Actual}', not '{User}' (Invalidator:Regions:{Region}:User): the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) ({Suppressed} more in the last minute)")]
+    public static partial void RegionWrongIdentity(ILogger logger, string region, string endpoint, string actual, string user, long suppressed);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 }

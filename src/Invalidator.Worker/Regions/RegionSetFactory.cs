@@ -170,6 +170,45 @@ internal sealed class RegionSecurityLog(ILogger logger, string region, TimeProvi
         {
             _ = Task.Run(() => ProbeAsync(options));
         }
+
+        // A refused login on a server whose default user is on and passwordless does not fail: the connection carries
+        // on as that user. Who the server says the connection is tells the two apart.
+        if (options.User is { Length: > 0 } user)
+        {
+            connection.ConnectionRestored += (_, e) =>
+            {
+                if (e.ConnectionType == ConnectionType.Interactive && e.EndPoint is { } endpoint)
+                {
+                    _ = Task.Run(() => CheckIdentityAsync(connection, endpoint, user));
+                }
+            };
+            foreach (var endpoint in connection.GetEndPoints())
+            {
+                _ = Task.Run(() => CheckIdentityAsync(connection, endpoint, user));
+            }
+        }
+    }
+
+    private async Task CheckIdentityAsync(IConnectionMultiplexer connection, EndPoint endpoint, string user)
+    {
+        try
+        {
+            var server = connection.GetServer(endpoint);
+            if (!server.IsConnected)
+            {
+                return; // checked when it connects (ConnectionRestored)
+            }
+
+            var actual = (await server.ExecuteAsync("ACL", "WHOAMI").ConfigureAwait(false)).ToString();
+            if (!string.Equals(actual, user, StringComparison.Ordinal) && _limit.ShouldLog(nameof(CheckIdentityAsync), out var suppressed))
+            {
+                Log.RegionWrongIdentity(logger, region, endpoint.ToString() ?? "?", actual, user, suppressed);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or ArgumentException)
+        {
+            // No ACL (Redis before 6), or the connection went away: nothing to compare.
+        }
     }
 
     private async Task ProbeAsync(ConfigurationOptions options)

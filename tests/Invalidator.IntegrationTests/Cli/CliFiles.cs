@@ -75,7 +75,10 @@ public sealed class CliFiles : IDisposable
     /// Runs the built binary in <see cref="Directory"/>, with no <c>Invalidator__*</c> or environment-name
     /// variables inherited, so only the files this test wrote configure it.
     /// </summary>
-    public async Task<CliResult> RunBinaryAsync(params string[] args)
+    public Task<CliResult> RunBinaryAsync(params string[] args) => RunBinaryAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>The same, with <paramref name="environment"/> added to the child's environment (for example PGPASSWORD).</summary>
+    public async Task<CliResult> RunBinaryAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo(WorkerBinary)
         {
@@ -98,6 +101,11 @@ public sealed class CliFiles : IDisposable
             {
                 start.Environment.Remove(name);
             }
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {WorkerBinary}");

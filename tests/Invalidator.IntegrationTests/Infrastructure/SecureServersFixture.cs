@@ -24,7 +24,7 @@ public sealed class SecureServersFixture : IAsyncLifetime
     /// The worker's password on both servers: a comma (which splits a StackExchange.Redis configuration string), a
     /// semicolon and quotes (Npgsql's connection-string syntax), an equals sign and spaces.
     /// </summary>
-    public const string Password = "s3cret, with;commas=and 'quotes' \"too\"";
+    public const string Password = "s3cr3t, w1th;c0mmas=and 'qu0tes' \"t00\"";
 
     private const string AdminUser = "test-admin";
     private const string AdminPassword = "test-admin-password";

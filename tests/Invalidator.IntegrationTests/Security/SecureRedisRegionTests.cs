@@ -20,6 +20,7 @@ public sealed class SecureRedisRegionTests : IDisposable
 {
     private const int AuthenticationFailed = 8100;
     private const int CertificateRejected = 8101;
+    private const int WrongIdentity = 8102;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private readonly SecureServersFixture servers;
@@ -77,7 +78,7 @@ public sealed class SecureRedisRegionTests : IDisposable
         var clients = await servers.RedisAdmin.ClientListAsync();
         Assert.Contains(clients, c => c.Raw is { } raw && raw.Contains($"user={SecureServersFixture.User}", StringComparison.Ordinal)
             && raw.Contains($"laddr=127.0.0.1:{servers.RedisTlsPort}", StringComparison.Ordinal));
-        Assert.DoesNotContain(_logs.Entries, e => e.EventId is AuthenticationFailed or CertificateRejected);
+        Assert.DoesNotContain(_logs.Entries, e => e.EventId is AuthenticationFailed or CertificateRejected or WrongIdentity);
     }
 
     [Fact]
@@ -111,17 +112,17 @@ public sealed class SecureRedisRegionTests : IDisposable
 
         // The parser reads the piece after the comma as an option and quotes it in its error: a piece of the password.
         var error = Assert.ThrowsAny<ArgumentException>(() => ConfigurationOptions.Parse(redis));
-        Assert.Contains("with;commas", error.Message, StringComparison.Ordinal);
+        Assert.Contains("w1th;c0mmas", error.Message, StringComparison.Ordinal);
         // The worker's check refuses the string without quoting the parser, and names the options to use instead.
         var failure = Assert.Single(Failures(new RegionOptions { Redis = redis }));
-        Assert.DoesNotContain("with;commas", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("w1th;c0mmas", failure, StringComparison.Ordinal);
         Assert.Contains("move the password to Invalidator:Regions:test:Password or :PasswordFile", failure, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_wrong_password_fails_with_a_log_naming_the_options_and_never_the_password()
     {
-        const string wrong = "not-the-password,really";
+        const string wrong = "n0t-th3-p4ss,r3ally";
         await PlantAsync("customer:5");
         using var region = Region(r =>
         {
@@ -139,6 +140,38 @@ public sealed class SecureRedisRegionTests : IDisposable
         Assert.StartsWith($"Region test: 127.0.0.1:{servers.RedisTlsPort} refused the connection (AuthenticationFailure:", entry.Message, StringComparison.Ordinal);
         Assert.Contains("Invalidator:Regions:test:User and :Password or :PasswordFile", entry.Message, StringComparison.Ordinal);
         AssertNoSecret(wrong);
+    }
+
+    [Fact]
+    public async Task With_the_default_user_on_a_refused_login_carries_on_as_default_and_the_region_says_so()
+    {
+        // The trap the fixture avoids: a passwordless default user. The login fails, StackExchange.Redis goes on.
+        await servers.RedisAdmin.ExecuteAsync("ACL", "SETUSER", "default", "on", "nopass");
+        try
+        {
+            const string wrong = "n0t-th3-p4ss,r3ally";
+            await PlantAsync("customer:10");
+            using var region = Region(r =>
+            {
+                r.User = SecureServersFixture.User;
+                r.Password = wrong;
+                r.TlsCaFile = servers.CaFile;
+            });
+
+            await region.Region.ApplyAsync(["customer:10"], [], CancellationToken.None);
+            await Eventually.AssertAsync(() => Task.FromResult(_logs.Count(WrongIdentity) > 0), Deadline, "the identity check sees the default user");
+
+            Assert.False(await ExistsAsync("customer:10"), "the delete went through, as the default user");
+            Assert.Equal(
+                $"Region test: 127.0.0.1:{servers.RedisTlsPort} says this connection is user 'default', not 'invalidator' (Invalidator:Regions:test:User): " +
+                "the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) (0 more in the last minute)",
+                _logs.Entries.First(e => e.EventId == WrongIdentity).Message);
+            AssertNoSecret(wrong);
+        }
+        finally
+        {
+            await servers.RedisAdmin.ExecuteAsync("ACL", "SETUSER", "default", "off");
+        }
     }
 
     [Fact]
@@ -218,7 +251,7 @@ public sealed class SecureRedisRegionTests : IDisposable
         var ok = await CliFiles.InvokeAsync("audit", "--config", Config(servers.PasswordFile), "--json");
         Assert.True(ok.ExitCode == 0, ok.ToString());
 
-        const string wrong = "wrong,password";
+        const string wrong = "wr0ng,p4ssw0rd";
         var refused = await CliFiles.InvokeAsync("audit", "--config", Config(files.Write("wrong", wrong)));
         Assert.True(refused.ExitCode == 2, refused.ToString());
         var line = Assert.Single(refused.ErrorLines, l => l.StartsWith("audit failed:", StringComparison.Ordinal));

@@ -47,6 +47,41 @@ internal static partial class PostgresCredentials
               $"(Password='a;b'), or give the password as {passwordKeys}"
             : exception.Message;
 
+    /// <summary>
+    /// Why a connection failed: Npgsql's message with those of its inner exceptions ("Exception while performing SSL
+    /// handshake" alone does not say which side refused what), and for a refused certificate, the settings that decide it.
+    /// </summary>
+    public static string DescribeConnectFailure(Exception exception)
+    {
+        var messages = new List<string>();
+        for (var inner = exception; inner is not null; inner = inner.InnerException)
+        {
+            if (!messages.Contains(inner.Message))
+            {
+                messages.Add(inner.Message);
+            }
+        }
+
+        var text = string.Join(": ", messages).TrimEnd('.');
+        return HasInner<System.Security.Authentication.AuthenticationException>(exception)
+            ? text + ". The server's TLS certificate must chain to the CA of Root Certificate= (or PGSSLROOTCERT) and, with SSL Mode=VerifyFull, name the Host connected to"
+            : text;
+    }
+
+    private static bool HasInner<T>(Exception? exception)
+        where T : Exception
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (exception is T)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Whether the connection string may hold a password (Npgsql's keywords Password, PWD and PSW; erring towards yes).</summary>
     public static bool HasPassword(string connectionString) => PasswordKeyword().IsMatch(connectionString);
 

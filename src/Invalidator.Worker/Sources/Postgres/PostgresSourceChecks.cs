@@ -75,7 +75,7 @@ internal static partial class PostgresSourceChecks
         catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
         {
             report.Error($"Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString): " +
-                (ex is ArgumentException ? PostgresCredentials.DescribeInvalid(connectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") : ex.Message));
+                (ex is ArgumentException ? PostgresCredentials.DescribeInvalid(connectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") : PostgresCredentials.DescribeConnectFailure(ex)));
             return report;
         }
 
