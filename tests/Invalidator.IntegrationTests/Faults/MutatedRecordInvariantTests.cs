@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
@@ -75,7 +74,7 @@ public sealed class MutatedRecordInvariantTests(ServersFixture servers, ITestOut
         var produced = await Task.WhenAll(sent.Select((r, i) => servers.Kafka.ProduceAsync(harness.Topic, i % Partitions, r.Key.Length == 0 ? null : r.Key, r.Value)));
         var byPosition = produced.Select((at, i) => (at, i)).ToDictionary(p => (p.at.Partition.Value, p.at.Offset.Value), p => p.i);
 
-        using var outcomes = new OutcomeCounter(harness.Topic);
+        using var outcomes = new RecordOutcomes(harness.Topic);
         var clock = Stopwatch.StartNew();
         await harness.StartAsync();
 
@@ -135,76 +134,4 @@ public sealed class MutatedRecordInvariantTests(ServersFixture servers, ITestOut
 
     private static string Header(ConsumeResult<byte[], byte[]> record, string name) =>
         Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
-
-    /// <summary>Counts <c>invalidator_records</c> of one topic by outcome, as a metrics exporter sees them.</summary>
-    private sealed class OutcomeCounter : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly Dictionary<string, long> _counts = new(StringComparer.Ordinal);
-        private readonly Lock _lock = new();
-
-        public OutcomeCounter(string topic)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == "Invalidator" && instrument.Name == "invalidator_records")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                string? t = null, o = null;
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == "topic")
-                    {
-                        t = tag.Value as string;
-                    }
-                    else if (tag.Key == "outcome")
-                    {
-                        o = tag.Value as string;
-                    }
-                }
-
-                if (t == topic && o is not null)
-                {
-                    lock (_lock)
-                    {
-                        _counts[o] = _counts.GetValueOrDefault(o) + value;
-                    }
-                }
-            });
-            _listener.Start();
-        }
-
-        public long Total
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _counts.Values.Sum();
-                }
-            }
-        }
-
-        public long Of(string outcome)
-        {
-            lock (_lock)
-            {
-                return _counts.GetValueOrDefault(outcome);
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (_lock)
-            {
-                return string.Join(", ", _counts.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value}"));
-            }
-        }
-
-        public void Dispose() => _listener.Dispose();
-    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Text;
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
@@ -34,7 +33,7 @@ public sealed class PoisonCorpusTests(ServersFixture servers)
             ("table without a rule", Encoding.UTF8.GetBytes(Debezium.Envelope("c", null, new { id = 3 }, table: "audit_log")), null),
         };
 
-        using var noRule = new RecordOutcomeCounter(harness.Topic, "no_rule");
+        using var outcomes = new RecordOutcomes(harness.Topic);
         using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
         {
             BootstrapServers = servers.Kafka.BootstrapServers,
@@ -70,7 +69,7 @@ public sealed class PoisonCorpusTests(ServersFixture servers)
 
         Assert.DoesNotContain(dead, d => d.Message.Key.AsSpan().SequenceEqual(CaseKey("table without a rule")));
         Assert.Equal(5, await servers.Kafka.GetEndOffsetsAsync(harness.DeadLetterTopic).ContinueWith(t => t.Result.Values.Sum(), TaskScheduler.Default));
-        Assert.Equal(1, noRule.Count);
+        Assert.Equal(1, outcomes.Of("no_rule"));
     }
 
     // Record keys are JSON objects, like Debezium's: the decoder dead-letters any other key.
@@ -94,47 +93,4 @@ public sealed class PoisonCorpusTests(ServersFixture servers)
 
     private static string Header(ConsumeResult<byte[], byte[]> record, string name) =>
         Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
-
-    /// <summary>Counts <c>invalidator_records</c> measurements of one topic and outcome, as a metrics exporter would see them.</summary>
-    private sealed class RecordOutcomeCounter : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private long _count;
-
-        public RecordOutcomeCounter(string topic, string outcome)
-        {
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == "Invalidator" && instrument.Name.StartsWith("invalidator_records", StringComparison.Ordinal))
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                string? t = null, o = null;
-                foreach (var tag in tags)
-                {
-                    if (tag.Key == "topic")
-                    {
-                        t = tag.Value as string;
-                    }
-                    else if (tag.Key == "outcome")
-                    {
-                        o = tag.Value as string;
-                    }
-                }
-
-                if (t == topic && o == outcome)
-                {
-                    Interlocked.Add(ref _count, value);
-                }
-            });
-            _listener.Start();
-        }
-
-        public long Count => Interlocked.Read(ref _count);
-
-        public void Dispose() => _listener.Dispose();
-    }
 }
