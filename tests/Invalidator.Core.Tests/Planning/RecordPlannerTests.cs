@@ -93,6 +93,56 @@ public class RecordPlannerTests
 
     public static TheoryData<string> ShapeNames() => [.. RecordShapes.Names()];
 
+    /// <summary>
+    /// The record shapes and fixtures the one-pass path leaves to the full path by design (schema changes, transaction
+    /// markers, heartbeats, tombstones, MongoDB documents, decimals it cannot render in one pass, unwrapped rows that
+    /// look like envelopes, ...). Every other one it must plan itself: so a one-pass path that declined everything
+    /// (and compared nothing) fails these tests.
+    /// </summary>
+    private static readonly HashSet<string> LeftToTheFullPath = new(StringComparer.Ordinal)
+    {
+        "class1-unwrapped-columns-named-like-envelope-fields.json",
+        "class1-unwrapped-rewrite-delete-with-envelope-names.json",
+        "class1-unwrapped-source-column-without-metadata.json",
+        "class11-mongodb-create-with-objectid.json",
+        "class11-mongodb-delete-without-pre-image.json",
+        "class11-mongodb-update-changed-fields-only.json",
+        "class11-mongodb-update-with-pre-and-post-images.json",
+        "class2-envelope-with-unknown-op.json",
+        "class2-unwrapped-column-op-and-unwrap-op.json",
+        "class2-unwrapped-column-op-word.json",
+        "class3-full-transaction-shape-on-a-rule-topic.json",
+        "class3-row-like-transaction-end.json",
+        "class3-table-named-transaction.json",
+        "class3-transaction-metadata-on-a-renamed-topic.json",
+        "class4-tombstone-with-key-schema.json",
+        "class4-unwrap-tombstone.json",
+        "class5-decimal-double-mode.json",
+        "class5-decimal-numeric-format-with-schema.json",
+        "class5-decimal-precise-with-schema.json",
+        "class5-decimal-precise-without-schema.json",
+        "class5-decimal-string-mode.json",
+        "class5-decimal-with-schema-beyond-its-scale.json",
+        "class7-heartbeat-by-schema-name.json",
+        "class7-heartbeat-on-a-renamed-topic.json",
+        "class8-schema-change-flink-cdc-history-record.json",
+        "class8-schema-change-mysql.json",
+        "class8-schema-change-sqlserver-with-schema.json",
+        "class9-unwrapped-delete-under-default-identity.json",
+        "format-envelope-stated-rejects-a-row.json",
+        "format-unwrapped-stated-for-envelope-like-rows.json",
+        "mysql-tombstone-legacy-envelope-tutorial.json",
+        "pg-message-nontransactional-docs.json",
+        "pg-message-transactional-schemaless.json",
+        "pg-truncate-docs.json",
+        "pg-tx-begin-docs.json",
+        "pg-tx-end-docs.json",
+        "unwrap-rewrite-delete-deleted-true-pg.json",
+        "unwrap-rewrite-delete-docs-fragment.json",
+        "unwrap-schema-arrays-pg.json",
+        "unwrap-schema-rewrite-mode-pg.json",
+    };
+
     public static TheoryData<string> FixtureNames() => [.. DebeziumFixtures.Names()];
 
     [Theory]
@@ -100,7 +150,7 @@ public class RecordPlannerTests
     public void Every_record_shape_plans_as_the_full_path_does(string name)
     {
         var shape = RecordShapes.Load(name);
-        Compare(ShapeRules, shape.Topic, shape.Key, shape.Value);
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(ShapeRules, shape.Topic, shape.Key, shape.Value));
     }
 
     [Theory]
@@ -109,8 +159,8 @@ public class RecordPlannerTests
     {
         var fixture = DebeziumFixtures.Load(name);
         // Twice: the second read of a schema-enabled record skips its schema, which must change nothing.
-        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
-        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value);
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value));
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value));
     }
 
     [Theory]
@@ -118,8 +168,8 @@ public class RecordPlannerTests
     public void Every_debezium_fixture_plans_as_the_full_path_does_with_second_deletes_leases_and_shadow_rules(string name)
     {
         var fixture = DebeziumFixtures.Load(name);
-        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value);
-        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value);
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value));
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value));
     }
 
     [Theory]
@@ -127,8 +177,8 @@ public class RecordPlannerTests
     public void Every_debezium_fixture_plans_as_the_full_path_does_in_shadow_mode(string name)
     {
         var fixture = DebeziumFixtures.Load(name);
-        Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true);
-        Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true);
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Consistency, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true));
+        Assert.Equal(!LeftToTheFullPath.Contains(name), Compare(Fixtures, fixture.Topic, fixture.Key, fixture.Value, shadowAll: true));
     }
 
     [Fact]
