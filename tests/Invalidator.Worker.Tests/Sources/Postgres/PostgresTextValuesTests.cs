@@ -1,6 +1,6 @@
-using Invalidator.Core.ChangeEvents;
+using Invalidator.Worker.Sources.Postgres;
 
-namespace Invalidator.Core.Tests.ChangeEvents;
+namespace Invalidator.Worker.Tests.Sources.Postgres;
 
 /// <summary>
 /// Postgres text (as pgoutput sends it) to the canonical text of the Debezium decoder. Expected values are the

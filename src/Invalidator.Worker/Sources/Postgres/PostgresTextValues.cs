@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Invalidator.Core.ChangeEvents;
+namespace Invalidator.Worker.Sources.Postgres;
 
 /// <summary>
 /// Renders a column value as Postgres writes it in text form (what pgoutput sends) to the canonical text the
@@ -14,7 +14,7 @@ namespace Invalidator.Core.ChangeEvents;
 /// parse are kept as Postgres wrote them; Debezium renders those differently, so key templates should use
 /// the types listed here.
 /// </remarks>
-public static class PostgresTextValues
+internal static class PostgresTextValues
 {
     /// <summary>Session settings (for the connection's <c>options</c>) that make the text forms parseable here.</summary>
     public const string RequiredSessionSettings =
@@ -487,7 +487,7 @@ public static class PostgresTextValues
 }
 
 /// <summary>Built-in Postgres type OIDs (pg_type.oid), as pgoutput's relation messages name column types.</summary>
-public static class PostgresTypeOids
+internal static class PostgresTypeOids
 {
     public const uint Bool = 16;
     public const uint Bytea = 17;
