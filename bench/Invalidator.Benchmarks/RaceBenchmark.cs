@@ -12,13 +12,13 @@ namespace Invalidator.Benchmarks;
 /// <summary>
 /// The set-after-delete race at scale (tools/Invalidator.RaceHarness): a PostgreSQL and a redis-server process of its
 /// own, the real worker host in direct mode, writers and readers; every mode runs until the readers attempted the
-/// target number of populates, then the stale keys are counted. Prints the Markdown table of the README.
+/// target number of populates, then the stale keys are counted. Prints the Markdown table of docs/consistency.md.
 /// </summary>
 internal static class RaceBenchmark
 {
     private const string Name = "race";
 
-    /// <summary>The modes measured, in the README's order; a new mode is one more entry.</summary>
+    /// <summary>The modes measured, in docs/consistency.md's order; a new mode is one more entry.</summary>
     private static readonly RaceMode[] Modes = [RaceMode.PlainDelete, RaceMode.SecondDelete, RaceMode.Leases];
 
     public static async Task RunAsync(Scale scale, ResultTable table, IReadOnlyDictionary<string, string?> overrides)

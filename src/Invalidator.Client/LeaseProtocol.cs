@@ -2,7 +2,7 @@ namespace Invalidator.Client;
 
 /// <summary>
 /// The lease protocol's names and scripts: a public contract shared by the worker (which deletes lease keys) and
-/// readers in any language (which take them). See the README section "The lease protocol".
+/// readers in any language (which take them). See docs/consistency.md, "The lease protocol".
 /// </summary>
 public static class LeaseProtocol
 {

@@ -8,7 +8,7 @@ namespace Invalidator.Client;
 
 /// <summary>
 /// Cache-aside reads over a Redis <see cref="IDatabase"/> that cannot leave a stale value behind an invalidation:
-/// the reader side of Invalidator's lease protocol (README, "The lease protocol").
+/// the reader side of Invalidator's lease protocol (docs/consistency.md, "The lease protocol").
 /// </summary>
 /// <remarks>
 /// On a miss of <c>K</c> the reader takes the lease <c>L(K)</c> (<c>SET L(K) token NX PX</c>), registers <c>K</c> in its

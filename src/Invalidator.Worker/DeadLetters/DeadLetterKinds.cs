@@ -2,7 +2,7 @@ namespace Invalidator.Worker.DeadLetters;
 
 /// <summary>
 /// The names every dead-letter store shares: the two kinds of letter and, on the topic, the headers that say
-/// why and where a letter came from (a public contract: README "What the dead-letter topic holds").
+/// why and where a letter came from (a public contract: docs/guarantees.md "What the dead-letter topic holds").
 /// </summary>
 public static class DeadLetterKinds
 {

@@ -4,7 +4,7 @@ namespace Invalidator.Worker.Diagnostics;
 
 /// <summary>
 /// The worker's instruments on the <c>Invalidator</c> meter. The exported Prometheus names are a public
-/// contract (README, Grafana dashboard, alerts): the OpenTelemetry exporter adds <c>_total</c> to counters
+/// contract (docs/operations.md, Grafana dashboard, alerts): the OpenTelemetry exporter adds <c>_total</c> to counters
 /// and keeps a name that already ends in its unit, so <c>invalidator_records</c> is scraped as
 /// <c>invalidator_records_total</c> and <c>invalidator_lag_seconds</c> stays as it is.
 /// </summary>

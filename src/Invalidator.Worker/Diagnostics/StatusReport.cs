@@ -228,7 +228,7 @@ public sealed record StatusSnapshot(
     RulesView Rules,
     IReadOnlyList<ShadowTableView> Shadow)
 {
-    /// <summary>Tables whose deletes looked like REPLICA IDENTITY DEFAULT's while their rule does not say (see the README).</summary>
+    /// <summary>Tables whose deletes looked like REPLICA IDENTITY DEFAULT's while their rule does not say (see docs/rules.md, `replicaIdentity`).</summary>
     public IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentity { get; init; } = [];
 }
 

@@ -171,7 +171,7 @@ public sealed class DeadLetterOptions
     /// <summary>
     /// <c>Invalidator:DeadLetter:Retention</c> (direct mode): rows of the dead-letter table that were redriven, or are
     /// older than this, are purged (periodically, in bounded deletes). Dead letters hold row data, personal data
-    /// included. In Kafka mode the topic's <c>retention.ms</c> does this (README).
+    /// included. In Kafka mode the topic's <c>retention.ms</c> does this (docs/configuration.md).
     /// </summary>
     [Range(typeof(TimeSpan), "00:01:00", "3650.00:00:00", ErrorMessage = "Invalidator:DeadLetter:Retention must be between 00:01:00 and 3650.00:00:00 (the default is 7.00:00:00).")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);

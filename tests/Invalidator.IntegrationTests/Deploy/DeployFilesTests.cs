@@ -244,8 +244,8 @@ public sealed class DeployFilesTests
         var full = config["replica.identity.autoset.values"].Split(',', StringSplitOptions.TrimEntries)
             .Select(v => v.Split(':')).Where(v => v[1] == "FULL").Select(v => v[0]).ToHashSet();
         Assert.All(tables, table => Assert.Contains(table, full));
-        // ...and the README says so for those who set the identity themselves.
-        var readme = File.ReadAllText(PathOf("README.md"));
+        // ...and docs/deployment.md says so for those who set the identity themselves.
+        var readme = File.ReadAllText(PathOf("docs/deployment.md"));
         Assert.Contains("REPLICA IDENTITY FULL", readme, StringComparison.Ordinal);
         Assert.Contains("replica.identity.autoset.values", readme, StringComparison.Ordinal);
     }

@@ -6,7 +6,7 @@ namespace Invalidator.IntegrationTests.Diagnostics;
 [Collection(MetricsAloneCollection.Name)]
 public sealed class MetricsEndpointTests(ServersFixture servers)
 {
-    /// <summary>The public contract (issue 5, README): exactly these names, as Prometheus scrapes them.</summary>
+    /// <summary>The public contract (issue 5, docs/operations.md): exactly these names, as Prometheus scrapes them.</summary>
     public static readonly string[] ContractNames =
     [
         "invalidator_consumer_lag_messages",

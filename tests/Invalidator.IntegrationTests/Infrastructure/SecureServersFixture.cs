@@ -102,7 +102,7 @@ public sealed class SecureServersFixture : IAsyncLifetime
         var admin = ConfigurationOptions.Parse(_redis.ConnectionString(0));
         admin.AllowAdmin = true;
         _admin = await ConnectionMultiplexer.ConnectAsync(admin);
-        // What a least-privilege deployment grants (README "Connecting securely"): every key, no dangerous commands.
+        // What a least-privilege deployment grants (docs/security.md): every key, no dangerous commands.
         await RedisAdmin.ExecuteAsync("ACL", "SETUSER", User, "reset", "on", ">" + Password, "~*", "&*", "+@all", "-@dangerous");
         // The test's own connection becomes an admin user, and the default user is switched off, as in production: with
         // the default user on and passwordless, StackExchange.Redis carries on as that user after a refused login.

@@ -3,7 +3,7 @@ using ZiggyCreatures.Caching.Fusion;
 namespace Invalidator.Worker.Tests.Regions;
 
 /// <summary>
-/// What the README's compatibility statement for target FusionCache rests on: the pinned library writes FusionCache
+/// What docs/cache-targets.md's compatibility statement for target FusionCache rests on: the pinned library writes FusionCache
 /// 2.x's wire formats (L2 entries and backplane messages "v2", the tag entries under "__fc:t:"), unchanged since
 /// 2.0.0. A version bump that changes them fails here, so the statement is revisited before it ships.
 /// </summary>

@@ -12,7 +12,7 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// were redriven, or are older than the retention, are deleted. Periodically (a sixtieth of the retention, between a
 /// second and an hour; the first round soon after start, so a worker that restarts often still purges), in deletes of
 /// at most <see cref="RowsPerDelete"/> rows so a large backlog never holds a long lock or transaction.
-/// In Kafka mode the topic's <c>retention.ms</c> does the same (README).
+/// In Kafka mode the topic's <c>retention.ms</c> does the same (docs/configuration.md).
 /// </summary>
 internal sealed class DeadLetterPurge(
     PostgresDeadLetterStore store, IOptions<InvalidatorOptions> options, ILogger<DeadLetterPurge> logger, TimeProvider time) : BackgroundService
