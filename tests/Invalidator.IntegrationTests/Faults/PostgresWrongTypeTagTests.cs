@@ -94,6 +94,13 @@ public sealed class PostgresWrongTypeTagTests(PostgresFixture fixture, ITestOutp
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, WrongTypeTagTests.Rules, "pgwrongctl", Schema("pub_pgwrongctl"));
         FaultSettings.ApplyFastResilience(harness.Settings, fixture.Regions);
+        // A break longer than the window: with the fast settings' 0.5 s break the unrelated batch could be the half-open
+        // probe and get through, so whether the old code showed the stuck region depended on timing.
+        foreach (var region in fixture.Regions)
+        {
+            harness.Settings[$"Invalidator:Regions:{region}:Resilience:CircuitBreaker:BreakDuration"] = "00:00:30";
+        }
+
         harness.Settings["Invalidator:DeadLetter:Table"] = "ops.dead";
         harness.Settings["Invalidator:DeadLetter:MaxRedriveAge"] = "00:00:03";
         harness.Services = s => s.AddSingleton<RedisErrorClassifier>(LegacyRedisErrors.Instance);
@@ -109,6 +116,11 @@ public sealed class PostgresWrongTypeTagTests(PostgresFixture fixture, ITestOutp
         await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
         await harness.ExecuteAsync("UPDATE customers SET name = 'victim' WHERE id = 1");
         await Eventually.AssertAsync(() => harness.Logs.Count(2006) >= fixture.Regions.Count, Deadline, "the victim's change is dead-lettered in both regions");
+        await Eventually.AssertAsync(
+            async () => PrometheusText.Parse(await http.MetricsAsync()) is var samples
+                && fixture.Regions.All(region => samples.Any(s => s.Name == "invalidator_region_circuit_open" && s.Has("region", region) && s.Value == 1)),
+            Deadline,
+            "the old classification counted the refusals as an outage: every region's circuit is open");
 
         var clock = Stopwatch.StartNew();
         await harness.ExecuteAsync("UPDATE customers SET name = 'other' WHERE id = 10");

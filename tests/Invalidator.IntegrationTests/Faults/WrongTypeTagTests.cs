@@ -133,6 +133,13 @@ public sealed class WrongTypeTagTests(ServersFixture servers, ITestOutputHelper 
     {
         await using var harness = new WorkerHarness(servers, Rules, "wrongtype-control");
         FaultSettings.ApplyFastResilience(harness.Settings, servers.Regions);
+        // A break longer than the window: with the fast settings' 0.5 s break the unrelated batch could be the half-open
+        // probe and get through, so whether the old code showed the stuck region depended on timing.
+        foreach (var region in servers.Regions)
+        {
+            harness.Settings[$"Invalidator:Regions:{region}:Resilience:CircuitBreaker:BreakDuration"] = "00:00:30";
+        }
+
         harness.Settings["Invalidator:DeadLetter:MaxRedriveAge"] = "00:00:03";
         harness.Services = s => s.AddSingleton<RedisErrorClassifier>(LegacyRedisErrors.Instance);
         await harness.CreateTopicAsync(partitions: 1);
@@ -148,6 +155,11 @@ public sealed class WrongTypeTagTests(ServersFixture servers, ITestOutputHelper 
         using var http = new WorkerHttp(host);
         await harness.ProduceAsync(Customer(1, "victim"));
         await Eventually.AssertAsync(() => harness.Logs.Count(2006) >= servers.Regions.Count, Deadline, "the victim's batch is dead-lettered in both regions");
+        await Eventually.AssertAsync(
+            async () => PrometheusText.Parse(await http.MetricsAsync()) is var samples
+                && servers.Regions.All(region => samples.Any(s => s.Name == "invalidator_region_circuit_open" && s.Has("region", region) && s.Value == 1)),
+            Deadline,
+            "the old classification counted the refusals as an outage: every region's circuit is open");
 
         var clock = Stopwatch.StartNew();
         await harness.ProduceAsync(Customer(10, "other"));
@@ -164,8 +176,10 @@ public sealed class WrongTypeTagTests(ServersFixture servers, ITestOutputHelper 
             async () => (await http.GetJsonAsync("/readyz")) is var (code, body) && code == 503 && RegionCheck(body, "east").GetProperty("detail").GetString()!.Contains("MaxRedriveAge", StringComparison.Ordinal),
             Deadline,
             "/readyz says the region's redrive backlog is older than MaxRedriveAge");
-        var samples = PrometheusText.Parse(await http.MetricsAsync());
-        Assert.True(samples.Single(s => s.Name == "invalidator_redrive_backlog_age_seconds" && s.Has("region", "east")).Value > 3);
+        await Eventually.AssertAsync(
+            async () => PrometheusText.Parse(await http.MetricsAsync()).Any(s => s.Name == "invalidator_redrive_backlog_age_seconds" && s.Has("region", "east") && s.Value > 3),
+            Deadline,
+            "invalidator_redrive_backlog_age_seconds{region=east} shows the backlog older than MaxRedriveAge");
     }
 
     private static JsonElement RegionCheck(JsonElement ready, string region) =>
