@@ -22,7 +22,7 @@ internal sealed class BatchApplier
     private static readonly TimeSpan PoisonRetryDelay = TimeSpan.FromMilliseconds(500);
 
     private readonly RegionSet _regions;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private readonly IEnumerable<IBatchListener> _listeners;
     private readonly InvalidatorMetrics _metrics;
     private readonly ILogger<BatchApplier> _logger;
@@ -33,7 +33,7 @@ internal sealed class BatchApplier
 
     internal BatchApplier(
         RegionSet regions,
-        IDeadLetterStore? deadLetters,
+        IDeadLetterWriter? deadLetters,
         IEnumerable<IBatchListener> listeners,
         InvalidatorMetrics metrics,
         ILogger<BatchApplier> logger,
@@ -178,7 +178,7 @@ internal sealed class BatchApplier
     }
 
     private async Task<bool> TryDeadLetterAsync(
-        IDeadLetterStore store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
+        IDeadLetterWriter store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
         IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
     {
         // A second delete's letter says so: redriving it deletes the names again, which is all a second delete does.

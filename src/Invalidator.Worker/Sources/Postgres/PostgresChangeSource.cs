@@ -64,7 +64,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         ILogger<PostgresChangeSource> logger,
         TimeProvider time,
         WorkerStatus status,
-        PostgresDeadLetterStore deadLetters)
+        PostgresDeadLetterTable deadLetters)
     {
         _options = options.Value;
         _postgres = _options.Postgres;

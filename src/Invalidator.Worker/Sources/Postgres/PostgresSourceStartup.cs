@@ -14,7 +14,7 @@ namespace Invalidator.Worker.Sources.Postgres;
 internal sealed class PostgresSourceStartup(
     PostgresOptions postgres,
     RuleSet rules,
-    PostgresDeadLetterStore deadLetters,
+    PostgresDeadLetterTable deadLetters,
     WorkerStatus status,
     ILogger logger,
     TimeProvider time)
