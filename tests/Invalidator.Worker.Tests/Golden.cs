@@ -297,4 +297,124 @@ internal static class Golden
     public const string RegionPoison = """
         {"kind":"poison","letter":{"region":"east","keys":["customer:7","k\u0022\u003C\u00E9\u003E"],"tags":["t1"],"reason":"timeout after 3 attempts","attempts":3,"sources":[{"source":"db.public.customers","partition":2,"from":10,"to":12}],"failedAt":"2026-03-01T12:00:00.005+01:00"}}
         """;
+
+    /// <summary><c>explain</c> of an update: every field, unresolved templates.</summary>
+    public const string ExplainUpdate = """
+        {
+          "topic": "shop.inventory.products",
+          "kind": "Change",
+          "table": "inventory.products",
+          "op": "u",
+          "commitTime": "2020-07-29T08:21:29.629+00:00",
+          "outcome": "Invalidate",
+          "shadow": false,
+          "leases": true,
+          "secondDelete": "800ms",
+          "rulesVersion": "5383a5717364",
+          "keys": [
+            "product:106",
+            "product:name:HAMMER"
+          ],
+          "tags": [
+            "product-description:16oz \u0022\u003Cb\u003E\u0022",
+            "product-description:18oz"
+          ],
+          "unresolved": [
+            {
+              "template": "product:sku:{sku}",
+              "image": "before",
+              "column": "sku",
+              "failure": "MissingColumn",
+              "reason": "the image has no column \u0027sku\u0027"
+            },
+            {
+              "template": "product:sku:{sku}",
+              "image": "after",
+              "column": "sku",
+              "failure": "MissingColumn",
+              "reason": "the image has no column \u0027sku\u0027"
+            }
+          ]
+        }
+
+        """;
+
+    /// <summary><c>explain</c> of a tombstone.</summary>
+    public const string ExplainTombstone = """
+        {
+          "topic": "shop.inventory.products",
+          "kind": "Tombstone",
+          "table": "inventory.products",
+          "op": "d",
+          "outcome": "Invalidate",
+          "shadow": false,
+          "leases": true,
+          "secondDelete": "800ms",
+          "rulesVersion": "5383a5717364",
+          "keys": [
+            "product:106"
+          ],
+          "tags": [],
+          "unresolved": [
+            {
+              "template": "product:name:{name|upper}",
+              "image": "key",
+              "column": "name",
+              "failure": "MissingColumn",
+              "reason": "the image has no column \u0027name\u0027"
+            },
+            {
+              "template": "product:sku:{sku}",
+              "image": "key",
+              "column": "sku",
+              "failure": "MissingColumn",
+              "reason": "the image has no column \u0027sku\u0027"
+            },
+            {
+              "template": "product-description:{description}",
+              "image": "key",
+              "column": "description",
+              "failure": "MissingColumn",
+              "reason": "the image has no column \u0027description\u0027"
+            }
+          ]
+        }
+
+        """;
+
+    /// <summary><c>explain</c> of a change of a table without a rule.</summary>
+    public const string ExplainOtherTable = """
+        {
+          "topic": "shop.inventory.orders",
+          "kind": "Change",
+          "table": "inventory.orders",
+          "op": "c",
+          "outcome": "NoRule",
+          "shadow": false,
+          "leases": false,
+          "secondDelete": null,
+          "rulesVersion": "5383a5717364",
+          "keys": [],
+          "tags": [],
+          "unresolved": []
+        }
+
+        """;
+
+    /// <summary><c>explain</c> of a record that is no change: the change's fields left out.</summary>
+    public const string ExplainTransaction = """
+        {
+          "topic": "shop.transaction",
+          "kind": "TransactionMetadata",
+          "outcome": "NothingToInvalidate",
+          "shadow": false,
+          "leases": false,
+          "secondDelete": null,
+          "rulesVersion": "5383a5717364",
+          "keys": [],
+          "tags": [],
+          "unresolved": []
+        }
+
+        """;
 }

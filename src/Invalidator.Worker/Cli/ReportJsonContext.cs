@@ -13,4 +13,5 @@ namespace Invalidator.Worker.Cli;
 [JsonSerializable(typeof(ReplaySummaryJson))]
 [JsonSerializable(typeof(AuditReportJson))]
 [JsonSerializable(typeof(DiffReportJson))]
+[JsonSerializable(typeof(ExplainJson))]
 internal sealed partial class ReportJsonContext : JsonSerializerContext;
