@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -52,19 +53,23 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new WorkerStatus(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
             _ = sp.GetService<MeterProvider>();
-            return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
+            var metrics = new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Regions.Keys);
+            metrics.ObserveStatus(sp.GetRequiredService<WorkerStatus>());
+            return metrics;
         });
+        // What the pipeline publishes, read by the metrics and the status page.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, InvalidatorMetrics>(sp => sp.GetRequiredService<InvalidatorMetrics>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
+        services.TryAddSingleton(sp => new WorkerEvents(sp.GetServices<IWorkerEventListener>()));
         services.TryAddSingleton<WorkerExit>();
         services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
-        services.TryAddSingleton(sp => new WorkerStatus(
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<TimeProvider>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("invalidator"))
@@ -112,30 +117,22 @@ public static class InvalidatorServiceCollectionExtensions
 
             RulesReloader.LogShadowRules(logger, loaded.Rules);
             var live = new LiveRules(loaded);
-            var metrics = sp.GetRequiredService<InvalidatorMetrics>();
-            metrics.ObserveRules(live.InfoMeasurements);
-            // From the start at 0, so increase() sees the first refused reload.
-            foreach (var result in new[] { RulesReloadResult.Applied, RulesReloadResult.Rejected })
-            {
-                metrics.RulesReloads.Add(0, new KeyValuePair<string, object?>("result", result.ToString().ToLowerInvariant()));
-            }
-
+            sp.GetRequiredService<InvalidatorMetrics>().ObserveRules(live.InfoMeasurements);
             return live;
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
         services.TryAddSingleton(sp => new RulesReloader(
             sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"),
             sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<RulesWatcher>();
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;
     }
@@ -145,19 +142,17 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(RedisErrorClassifier.Default);
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
             sp.GetService<IDeadLetterStore>(),
             sp.GetServices<IBatchListener>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
             sp.GetRequiredService<KeyRedaction>(),
             sp.GetRequiredService<LiveRules>()));
