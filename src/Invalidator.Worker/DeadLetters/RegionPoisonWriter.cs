@@ -14,7 +14,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// name is shown as <see cref="KeyRedaction"/> says (the letter itself keeps the names, for the replay).
 /// </summary>
 internal sealed class RegionPoisonWriter(
-    IDeadLetterStore? store, WorkerEvents events, ILogger logger, TimeProvider time, KeyRedaction? redaction = null, LiveRules? rules = null)
+    IDeadLetterWriter? store, WorkerEvents events, ILogger logger, TimeProvider time, KeyRedaction? redaction = null, LiveRules? rules = null)
 {
     /// <summary>Writes the region's refused names; returns once they are durable. Throws when the store failed (the caller retries; a letter written twice is harmless).</summary>
     public async Task WriteAsync(

@@ -25,7 +25,7 @@ internal sealed class RegionRedriver : BackgroundService
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
 
     private readonly InvalidatorOptions _options;
-    private readonly IDeadLetterStore _store;
+    private readonly IRedriveReader _letters;
     private readonly RegionSet _regions;
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
@@ -34,16 +34,16 @@ internal sealed class RegionRedriver : BackgroundService
     private readonly WorkerEvents _events;
 
     public RegionRedriver(
-        IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
+        IOptions<InvalidatorOptions> options, IRedriveReader letters, IDeadLetterWriter writer, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
         WorkerEvents events, KeyRedaction? redaction = null, LiveRules? rules = null)
     {
         _options = options.Value;
-        _store = store;
+        _letters = letters;
         _regions = regions;
         _logger = logger;
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
-        _refusals = new RegionPoisonWriter(store, events, logger, time, redaction, rules);
+        _refusals = new RegionPoisonWriter(writer, events, logger, time, redaction, rules);
         _events = events;
     }
 
@@ -106,7 +106,7 @@ internal sealed class RegionRedriver : BackgroundService
         {
             try
             {
-                return await _store.ReadPendingAsync(region.Name, ReadLimit, stoppingToken).ConfigureAwait(false);
+                return await _letters.ReadPendingAsync(region.Name, ReadLimit, stoppingToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
@@ -186,7 +186,7 @@ internal sealed class RegionRedriver : BackgroundService
         {
             try
             {
-                await _store.MarkRedrivenAsync(letter, stoppingToken).ConfigureAwait(false);
+                await _letters.MarkRedrivenAsync(letter, stoppingToken).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
@@ -201,7 +201,7 @@ internal sealed class RegionRedriver : BackgroundService
         var delay = _options.DeadLetter.RedriveRetryInterval;
         if (_stalledLog.ShouldLog(region.Name, out var suppressed))
         {
-            Log.RedriveStalled(_logger, region.Name, _store.Name, Log.Describe(exception), delay, suppressed);
+            Log.RedriveStalled(_logger, region.Name, _letters.Name, Log.Describe(exception), delay, suppressed);
         }
 
         await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);

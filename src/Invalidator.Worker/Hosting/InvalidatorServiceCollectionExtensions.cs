@@ -148,7 +148,7 @@ public static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IDeadLetterStore>(),
+            sp.GetService<IDeadLetterWriter>(),
             sp.GetServices<IBatchListener>(),
             sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
@@ -160,27 +160,44 @@ public static class InvalidatorServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The dead-letter store of the selected source (each source registers its own in its <c>AddX</c>) and the one
-    /// redriver on top of it.
+    /// The dead-letter store of the selected source in its three roles, writer, redrive reader and <c>dlq replay</c>
+    /// reader (each source registers its own in its <c>AddX</c>), and the one redriver on top of it.
     /// </summary>
     public static IServiceCollection AddInvalidatorDeadLetters(this IServiceCollection services)
     {
-        services.TryAddSingleton<IDeadLetterStore>(sp =>
-        {
-            var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
-            var choice = sp.GetServices<DeadLetterStoreChoice>().LastOrDefault(c => c.Source == source)
-                ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
-            return choice.Create(sp);
-        });
+        services.TryAddSingleton(Selected<IDeadLetterWriter>);
+        services.TryAddSingleton(Selected<IRedriveReader>);
+        services.TryAddSingleton(Selected<IDeadLetterReader>);
         services.AddHostedService<RegionRedriver>();
+        return services;
+    }
+
+    private static TRole Selected<TRole>(IServiceProvider sp)
+        where TRole : class
+    {
+        var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
+        var choice = sp.GetServices<DeadLetterRole<TRole>>().LastOrDefault(c => c.Source == source)
+            ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
+        return choice.Create(sp);
+    }
+
+    /// <summary>Registers <typeparamref name="TStore"/> as the dead-letter <typeparamref name="TRole"/> of <paramref name="source"/>.</summary>
+    private static IServiceCollection AddDeadLetterRole<TRole, TStore>(this IServiceCollection services, ChangeSourceKind source)
+        where TRole : class
+        where TStore : class, TRole
+    {
+        services.TryAddSingleton<TStore>();
+        services.AddSingleton(new DeadLetterRole<TRole>(source, sp => sp.GetRequiredService<TStore>()));
         return services;
     }
 
     /// <summary>The Kafka (Debezium) source and its dead-letter topic; it runs when <c>Invalidator:Source</c> is <c>Kafka</c>.</summary>
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
-        services.TryAddSingleton<KafkaDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Kafka, sp => sp.GetRequiredService<KafkaDeadLetterStore>()));
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IDeadLetterReader, KafkaDeadLetterReader>(ChangeSourceKind.Kafka);
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
         return services;
     }
@@ -188,13 +205,16 @@ public static class InvalidatorServiceCollectionExtensions
     /// <summary>The direct Postgres replication source and its dead-letter table; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
-        services.TryAddSingleton<PostgresDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
+        services.TryAddSingleton<PostgresDeadLetterTable>();
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IRedriveReader, PostgresRedriveReader>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
         services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
         return services;
     }
 }
 
-/// <summary>A source's dead-letter store, registered by the source's <c>AddX</c>; the selected source's is the <see cref="IDeadLetterStore"/>.</summary>
-internal sealed record DeadLetterStoreChoice(ChangeSourceKind Source, Func<IServiceProvider, IDeadLetterStore> Create);
+/// <summary>A source's dead-letter store in one role, registered by the source's <c>AddX</c>; the selected source's serves <typeparamref name="TRole"/>.</summary>
+internal sealed record DeadLetterRole<TRole>(ChangeSourceKind Source, Func<IServiceProvider, TRole> Create);

@@ -23,7 +23,7 @@ internal sealed class BatchApplier
     private static readonly TimeSpan PoisonRetryDelay = TimeSpan.FromMilliseconds(500);
 
     private readonly RegionSet _regions;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private readonly IEnumerable<IBatchListener> _listeners;
     private readonly WorkerEvents _events;
     private readonly ILogger<BatchApplier> _logger;
@@ -33,7 +33,7 @@ internal sealed class BatchApplier
 
     internal BatchApplier(
         RegionSet regions,
-        IDeadLetterStore? deadLetters,
+        IDeadLetterWriter? deadLetters,
         IEnumerable<IBatchListener> listeners,
         WorkerEvents events,
         ILogger<BatchApplier> logger,
@@ -175,7 +175,7 @@ internal sealed class BatchApplier
     }
 
     private async Task<bool> TryDeadLetterAsync(
-        IDeadLetterStore store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
+        IDeadLetterWriter store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
         IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
     {
         // A second delete's letter says so: redriving it deletes the names again, which is all a second delete does.

@@ -14,7 +14,8 @@ namespace Invalidator.Worker.Processing;
 /// an undecodable record comes back as <see cref="RecordOutcome.Poison"/> with the reason, for the dead-letter topic.
 /// A shadow plan (<c>Invalidator:Mode = Shadow</c>, or a rule's <c>shadow: true</c>) is counted and logged but not
 /// added to the batch, so nothing downstream can delete it. Records are planned with the rules version taken by
-/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record.
+/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record. Owns the decoder (its schema and
+/// name caches outlive a rules version) and the one-pass planner's reusable rows: not thread-safe, one per source loop.
 /// </summary>
 public sealed class ChangeRecordPlanner
 {
@@ -29,7 +30,9 @@ public sealed class ChangeRecordPlanner
     private readonly RateLimitedLog _shadowLog;
     private readonly RateLimitedLog _suspectIdentityLog;
     private readonly KeyRedaction _redaction;
+    private readonly DebeziumDecoder _decoder = new();
     private LoadedRules _rules;
+    private RecordPlanner _records;
 
     internal ChangeRecordPlanner(RuleSet rules, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
         : this(LiveRules.Fixed(rules), WorkerMode.Live, events, logger, time)
@@ -41,6 +44,7 @@ public sealed class ChangeRecordPlanner
         _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
+        _records = new RecordPlanner(_rules.Planner, _rules.Rules, _decoder);
         _shadowAll = mode == WorkerMode.Shadow;
         _events = events;
         _logger = logger;
@@ -56,7 +60,17 @@ public sealed class ChangeRecordPlanner
     /// Takes the live rules version (a reload may have swapped it) for the batch the source is starting. Call it
     /// before the batch's first record only: a batch is planned with one version, its decoder hints and planner together.
     /// </summary>
-    public LoadedRules UseLatestRules() => _rules = _live.Current;
+    public LoadedRules UseLatestRules()
+    {
+        var latest = _live.Current;
+        if (!ReferenceEquals(latest, _rules))
+        {
+            _rules = latest;
+            _records = new RecordPlanner(latest.Planner, latest.Rules, _decoder);
+        }
+
+        return latest;
+    }
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
@@ -97,7 +111,7 @@ public sealed class ChangeRecordPlanner
         }
 
         // The common record in one pass, straight into the batch; anything else (and bad input) takes the full path.
-        if (_rules.RecordPlanner.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
+        if (_records.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
         {
             return Planned(topic, fast.Operation.ToCode(), fast, tombstone: false);
         }
@@ -105,7 +119,7 @@ public sealed class ChangeRecordPlanner
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
+            decoded = _decoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
         }
         catch (ChangeEventFormatException ex)
         {
@@ -152,7 +166,7 @@ public sealed class ChangeRecordPlanner
         RecordPlan plan;
         try
         {
-            plan = _rules.RecordPlanner.Plan(change, batch, _shadowAll);
+            plan = _records.Plan(change, batch, _shadowAll);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -95,7 +95,7 @@ internal static class ReplayCommand
         var planner = new ChangeRecordPlanner(
             table is null ? live : new LiveRules(rules.Only(table)), options.Mode, events, loggers.CreateLogger<ChangeRecordPlanner>(), time);
         // The worker's apply path: the regions' resilience, and region letters for a region that cannot take its share.
-        var store = dryRun ? null : new CountingDeadLetterStore(services.GetRequiredService<IDeadLetterStore>());
+        var store = dryRun ? null : new CountingDeadLetterWriter(services.GetRequiredService<IDeadLetterWriter>());
         var applier = store is null
             ? null
             : new BatchApplier(new RegionSet(targets), store, [], events, loggers.CreateLogger<BatchApplier>(), time);

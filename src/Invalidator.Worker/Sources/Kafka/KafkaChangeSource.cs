@@ -35,7 +35,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly TimeProvider _time;
     private readonly WorkerEvents _events;
     private readonly KafkaErrorLog _kafkaErrors;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private SourceBatch _open = new();
     private PlanningDeserializer? _deserializer;
     private volatile Error? _fatalError;
@@ -48,7 +48,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
         WorkerEvents events,
-        IDeadLetterStore? deadLetters = null)
+        IDeadLetterWriter? deadLetters = null)
     {
         _deadLetters = deadLetters;
         _options = options.Value;
@@ -84,7 +84,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             // The dead-letter producer exists and reaches its topic before the first record: a letter must never be
             // the first to find out that the topic cannot be written.
-            if (_deadLetters is KafkaDeadLetterStore deadLetters)
+            if (_deadLetters is KafkaDeadLetterWriter deadLetters)
             {
                 await deadLetters.CheckAsync(kafka.StartupTimeout, stoppingToken).ConfigureAwait(false);
             }

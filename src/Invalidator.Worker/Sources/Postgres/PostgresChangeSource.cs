@@ -65,7 +65,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         ILogger<PostgresChangeSource> logger,
         TimeProvider time,
         WorkerEvents events,
-        PostgresDeadLetterStore deadLetters)
+        PostgresDeadLetterTable deadLetters)
     {
         _options = options.Value;
         _postgres = _options.Postgres;

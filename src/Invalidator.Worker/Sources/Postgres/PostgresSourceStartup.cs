@@ -15,7 +15,7 @@ namespace Invalidator.Worker.Sources.Postgres;
 internal sealed class PostgresSourceStartup(
     PostgresOptions postgres,
     RuleSet rules,
-    PostgresDeadLetterStore deadLetters,
+    PostgresDeadLetterTable deadLetters,
     WorkerEvents events,
     ILogger logger,
     TimeProvider time)
