@@ -5,7 +5,7 @@ using Invalidator.Worker.Regions;
 namespace Invalidator.Worker.DeadLetters;
 
 /// <summary>What <c>dlq replay</c> did.</summary>
-public sealed record ReplayReport(
+internal sealed record ReplayReport(
     int Read,
     int Poison,
     int Matched,

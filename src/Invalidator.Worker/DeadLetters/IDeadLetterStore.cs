@@ -5,7 +5,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// mode). Each source registers its own. A write returns only once the letter is durable, so the source may then
 /// acknowledge the positions it covers; a write that throws made nothing durable.
 /// </summary>
-public interface IDeadLetterStore
+internal interface IDeadLetterStore
 {
     /// <summary>What the store is, for messages: <c>topic invalidator.dead-letter</c>, <c>table public.invalidator_dead_letters</c>.</summary>
     string Name { get; }
@@ -40,13 +40,13 @@ public interface IDeadLetterStore
 /// (it cannot be redriven and is passed over). <see cref="Partition"/> and <see cref="Position"/> say where it is
 /// in the store (topic partition and offset; 0 and the row id for the table).
 /// </summary>
-public sealed record PendingRegionLetter(string Region, RegionDeadLetter? Letter, string Where, int Partition, long Position);
+internal sealed record PendingRegionLetter(string Region, RegionDeadLetter? Letter, string Where, int Partition, long Position);
 
 /// <summary>What a region's poison letter holds: its region's keys and tags, re-applied to that region by <c>dlq replay</c>.</summary>
-public sealed record RegionNamesContent(RegionDeadLetter Letter) : PoisonContent;
+internal sealed record RegionNamesContent(RegionDeadLetter Letter) : PoisonContent;
 
 /// <summary>
 /// One letter of any kind, as <c>dlq replay</c> reads it: a region letter (left to the redrive; <see cref="Poison"/> is
 /// null) or a poison record. <see cref="Source"/> is where the record was read (its topic, or <c>postgres</c>).
 /// </summary>
-public sealed record StoredDeadLetter(string Kind, string Reason, string Where, PoisonContent? Poison, string Source);
+internal sealed record StoredDeadLetter(string Kind, string Reason, string Where, PoisonContent? Poison, string Source);

@@ -10,7 +10,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// The same shape, of kind <see cref="DeadLetterKinds.Poison"/>, holds the names a region's server refused for good
 /// (the server's error is its reason) or a letter quarantined by the redrive: never redriven, <c>dlq replay</c> re-applies it.
 /// </summary>
-public sealed record RegionDeadLetter(
+internal sealed record RegionDeadLetter(
     string Region,
     IReadOnlyCollection<string> Keys,
     IReadOnlyCollection<string> Tags,
@@ -27,7 +27,7 @@ public sealed record RegionDeadLetter(
     };
 
     /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
-    public sealed record SourceRange(string Source, int Partition, long From, long To);
+    internal sealed record SourceRange(string Source, int Partition, long From, long To);
 
     public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
         batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();

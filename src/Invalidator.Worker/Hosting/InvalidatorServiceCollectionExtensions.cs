@@ -21,7 +21,7 @@ using OpenTelemetry.Resources;
 namespace Invalidator.Worker.Hosting;
 
 /// <summary>One <c>AddX</c> per concern, so a host (or a test) composes the worker from parts.</summary>
-public static class InvalidatorServiceCollectionExtensions
+internal static class InvalidatorServiceCollectionExtensions
 {
     /// <summary>Everything the worker needs: options, rules, regions, the source <c>Invalidator:Source</c> selects, and diagnostics.</summary>
     public static IServiceCollection AddInvalidator(this IServiceCollection services) =>
@@ -43,8 +43,9 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>(
-            sp => new UnknownKeysValidator(sp.GetRequiredService<IConfiguration>(), ConfigurationSchema.Worker)));
+        // The keys the worker knows, which UnknownKeysValidator checks the configuration against.
+        services.TryAddSingleton(ConfigurationSchema.Worker);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>());
         return services;
     }
 
@@ -103,7 +104,7 @@ public static class InvalidatorServiceCollectionExtensions
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
             var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
-            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(RulesReloader.LogCategory);
             Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
             {
@@ -123,11 +124,7 @@ public static class InvalidatorServiceCollectionExtensions
             return live;
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
-        services.TryAddSingleton(sp => new RulesReloader(
-            sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"),
-            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
             sp.GetRequiredService<LiveRules>(),
@@ -186,7 +183,7 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.TryAddSingleton<KafkaDeadLetterStore>();
         services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Kafka, sp => sp.GetRequiredService<KafkaDeadLetterStore>()));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        services.AddSourceBound<KafkaChangeSource>(ChangeSourceKind.Kafka);
         return services;
     }
 
@@ -195,9 +192,17 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.TryAddSingleton<PostgresDeadLetterStore>();
         services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
+        services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
         return services;
+    }
+
+    /// <summary>Runs <typeparamref name="TService"/> as a hosted service when <c>Invalidator:Source</c> is <paramref name="kind"/>.</summary>
+    private static void AddSourceBound<TService>(this IServiceCollection services, ChangeSourceKind kind)
+        where TService : class, IHostedService
+    {
+        services.TryAddSingleton(new SourceBinding<TService>(kind));
+        services.AddHostedService<SourceBoundService<TService>>();
     }
 }
 

@@ -15,7 +15,7 @@ namespace Invalidator.Worker.Processing;
 /// added to the batch, so nothing downstream can delete it. Records are planned with the rules version taken by
 /// <see cref="UseLatestRules"/>, which the sources call before a batch's first record.
 /// </summary>
-public sealed class ChangeRecordPlanner
+internal sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
