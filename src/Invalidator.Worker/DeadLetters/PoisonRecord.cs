@@ -1,5 +1,5 @@
 using Invalidator.Core.ChangeEvents;
-using Invalidator.Worker.Processing;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.DeadLetters;
 

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Invalidator.Worker.Processing;
 
 namespace Invalidator.Worker.DeadLetters;
 
@@ -28,9 +27,6 @@ internal sealed record RegionDeadLetter(
 
     /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
     internal sealed record SourceRange(string Source, int Partition, long From, long To);
-
-    public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
-        batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
 
     /// <summary>The letter as JSON, <c>{"kind":"region","letter":{...}}</c> (<paramref name="kind"/> <c>poison</c> for a region's poison letter).</summary>
     public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), Json);

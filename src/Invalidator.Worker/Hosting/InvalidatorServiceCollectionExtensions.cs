@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -53,19 +54,23 @@ internal static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new WorkerStatus(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
             _ = sp.GetService<MeterProvider>();
-            return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
+            var metrics = new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Regions.Keys);
+            metrics.ObserveStatus(sp.GetRequiredService<WorkerStatus>());
+            return metrics;
         });
+        // What the pipeline publishes, read by the metrics and the status page.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, InvalidatorMetrics>(sp => sp.GetRequiredService<InvalidatorMetrics>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
+        services.TryAddSingleton(sp => new WorkerEvents(sp.GetServices<IWorkerEventListener>()));
         services.TryAddSingleton<WorkerExit>();
         services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
-        services.TryAddSingleton(sp => new WorkerStatus(
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<TimeProvider>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("invalidator"))
@@ -113,14 +118,7 @@ internal static class InvalidatorServiceCollectionExtensions
 
             RulesReloader.LogShadowRules(logger, loaded.Rules);
             var live = new LiveRules(loaded);
-            var metrics = sp.GetRequiredService<InvalidatorMetrics>();
-            metrics.ObserveRules(live.InfoMeasurements);
-            // From the start at 0, so increase() sees the first refused reload.
-            foreach (var result in new[] { RulesReloadResult.Applied, RulesReloadResult.Rejected })
-            {
-                metrics.RulesReloads.Add(0, new KeyValuePair<string, object?>("result", result.ToString().ToLowerInvariant()));
-            }
-
+            sp.GetRequiredService<InvalidatorMetrics>().ObserveRules(live.InfoMeasurements);
             return live;
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
@@ -129,10 +127,9 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;
     }
@@ -142,19 +139,17 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(RedisErrorClassifier.Default);
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IDeadLetterStore>(),
+            sp.GetService<IDeadLetterWriter>(),
             sp.GetServices<IBatchListener>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
             sp.GetRequiredService<KeyRedaction>(),
             sp.GetRequiredService<LiveRules>()));
@@ -162,27 +157,44 @@ internal static class InvalidatorServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The dead-letter store of the selected source (each source registers its own in its <c>AddX</c>) and the one
-    /// redriver on top of it.
+    /// The dead-letter store of the selected source in its three roles, writer, redrive reader and <c>dlq replay</c>
+    /// reader (each source registers its own in its <c>AddX</c>), and the one redriver on top of it.
     /// </summary>
     public static IServiceCollection AddInvalidatorDeadLetters(this IServiceCollection services)
     {
-        services.TryAddSingleton<IDeadLetterStore>(sp =>
-        {
-            var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
-            var choice = sp.GetServices<DeadLetterStoreChoice>().LastOrDefault(c => c.Source == source)
-                ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
-            return choice.Create(sp);
-        });
+        services.TryAddSingleton(Selected<IDeadLetterWriter>);
+        services.TryAddSingleton(Selected<IRedriveReader>);
+        services.TryAddSingleton(Selected<IDeadLetterReader>);
         services.AddHostedService<RegionRedriver>();
+        return services;
+    }
+
+    private static TRole Selected<TRole>(IServiceProvider sp)
+        where TRole : class
+    {
+        var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
+        var choice = sp.GetServices<DeadLetterRole<TRole>>().LastOrDefault(c => c.Source == source)
+            ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
+        return choice.Create(sp);
+    }
+
+    /// <summary>Registers <typeparamref name="TStore"/> as the dead-letter <typeparamref name="TRole"/> of <paramref name="source"/>.</summary>
+    private static IServiceCollection AddDeadLetterRole<TRole, TStore>(this IServiceCollection services, ChangeSourceKind source)
+        where TRole : class
+        where TStore : class, TRole
+    {
+        services.TryAddSingleton<TStore>();
+        services.AddSingleton(new DeadLetterRole<TRole>(source, sp => sp.GetRequiredService<TStore>()));
         return services;
     }
 
     /// <summary>The Kafka (Debezium) source and its dead-letter topic; it runs when <c>Invalidator:Source</c> is <c>Kafka</c>.</summary>
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
-        services.TryAddSingleton<KafkaDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Kafka, sp => sp.GetRequiredService<KafkaDeadLetterStore>()));
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IDeadLetterReader, KafkaDeadLetterReader>(ChangeSourceKind.Kafka);
         services.AddSourceBound<KafkaChangeSource>(ChangeSourceKind.Kafka);
         return services;
     }
@@ -190,8 +202,11 @@ internal static class InvalidatorServiceCollectionExtensions
     /// <summary>The direct Postgres replication source and its dead-letter table; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
-        services.TryAddSingleton<PostgresDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
+        services.TryAddSingleton<PostgresDeadLetterTable>();
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IRedriveReader, PostgresRedriveReader>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
         return services;
@@ -206,5 +221,5 @@ internal static class InvalidatorServiceCollectionExtensions
     }
 }
 
-/// <summary>A source's dead-letter store, registered by the source's <c>AddX</c>; the selected source's is the <see cref="IDeadLetterStore"/>.</summary>
-internal sealed record DeadLetterStoreChoice(ChangeSourceKind Source, Func<IServiceProvider, IDeadLetterStore> Create);
+/// <summary>A source's dead-letter store in one role, registered by the source's <c>AddX</c>; the selected source's serves <typeparamref name="TRole"/>.</summary>
+internal sealed record DeadLetterRole<TRole>(ChangeSourceKind Source, Func<IServiceProvider, TRole> Create);

@@ -1,3 +1,5 @@
+using Invalidator.Worker.Events;
+
 namespace Invalidator.Worker.Processing;
 
 /// <summary>A position a source may now acknowledge: the next Kafka offset to read, or the LSN to confirm to the slot.</summary>

@@ -1,5 +1,6 @@
 using Invalidator.Core.Planning;
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.Processing;
 
@@ -61,6 +62,14 @@ internal sealed class SourceBatch
         var next = known ? Math.Max(previous.NextPosition, nextPosition) : nextPosition;
         _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, next, last);
     }
+
+    /// <summary>The records the batch covers, per partition, as a region dead letter names them.</summary>
+    public IReadOnlyList<RegionDeadLetter.SourceRange> Ranges() =>
+        _progress.Values.Select(p => new RegionDeadLetter.SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
+
+    /// <summary>What the batch covered, as published once every region applied it (at <paramref name="at"/>).</summary>
+    internal BatchApplied ToAppliedEvent(DateTimeOffset at) =>
+        new(RecordCount, _commitTimes, [.. _progress.Values.Select(p => new PartitionApplied(p.Key, p.NextPosition, p.LastCommitTime))], at);
 
     /// <summary>A record of this batch to dead-letter (it is tracked like any other record, with <see cref="Track"/>).</summary>
     public void AddPoison(PoisonRecord poison) => _poison.Add(poison);

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Invalidator.Core.Planning;
-using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions.Targets;
 using Polly;
@@ -63,10 +63,8 @@ internal sealed class RegionInvalidator : IDisposable
     private readonly IRegionTarget _target;
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
-    private readonly InvalidatorMetrics _metrics;
-    private readonly WorkerStatus? _status;
+    private readonly WorkerEvents _events;
     private readonly TimeProvider _time;
-    private readonly KeyValuePair<string, object?> _regionTag;
     private readonly bool _leasesForAll;
 
     /// <summary>A region of target Redis (its <see cref="RegionOptions.Target"/> is not read).</summary>
@@ -75,13 +73,12 @@ internal sealed class RegionInvalidator : IDisposable
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         int keysPerCommand,
         TimeProvider time,
-        WorkerStatus? status = null,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
-        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, metrics, time, status, leasesForAll, errors)
+        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, events, time, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }
@@ -91,9 +88,8 @@ internal sealed class RegionInvalidator : IDisposable
         IRegionTarget target,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         TimeProvider time,
-        WorkerStatus? status = null,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
     {
@@ -102,10 +98,8 @@ internal sealed class RegionInvalidator : IDisposable
         _target = target;
         _redis = redis;
         _pipeline = pipeline;
-        _metrics = metrics;
-        _status = status;
+        _events = events;
         _time = time;
-        _regionTag = new("region", name);
         _leasesForAll = leasesForAll;
     }
 
@@ -184,27 +178,20 @@ internal sealed class RegionInvalidator : IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            _status?.RegionFailed(Name, ex);
+            _events.Publish(new RegionFailed(Name, ex));
             throw new RegionApplyException(Name, Math.Max(attempts.Value, 1), ex);
         }
 
         var elapsed = _time.GetElapsedTime(started);
         if (round == DeleteRound.Second)
         {
-            // UNLINK's count is all the second delete learns: a key found again was populated inside the window.
-            _metrics.SecondDeletes.Add(result.KeysDeleted, _regionTag);
-            _metrics.SecondDeleteHits.Add(result.KeysFound, _regionTag);
-            _status?.RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound);
+            _events.Publish(new RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound));
         }
         else
         {
-            _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
-            _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
-            _metrics.KeysFound.Add(result.KeysFound, _regionTag);
-            _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+            _events.Publish(new RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed));
         }
 
-        _status?.RegionDeadLettering(Name, active: false);
         return result;
     }
 

@@ -1,5 +1,6 @@
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Rules;
@@ -9,7 +10,7 @@ namespace Invalidator.Worker.Rules;
 /// same <c>file:line:column</c> errors as <c>rules check</c>, one log line each, then one line saying which version
 /// stays live; the rules running keep running. The file's path is the one loaded at start.
 /// </summary>
-internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time)
+internal sealed class RulesReloader(LiveRules live, WorkerEvents events, ILoggerFactory loggers, TimeProvider time)
 {
     /// <summary>The log category of the rules' lines (load, reload, watch), which <c>Logging:LogLevel</c> can name.</summary>
     public const string LogCategory = "Invalidator.Rules";
@@ -82,7 +83,7 @@ internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, 
             live.Apply(next, reload);
         }
 
-        metrics.RulesReloads.Add(1, new KeyValuePair<string, object?>("result", reload.Result.ToString().ToLowerInvariant()));
+        events.Publish(new RulesReloaded(reload.Result.ToString().ToLowerInvariant()));
         return reload.Result;
     }
 }

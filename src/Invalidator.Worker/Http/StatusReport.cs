@@ -1,10 +1,11 @@
 using System.Globalization;
+using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Options;
 
-namespace Invalidator.Worker.Diagnostics;
+namespace Invalidator.Worker.Http;
 
 /// <summary>
 /// Turns <see cref="WorkerStatus"/> (and each region's live connection state) into the answers of
@@ -132,7 +133,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             var connected = connections.TryGetValue(region.Name, out var connection) && connection.IsConnected;
             var endpoints = connection is null ? "" : string.Join(",", connection.GetEndPoints().Select(e => e.ToString()));
             var error = region.LastError is null ? "" : $" (last error: {region.LastError})";
-            TimeSpan? backlogAge = region.RedriveOldest is { } oldest ? TimeSpan.FromTicks(Math.Max(0, (now - oldest).Ticks)) : null;
+            var backlogAge = region.RedriveAge(now);
             var (state, ready, detail) = region switch
             {
                 // Checked first: a region that dead-letters on purpose is ready only while its letters get redriven in time.

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Invalidator.Worker.Sources.Kafka;
+namespace Invalidator.Worker.Diagnostics;
 
 /// <summary>One partition's lag as librdkafka last reported it.</summary>
 /// <param name="LagMessages">Log-end offset minus committed offset; null when librdkafka does not know the log end yet.</param>
