@@ -27,7 +27,7 @@ internal static class ExplainCommand
                 var loaded = LoadedRules.Load(parse.GetValue(rules)!.FullName, DateTimeOffset.UtcNow);
                 var (_, topic, key, value) = RecordFiles.ReadOne(parse.GetValue(record)!.FullName);
                 // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
-                var decoded = DebeziumDecoder.Decode(topic, key, value, loaded.Rules.DecoderHints);
+                var decoded = new DebeziumDecoder().Decode(topic, key, value, loaded.Rules.DecoderHints);
                 InvalidationPlan? plan;
                 try
                 {

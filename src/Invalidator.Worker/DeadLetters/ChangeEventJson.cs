@@ -8,7 +8,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// column to its canonical text (SQL NULL as null). An unavailable (unchanged TOAST) value is left out: like it, a
 /// missing column never renders into a key. <c>dlq replay</c> reads it back and plans it with the current rules.
 /// </summary>
-public static class ChangeEventJson
+internal static class ChangeEventJson
 {
     public static string Write(ChangeEvent change, string position)
     {

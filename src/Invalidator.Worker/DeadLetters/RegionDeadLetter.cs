@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Invalidator.Worker.Processing;
+using System.Text.Json.Serialization;
 
 namespace Invalidator.Worker.DeadLetters;
 
@@ -9,7 +9,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// The same shape, of kind <see cref="DeadLetterKinds.Poison"/>, holds the names a region's server refused for good
 /// (the server's error is its reason) or a letter quarantined by the redrive: never redriven, <c>dlq replay</c> re-applies it.
 /// </summary>
-public sealed record RegionDeadLetter(
+internal sealed record RegionDeadLetter(
     string Region,
     IReadOnlyCollection<string> Keys,
     IReadOnlyCollection<string> Tags,
@@ -21,10 +21,7 @@ public sealed record RegionDeadLetter(
     public const string Kind = "region";
 
     /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
-    public sealed record SourceRange(string Source, int Partition, long From, long To);
-
-    public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
-        batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
+    internal sealed record SourceRange(string Source, int Partition, long From, long To);
 
     /// <summary>The letter as JSON, <c>{"kind":"region","letter":{...}}</c> (<paramref name="kind"/> <c>poison</c> for a region's poison letter).</summary>
     public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), DeadLetterJsonContext.Default.Envelope);

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Confluent.Kafka;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Sources.Kafka;

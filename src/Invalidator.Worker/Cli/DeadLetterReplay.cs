@@ -1,11 +1,12 @@
 using Invalidator.Core.Planning;
+using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
 
-namespace Invalidator.Worker.DeadLetters;
+namespace Invalidator.Worker.Cli;
 
 /// <summary>What <c>dlq replay</c> did.</summary>
-public sealed record ReplayReport(
+internal sealed record ReplayReport(
     int Read,
     int Poison,
     int Matched,
