@@ -127,6 +127,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
                 }
 
                 RegionConnectionValidation.Validate(name, region, parsed, failures);
+                RegionReplicaWaitValidation.Validate(name, region, parsed, failures);
             }
             catch (Exception ex) when (ex is ArgumentException or FormatException or NotSupportedException)
             {

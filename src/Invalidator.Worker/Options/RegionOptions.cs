@@ -54,6 +54,18 @@ internal sealed class RegionOptions
     /// <summary><c>Invalidator:Regions:&lt;name&gt;:OutputCache</c>: the applications' Redis output-cache store (target OutputCache).</summary>
     public OutputCacheTargetOptions? OutputCache { get; set; }
 
+    /// <summary>
+    /// <c>Invalidator:Regions:&lt;name&gt;:WaitReplicas</c> (target Redis): after an attempt's deletes on a node, <c>WAIT</c>
+    /// until this many of its replicas acknowledged them, so a failover cannot bring a deleted key back. Fewer within
+    /// <see cref="WaitTimeout"/> fail the attempt (retried, then dead-lettered). 0: no wait (Redis replicates asynchronously).
+    /// </summary>
+    [Range(0, 100)]
+    public int WaitReplicas { get; set; }
+
+    /// <summary><c>Invalidator:Regions:&lt;name&gt;:WaitTimeout</c>: how long one <c>WAIT</c> may block (with <see cref="WaitReplicas"/> above 0).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
+    public TimeSpan WaitTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     [Required]
     public RegionResilienceOptions Resilience { get; set; } = new();
 }

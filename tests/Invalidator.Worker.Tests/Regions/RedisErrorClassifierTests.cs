@@ -124,4 +124,14 @@ public sealed class RedisErrorClassifierTests
 
     // The kind left unknown, so the line alone decides.
     private static RedisServerException Server(string line) => new(RedisErrorKind.Unknown, CommandFlags.None, line);
+
+    [Fact]
+    public void A_missing_acknowledgement_is_a_transient_Redis_error()
+    {
+        var error = new ReplicasNotAcknowledgedException("127.0.0.1:6379", 0, 1, TimeSpan.FromSeconds(1));
+
+        Assert.True(RedisErrorClassifier.Default.IsTransient(error));
+        Assert.False(RedisErrorClassifier.Default.IsRefusal(error, out _));
+        Assert.Equal("WAIT on 127.0.0.1:6379: 0 of 1 replica(s) acknowledged the deletes within 1000 ms", error.Message);
+    }
 }

@@ -24,6 +24,8 @@ internal sealed class RedisTarget : IRegionTarget
     private readonly string _keyPrefix;
     private readonly RedisKey _prefix;
     private readonly RedisErrorClassifier _errors;
+    private readonly int _waitReplicas;
+    private readonly TimeSpan _waitTimeout;
 
     public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand, RedisErrorClassifier? errors = null)
     {
@@ -33,13 +35,17 @@ internal sealed class RedisTarget : IRegionTarget
         _command = options.DeleteCommand == DeleteCommand.Unlink ? "UNLINK" : "DEL";
         _keyPrefix = options.KeyPrefix;
         _prefix = Prefix(options.KeyPrefix);
+        _waitReplicas = options.WaitReplicas;
+        _waitTimeout = options.WaitTimeout;
     }
 
     public RegionTarget Kind => RegionTarget.Redis;
 
     public bool CountsFound => true;
 
-    public string Description => $"key prefix '{_keyPrefix}', {_command}";
+    public string Description => _waitReplicas > 0
+        ? $"key prefix '{_keyPrefix}', {_command}, WAIT {_waitReplicas} replica(s) {_waitTimeout.TotalMilliseconds:0} ms"
+        : $"key prefix '{_keyPrefix}', {_command}";
 
     public async Task<RegionApplyResult> ApplyOnceAsync(
         IReadOnlyCollection<string> keys, IReadOnlyCollection<string> tags, LeaseSelection leases, CancellationToken cancellationToken)
@@ -140,7 +146,37 @@ internal sealed class RedisTarget : IRegionTarget
             found += await DeleteOneByOneAsync(db, refusedCommands, order, names, refused, cancellationToken).ConfigureAwait(false);
         }
 
+        if (_waitReplicas > 0 && deletes.Count + removals.Count > 0)
+        {
+            var written = deletes.Select(d => (RedisKey)d.Command.Arguments[0]).Concat(removals.Select(r => r.Set));
+            await WaitForReplicasAsync(written, cancellationToken).ConfigureAwait(false);
+        }
+
         return found;
+    }
+
+    /// <summary>
+    /// <c>WAIT WaitReplicas WaitTimeout</c> on every node that received this attempt's writes (one on a standalone server
+    /// or the primary Sentinel named; on a Cluster, each node owning a slot written): WAIT counts the replicas that
+    /// acknowledged every write made before it on the same connection, which is the one the deletes went through.
+    /// Fewer acknowledgements fail the attempt (<see cref="ReplicasNotAcknowledgedException"/>, transient).
+    /// </summary>
+    private async Task WaitForReplicasAsync(IEnumerable<RedisKey> written, CancellationToken cancellationToken)
+    {
+        IEnumerable<IServer> nodes = IsCluster
+            ? written.Select(key => _redis.GetServer(key)).DistinctBy(server => server.EndPoint)
+            : [_redis.GetServer(default(RedisKey))];
+        var milliseconds = (long)Math.Ceiling(_waitTimeout.TotalMilliseconds);
+        var waits = nodes.Select(node => (Node: node, Result: node.ExecuteAsync("WAIT", _waitReplicas, milliseconds))).ToList();
+        await AllDoneAsync(waits.Select(w => w.Result), cancellationToken).ConfigureAwait(false);
+        foreach (var (node, result) in waits)
+        {
+            var acknowledged = (long)await result.ConfigureAwait(false); // a failed WAIT (connection, timeout) throws here
+            if (acknowledged < _waitReplicas)
+            {
+                throw new ReplicasNotAcknowledgedException(node.EndPoint.ToString() ?? "?", acknowledged, _waitReplicas, _waitTimeout);
+            }
+        }
     }
 
     /// <summary>One page of a tag set, from <paramref name="cursor"/>: <c>SSCAN set cursor COUNT ScanPageSize</c>.</summary>

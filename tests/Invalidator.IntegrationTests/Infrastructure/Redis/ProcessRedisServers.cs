@@ -64,6 +64,22 @@ internal sealed class ProcessRedisServers : RedisServers
 
     public int Port(int index) => _servers[index].Port;
 
+    /// <summary>
+    /// Sends <paramref name="signal"/> (<c>STOP</c>, <c>CONT</c>) to server <paramref name="index"/>'s own process, by its
+    /// PID: a stopped server holds its sockets open but answers nothing, as a frozen or partitioned host does.
+    /// </summary>
+    public async Task SignalAsync(int index, string signal)
+    {
+        var process = _servers[index].Process ?? throw new InvalidOperationException($"Server {index} is not running");
+        using var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("Could not start kill");
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {process.Id} exited with {kill.ExitCode}");
+        }
+    }
+
     /// <summary>The directory of the servers' files (logs, snapshots, cluster node files).</summary>
     public string DataDirectory => _directory.FullName;
 
