@@ -6,7 +6,7 @@ using Invalidator.Worker.Regions;
 namespace Invalidator.Worker.Cli;
 
 /// <summary>What <c>dlq replay</c> did.</summary>
-public sealed record ReplayReport(
+internal sealed record ReplayReport(
     int Read,
     int Poison,
     int Matched,

@@ -5,7 +5,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// mode) of the selected source. A write returns only once the letter is durable, so the source may then acknowledge
 /// the positions it covers; a write that throws made nothing durable.
 /// </summary>
-public interface IDeadLetterWriter
+internal interface IDeadLetterWriter
 {
     /// <summary>What the store is, for messages: <c>topic invalidator.dead-letter</c>, <c>table public.invalidator_dead_letters</c>.</summary>
     string Name { get; }

@@ -4,7 +4,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// The redrive's view of the dead-letter store: each region's letters not yet redriven, and marking one redriven once
 /// its region applied it. Progress is kept per region, so a region that is still down holds back only its own letters.
 /// </summary>
-public interface IRedriveReader
+internal interface IRedriveReader
 {
     /// <summary>What the store is, for messages: <c>topic invalidator.dead-letter</c>, <c>table public.invalidator_dead_letters</c>.</summary>
     string Name { get; }
@@ -24,4 +24,4 @@ public interface IRedriveReader
 /// (it cannot be redriven and is passed over). <see cref="Partition"/> and <see cref="Position"/> say where it is
 /// in the store (topic partition and offset; 0 and the row id for the table).
 /// </summary>
-public sealed record PendingRegionLetter(string Region, RegionDeadLetter? Letter, string Where, int Partition, long Position);
+internal sealed record PendingRegionLetter(string Region, RegionDeadLetter? Letter, string Where, int Partition, long Position);

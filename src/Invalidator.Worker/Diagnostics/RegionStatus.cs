@@ -91,7 +91,7 @@ internal sealed class RegionStatus(string name, TimeProvider time)
     }
 }
 
-public enum CircuitState
+internal enum CircuitState
 {
     Closed,
     Open,

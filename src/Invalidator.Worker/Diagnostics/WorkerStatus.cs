@@ -373,16 +373,16 @@ internal sealed class WorkerStatus :
 }
 
 /// <summary>One owned partition on the status page.</summary>
-public sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
+internal sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
 
 /// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
-public sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
+internal sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);
 
 /// <summary>
 /// A table whose deletes looked like REPLICA IDENTITY DEFAULT's (before images of the key's columns and type defaults)
 /// while its rule does not state <c>replicaIdentity</c>: how many, when last, and the fix.
 /// </summary>
-public sealed record SuspectIdentityView(string Table, long Deletes, DateTimeOffset LastAt, string Fix);
+internal sealed record SuspectIdentityView(string Table, long Deletes, DateTimeOffset LastAt, string Fix);
 
 /// <summary>One recent dead letter on the status page.</summary>
-public sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);
+internal sealed record DeadLetterView(DateTimeOffset At, string Reason, string Region, string Summary);

@@ -22,7 +22,7 @@ using OpenTelemetry.Resources;
 namespace Invalidator.Worker.Hosting;
 
 /// <summary>One <c>AddX</c> per concern, so a host (or a test) composes the worker from parts.</summary>
-public static class InvalidatorServiceCollectionExtensions
+internal static class InvalidatorServiceCollectionExtensions
 {
     /// <summary>Everything the worker needs: options, rules, regions, the source <c>Invalidator:Source</c> selects, and diagnostics.</summary>
     public static IServiceCollection AddInvalidator(this IServiceCollection services) =>
@@ -44,8 +44,9 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>(
-            sp => new UnknownKeysValidator(sp.GetRequiredService<IConfiguration>(), ConfigurationSchema.Worker)));
+        // The keys the worker knows, which UnknownKeysValidator checks the configuration against.
+        services.TryAddSingleton(ConfigurationSchema.Worker);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>());
         return services;
     }
 
@@ -108,7 +109,7 @@ public static class InvalidatorServiceCollectionExtensions
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
             var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
-            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(RulesReloader.LogCategory);
             Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
             {
@@ -121,11 +122,7 @@ public static class InvalidatorServiceCollectionExtensions
             return live;
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
-        services.TryAddSingleton(sp => new RulesReloader(
-            sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"),
-            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
             sp.GetRequiredService<LiveRules>(),
@@ -198,7 +195,7 @@ public static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
             .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
             .AddDeadLetterRole<IDeadLetterReader, KafkaDeadLetterReader>(ChangeSourceKind.Kafka);
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        services.AddSourceBound<KafkaChangeSource>(ChangeSourceKind.Kafka);
         return services;
     }
 
@@ -210,9 +207,17 @@ public static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)
             .AddDeadLetterRole<IRedriveReader, PostgresRedriveReader>(ChangeSourceKind.Postgres)
             .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
+        services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
         return services;
+    }
+
+    /// <summary>Runs <typeparamref name="TService"/> as a hosted service when <c>Invalidator:Source</c> is <paramref name="kind"/>.</summary>
+    private static void AddSourceBound<TService>(this IServiceCollection services, ChangeSourceKind kind)
+        where TService : class, IHostedService
+    {
+        services.TryAddSingleton(new SourceBinding<TService>(kind));
+        services.AddHostedService<SourceBoundService<TService>>();
     }
 }
 

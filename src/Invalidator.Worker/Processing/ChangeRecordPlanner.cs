@@ -17,7 +17,7 @@ namespace Invalidator.Worker.Processing;
 /// <see cref="UseLatestRules"/>, which the sources call before a batch's first record. Owns the decoder (its schema and
 /// name caches outlive a rules version) and the one-pass planner's reusable rows: not thread-safe, one per source loop.
 /// </summary>
-public sealed class ChangeRecordPlanner
+internal sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);

@@ -6,7 +6,7 @@ namespace Invalidator.Worker.Processing;
 /// the thread that applied the batch. An exception here stops the worker without acknowledging the batch (tests use
 /// that to crash between delete and commit).
 /// </summary>
-public interface IBatchListener
+internal interface IBatchListener
 {
     void OnApplied(SourceBatch batch);
 }

@@ -10,7 +10,7 @@ namespace Invalidator.Worker.Processing;
 /// <param name="FirstPosition">Position of the partition's first record in the batch (for the direct source: the confirmed boundary before it).</param>
 /// <param name="NextPosition">The next Kafka offset to read, or the replication LSN to confirm, once the batch is done.</param>
 /// <param name="LastCommitTime">Database commit time of the partition's newest record in the batch, when known.</param>
-public readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
+internal readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
 {
     public SourcePartition Key => new(Source, Partition);
 }
@@ -19,7 +19,7 @@ public readonly record struct PartitionProgress(string Source, int Partition, lo
 /// Records read from a source but not yet acknowledged, whatever the source: their merged invalidations,
 /// the poison records among them, their commit times (for end-to-end latency) and per partition how far they reach.
 /// </summary>
-public sealed class SourceBatch
+internal sealed class SourceBatch
 {
     private readonly Dictionary<SourcePartition, PartitionProgress> _progress = [];
     private readonly List<DateTimeOffset> _commitTimes = [];

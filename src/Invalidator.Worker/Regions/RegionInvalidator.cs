@@ -12,7 +12,7 @@ namespace Invalidator.Worker.Regions;
 /// Which delete of a batch this is: the first, when the change arrives, or the delayed second one
 /// (<c>secondDelete</c>), which deletes the same names again and is counted apart.
 /// </summary>
-public enum DeleteRound
+internal enum DeleteRound
 {
     First,
     Second,
@@ -22,7 +22,7 @@ public enum DeleteRound
 /// What one region did with a batch. <paramref name="Refused"/> are the names its server refused for good (a tag whose
 /// set is a string: <c>WRONGTYPE</c>): everything else applied, and those names are for the dead-letter store.
 /// </summary>
-public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
+internal readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
 {
     /// <summary>The refused names, none when the whole batch applied.</summary>
     public IReadOnlyList<RefusedName> RefusedNames => Refused ?? [];
@@ -42,10 +42,10 @@ internal delegate Task<RegionApplyResult> RegionContinuation(CancellationToken c
 /// permanent error (<see cref="RedisErrorClassifier.IsRefusal"/>): <paramref name="Error"/> is the server's error line.
 /// Retrying cannot change it, so it is poisoned alone, and the rest of its batch applies.
 /// </summary>
-public sealed record RefusedName(string Name, bool IsTag, string Error);
+internal sealed record RefusedName(string Name, bool IsTag, string Error);
 
 /// <summary>A region that could not apply a batch: after its retries, or at once when its circuit is open.</summary>
-public sealed class RegionApplyException(string region, int attempts, Exception inner)
+internal sealed class RegionApplyException(string region, int attempts, Exception inner)
     : Exception($"region {region} failed after {attempts} attempt(s): {inner.Message}", inner)
 {
     public string Region { get; } = region;
@@ -58,7 +58,7 @@ public sealed class RegionApplyException(string region, int attempts, Exception 
 /// tag sets, FusionCache, or the output cache) run inside the region's resilience pipeline, so retries, the circuit
 /// breaker, timeouts and metrics are the same whatever the target.
 /// </summary>
-public sealed class RegionInvalidator : IDisposable
+internal sealed class RegionInvalidator : IDisposable
 {
     private readonly IRegionTarget _target;
     private readonly IConnectionMultiplexer _redis;
@@ -255,7 +255,7 @@ internal readonly struct LeaseSelection
 }
 
 /// <summary>The tag convention shared with applications: tag <c>T</c> lists its keys in the Redis set <c>tag:T</c>.</summary>
-public static class TagSets
+internal static class TagSets
 {
     public const string Prefix = "tag:";
 

@@ -46,7 +46,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void A_changed_file_is_swapped_in_with_a_new_version_and_a_broken_one_is_refused()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var reloader = new RulesReloader(live, _events, NullLogger.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var first = live.Current;
         Assert.Equal(LoadedRules.VersionOf(Customers), first.Version);
 
@@ -83,7 +83,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void Hostile_files_are_refused_within_the_limits_loaded_at_start_and_the_last_good_version_stays_live()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow(), new Invalidator.Core.Rules.RulesLimits { MaxBytes = 4096 }));
-        var reloader = new RulesReloader(live, _events, NullLogger.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var good = live.Current;
 
         // Over the limit the worker started with (4 KiB here), not the default 1 MiB.
@@ -117,7 +117,7 @@ public sealed class RulesReloaderTests : IDisposable
         Assert.True(planner.Add(topic, key, row, batch).IsPoison);
 
         File.WriteAllText(_path, Customers.Replace("format: envelope", "format: unwrapped", StringComparison.Ordinal) + "\n  public.orders:\n    keys: [\"order:{id}\"]\n");
-        new RulesReloader(live, _events, NullLogger.Instance, _time).Reload(RulesReloader.FileChanged);
+        new RulesReloader(live, _events, NullLoggerFactory.Instance, _time).Reload(RulesReloader.FileChanged);
 
         // Swapped, but the batch being planned keeps its version until the source starts the next one.
         Assert.True(planner.Add(topic, key, row, batch).IsPoison);

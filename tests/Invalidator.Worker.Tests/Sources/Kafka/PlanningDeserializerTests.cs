@@ -44,7 +44,7 @@ public sealed class PlanningDeserializerTests : IDisposable
     public void A_batch_takes_the_reloaded_rules_at_its_first_record_and_keeps_them_for_the_rest()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var reloader = new RulesReloader(live, _events, NullLogger.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         var open = new SourceBatch();
         var deserializer = new PlanningDeserializer(planner, () => open, int.MaxValue);
