@@ -93,7 +93,7 @@ internal static class DecodeBenchmark
     private static void MeasureWorkerPath(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, RuleSet rules, Scale scale)
     {
         using var meters = new MeterFactoryScope();
-        var recordPlanner = new ChangeRecordPlanner(rules, meters.Metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        var recordPlanner = new ChangeRecordPlanner(rules, meters.Events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
         var batch = new InvalidationBatch();
         var (rate, bytes) = Loop(records, scale, record =>
         {

@@ -46,7 +46,7 @@ public class DecodePlanBenchmarks
         _rules = RulesLoader.Parse(DrainRecords.Rules, "bench-rules.yaml");
         _planner = new InvalidationPlanner(_rules);
         _meters = new MeterFactoryScope();
-        _recordPlanner = new ChangeRecordPlanner(_rules, _meters.Metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        _recordPlanner = new ChangeRecordPlanner(_rules, _meters.Events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
         _batch = new InvalidationBatch();
     }
 

@@ -2,6 +2,7 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
@@ -16,39 +17,37 @@ namespace Invalidator.Worker.Processing;
 /// <see cref="UseLatestRules"/>, which the sources call before a batch's first record. Owns the decoder (its schema and
 /// name caches outlive a rules version) and the one-pass planner's reusable rows: not thread-safe, one per source loop.
 /// </summary>
-public sealed class ChangeRecordPlanner
+internal sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly LiveRules _live;
     private readonly bool _shadowAll;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
     private readonly RateLimitedLog _shadowLog;
     private readonly RateLimitedLog _suspectIdentityLog;
-    private readonly WorkerStatus? _status;
     private readonly KeyRedaction _redaction;
     private readonly DebeziumDecoder _decoder = new();
     private LoadedRules _rules;
     private RecordPlanner _records;
 
-    internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
-        : this(LiveRules.Fixed(rules), WorkerMode.Live, metrics, logger, time)
+    internal ChangeRecordPlanner(RuleSet rules, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+        : this(LiveRules.Fixed(rules), WorkerMode.Live, events, logger, time)
     {
     }
 
-    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null, KeyRedaction? redaction = null)
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time, KeyRedaction? redaction = null)
     {
         _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
         _records = new RecordPlanner(_rules.Planner, _rules.Rules, _decoder);
         _shadowAll = mode == WorkerMode.Shadow;
-        _metrics = metrics;
+        _events = events;
         _logger = logger;
-        _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _suspectIdentityLog = new RateLimitedLog(SuspectIdentityLogInterval, time);
@@ -207,23 +206,15 @@ public sealed class ChangeRecordPlanner
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
     {
-        _metrics.Records.Add(
-            1,
-            new KeyValuePair<string, object?>("topic", topic),
-            new KeyValuePair<string, object?>("op", op),
-            new KeyValuePair<string, object?>("outcome", outcome.ToLabel()));
+        _events.Publish(new RecordHandled(topic, op, outcome.ToLabel()));
         return outcome;
     }
 
     private void ReportShadow(string table, string op, ShadowPlan plan)
     {
-        var tag = new KeyValuePair<string, object?>("table", table);
-        _metrics.ShadowRecords.Add(1, tag);
-        _metrics.ShadowKeys.Add(plan.Keys, tag);
-        _metrics.ShadowTags.Add(plan.Tags, tag);
         // An example is a key with row values in it: redacted (Invalidator:Diagnostics:ShowKeys) before it is kept or logged.
         var example = _redaction.Example(plan.Example, _rules.Rules.TryGetRule(table, out var rule) ? rule : null);
-        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, example);
+        _events.Publish(new ShadowPlanned(table, plan.Keys, plan.Tags, example));
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
             Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, example ?? "nothing rendered", suppressed);
@@ -236,8 +227,7 @@ public sealed class ChangeRecordPlanner
     /// </summary>
     private void ReportSuspectDefaultIdentity(string table)
     {
-        _metrics.SuspectDefaultIdentity.Add(1, new KeyValuePair<string, object?>("table", table));
-        _status?.SuspectDefaultIdentity(table);
+        _events.Publish(new SuspectDefaultIdentitySeen(table));
         if (_suspectIdentityLog.ShouldLog(table, out var suppressed))
         {
             Log.SuspectDefaultIdentity(_logger, table, suppressed);
@@ -246,10 +236,7 @@ public sealed class ChangeRecordPlanner
 
     private void ReportUnresolved(UnresolvedTemplate unresolved)
     {
-        _metrics.UnresolvedTemplates.Add(
-            1,
-            new KeyValuePair<string, object?>("table", unresolved.Table),
-            new KeyValuePair<string, object?>("template", unresolved.Template));
+        _events.Publish(new TemplateUnresolved(unresolved.Table, unresolved.Template));
         if (_unresolvedLog.ShouldLog((unresolved.Table, unresolved.Template, unresolved.Image, unresolved.Failure), out var suppressed))
         {
             Log.TemplateUnresolved(_logger, unresolved.Template, unresolved.Table, unresolved.Image, unresolved.Failure.ToString(), unresolved.Column, unresolved.Reason, suppressed);

@@ -10,7 +10,7 @@ namespace Invalidator.Worker.Rules;
 /// One version of the rules file as the worker runs it: the rules, the planner built from them and their decoder
 /// hints, which always go together (a record decoded with one version's hints is planned with the same version).
 /// </summary>
-public sealed class LoadedRules
+internal sealed class LoadedRules
 {
     private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt, RulesLimits limits, int maxKeyBytes)
     {

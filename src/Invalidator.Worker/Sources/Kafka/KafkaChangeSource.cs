@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -32,9 +33,9 @@ internal sealed class KafkaChangeSource : BackgroundService
     private readonly WorkerExit _exit;
     private readonly ILogger<KafkaChangeSource> _logger;
     private readonly TimeProvider _time;
-    private readonly WorkerStatus _status;
+    private readonly WorkerEvents _events;
     private readonly KafkaErrorLog _kafkaErrors;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private SourceBatch _open = new();
     private PlanningDeserializer? _deserializer;
     private volatile Error? _fatalError;
@@ -46,8 +47,8 @@ internal sealed class KafkaChangeSource : BackgroundService
         WorkerExit exit,
         ILogger<KafkaChangeSource> logger,
         TimeProvider time,
-        WorkerStatus status,
-        IDeadLetterStore? deadLetters = null)
+        WorkerEvents events,
+        IDeadLetterWriter? deadLetters = null)
     {
         _deadLetters = deadLetters;
         _options = options.Value;
@@ -57,7 +58,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         _logger = logger;
         _time = time;
         _kafkaErrors = new KafkaErrorLog(logger, time);
-        _status = status;
+        _events = events;
     }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -83,7 +84,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         {
             // The dead-letter producer exists and reaches its topic before the first record: a letter must never be
             // the first to find out that the topic cannot be written.
-            if (_deadLetters is KafkaDeadLetterStore deadLetters)
+            if (_deadLetters is KafkaDeadLetterWriter deadLetters)
             {
                 await deadLetters.CheckAsync(kafka.StartupTimeout, stoppingToken).ConfigureAwait(false);
             }
@@ -113,11 +114,11 @@ internal sealed class KafkaChangeSource : BackgroundService
                 }
             })
             // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
-            .SetStatisticsHandler((_, json) => _status.KafkaStatisticsReceived(json))
+            .SetStatisticsHandler((_, json) => _events.Publish(new ConsumerStatisticsReported(json)))
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
                 Log.PartitionsAssigned(_logger, string.Join(", ", partitions));
-                _status.PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+                _events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
                 Log.PartitionsRevoked(_logger, string.Join(", ", partitions), Drop(tracker, partitions.Select(p => p.TopicPartition))))
@@ -144,7 +145,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
         finally
         {
-            _status.ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
+            _events.Publish(new ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended")));
             // Work in flight is cut short and stays unacknowledged; only then may the consumer go.
             await pipeline.AbandonAsync().ConfigureAwait(false);
             tracker.Close();
@@ -192,7 +193,7 @@ internal sealed class KafkaChangeSource : BackgroundService
             // The liveness tick reads the clock: once per many records is plenty (the timeout is minutes).
             if (++sinceTick >= LoopTickRecords || _open.RecordCount == 0)
             {
-                _status.ConsumeLoopTick(StatusName);
+                _events.Publish(new ConsumeLoopTicked(StatusName));
                 sinceTick = 0;
             }
 
@@ -288,7 +289,7 @@ internal sealed class KafkaChangeSource : BackgroundService
         var batch = _open;
         _open = pipeline.NewBatch();
         fill.Reset();
-        await pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(StatusName), stoppingToken).ConfigureAwait(false);
+        await pipeline.SubmitAsync(batch, () => _events.Publish(new ConsumeLoopTicked(StatusName)), stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -299,7 +300,7 @@ internal sealed class KafkaChangeSource : BackgroundService
     private int Drop(AcknowledgementTracker tracker, IEnumerable<TopicPartition> partitions)
     {
         var keys = partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)).ToList();
-        _status.PartitionsRevoked(keys);
+        _events.Publish(new PartitionsRevoked(keys));
         var inOpenBatch = keys.Count(_open.Forget);
         return Math.Max(tracker.Drop(keys), inOpenBatch);
     }

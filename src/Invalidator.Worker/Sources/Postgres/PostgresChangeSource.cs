@@ -2,6 +2,7 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -43,7 +44,7 @@ internal sealed class PostgresChangeSource : BackgroundService
     private readonly WorkerExit _exit;
     private readonly ILogger<PostgresChangeSource> _logger;
     private readonly TimeProvider _time;
-    private readonly WorkerStatus _status;
+    private readonly WorkerEvents _events;
     private readonly PostgresSourceStartup _startup;
     private readonly BatchPipeline _pipeline;
     private readonly ReplicationProgress _progress;
@@ -63,8 +64,8 @@ internal sealed class PostgresChangeSource : BackgroundService
         WorkerExit exit,
         ILogger<PostgresChangeSource> logger,
         TimeProvider time,
-        WorkerStatus status,
-        PostgresDeadLetterStore deadLetters)
+        WorkerEvents events,
+        PostgresDeadLetterTable deadLetters)
     {
         _options = options.Value;
         _postgres = _options.Postgres;
@@ -72,8 +73,8 @@ internal sealed class PostgresChangeSource : BackgroundService
         _exit = exit;
         _logger = logger;
         _time = time;
-        _status = status;
-        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, status, logger, time);
+        _events = events;
+        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, events, logger, time);
         // The tracker's callback runs on whichever thread finished a batch: it only notes the position; the
         // stream loop confirms it (the tracker's Changed signal wakes it).
         _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(_options.Batching.MaxInFlight, OnAcknowledged), time);
@@ -120,8 +121,8 @@ internal sealed class PostgresChangeSource : BackgroundService
                     _slotKnownToExist &= ex is not PostgresException { SqlState: UndefinedObject };
                 }
 
-                _status.SourceDisconnected(SourceName, reason);
-                _status.ConsumeLoopTick(SourceName); // waiting to reconnect is the loop at work, not a hang
+                _events.Publish(new SourceDisconnected(SourceName, reason));
+                _events.Publish(new ConsumeLoopTicked(SourceName)); // waiting to reconnect is the loop at work, not a hang
                 await Task.Delay(reconnectDelay, _time, stoppingToken).ConfigureAwait(false);
                 reconnectDelay = TimeSpan.FromTicks(Math.Min(reconnectDelay.Ticks * 2, LastReconnectDelay.Ticks));
             }
@@ -143,7 +144,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         }
         finally
         {
-            _status.ConsumeLoopStopped(SourceName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended"));
+            _events.Publish(new ConsumeLoopStopped(SourceName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended")));
             await _pipeline.AbandonAsync().ConfigureAwait(false);
             _pipeline.Tracker.Close();
         }
@@ -170,10 +171,10 @@ internal sealed class PostgresChangeSource : BackgroundService
             try
             {
                 Log.ReplicationStarted(_logger, _postgres.Publication, _postgres.Slot, connection.ServerVersion);
-                _status.SourceConnected(SourceName);
+                _events.Publish(new SourceConnected(SourceName));
                 while (true)
                 {
-                    _status.ConsumeLoopTick(SourceName);
+                    _events.Publish(new ConsumeLoopTicked(SourceName));
                     tracker.ThrowIfFaulted();
                     await ConfirmAsync(connection, settledOnly: false, stoppingToken).ConfigureAwait(false);
                     next ??= enumerator.MoveNextAsync().AsTask();
@@ -321,7 +322,7 @@ internal sealed class PostgresChangeSource : BackgroundService
         var batch = _open;
         _open = _pipeline.NewBatch();
         _progress.Fill.Reset();
-        await _pipeline.SubmitAsync(batch, () => _status.ConsumeLoopTick(SourceName), stoppingToken).ConfigureAwait(false);
+        await _pipeline.SubmitAsync(batch, () => _events.Publish(new ConsumeLoopTicked(SourceName)), stoppingToken).ConfigureAwait(false);
     }
 
     /// <summary>The tracker's acknowledgement (any thread): note it; the stream loop confirms it.</summary>

@@ -5,6 +5,7 @@ using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
 using Invalidator.Worker.Sources.Kafka;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -30,8 +31,8 @@ public sealed class UnreadableRecordTests : IDisposable
     {
         var path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
-        var metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
+        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         _deserializer = new PlanningDeserializer(planner, () => _open, int.MaxValue);
     }
 
