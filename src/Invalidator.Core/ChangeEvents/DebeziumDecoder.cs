@@ -342,7 +342,7 @@ public sealed class DebeziumDecoder
     {
         if (!key.IsEmpty && ScanRoot(key, "key", out var keyFields) == JsonTokenType.StartObject)
         {
-            var row = keyFields.IsWrapper ? keyFields.Payload : keyFields.Object;
+            var row = keyFields.Body;
             if (row.IsObject)
             {
                 var reader = row.Open(key);
@@ -497,7 +497,7 @@ public sealed class DebeziumDecoder
                     $"The key is a JSON {JsonText.Describe(rootType)}, not the JSON object of a Debezium key.");
             }
 
-            var row = fields.IsWrapper ? fields.Payload : fields.Object;
+            var row = fields.Body;
             var schema = fields.IsWrapper ? fields.Schema : default;
             var decimals = DecimalColumns.Find(key, schema);
             if (row.IsObject)
@@ -537,7 +537,7 @@ public sealed class DebeziumDecoder
                 return false;
             }
 
-            var row = fields.IsWrapper ? fields.Payload : fields.Object;
+            var row = fields.Body;
             if (!row.IsObject)
             {
                 return false;

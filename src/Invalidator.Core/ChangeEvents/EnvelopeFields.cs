@@ -59,6 +59,9 @@ internal struct EnvelopeFields
     /// </summary>
     public readonly bool IsWrapper => Payload.IsPresent && PropertyCount == WrapperPropertyCount;
 
+    /// <summary>The part's own object: a <c>{schema, payload}</c> wrapper's payload, else the object itself (keys are wrapped like values).</summary>
+    public readonly JsonSegment Body => IsWrapper ? Payload : Object;
+
     /// <summary>
     /// The structure of a Debezium envelope: no unwrap metadata, nothing but envelope fields, at least one of
     /// op, before, after, source or message, and each of them of the envelope's type (op a string; the images,
