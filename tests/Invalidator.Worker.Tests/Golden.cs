@@ -287,4 +287,14 @@ internal static class Golden
     public const string RawNull = """
         {"topic":"db.public.t","key":null,"value":null}
         """;
+
+    /// <summary>A region letter (the topic's record value, the table's payload).</summary>
+    public const string RegionLetter = """
+        {"kind":"region","letter":{"region":"east","keys":["customer:7","k\u0022\u003C\u00E9\u003E"],"tags":["t1"],"reason":"timeout after 3 attempts","attempts":3,"sources":[{"source":"db.public.customers","partition":2,"from":10,"to":12}],"failedAt":"2026-03-01T12:00:00.005+01:00"}}
+        """;
+
+    /// <summary>A region's poison letter.</summary>
+    public const string RegionPoison = """
+        {"kind":"poison","letter":{"region":"east","keys":["customer:7","k\u0022\u003C\u00E9\u003E"],"tags":["t1"],"reason":"timeout after 3 attempts","attempts":3,"sources":[{"source":"db.public.customers","partition":2,"from":10,"to":12}],"failedAt":"2026-03-01T12:00:00.005+01:00"}}
+        """;
 }

@@ -20,25 +20,20 @@ internal sealed record RegionDeadLetter(
 {
     public const string Kind = "region";
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
     /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
     internal sealed record SourceRange(string Source, int Partition, long From, long To);
 
     /// <summary>The letter as JSON, <c>{"kind":"region","letter":{...}}</c> (<paramref name="kind"/> <c>poison</c> for a region's poison letter).</summary>
-    public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), Json);
+    public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), DeadLetterJsonContext.Default.Envelope);
 
     /// <summary>Reads a region dead letter (of <paramref name="kind"/>); throws <see cref="JsonException"/> when the bytes are not one.</summary>
     public static RegionDeadLetter FromJson(ReadOnlySpan<byte> json, string kind = Kind)
     {
-        var envelope = JsonSerializer.Deserialize<Envelope>(json, Json);
+        var envelope = JsonSerializer.Deserialize(json, DeadLetterJsonContext.Default.Envelope);
         return envelope is { Letter: { } letter } && envelope.Kind == kind && !string.IsNullOrEmpty(letter.Region)
             ? letter with { Keys = letter.Keys ?? [], Tags = letter.Tags ?? [], Sources = letter.Sources ?? [] }
             : throw new JsonException($"not a dead letter of kind {kind}");
     }
 
-    private sealed record Envelope(string Kind, RegionDeadLetter Letter);
+    internal sealed record Envelope(string Kind, RegionDeadLetter Letter);
 }

@@ -52,36 +52,8 @@ internal sealed class PostgresDeadLetterWriter(PostgresDeadLetterTable table, IO
     }
 
     /// <summary>A raw record (a source that has one): its topic, and key and value in base64.</summary>
-    internal static string RawJson(RawRecordContent raw)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("topic", raw.Topic);
-            if (raw.Key is { } key)
-            {
-                json.WriteBase64String("key", key);
-            }
-            else
-            {
-                json.WriteNull("key");
-            }
-
-            if (raw.Value is { } value)
-            {
-                json.WriteBase64String("value", value);
-            }
-            else
-            {
-                json.WriteNull("value");
-            }
-
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    internal static string RawJson(RawRecordContent raw) =>
+        JsonSerializer.Serialize(new RawRecordRow(raw.Topic, raw.Key, raw.Value), DeadLetterJsonContext.Default.RawRecordRow);
 
     private async Task InsertAsync(string kind, string? region, string reason, int attempts, string payload, string position, CancellationToken cancellationToken)
     {
