@@ -54,9 +54,7 @@ internal static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new WorkerStatus(
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<WorkerStatus>();
         services.TryAddSingleton(sp =>
         {
             // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
@@ -68,7 +66,7 @@ internal static class InvalidatorServiceCollectionExtensions
         // What the pipeline publishes, read by the metrics and the status page.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, InvalidatorMetrics>(sp => sp.GetRequiredService<InvalidatorMetrics>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
-        services.TryAddSingleton(sp => new WorkerEvents(sp.GetServices<IWorkerEventListener>()));
+        services.TryAddSingleton<WorkerEvents>();
         services.TryAddSingleton<WorkerExit>();
         services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
@@ -85,12 +83,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .BindConfiguration(HttpOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.TryAddSingleton(sp => new StatusReport(
-            sp.GetRequiredService<WorkerStatus>(),
-            sp.GetRequiredService<RegionSet>(),
-            sp.GetRequiredService<IOptions<HttpOptions>>(),
-            sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode));
+        services.TryAddSingleton<StatusReport>();
         services.TryAddSingleton<HttpEndpoints>();
         services.AddHostedService(sp => sp.GetRequiredService<HttpEndpoints>());
         return services;
