@@ -88,6 +88,17 @@ public sealed class ReplicatedRedis : IAsyncDisposable
     /// <summary>SIGKILLs the primary, as a crash would: what its replica did not receive is lost.</summary>
     public Task KillPrimaryAsync() => _primary.KillAsync(0);
 
+    /// <summary>Starts the killed primary again on its port, empty (no persistence), with no <c>--replicaof</c> of its own.</summary>
+    public Task RestartPrimaryAsync() => _primary.StartAsync(0);
+
+    /// <summary>How many of <paramref name="keys"/> the first primary holds (<c>EXISTS</c>).</summary>
+    public async Task<long> PrimaryHoldsAsync(IEnumerable<string> keys) =>
+        (long)await PrimaryServer.ExecuteAsync("EXISTS", [.. keys.Select(k => (object)(RedisKey)k)]).ConfigureAwait(false);
+
+    /// <summary>How many of <paramref name="keys"/> the (thawed) replica holds, promoted or not.</summary>
+    public async Task<long> ReplicaHoldsAsync(IEnumerable<string> keys) =>
+        (long)await ReplicaServer.ExecuteAsync("EXISTS", [.. keys.Select(k => (object)(RedisKey)k)]).ConfigureAwait(false);
+
     /// <summary>Whether the (thawed) replica holds <paramref name="key"/>.</summary>
     public async Task<bool> ReplicaHasAsync(RedisKey key) =>
         (long)await ReplicaServer.ExecuteAsync("EXISTS", key).ConfigureAwait(false) == 1;
