@@ -60,4 +60,15 @@ public sealed class BatchFillTests
         _fill.Added();
         Assert.False(_fill.IsDue(5, recordReady: false, inFlight: 1, hasRoom: true));
     }
+
+    [Fact]
+    public void The_open_batch_is_due_after_max_wait_on_the_fake_clock_while_earlier_batches_are_in_flight()
+    {
+        _fill.Added();
+        Assert.False(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+        _time.Advance(TimeSpan.FromMilliseconds(49));
+        Assert.False(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+    }
 }
