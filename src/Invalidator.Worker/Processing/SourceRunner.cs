@@ -32,7 +32,9 @@ internal sealed class SourceRunner
     private readonly Lock _acknowledgedLock = new();
     private IChangeSource? _source;
 
-    public SourceRunner(string name, ChangeRecordPlanner planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerStatus? status = null)
+    /// <param name="readWait">Set for a source that reads a backlog (a replay): a batch goes when full or when nothing came for that long (<see cref="BatchFill"/>).</param>
+    public SourceRunner(
+        string name, ChangeRecordPlanner planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerStatus? status = null, TimeSpan? readWait = null)
     {
         _name = name;
         _time = time;
@@ -41,7 +43,7 @@ internal sealed class SourceRunner
         // source on the loop (the tracker's Changed signal wakes a source that waits for it).
         Tracker = new AcknowledgementTracker(batching.MaxInFlight, Note);
         _pipeline = applier is null ? null : new BatchPipeline(applier, Tracker, time);
-        Open = new OpenBatch(planner, new BatchFill(batching, time), maxRecordBytes);
+        Open = new OpenBatch(planner, new BatchFill(batching, time, readWait), maxRecordBytes);
         _waiting = () => _status?.ConsumeLoopTick(_name);
     }
 

@@ -29,10 +29,11 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(100);
 
     private readonly Dictionary<SourcePartition, long> _applied = [];
     private readonly SourceRunner _runner = new(
-        "replay", planner, applier, settings.Options.Batching, settings.Options.DeadLetter.MaxRecordBytes, time);
+        "replay", planner, applier, settings.Options.Batching, settings.Options.DeadLetter.MaxRecordBytes, time, readWait: Poll);
 
     private List<(TopicPartition Partition, long From, long To)> _ranges = [];
     private Dictionary<TopicPartition, long> _ends = [];
