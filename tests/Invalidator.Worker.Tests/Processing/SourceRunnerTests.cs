@@ -46,7 +46,7 @@ public sealed class SourceRunnerTests : IDisposable
 
     private SourceRunner NewRunner(bool dryRun = false) =>
         new("test", _planner, dryRun ? null : new BatchApplier(new RegionSet([]), null, [_listener], _metrics, NullLogger<BatchApplier>.Instance, TimeProvider.System),
-            new BatchingOptions { MaxRecords = 4, MaxWait = TimeSpan.FromMilliseconds(20), MaxInFlight = 2 }, int.MaxValue, TimeProvider.System);
+            new BatchingOptions { MaxRecords = 4, MaxWait = TimeSpan.FromMinutes(1), MaxInFlight = 2 }, int.MaxValue, TimeProvider.System);
 
     /// <summary>A Debezium record of row <paramref name="id"/> (<paramref name="value"/> instead, when given), planned into the runner's batch.</summary>
     private static Func<SourceRead> Record(SourceRunner runner, SourcePartition partition, long offset, int id, string? value = null) => () =>

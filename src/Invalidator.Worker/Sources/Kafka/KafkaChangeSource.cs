@@ -1,11 +1,9 @@
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
-using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Sources.Kafka;
 
@@ -29,19 +27,11 @@ internal sealed class KafkaChangeSource : ChangeSourceService
     private IConsumer<KeyKept?, PlannedMessage>? _consumer;
     private volatile Error? _fatalError;
 
-    public KafkaChangeSource(
-        IOptions<InvalidatorOptions> options,
-        ChangeRecordPlanner planner,
-        BatchApplier applier,
-        WorkerExit exit,
-        ILogger<KafkaChangeSource> logger,
-        TimeProvider time,
-        WorkerStatus status,
-        IDeadLetterStore? deadLetters = null)
-        : base(StatusName, options.Value, planner, applier, exit, logger, time, status)
+    public KafkaChangeSource(SourceHost host, ILogger<KafkaChangeSource> logger, IDeadLetterStore? deadLetters = null)
+        : base(StatusName, host, logger)
     {
         _deadLetters = deadLetters;
-        _kafkaErrors = new KafkaErrorLog(logger, time);
+        _kafkaErrors = new KafkaErrorLog(logger, host.Time);
     }
 
     protected override async Task<bool> OpenAsync(CancellationToken stoppingToken)

@@ -6,7 +6,6 @@ using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
@@ -59,20 +58,11 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     private NpgsqlLogSequenceNumber _changesStart;
     private NpgsqlLogSequenceNumber _changesEnd;
 
-    public PostgresChangeSource(
-        IOptions<InvalidatorOptions> options,
-        RuleSet rules,
-        ChangeRecordPlanner planner,
-        BatchApplier applier,
-        WorkerExit exit,
-        ILogger<PostgresChangeSource> logger,
-        TimeProvider time,
-        WorkerStatus status,
-        PostgresDeadLetterStore deadLetters)
-        : base(SourceName, options.Value, planner, applier, exit, logger, time, status)
+    public PostgresChangeSource(SourceHost host, RuleSet rules, ILogger<PostgresChangeSource> logger, PostgresDeadLetterStore deadLetters)
+        : base(SourceName, host, logger)
     {
-        _postgres = options.Value.Postgres;
-        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, status, logger, time);
+        _postgres = Options.Postgres;
+        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, host.Status, logger, host.Time);
     }
 
     /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>

@@ -1,10 +1,16 @@
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
-namespace Invalidator.Worker.Hosting;
+namespace Invalidator.Worker.Sources;
+
+/// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the status.</summary>
+internal sealed record SourceHost(
+    IOptions<InvalidatorOptions> Options, ChangeRecordPlanner Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerStatus Status);
 
 /// <summary>
 /// One of the worker's sources as a hosted service: it is opened (the source's start-up checks), then read by its
@@ -13,22 +19,14 @@ namespace Invalidator.Worker.Hosting;
 /// </summary>
 internal abstract class ChangeSourceService : BackgroundService, IChangeSource
 {
-    protected ChangeSourceService(
-        string name,
-        InvalidatorOptions options,
-        ChangeRecordPlanner planner,
-        BatchApplier applier,
-        WorkerExit exit,
-        ILogger logger,
-        TimeProvider time,
-        WorkerStatus status)
+    protected ChangeSourceService(string name, SourceHost host, ILogger logger)
     {
-        Options = options;
-        Exit = exit;
+        Options = host.Options.Value;
+        Exit = host.Exit;
         Logger = logger;
-        Time = time;
-        Status = status;
-        Runner = new SourceRunner(name, planner, applier, options.Batching, options.DeadLetter.MaxRecordBytes, time, status);
+        Time = host.Time;
+        Status = host.Status;
+        Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Status);
     }
 
     protected InvalidatorOptions Options { get; }
