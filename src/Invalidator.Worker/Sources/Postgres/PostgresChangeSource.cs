@@ -7,7 +7,6 @@ using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Logging;
 using Npgsql;
-using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
 using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
@@ -30,7 +29,6 @@ namespace Invalidator.Worker.Sources.Postgres;
 internal sealed class PostgresChangeSource : ChangeSourceService
 {
     public const string SourceName = "postgres";
-    private const string DuplicateObject = "42710";
     private const string UndefinedObject = "42704";
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LastReconnectDelay = TimeSpan.FromSeconds(30);
@@ -43,15 +41,9 @@ internal sealed class PostgresChangeSource : ChangeSourceService
 
     private PgOutputDecoder _decoder = new(new Dictionary<string, RuleTableInfo>());
     private bool _slotKnownToExist;
-    private bool _confirmUnsent;
     private TimeSpan _reconnectDelay = FirstReconnectDelay;
     private long? _reconnectAt;
-
-    // The replication session, while there is one.
-    private LogicalReplicationConnection? _connection;
-    private CancellationTokenSource? _session;
-    private IAsyncEnumerator<PgOutputReplicationMessage>? _messages;
-    private Task<bool>? _next;
+    private ReplicationSession? _session;
 
     // The changes of the last message not handed to the runner yet (a TRUNCATE of several tables), and where it was.
     private int _nextChange;
@@ -109,29 +101,25 @@ internal sealed class PostgresChangeSource : ChangeSourceService
 
         try
         {
-            if (_messages is null && !await ConnectAsync(wait, cancellationToken).ConfigureAwait(false))
+            if (_session is null && !await ConnectAsync(wait, cancellationToken).ConfigureAwait(false))
             {
                 return SourceRead.Nothing;
             }
 
-            await SendConfirmationAsync(cancellationToken).ConfigureAwait(false);
+            await _session!.SendConfirmationAsync(cancellationToken).ConfigureAwait(false);
             while (true)
             {
-                _next ??= _messages!.MoveNextAsync().AsTask();
-                if (!_next.IsCompleted && !await CompletesWithinAsync(_next, wait, wake, cancellationToken).ConfigureAwait(false))
+                switch (await _session.NextAsync(wait, wake, cancellationToken).ConfigureAwait(false))
                 {
-                    return _progress.Idle(_connection!.LastReceivedLsn) is { } idle ? SourceRead.Advance(Slot, idle.From, idle.To) : SourceRead.Nothing;
+                    case false:
+                        return _progress.Idle(_session.LastReceivedLsn) is { } idle ? SourceRead.Advance(Slot, idle.From, idle.To) : SourceRead.Nothing;
+                    case null:
+                        await LoseSessionAsync("the server ended the replication stream", null).ConfigureAwait(false);
+                        return SourceRead.Nothing;
                 }
 
-                if (!await _next.ConfigureAwait(false))
-                {
-                    await LoseSessionAsync("the server ended the replication stream", null).ConfigureAwait(false);
-                    return SourceRead.Nothing;
-                }
-
-                _next = null;
                 _reconnectDelay = FirstReconnectDelay;
-                var read = await HandleAsync(_messages!.Current, cancellationToken).ConfigureAwait(false);
+                var read = await HandleAsync(_session.Current, cancellationToken).ConfigureAwait(false);
                 if (read.Kind != SourceReadKind.Nothing)
                 {
                     return read;
@@ -149,10 +137,9 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     public override void Acknowledge(AcknowledgedPosition position)
     {
         _progress.Acknowledge(new NpgsqlLogSequenceNumber((ulong)position.Position));
-        if (_connection is not null && _progress.TakeConfirmation() is { } lsn)
+        if (_session is not null && _progress.TakeConfirmation() is { } lsn)
         {
-            _connection.SetReplicationStatus(lsn);
-            _confirmUnsent = true;
+            _session.Confirm(lsn);
             Log.PositionConfirmed(Logger, lsn.ToString());
         }
     }
@@ -174,40 +161,10 @@ internal sealed class PostgresChangeSource : ChangeSourceService
             _reconnectAt = null;
         }
 
-        _connection = new LogicalReplicationConnection(ReplicationConnectionString(PostgresCredentials.ConnectionString(_postgres)));
-        await _connection.Open(cancellationToken).ConfigureAwait(false);
-        await EnsureSlotAsync(_connection, cancellationToken).ConfigureAwait(false);
-        _session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var messages = _connection.StartReplication(
-            new PgOutputReplicationSlot(_postgres.Slot),
-            new PgOutputReplicationOptions(_postgres.Publication, PgOutputProtocolVersion.V1, binary: false, messages: true),
-            _session.Token);
-        _messages = messages.GetAsyncEnumerator(_session.Token);
-        Log.ReplicationStarted(Logger, _postgres.Publication, _postgres.Slot, _connection.ServerVersion);
+        _session = await ReplicationSession.OpenAsync(_postgres, _slotKnownToExist, Logger, Time, cancellationToken).ConfigureAwait(false);
+        _slotKnownToExist = !_postgres.TemporarySlot;
         Status.SourceConnected(SourceName);
         return true;
-    }
-
-    /// <summary>Creates the slot when it does not exist yet (a temporary slot in every session).</summary>
-    private async Task EnsureSlotAsync(LogicalReplicationConnection connection, CancellationToken cancellationToken)
-    {
-        if (_slotKnownToExist)
-        {
-            return;
-        }
-
-        try
-        {
-            var slot = await connection.CreatePgOutputReplicationSlot(
-                _postgres.Slot, _postgres.TemporarySlot, LogicalSlotSnapshotInitMode.NoExport, cancellationToken: cancellationToken).ConfigureAwait(false);
-            Log.SlotCreated(Logger, _postgres.Slot, _postgres.TemporarySlot, slot.ConsistentPoint.ToString());
-        }
-        catch (PostgresException ex) when (ex.SqlState == DuplicateObject)
-        {
-            // Created meanwhile (by a previous session or another start): use it.
-        }
-
-        _slotKnownToExist = !_postgres.TemporarySlot;
     }
 
     /// <summary>A message as the runner reads it: a change, a commit's position, or nothing (a begin, a message without changes).</summary>
@@ -270,41 +227,6 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     private static bool IsUnreadable(Exception exception) =>
         exception is not (NpgsqlException or IOException or TimeoutException or OperationCanceledException or OutOfMemoryException);
 
-    /// <summary>Sends the confirmed position at once rather than at Npgsql's next periodic status update.</summary>
-    private async Task SendConfirmationAsync(CancellationToken cancellationToken)
-    {
-        if (!_confirmUnsent || _connection is null)
-        {
-            return;
-        }
-
-        _confirmUnsent = false;
-        try
-        {
-            await _connection.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException)
-        {
-            // Not streaming any more: the pending read reports the failure that matters.
-        }
-    }
-
-    /// <summary>Waits for the task, the timeout, or a change in the tracker; true when the task completed.</summary>
-    private async Task<bool> CompletesWithinAsync(Task task, TimeSpan timeout, Task trackerChanged, CancellationToken cancellationToken)
-    {
-        if (timeout <= TimeSpan.Zero)
-        {
-            return false;
-        }
-
-        using var delayCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var delay = Task.Delay(timeout, Time, delayCancellation.Token);
-        var first = await Task.WhenAny(task, delay, trackerChanged).ConfigureAwait(false);
-        await delayCancellation.CancelAsync().ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
-        return first == task;
-    }
-
     /// <summary>
     /// The session failed or the server ended it: what it streamed but did not confirm is dropped (the next session
     /// streams it again; batches of the old session still in flight finish, but nothing they cover is confirmed), and
@@ -323,35 +245,18 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     /// <summary>Ends the replication session, if there is one, and forgets what it streamed but did not confirm.</summary>
     private async ValueTask EndSessionAsync()
     {
-        if (_connection is null)
+        if (_session is not { } session)
         {
             return;
         }
 
-        // Let the pending read see the cancellation before the enumerator and connection are disposed.
-        if (_session is not null)
-        {
-            await _session.CancelAsync().ConfigureAwait(false);
-        }
-
-        if (_next is not null)
-        {
-            await _next.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default).ConfigureAwait(false);
-        }
-
-        if (_messages is not null)
-        {
-            await _messages.DisposeAsync().ConfigureAwait(false);
-        }
-
+        // Finished work is confirmed while the session is still there; the rest is dropped.
         Runner.Drop([Slot]);
+        _session = null;
+        await session.DisposeAsync().ConfigureAwait(false);
         _changes.Clear();
         _nextChange = 0;
         _decoder.Reset();
         _progress.Reset();
-        _confirmUnsent = false;
-        await _connection.DisposeAsync().ConfigureAwait(false);
-        _session?.Dispose();
-        (_connection, _session, _messages, _next) = (null, null, null, null);
     }
 }
