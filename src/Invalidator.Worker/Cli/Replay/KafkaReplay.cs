@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Confluent.Kafka;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -59,8 +58,8 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
             .SetErrorHandler((_, error) => log.WriteLine($"kafka error: {error.Code}: {error.Reason}"))
             .Build();
 
-        var topics = Topics(consumer, kafka);
-        var marks = Watermarks(consumer, topics);
+        var topics = ReplayTopics.Find(consumer, kafka, settings.Table, RequestTimeout);
+        var marks = ReplayTopics.Watermarks(consumer, topics, RequestTimeout);
         var offsets = new TimestampOffsets(consumer, log, RequestTimeout, time);
         var starts = offsets.Find(marks, settings.Window.Since);
         var ends = settings.Window.Until is { } until ? offsets.Find(marks, until) : marks.ToDictionary(m => m.Partition, m => m.High);
@@ -173,65 +172,4 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
         applier is null
             ? _summary!.Records
             : _ranges.Sum(r => _applied.TryGetValue(new SourcePartition(r.Partition.Topic, r.Partition.Partition.Value), out var at) ? Math.Max(0, at - r.From) : 0);
-
-    /// <summary>
-    /// The worker's topics (<c>Kafka:Topics</c>, or those <c>Kafka:TopicPattern</c> matches now); with <c>--table</c>, only
-    /// the topics named after that table (<c>prefix.schema.table</c>) when there are any.
-    /// </summary>
-    private List<string> Topics(IConsumer<byte[]?, byte[]?> consumer, KafkaOptions kafka)
-    {
-        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-        Metadata metadata;
-        try
-        {
-            metadata = admin.GetMetadata(RequestTimeout);
-        }
-        catch (KafkaException ex)
-        {
-            throw new ReplayException($"cannot read the broker's metadata: {ex.Error.Reason}; check Invalidator:Kafka:BootstrapServers ({kafka.BootstrapServers})");
-        }
-
-        var existing = metadata.Topics.Where(t => !t.Error.IsError).Select(t => t.Topic).ToHashSet(StringComparer.Ordinal);
-        List<string> topics;
-        if (string.IsNullOrWhiteSpace(kafka.TopicPattern))
-        {
-            topics = kafka.Topics.Where(t => !string.IsNullOrWhiteSpace(t)).Distinct(StringComparer.Ordinal).ToList();
-            if (topics.FirstOrDefault(t => !existing.Contains(t)) is { } missing)
-            {
-                throw new ReplayException($"topic {missing} (Invalidator:Kafka:Topics) does not exist on {kafka.BootstrapServers}");
-            }
-        }
-        else
-        {
-            var pattern = new Regex(kafka.TopicPattern, RegexOptions.None, TimeSpan.FromSeconds(1));
-            topics = existing.Where(t => pattern.IsMatch(t)).Order(StringComparer.Ordinal).ToList();
-        }
-
-        if (settings.Table is { } table && topics.Where(t => t == table || t.EndsWith("." + table, StringComparison.Ordinal)).ToList() is { Count: > 0 } named)
-        {
-            topics = named;
-        }
-
-        return topics.Count > 0
-            ? topics
-            : throw new ReplayException($"no topic matches Invalidator:Kafka:TopicPattern '{kafka.TopicPattern}' on {kafka.BootstrapServers}");
-    }
-
-    private static List<PartitionMarks> Watermarks(IConsumer<byte[]?, byte[]?> consumer, List<string> topics)
-    {
-        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-        var marks = new List<PartitionMarks>();
-        foreach (var topic in topics)
-        {
-            var partitions = admin.GetMetadata(topic, RequestTimeout).Topics.Single(t => t.Topic == topic).Partitions;
-            foreach (var partition in partitions.OrderBy(p => p.PartitionId))
-            {
-                var tp = new TopicPartition(topic, new Partition(partition.PartitionId));
-                var watermarks = consumer.QueryWatermarkOffsets(tp, RequestTimeout);
-                marks.Add(new PartitionMarks(tp, watermarks.Low.Value, watermarks.High.Value));
-            }
-        }
-
-        return marks;
-    }
 }

@@ -40,7 +40,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
         try
         {
             // Before any consumer exists: closing a consumer that never reached a broker can block for long.
-            await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
+            await KafkaBrokers.CheckAsync(kafka, stoppingToken).ConfigureAwait(false);
         }
         catch (InvalidOperationException ex)
         {
@@ -113,27 +113,6 @@ internal sealed class KafkaChangeSource : ChangeSourceService
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>
-    /// Fails the start with a clear message when no broker answers: librdkafka would otherwise retry quietly
-    /// forever and leave a process that looks alive but consumes nothing.
-    /// </summary>
-    private static async Task CheckBrokersAsync(KafkaOptions kafka, CancellationToken stoppingToken)
-    {
-        var config = KafkaConsumerSettings.BuildAdmin(kafka);
-        using var admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
-        try
-        {
-            await Task.Run(() => admin.GetMetadata(kafka.StartupTimeout), stoppingToken).ConfigureAwait(false);
-        }
-        catch (KafkaException ex)
-        {
-            throw new InvalidOperationException(
-                $"Cannot reach Kafka at {kafka.BootstrapServers} within {kafka.StartupTimeout.TotalSeconds:0} s ({ex.Error.Reason}). " +
-                "Check Invalidator:Kafka:BootstrapServers and that the brokers are up.",
-                ex);
-        }
     }
 
     /// <summary>The next record, planned into the open batch as <c>Consume</c> deserialized it (<see cref="PlanningDeserializer"/>).</summary>
