@@ -33,7 +33,7 @@ internal static class RedisBenchmark
             Batching = { KeysPerCommand = DefaultKeysPerCommand },
         });
         // The worker's own construction path: connections, resilience pipelines, UNLINK, 500 keys per command.
-        using var regions = RegionSetFactory.Create(options, meters.Metrics, NullLoggerFactory.Instance, TimeProvider.System);
+        using var regions = RegionSetFactory.Create(options, meters.Events, NullLoggerFactory.Instance, TimeProvider.System);
         using var eastAdmin = await ConnectionMultiplexer.ConnectAsync(east.ConnectionString).ConfigureAwait(false);
         using var westAdmin = await ConnectionMultiplexer.ConnectAsync(west.ConnectionString).ConfigureAwait(false);
         var eastRegion = regions.Regions.Single(r => r.Name == "east");
@@ -55,7 +55,7 @@ internal static class RedisBenchmark
         var pipeline = Polly.ResiliencePipeline.Empty;
         foreach (var perCommand in new[] { 100, 2000 })
         {
-            var region = new RegionInvalidator("east", new RegionOptions { Redis = east.ConnectionString }, eastRegion.Connection, pipeline, meters.Metrics, perCommand, TimeProvider.System);
+            var region = new RegionInvalidator("east", new RegionOptions { Redis = east.ConnectionString }, eastRegion.Connection, pipeline, meters.Events, perCommand, TimeProvider.System);
             await RegionAsync(table, region, $"RegionInvalidator, 1 region, 20,000 keys/batch, {perCommand}/UNLINK", 20_000, scale, eastAdmin).ConfigureAwait(false);
         }
 
@@ -75,7 +75,7 @@ internal static class RedisBenchmark
                 ["output"] = new RegionOptions { Redis = east.ConnectionString, Target = RegionTarget.OutputCache, OutputCache = new() { InstanceName = "bench:" } },
             },
         });
-        using var others = RegionSetFactory.Create(targets, meters.Metrics, NullLoggerFactory.Instance, TimeProvider.System);
+        using var others = RegionSetFactory.Create(targets, meters.Events, NullLoggerFactory.Instance, TimeProvider.System);
         foreach (var region in others.Regions)
         {
             await TargetAsync(table, region, keys: 1000, tags: 0, scale).ConfigureAwait(false);

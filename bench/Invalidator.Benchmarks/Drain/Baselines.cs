@@ -69,6 +69,7 @@ internal static class Baselines
         {
             var databases = connections.Select(c => c.GetDatabase()).ToArray();
             consumer.Subscribe(topics);
+            var decoder = new DebeziumDecoder();
             var clock = Stopwatch.StartNew();
             long? first = null;
             var done = 0;
@@ -81,7 +82,7 @@ internal static class Baselines
                 }
 
                 first ??= Stopwatch.GetTimestamp();
-                var decoded = DebeziumDecoder.Decode(record.Topic, record.Message.Key, record.Message.Value, ruleSet.DecoderHints);
+                var decoded = decoder.Decode(record.Topic, record.Message.Key, record.Message.Value, ruleSet.DecoderHints);
                 if (decoded.Change is { } change)
                 {
                     var plan = planner.Plan(change);

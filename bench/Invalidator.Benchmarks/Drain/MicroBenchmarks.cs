@@ -31,6 +31,7 @@ public class DecodePlanBenchmarks
     private RuleSet _rules = null!;
     private InvalidationPlanner _planner = null!;
     private ChangeRecordPlanner _recordPlanner = null!;
+    private readonly DebeziumDecoder _decoder = new();
     private InvalidationBatch _batch = null!;
     private MeterFactoryScope _meters = null!;
 
@@ -45,7 +46,7 @@ public class DecodePlanBenchmarks
         _rules = RulesLoader.Parse(DrainRecords.Rules, "bench-rules.yaml");
         _planner = new InvalidationPlanner(_rules);
         _meters = new MeterFactoryScope();
-        _recordPlanner = new ChangeRecordPlanner(_rules, _meters.Metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        _recordPlanner = new ChangeRecordPlanner(_rules, _meters.Events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
         _batch = new InvalidationBatch();
     }
 
@@ -59,7 +60,7 @@ public class DecodePlanBenchmarks
         var hints = _rules.DecoderHints;
         foreach (var record in _records)
         {
-            if (DebeziumDecoder.Decode(_topic, record.Key, record.Value, hints).Change is { } change)
+            if (_decoder.Decode(_topic, record.Key, record.Value, hints).Change is { } change)
             {
                 names += _planner.Plan(change).Keys.Count;
             }

@@ -15,8 +15,14 @@ namespace Invalidator.Core.ChangeEvents;
 /// fields matter, so no document tree is built and skipped columns cost no strings.
 /// A record that cannot be read throws <see cref="ChangeEventFormatException"/> whose message is one
 /// sentence saying what is wrong: it becomes the dead-letter reason.
+/// One read serves both of the worker's paths: it walks the record once and fills a sink (<see cref="IChangeSink"/>), which
+/// for <see cref="Decode(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, DecoderHints)"/> (the full path, what <c>explain</c>
+/// shows) records a <see cref="ChangeEvent"/>, and for <see cref="TryDecodeInto"/> (the worker's one-pass path) keeps only
+/// the columns the rules use in reusable rows. So both apply every rule the same way.
+/// A decoder owns its caches (the last schema of each topic, column and table names) and a row buffer: whoever decodes
+/// owns one (the worker's record planner, <c>explain</c>, a benchmark, a test). Not thread-safe.
 /// </remarks>
-public static class DebeziumDecoder
+public sealed class DebeziumDecoder
 {
     private const string HeartbeatTopicPrefix = "__debezium-heartbeat";
     private const string TransactionTopicSuffix = ".transaction";
@@ -34,35 +40,33 @@ public static class DebeziumDecoder
     // io.debezium.connector.mysql.SchemaChangeValue, ...sqlserver.SchemaChangeValue, and so on.
     private static ReadOnlySpan<byte> SchemaChangeSchemaSuffix => ".SchemaChangeValue"u8;
 
+    private readonly NameCache _names = new();
+    private readonly SchemaPrefixCache _valueSchemas = new();
+    private readonly SchemaPrefixCache _keySchemas = new();
+
+    // The full decode's row buffer, reused so that building a row costs only the RowImage itself.
+    private readonly List<KeyValuePair<string, ColumnValue>> _columns = new(32);
+
     /// <summary>Decodes a record with nothing known about its table: every record is detected automatically.</summary>
-    public static DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
+    public DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
         Decode(topic, key, value, DecoderHints.None);
 
     /// <summary>Decodes a record, using what the rules say about its table (format, decimals, replica identity).</summary>
-    public static DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
+    public DecodedRecord Decode(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
     {
         ArgumentNullException.ThrowIfNull(topic);
         ArgumentNullException.ThrowIfNull(hints);
-
-        if (topic.StartsWith(HeartbeatTopicPrefix, StringComparison.Ordinal))
-        {
-            return DecodedRecord.Heartbeat;
-        }
-
         try
         {
-            if (value.IsEmpty)
+            var sink = new RecordingSink(_columns, _names);
+            return Read(topic, key, value, hints, ref sink) switch
             {
-                return Tombstone(topic, TableFromTopic(topic), key, hints);
-            }
-
-            // A table may be called "transaction": its topic <prefix>.<schema>.transaction carries rows.
-            if (topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal) && !hints.HasRule(TableFromTopic(topic)))
-            {
-                return DecodedRecord.TransactionMetadata;
-            }
-
-            return DecodeValue(topic, key, value, hints);
+                RecordKind.Change => DecodedRecord.Of(sink.ToChange()),
+                RecordKind.Tombstone => DecodedRecord.TombstoneOf(sink.ToChange()),
+                RecordKind.Heartbeat => DecodedRecord.Heartbeat,
+                RecordKind.TransactionMetadata => DecodedRecord.TransactionMetadata,
+                _ => DecodedRecord.SchemaChange,
+            };
         }
         catch (InvalidOperationException ex)
         {
@@ -77,15 +81,53 @@ public static class DebeziumDecoder
         }
     }
 
-    private static DecodedRecord DecodeValue(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints)
+    /// <summary>
+    /// The worker's path for the common record: a row change of a table with a rule, read by the same read as
+    /// <see cref="Decode(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, DecoderHints)"/> into <paramref name="scratch"/>'s
+    /// reusable rows, only the columns the rule uses, so nothing is allocated for it. False for anything else (other record
+    /// kinds, a table without a rule, bad input, anything only a whole change serves): decode that record with
+    /// <c>Decode</c>, which also says what is wrong.
+    /// </summary>
+    internal bool TryDecodeInto(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints, DecodeScratch scratch)
     {
+        try
+        {
+            var sink = new PlanningSink(scratch, _names);
+            return Read(topic, key, value, hints, ref sink) == RecordKind.Change;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return false; // the full decode gives the reason
+        }
+    }
+
+    /// <summary>The one read of a record: what kind it is, and for a change, the change into <paramref name="sink"/>. Null when the sink declines it.</summary>
+    private RecordKind? Read<TSink>(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints, ref TSink sink)
+        where TSink : struct, IChangeSink
+    {
+        if (topic.StartsWith(HeartbeatTopicPrefix, StringComparison.Ordinal))
+        {
+            return RecordKind.Heartbeat;
+        }
+
+        if (value.IsEmpty)
+        {
+            return Tombstone(topic, key, hints, ref sink);
+        }
+
+        // A table may be called "transaction": its topic <prefix>.<schema>.transaction carries rows.
+        if (topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal) && !hints.HasRule(TableFromTopic(topic)))
+        {
+            return RecordKind.TransactionMetadata;
+        }
+
         // Most records repeat their topic's last schema byte for byte: then only the payload is read.
-        if (!SchemaPrefixCache.Values.TryScan(topic, value, out var schema, out var fields, out var decimals))
+        if (!_valueSchemas.TryScan(topic, value, out var schema, out var fields, out var decimals))
         {
             var rootType = ScanRoot(value, "value", out fields);
             if (rootType == JsonTokenType.Null)
             {
-                return Tombstone(topic, TableFromTopic(topic), key, hints);
+                return Tombstone(topic, key, hints, ref sink);
             }
 
             if (rootType != JsonTokenType.StartObject)
@@ -100,7 +142,7 @@ public static class DebeziumDecoder
                 // {"schema":...,"payload":null} is how older JsonConverters rendered a tombstone.
                 if (fields.Payload.IsNull)
                 {
-                    return Tombstone(topic, TableFromTopic(topic), key, hints);
+                    return Tombstone(topic, key, hints, ref sink);
                 }
 
                 if (!fields.Payload.IsObject)
@@ -114,7 +156,7 @@ public static class DebeziumDecoder
             }
 
             decimals = DecimalColumns.Find(value, schema);
-            SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
+            _valueSchemas.Remember(topic, value, schema, decimals);
         }
 
         // The table the topic is named after: computed only when a hint or a rare record kind needs it.
@@ -122,7 +164,13 @@ public static class DebeziumDecoder
         if (fields.MayBeMongoDb && SourceFields.Scan(value, fields.Source) is var mongoSource && mongoSource.IsMongoDb(value)
             && (!hints.HasFormats || hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped))
         {
-            return DecodedRecord.Of(DecodeMongoDb(topic, key, value, fields, mongoSource));
+            if (!sink.TakesEveryRecord)
+            {
+                return null;
+            }
+
+            sink.Whole(DecodeMongoDb(topic, key, value, fields, mongoSource));
+            return RecordKind.Change;
         }
 
         var looksLikeEnvelope = fields.IsEnvelope(value);
@@ -134,7 +182,7 @@ public static class DebeziumDecoder
         var format = hints.HasFormats ? hints.For(topicTable ??= TableFromTopic(topic))?.Format ?? RecordFormat.Auto : RecordFormat.Auto;
         if (format == RecordFormat.Envelope || (format == RecordFormat.Auto && looksLikeEnvelope))
         {
-            return DecodedRecord.Of(DecodeEnvelope(topic, key, value, decimals, fields, hints, format));
+            return ReadEnvelope(topic, key, value, decimals, fields, hints, format, ref sink);
         }
 
         if (fields.PropertyCount == 0)
@@ -143,134 +191,7 @@ public static class DebeziumDecoder
                 "The value is an empty JSON object, neither a Debezium envelope with 'op' nor an unwrapped row.");
         }
 
-        return DecodedRecord.Of(DecodeUnwrapped(topic, topicTable ?? TableFromTopic(topic), key, value, decimals, fields, hints));
-    }
-
-    /// <summary>
-    /// The worker's path for the common record: a Debezium envelope (create, update, delete or read) of a table with a
-    /// rule, read into <paramref name="scratch"/>'s reusable rows, only the columns the rule uses, so nothing is
-    /// allocated for it. The rows hold the same values <see cref="Decode(string, ReadOnlySpan{byte}, ReadOnlySpan{byte}, DecoderHints)"/>
-    /// gives for those columns. False for anything else (other record kinds, a table without a rule, bad input,
-    /// anything only the full decode handles exactly): decode that record with <c>Decode</c>, which also says what is wrong.
-    /// </summary>
-    internal static bool TryDecodeInto(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints, DecodeScratch scratch)
-    {
-        if (value.IsEmpty || topic.StartsWith(HeartbeatTopicPrefix, StringComparison.Ordinal) || topic.EndsWith(TransactionTopicSuffix, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        try
-        {
-            if (!SchemaPrefixCache.Values.TryScan(topic, value, out var schema, out var fields, out var decimals))
-            {
-                if (ScanRoot(value, "value", out fields) != JsonTokenType.StartObject)
-                {
-                    return false;
-                }
-
-                schema = default;
-                if (fields.IsWrapper)
-                {
-                    if (!fields.Payload.IsObject)
-                    {
-                        return false;
-                    }
-
-                    schema = fields.Schema;
-                    fields = EnvelopeFields.Scan(value, fields.Payload);
-                }
-
-                decimals = DecimalColumns.Find(value, schema);
-                SchemaPrefixCache.Values.Remember(topic, value, schema, decimals);
-            }
-
-            if (!fields.IsEnvelope(value) || !fields.Op.IsPresent
-                || (hints.HasFormats && hints.For(TableFromTopic(topic))?.Format == RecordFormat.Unwrapped))
-            {
-                return false;
-            }
-
-            var operation = ParseOperation(value, fields.Op, "op", "");
-            if (operation is ChangeOperation.Truncate or ChangeOperation.Message)
-            {
-                return false;
-            }
-
-            var source = SourceFields.Scan(value, fields.Source);
-            if (source.IsMongoDb(value))
-            {
-                return false; // a MongoDB delete without images looks like an envelope; its key is read differently
-            }
-
-            var table = TableName(topic, value, source);
-            if (hints.For(table) is not { UsedColumns: not null } tableHints)
-            {
-                return false; // no rule: the full decode (which still validates the rows) says NoRule
-            }
-
-            scratch.Reset(tableHints);
-            scratch.Table = table;
-            scratch.Operation = operation;
-            scratch.CommitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
-            if (!TryDecodeKeyInto(topic, key, tableHints, scratch.KeyRow, out var keyColumns))
-            {
-                return false;
-            }
-
-            // A delete that may be REPLICA IDENTITY DEFAULT's shape is decoded whole, which checks every column.
-            if (operation == ChangeOperation.Delete && tableHints.WatchesDefaultIdentity
-                && DefaultIdentityShape.MayMatch(value, fields.Before, keyColumns, decimals))
-            {
-                return false;
-            }
-
-            IRowValues? trusted = tableHints.TrustsOnlyKeyColumns ? scratch.Key ?? RowImage.Empty : null;
-            return RowImageReader.ReadInto(value, fields.Before, "'before' image", decimals, RowScope.Before, tableHints, trusted, scratch.BeforeRow) != ScratchRead.Unsupported
-                && RowImageReader.ReadInto(value, fields.After, "'after' image", decimals, RowScope.After, tableHints, null, scratch.AfterRow) != ScratchRead.Unsupported;
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            return false; // the full decode gives the reason
-        }
-    }
-
-    /// <summary>Reads the key's used columns into <paramref name="row"/>; <paramref name="columns"/> is how many columns the key has.</summary>
-    private static bool TryDecodeKeyInto(string topic, ReadOnlySpan<byte> key, TableDecodingHints hints, ScratchRow row, out int columns)
-    {
-        columns = 0;
-        if (key.IsEmpty)
-        {
-            return true;
-        }
-
-        if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
-        {
-            columns = payload.PropertyCount;
-            return RowImageReader.ReadInto(key, payload.Object, "key", keyDecimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
-        }
-
-        var rootType = ScanRoot(key, "key", out var fields);
-        if (rootType == JsonTokenType.Null)
-        {
-            return true;
-        }
-
-        if (rootType != JsonTokenType.StartObject)
-        {
-            return false;
-        }
-
-        var segment = fields.IsWrapper ? fields.Payload : fields.Object;
-        var schema = fields.IsWrapper ? fields.Schema : default;
-        var decimals = DecimalColumns.Find(key, schema);
-        if (segment.IsObject)
-        {
-            SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
-        }
-
-        columns = !segment.IsObject ? 0 : fields.IsWrapper ? EnvelopeFields.Scan(key, segment).PropertyCount : fields.PropertyCount;
-        return RowImageReader.ReadInto(key, segment, "key", decimals, RowScope.Root, hints, null, row) != ScratchRead.Unsupported;
+        return ReadUnwrapped(topic, topicTable ?? TableFromTopic(topic), key, value, decimals, fields, hints, ref sink);
     }
 
     /// <summary>
@@ -278,19 +199,19 @@ public static class DebeziumDecoder
     /// (a historyRecord), and, unless the topic's table has a rule, transaction metadata and schema-change events by
     /// their full shape. Null for a row.
     /// </summary>
-    private static DecodedRecord? Special(
+    private RecordKind? Special(
         string topic, ref string? topicTable, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
     {
         if (fields.HasHeartbeatShape && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
         {
-            return DecodedRecord.Heartbeat;
+            return RecordKind.Heartbeat;
         }
 
         // flink-cdc writes its schema changes to whatever topic carries the table's rows, so a rule does not make
         // this shape a row; only a stated format: unwrapped does.
         if (fields.HasHistoryRecordShape(value) && hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped)
         {
-            return DecodedRecord.SchemaChange;
+            return RecordKind.SchemaChange;
         }
 
         var maybeTransaction = fields.HasTransactionShape(value);
@@ -303,20 +224,28 @@ public static class DebeziumDecoder
         if (maybeTransaction
             && (fields.HasEventCount || fields.HasDataCollections || SchemaNameIs(value, schema, TransactionSchemaName, suffix: false)))
         {
-            return DecodedRecord.TransactionMetadata;
+            return RecordKind.TransactionMetadata;
         }
 
         if (maybeSchemaChange
             && ((fields.HasDatabaseName && (fields.HasDdl || fields.HasTableChanges)) || SchemaNameIs(value, schema, SchemaChangeSchemaSuffix, suffix: true)))
         {
-            return DecodedRecord.SchemaChange;
+            return RecordKind.SchemaChange;
         }
 
         return null;
     }
 
-    private static DecodedRecord Tombstone(string topic, string table, ReadOnlySpan<byte> key, DecoderHints hints)
+    /// <summary>A tombstone: the delete of the topic's table that only its record key describes. The full decode's alone.</summary>
+    private RecordKind? Tombstone<TSink>(string topic, ReadOnlySpan<byte> key, DecoderHints hints, ref TSink sink)
+        where TSink : struct, IChangeSink
     {
+        if (!sink.TakesEveryRecord)
+        {
+            return null;
+        }
+
+        var table = TableFromTopic(topic);
         var tableHints = hints.For(table);
         var keyImage = DecodeKey(topic, key, tableHints);
         if (keyImage is { Count: 1 } && keyImage.TryGet("id", out var id) && id.IsPresent
@@ -327,7 +256,8 @@ public static class DebeziumDecoder
             keyImage = new RowImage([new("id", id), new(MongoDocuments.IdColumn, MongoDocuments.Id(id.Text!) ?? id)]);
         }
 
-        return DecodedRecord.TombstoneOf(new ChangeEvent(table, ChangeOperation.Delete, null, null, keyImage, null));
+        sink.Whole(new ChangeEvent(table, ChangeOperation.Delete, null, null, keyImage, null));
+        return RecordKind.Tombstone;
     }
 
     /// <summary>
@@ -337,7 +267,7 @@ public static class DebeziumDecoder
     /// (<c>updateDescription.updatedFields</c>, or the 1.x <c>patch</c>) and <c>_id</c> as its after image: templates of
     /// other fields are reported as unresolved.
     /// </summary>
-    private static ChangeEvent DecodeMongoDb(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, EnvelopeFields fields, SourceFields source)
+    private ChangeEvent DecodeMongoDb(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, EnvelopeFields fields, SourceFields source)
     {
         var operation = ParseOperation(value, fields.Op, "op", "");
         var table = source.Db.IsNonEmptyString && source.Collection.IsNonEmptyString
@@ -412,7 +342,7 @@ public static class DebeziumDecoder
     /// The document's <c>_id</c> as a key image: from Debezium's MongoDB key (<c>{"id": "..."}</c>, bare or wrapped
     /// with a schema), else from the 1.x <c>filter</c>. A key of another shape is read as any record key.
     /// </summary>
-    private static RowImage? MongoDbKey(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment filter)
+    private RowImage? MongoDbKey(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment filter)
     {
         if (!key.IsEmpty && ScanRoot(key, "key", out var keyFields) == JsonTokenType.StartObject)
         {
@@ -446,8 +376,10 @@ public static class DebeziumDecoder
             : null;
     }
 
-    private static ChangeEvent DecodeEnvelope(
-        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints, RecordFormat format)
+    private RecordKind? ReadEnvelope<TSink>(
+        string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints,
+        RecordFormat format, ref TSink sink)
+        where TSink : struct, IChangeSink
     {
         var unwrappedHint = format == RecordFormat.Envelope
             ? " The table's rule says format: envelope."
@@ -462,36 +394,47 @@ public static class DebeziumDecoder
         var source = SourceFields.Scan(value, fields.Source);
         var table = TableName(topic, value, source);
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var keyImage = DecodeKey(topic, key, tableHints);
         var commitTime = Time(source.TsUs, source.TsNs, source.TsMs)
             ?? Time(fields.TsUs, fields.TsNs, fields.TsMs); // Debezium's processing time, when the source has none
+        if (!sink.Start(table, operation, commitTime, tableHints)
+            || ReadKey(topic, key, tableHints, ref sink, out var keyColumns) == RowRead.Declined)
+        {
+            return null;
+        }
 
-        RowImage? before = null, after = null;
-        string? prefix = null, content = null;
         switch (operation)
         {
             case ChangeOperation.Truncate:
                 break;
             case ChangeOperation.Message:
-                (prefix, content) = ReadMessage(value, fields.Message);
+                var (prefix, content) = ReadMessage(value, fields.Message);
+                sink.Message(prefix, content);
                 break;
             default:
-                before = RowImageReader.Read(value, fields.Before, "'before' image", decimals, RowScope.Before, skipMetadata: false, tableHints, TrustedColumns(tableHints, keyImage));
-                after = RowImageReader.Read(value, fields.After, "'after' image", decimals, RowScope.After, skipMetadata: false, tableHints);
+                // Only whole rows show REPLICA IDENTITY DEFAULT's shape: a delete that may have it is the full decode's.
+                if (operation == ChangeOperation.Delete && !sink.TakesEveryRecord && tableHints is { WatchesDefaultIdentity: true }
+                    && DefaultIdentityShape.MayMatch(value, fields.Before, keyColumns, decimals, _names))
+                {
+                    return null;
+                }
+
+                if (sink.Row(ChangeImage.Before, value, fields.Before, "'before' image", decimals, RowScope.Before, skipMetadata: false, tableHints, TrustedColumns(tableHints, sink.Key)) == RowRead.Declined
+                    || sink.Row(ChangeImage.After, value, fields.After, "'after' image", decimals, RowScope.After, skipMetadata: false, tableHints, null) == RowRead.Declined)
+                {
+                    return null;
+                }
+
                 break;
         }
 
-        return new ChangeEvent(table, operation, before, after, keyImage, commitTime)
-        {
-            MessagePrefix = prefix,
-            MessageContent = content,
-            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
-        };
+        return RecordKind.Change;
     }
 
     /// <summary>ExtractNewRecordState output: the row itself, plus optional <c>__</c> metadata fields.</summary>
-    private static ChangeEvent DecodeUnwrapped(
-        string topic, string table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints)
+    private RecordKind? ReadUnwrapped<TSink>(
+        string topic, string table, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecimalColumns? decimals, EnvelopeFields fields, DecoderHints hints,
+        ref TSink sink)
+        where TSink : struct, IChangeSink
     {
         // Without __deleted or __op the SMT does not say what happened. Update is the honest guess: the
         // row exists now, and the invalidator treats create, update and read alike (delete the row's keys).
@@ -500,60 +443,58 @@ public static class DebeziumDecoder
             : ChangeOperation.Update;
 
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var keyImage = DecodeKey(topic, key, tableHints);
-        RowImage? before = null, after = null;
-        if (operation != ChangeOperation.Truncate)
-        {
-            // A rewritten delete carries the old row (what to invalidate) in place of the new one.
-            if (operation == ChangeOperation.Delete)
-            {
-                before = RowImageReader.Read(value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints, TrustedColumns(tableHints, keyImage));
-            }
-            else
-            {
-                after = RowImageReader.Read(value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints);
-            }
-        }
-
         var commitTime = Time(fields.UnwrapSourceTsUs, fields.UnwrapSourceTsNs, fields.UnwrapSourceTsMs)
             ?? Time(fields.UnwrapTsUs, fields.UnwrapTsNs, fields.UnwrapTsMs);
-        return new ChangeEvent(table, operation, before, after, keyImage, commitTime)
+        if (!sink.Start(table, operation, commitTime, tableHints) || ReadKey(topic, key, tableHints, ref sink, out _) == RowRead.Declined)
         {
-            SuspectDefaultIdentity = SuspectDefaultIdentity(operation, before, keyImage, tableHints),
-        };
-    }
+            return null;
+        }
 
-    /// <summary>A delete shaped like REPLICA IDENTITY DEFAULT's, of a table whose rule does not state its identity.</summary>
-    private static bool SuspectDefaultIdentity(ChangeOperation operation, RowImage? before, RowImage? key, TableDecodingHints? hints) =>
-        operation == ChangeOperation.Delete && hints is { WatchesDefaultIdentity: true } && before is not null && key is not null
-        && DefaultIdentityShape.Matches(before, key);
+        // A rewritten delete carries the old row (what to invalidate) in place of the new one; only the whole row shows
+        // whether it has REPLICA IDENTITY DEFAULT's shape.
+        var read = operation switch
+        {
+            ChangeOperation.Truncate => RowRead.Absent,
+            ChangeOperation.Delete when !sink.TakesEveryRecord && tableHints is { WatchesDefaultIdentity: true } => RowRead.Declined,
+            ChangeOperation.Delete => sink.Row(
+                ChangeImage.Before, value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints, TrustedColumns(tableHints, sink.Key)),
+            _ => sink.Row(ChangeImage.After, value, fields.Object, "unwrapped row", decimals, RowScope.Root, skipMetadata: true, tableHints, null),
+        };
+        return read == RowRead.Declined ? null : RecordKind.Change;
+    }
 
     /// <summary>
     /// Under <c>replicaIdentity: default</c> only the record key's columns of an old row are real: Debezium fills
     /// the others with placeholders. Null when every column is trusted. Without a key nothing is.
     /// </summary>
-    private static RowImage? TrustedColumns(TableDecodingHints? hints, RowImage? key) =>
+    private static IRowValues? TrustedColumns(TableDecodingHints? hints, IRowValues? key) =>
         hints is { TrustsOnlyKeyColumns: true } ? key ?? RowImage.Empty : null;
 
-    /// <summary>The key's fields as a row; null when there is no key. Keys may be wrapped like values.</summary>
-    private static RowImage? DecodeKey(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints)
+    /// <summary>
+    /// Reads the record key's fields as the change's key row (keys may be wrapped like values); <paramref name="columns"/> is
+    /// how many columns the key has. Absent when there is no key.
+    /// </summary>
+    private RowRead ReadKey<TSink>(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints, ref TSink sink, out int columns)
+        where TSink : struct, IChangeSink
     {
+        columns = 0;
         if (key.IsEmpty)
         {
-            return null;
+            return RowRead.Absent;
         }
 
         try
         {
-            if (SchemaPrefixCache.Keys.TryScan(topic, key, out _, out var payload, out var keyDecimals))
+            if (_keySchemas.TryScan(topic, key, out _, out var payload, out var keyDecimals))
             {
-                return RowImageReader.Read(key, payload.Object, "key", keyDecimals, RowScope.Root, skipMetadata: false, hints);
+                columns = payload.PropertyCount;
+                return sink.Row(ChangeImage.Key, key, payload.Object, "key", keyDecimals, RowScope.Root, skipMetadata: false, hints, null);
             }
 
             var rootType = ScanRoot(key, "key", out var fields);
             if (rootType == JsonTokenType.Null)
             {
-                return null;
+                return RowRead.Absent;
             }
 
             if (rootType != JsonTokenType.StartObject)
@@ -567,15 +508,24 @@ public static class DebeziumDecoder
             var decimals = DecimalColumns.Find(key, schema);
             if (row.IsObject)
             {
-                SchemaPrefixCache.Keys.Remember(topic, key, schema, decimals);
+                _keySchemas.Remember(topic, key, schema, decimals);
             }
 
-            return RowImageReader.Read(key, row, "key", decimals, RowScope.Root, skipMetadata: false, hints);
+            columns = !row.IsObject ? 0 : fields.IsWrapper ? EnvelopeFields.Scan(key, row).PropertyCount : fields.PropertyCount;
+            return sink.Row(ChangeImage.Key, key, row, "key", decimals, RowScope.Root, skipMetadata: false, hints, null);
         }
         catch (InvalidOperationException ex)
         {
             throw new ChangeEventFormatException($"The key contains text that is not valid UTF-8 ({ex.Message}).", ex);
         }
+    }
+
+    /// <summary>The key's fields as a row; null when there is no key. For the kinds only the full decode reads (tombstones, MongoDB).</summary>
+    private RowImage? DecodeKey(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints)
+    {
+        var sink = new RecordingSink(_columns, _names);
+        ReadKey(topic, key, hints, ref sink, out _);
+        return sink.KeyImage;
     }
 
     /// <summary>Debezium's heartbeat key: <c>{"serverName": "..."}</c> (bare or wrapped) and nothing else.</summary>
@@ -668,7 +618,7 @@ public static class DebeziumDecoder
         }
     }
 
-    private static ChangeOperation ParseOperation(ReadOnlySpan<byte> json, JsonSegment op, string field, string hint)
+    private ChangeOperation ParseOperation(ReadOnlySpan<byte> json, JsonSegment op, string field, string hint)
     {
         if (op.Type != JsonTokenType.String)
         {
@@ -677,7 +627,7 @@ public static class DebeziumDecoder
         }
 
         var reader = op.Open(json);
-        var code = NameCache.Get(ref reader);
+        var code = _names.Get(ref reader);
         if (ChangeOperationCodes.TryParse(code, out var operation))
         {
             return operation;
@@ -692,7 +642,7 @@ public static class DebeziumDecoder
     /// (unwrapped rows, logical messages) the topic's last two segments, which Debezium names
     /// <c>prefix.schema.table</c>.
     /// </summary>
-    private static string TableName(string topic, ReadOnlySpan<byte> json, SourceFields source)
+    private string TableName(string topic, ReadOnlySpan<byte> json, SourceFields source)
     {
         var schema = source.Schema.IsNonEmptyString ? source.Schema : source.Db;
         return source.Table.IsNonEmptyString && schema.IsNonEmptyString
@@ -701,7 +651,7 @@ public static class DebeziumDecoder
     }
 
     /// <summary><c>schema.table</c>, from the name cache when both names are plain (as real ones are).</summary>
-    private static string Qualified(ReadOnlySpan<byte> json, JsonSegment schema, JsonSegment table)
+    private string Qualified(ReadOnlySpan<byte> json, JsonSegment schema, JsonSegment table)
     {
         var schemaText = schema.Of(json)[1..^1]; // the token without its quotes
         var tableText = table.Of(json)[1..^1];
@@ -712,7 +662,7 @@ public static class DebeziumDecoder
             schemaText.CopyTo(utf8);
             utf8[schemaText.Length] = (byte)'.';
             tableText.CopyTo(utf8[(schemaText.Length + 1)..]);
-            if (NameCache.Get(utf8[..length]) is { } name)
+            if (_names.Get(utf8[..length]) is { } name)
             {
                 return name;
             }
@@ -721,7 +671,7 @@ public static class DebeziumDecoder
         return string.Concat(schema.GetString(json), ".", table.GetString(json));
     }
 
-    private static string TableFromTopic(string topic)
+    private string TableFromTopic(string topic)
     {
         var last = topic.LastIndexOf('.');
         var previous = last <= 0 ? -1 : topic.LastIndexOf('.', last - 1);
@@ -732,7 +682,7 @@ public static class DebeziumDecoder
         }
 
         Span<byte> utf8 = stackalloc byte[MaxNameBytes];
-        return NameCache.Get(utf8[..Encoding.UTF8.GetBytes(table, utf8)]) ?? table.ToString();
+        return _names.Get(utf8[..Encoding.UTF8.GetBytes(table, utf8)]) ?? table.ToString();
     }
 
     /// <summary>

@@ -25,6 +25,13 @@ internal sealed class DecodeScratch
 
     public IRowValues? Key => KeyRow.HasRow ? KeyRow : null;
 
+    public ScratchRow Row(ChangeImage image) => image switch
+    {
+        ChangeImage.Key => KeyRow,
+        ChangeImage.Before => BeforeRow,
+        _ => AfterRow,
+    };
+
     public void Reset(TableDecodingHints hints)
     {
         var columns = hints.UsedColumns!;

@@ -62,7 +62,7 @@ public static class DefaultIdentityShape
     /// image cannot match (more values that are surely no type default than the key has columns), so that every delete
     /// that may match is decoded whole and checked with <see cref="Matches"/>.
     /// </summary>
-    internal static bool MayMatch(ReadOnlySpan<byte> json, JsonSegment before, int keyColumns, DecimalColumns? decimals)
+    internal static bool MayMatch(ReadOnlySpan<byte> json, JsonSegment before, int keyColumns, DecimalColumns? decimals, NameCache names)
     {
         if (keyColumns <= 0 || !before.IsObject)
         {
@@ -75,7 +75,7 @@ public static class DefaultIdentityShape
         {
             // A schema decimal's base64 formats to a number only the full read knows: it counts as maybe zero.
             var maybeDecimal = decimals is not null
-                && (reader.ValueIsEscaped || NameCache.Get(reader.ValueSpan) is not { } name || decimals.TryGetScale(RowScope.Before, name, out _));
+                && (reader.ValueIsEscaped || names.Get(reader.ValueSpan) is not { } name || decimals.TryGetScale(RowScope.Before, name, out _));
             reader.Read();
             var surelyNotDefault = reader.TokenType switch
             {

@@ -37,7 +37,7 @@ internal static class MongoDocuments
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var name = NameCache.Get(ref reader);
+                var name = reader.GetString()!; // documents are rare: their names are not cached
                 reader.Read();
                 columns.Add(new(name, Value(ref reader, json)));
             }

@@ -6,22 +6,22 @@ namespace Invalidator.Core.ChangeEvents;
 
 /// <summary>
 /// Column and table names repeat in every event of a table, so their strings are kept and reused instead
-/// of being decoded again for each record. Lock-free: a slot holds an immutable entry, and two threads
-/// racing for a slot only cost each other a miss.
+/// of being decoded again for each record. Owned by a <see cref="DebeziumDecoder"/>. Lock-free: a slot holds an
+/// immutable entry, and two threads racing for a slot only cost each other a miss.
 /// </summary>
-internal static class NameCache
+internal sealed class NameCache
 {
     private const int SlotCount = 4096; // a power of two
     private const int MaxNameBytes = 128;
 
-    private static readonly Entry?[] Slots = new Entry?[SlotCount];
+    private readonly Entry?[] _slots = new Entry?[SlotCount];
 
     /// <summary>The name the reader is on (a property name or string value).</summary>
-    public static string Get(ref Utf8JsonReader reader) =>
+    public string Get(ref Utf8JsonReader reader) =>
         reader.ValueIsEscaped ? reader.GetString()! : Get(reader.ValueSpan) ?? reader.GetString()!;
 
     /// <summary>The string for these UTF-8 bytes; null when they are not valid UTF-8.</summary>
-    public static string? Get(ReadOnlySpan<byte> utf8)
+    public string? Get(ReadOnlySpan<byte> utf8)
     {
         if (utf8.Length > MaxNameBytes)
         {
@@ -30,7 +30,7 @@ internal static class NameCache
 
         var hash = new HashCode();
         hash.AddBytes(utf8);
-        ref var slot = ref Slots[hash.ToHashCode() & (SlotCount - 1)];
+        ref var slot = ref _slots[hash.ToHashCode() & (SlotCount - 1)];
         var entry = Volatile.Read(ref slot);
         if (entry is not null && utf8.SequenceEqual(entry.Utf8))
         {

@@ -4,32 +4,40 @@ using System.Text.Unicode;
 
 namespace Invalidator.Core.ChangeEvents;
 
-/// <summary>Reads a JSON row object (before, after, key, or an unwrapped row) into a <see cref="RowImage"/>.</summary>
+/// <summary>
+/// Reads a JSON row object (before, after, key, or an unwrapped row) into a row sink: every decoding rule of a column
+/// value is here once, for the full decode (<see cref="RowImageBuilder"/>, every column into a <see cref="RowImage"/>) and
+/// for the worker's one-pass path (<see cref="ScratchRowSink"/>, only the columns the rules use into a reusable row).
+/// </summary>
 internal static class RowImageReader
 {
+    /// <summary>The slot of a column the sink does not keep: its value is read only as far as it may make the record unreadable.</summary>
+    public const int Unkept = -1;
+
+    /// <summary>A sink's answer for a column it cannot read exactly (the one-pass path): the record is left to the full decode.</summary>
+    public const int Declined = -2;
+
     private static ReadOnlySpan<byte> UnavailableUtf8 => "__debezium_unavailable_value"u8;
 
     // The placeholder's bytes as base64: what Debezium sends for an unchanged TOASTed bytea column.
     private static ReadOnlySpan<byte> UnavailableBase64Utf8 => "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="u8;
 
-    // Reused per thread so that building a row costs only the RowImage's own dictionary.
-    [ThreadStatic]
-    private static List<KeyValuePair<string, ColumnValue>>? t_columns;
-
     /// <summary>
-    /// The row in <paramref name="segment"/>; null when it is absent or JSON null.
-    /// <paramref name="skipMetadata"/> drops the <c>__</c> fields that the unwrap SMT adds.
+    /// Reads the row in <paramref name="segment"/> into <paramref name="row"/>: <see cref="RowRead.Absent"/> when it is
+    /// absent or JSON null. <paramref name="skipMetadata"/> drops the <c>__</c> fields that the unwrap SMT adds.
     /// <paramref name="hints"/> names the table's decimal columns, for values without a schema. When
     /// <paramref name="trusted"/> is given, only its columns keep their values: every other column is
-    /// <see cref="ColumnValue.Untrusted"/> (a before image under the default replica identity).
+    /// <see cref="ColumnValueKind.Untrusted"/> (a before image under the default replica identity). A column the sink does
+    /// not keep is still checked as far as it may make the record unreadable, so both sinks accept the same records.
     /// </summary>
-    public static RowImage? Read(
+    public static RowRead Read<TRow>(
         ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata,
-        TableDecodingHints? hints = null, RowImage? trusted = null)
+        TableDecodingHints? hints, IRowValues? trusted, NameCache names, ref TRow row)
+        where TRow : struct, IRowSink
     {
         if (!segment.HasValue)
         {
-            return null;
+            return RowRead.Absent;
         }
 
         if (!segment.IsObject)
@@ -41,8 +49,8 @@ internal static class RowImageReader
         var rowJson = segment.Of(json);
         var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
         reader.Read();
-        var columns = t_columns ??= new List<KeyValuePair<string, ColumnValue>>(32);
         var listed = hints is { Decimals.Count: > 0 } ? hints.Decimals : null;
+        row.Begin();
         try
         {
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -54,267 +62,113 @@ internal static class RowImageReader
                     continue;
                 }
 
-                var name = NameCache.Get(ref reader);
+                var slot = row.Column(ref reader, rowJson, out var column);
+                if (slot == Declined)
+                {
+                    return RowRead.Declined;
+                }
+
+                // An unkept column's name must be text all the same; its string is needed only to look it up.
+                column ??= decimals is not null || trusted is not null ? names.Get(ref reader) : RequireText(ref reader);
                 reader.Read();
-                if (trusted is not null && !trusted.Contains(name))
+                if (trusted is not null && !trusted.Contains(column!))
                 {
                     reader.Skip();
-                    columns.Add(new(name, ColumnValue.Untrusted));
+                    row.Set(slot, ColumnValueKind.Untrusted, null);
                     continue;
                 }
 
-                columns.Add(new(name, ReadValue(ref reader, rowJson, name, decimals, scope, listed)));
+                ReadValue(ref reader, rowJson, slot, column, decimals, scope, listed, ref row);
             }
 
-            return new RowImage(columns);
+            row.End();
+            return RowRead.Read;
         }
         catch (ArgumentException ex)
         {
             throw new ChangeEventFormatException($"The {part} has the same column twice ({ex.Message}).", ex);
         }
-        finally
+    }
+
+    /// <summary>Null when the token the reader is on is valid UTF-8; otherwise throws what the reader throws for it.</summary>
+    private static string? RequireText(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped && Utf8.IsValid(reader.ValueSpan))
         {
-            columns.Clear();
+            return null;
         }
+
+        _ = reader.GetString(); // throws InvalidOperationException for text that is not UTF-8, as the full read always has
+        return null;
     }
 
     /// <summary>
-    /// Reads the row in <paramref name="segment"/> into <paramref name="row"/>, keeping only the row's columns (those
-    /// the rules use) and skipping the rest unread; the same values <see cref="Read"/> gives for those columns.
-    /// <see cref="ScratchRead.Absent"/> when the segment is absent or null; <see cref="ScratchRead.Unsupported"/> for
-    /// what only the full read handles exactly (a repeated or escaped column name, text that is not UTF-8), which the
-    /// caller then decodes with it.
+    /// One column's value. <paramref name="column"/> is null only for an unkept column of a row without schema decimals or
+    /// trusted columns, where nothing depends on its name.
     /// </summary>
-    public static ScratchRead ReadInto(
-        ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, TableDecodingHints? hints,
-        IRowValues? trusted, ScratchRow row)
+    private static void ReadValue<TRow>(
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, int slot, string? column, DecimalColumns? decimals, RowScope scope,
+        IReadOnlySet<string>? listed, ref TRow row)
+        where TRow : struct, IRowSink
     {
-        if (!segment.HasValue)
-        {
-            return ScratchRead.Absent;
-        }
-
-        if (!segment.IsObject)
-        {
-            throw new ChangeEventFormatException(
-                $"The {part} is a JSON {JsonText.Describe(segment.Type)} where a row object or null was expected.");
-        }
-
-        row.MarkRow();
-        var rowJson = segment.Of(json);
-        var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
-        reader.Read();
-        var listed = hints is { Decimals.Count: > 0 } ? hints.Decimals : null;
-        Span<long> names = stackalloc long[MaxScratchColumns]; // (start << 32 | length) of every name, to find a repeated one
-        var count = 0;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueIsEscaped || count == MaxScratchColumns)
-            {
-                return ScratchRead.Unsupported;
-            }
-
-            var start = (int)reader.TokenStartIndex + 1;
-            var name = reader.ValueSpan;
-            for (var i = 0; i < count; i++)
-            {
-                if ((int)names[i] == name.Length && rowJson.Slice((int)(names[i] >> 32), name.Length).SequenceEqual(name))
-                {
-                    return ScratchRead.Unsupported; // the full read reports the repeated column
-                }
-            }
-
-            names[count++] = ((long)start << 32) | (uint)name.Length;
-            var index = row.IndexOf(name);
-            reader.Read();
-            if (index < 0)
-            {
-                // Unread, but only if the full read would accept it too: it decodes every name and string value.
-                if (!Utf8.IsValid(name)
-                    || (reader.TokenType == JsonTokenType.String && !FullReadAccepts(ref reader, name, decimals, scope))
-                    || (reader.TokenType != JsonTokenType.Null && MayBeSchemaDecimal(name, decimals, scope)))
-                {
-                    return ScratchRead.Unsupported;
-                }
-
-                reader.Skip();
-                continue;
-            }
-
-            var column = row.Column(index);
-            if (trusted is not null && !trusted.Contains(column))
-            {
-                reader.Skip();
-                row.Set(index, ColumnValueKind.Untrusted);
-                continue;
-            }
-
-            if (!ReadValueInto(ref reader, rowJson, column, index, decimals, scope, listed, row))
-            {
-                return ScratchRead.Unsupported;
-            }
-        }
-
-        return ScratchRead.Read;
-    }
-
-    private const int MaxScratchColumns = 128;
-
-    /// <summary>Whether the schema declares this column Decimal (or the name cannot be looked up): only the full read judges its value.</summary>
-    private static bool MayBeSchemaDecimal(ReadOnlySpan<byte> name, DecimalColumns? decimals, RowScope scope) =>
-        decimals is not null && (NameCache.Get(name) is not { } column || decimals.TryGetScale(scope, column, out _));
-
-    /// <summary>Whether the full read would turn this string value into text without an error (valid text; a schema decimal that is base64).</summary>
-    private static bool FullReadAccepts(ref Utf8JsonReader reader, ReadOnlySpan<byte> name, DecimalColumns? decimals, RowScope scope)
-    {
-        if (decimals is not null && NameCache.Get(name) is { } column && decimals.TryGetScale(scope, column, out _))
-        {
-            return false; // rare: let the full read format or refuse it
-        }
-
-        if (!reader.ValueIsEscaped)
-        {
-            return Utf8.IsValid(reader.ValueSpan);
-        }
-
-        byte[]? rented = null;
-        try
-        {
-            _ = JsonText.Unescaped(ref reader, ref rented); // throws for an escape that is no valid UTF-16
-            return true;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-        finally
-        {
-            JsonText.Return(rented);
-        }
-    }
-
-    private static bool ReadValueInto(
-        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, int index, DecimalColumns? decimals, RowScope scope,
-        IReadOnlySet<string>? listed, ScratchRow row)
-    {
-        switch (reader.TokenType)
-        {
-            case not (JsonTokenType.String or JsonTokenType.Null) when decimals is not null && decimals.TryGetScale(scope, column, out _):
-                // A schema decimal that is not base64: rendered (or refused) as the full read does.
-                var decimalValue = ReadValue(ref reader, rowJson, column, decimals, scope, listed);
-                row.Set(index, decimalValue.Kind, decimalValue.Text);
-                return true;
-            case JsonTokenType.Null:
-                row.Set(index, ColumnValueKind.Null);
-                return true;
-            case JsonTokenType.True:
-                row.Set(index, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "true");
-                return true;
-            case JsonTokenType.False:
-                row.Set(index, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "false");
-                return true;
-            case JsonTokenType.Number:
-                row.SetUtf8(index, ColumnValueKind.Present, reader.ValueSpan); // ASCII, as written
-                return true;
-            case JsonTokenType.String when !reader.ValueIsEscaped && (decimals is null || !decimals.TryGetScale(scope, column, out _)):
-                if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
-                {
-                    row.Set(index, ColumnValueKind.Unavailable);
-                    return true;
-                }
-
-                if (!Utf8.IsValid(reader.ValueSpan))
-                {
-                    return false;
-                }
-
-                row.SetUtf8(index, ColumnValueKind.Present, reader.ValueSpan);
-                if (IsListed(listed, column) && !IsDecimalText(row.Text(index)))
-                {
-                    row.SetKind(index, ColumnValueKind.Undecodable);
-                }
-
-                return true;
-            default:
-                // Escaped text, schema decimals, structures: rare in key columns; read as the full read does.
-                var value = ReadValue(ref reader, rowJson, column, decimals, scope, listed);
-                row.Set(index, value.Kind, value.Text);
-                return true;
-        }
-    }
-
-    private static ColumnValue ReadValue(
-        ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
-    {
-        if (decimals is not null && reader.TokenType is not (JsonTokenType.String or JsonTokenType.Null)
-            && decimals.TryGetScale(scope, column, out var scale))
-        {
-            return SchemaDecimal(ref reader, column, scale);
-        }
-
-        switch (reader.TokenType)
+        var type = reader.TokenType;
+        var scale = 0;
+        var isDecimal = type != JsonTokenType.Null && decimals is not null && column is not null && decimals.TryGetScale(scope, column, out scale);
+        switch (type)
         {
             case JsonTokenType.Null:
-                return ColumnValue.Null;
+                row.Set(slot, ColumnValueKind.Null, null);
+                break;
+            case JsonTokenType.String:
+                ReadString(ref reader, slot, column, isDecimal, scale, listed, ref row);
+                break;
+            case var _ when isDecimal:
+                row.Set(slot, ColumnValueKind.Present, SchemaDecimal(ref reader, column!, scale));
+                break;
             case JsonTokenType.True:
-                return IsListed(listed, column) ? ColumnValue.UndecodableOf("true") : ColumnValue.Of("true");
+                row.Set(slot, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "true");
+                break;
             case JsonTokenType.False:
-                return IsListed(listed, column) ? ColumnValue.UndecodableOf("false") : ColumnValue.Of("false");
+                row.Set(slot, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, "false");
+                break;
             case JsonTokenType.Number:
                 // The token text as written: exact for int64 beyond 2^53 and for decimals in double/string mode.
-                return ColumnValue.Of(Encoding.UTF8.GetString(reader.ValueSpan));
-            case JsonTokenType.String:
-                return ReadString(ref reader, column, decimals, scope, listed);
+                row.SetUtf8(slot, ColumnValueKind.Present, reader.ValueSpan);
+                break;
             default:
                 var start = (int)reader.TokenStartIndex;
-                var type = reader.TokenType;
                 reader.Skip();
-                var value = ReadContainer(rowJson[start..(int)reader.BytesConsumed], type, out var isDecimal);
-                // A listed decimal column may hold a VariableScaleDecimal struct; any other structure is not a decimal.
-                return value.IsPresent && !isDecimal && IsListed(listed, column) ? ColumnValue.UndecodableOf(value.Text!) : value;
+                var raw = rowJson[start..(int)reader.BytesConsumed];
+                if (type == JsonTokenType.StartArray && IsUnavailableArray(raw))
+                {
+                    row.Set(slot, ColumnValueKind.Unavailable, null);
+                }
+                else if (type == JsonTokenType.StartObject && TryReadVariableScaleDecimal(raw) is { } number)
+                {
+                    row.Set(slot, ColumnValueKind.Present, number);
+                }
+                else
+                {
+                    // A listed decimal column may hold a VariableScaleDecimal struct; any other structure is not a decimal.
+                    // An unkept structure's text is never made: compacting cannot fail.
+                    row.Set(slot, IsListed(listed, column) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, slot == Unkept ? "" : JsonText.Compact(raw));
+                }
+
+                break;
         }
     }
 
-    private static bool IsListed(IReadOnlySet<string>? listed, string column) => listed is not null && listed.Contains(column);
-
-    /// <summary>
-    /// A column the schema declares Decimal that holds no base64 string: a JSON number renders with the column's scale
-    /// when that is exact (JsonConverter's <c>decimal.format=NUMERIC</c>); anything else has no faithful rendering, and a
-    /// key made of it would be one no application writes, so the record is undecodable.
-    /// </summary>
-    private static ColumnValue SchemaDecimal(ref Utf8JsonReader reader, string column, int scale)
-    {
-        if (reader.TokenType == JsonTokenType.Number)
-        {
-            return ColumnValue.Of(DecimalColumns.FormatNumber(reader.ValueSpan, scale)
-                ?? throw new ChangeEventFormatException(
-                    $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, but its value " +
-                    $"{Quote(Encoding.UTF8.GetString(reader.ValueSpan))} has more digits after the point than that (or is out of range), " +
-                    "so no key rendered from it would be the application's."));
-        }
-
-        throw new ChangeEventFormatException(
-            $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is a JSON {JsonText.Describe(reader.TokenType)}, not base64.");
-    }
-
-    private static string Quote(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "...");
-
-    private static ColumnValue ReadString(ref Utf8JsonReader reader, string column, DecimalColumns? decimals, RowScope scope, IReadOnlySet<string>? listed)
+    private static void ReadString<TRow>(
+        ref Utf8JsonReader reader, int slot, string? column, bool isDecimal, int scale, IReadOnlySet<string>? listed, ref TRow row)
+        where TRow : struct, IRowSink
     {
         if (reader.ValueTextEquals(UnavailableUtf8) || reader.ValueTextEquals(UnavailableBase64Utf8))
         {
-            return ColumnValue.Unavailable;
+            row.Set(slot, ColumnValueKind.Unavailable, null);
+            return;
         }
 
-        if (decimals is null || !decimals.TryGetScale(scope, column, out var scale))
-        {
-            var text = reader.GetString()!;
-            // Without a schema a listed decimal is rendered only when it is written as a number (string mode);
-            // the base64 of precise mode cannot be decoded without the scale.
-            return IsListed(listed, column) && !IsDecimalText(text) ? ColumnValue.UndecodableOf(text) : ColumnValue.Of(text);
-        }
-
-        if (!DecimalColumns.IsRenderableScale(scale))
+        if (isDecimal && !DecimalColumns.IsRenderableScale(scale))
         {
             throw new ChangeEventFormatException(
                 $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, beyond the {DecimalColumns.MaxScale} digits any database keeps.");
@@ -324,9 +178,23 @@ internal static class RowImageReader
         try
         {
             var text = JsonText.Unescaped(ref reader, ref rented);
-            return ColumnValue.Of(DecimalColumns.Format(text, scale)
-                ?? throw new ChangeEventFormatException(
-                    $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is not base64."));
+            if (isDecimal)
+            {
+                row.Set(slot, ColumnValueKind.Present, DecimalColumns.Format(text, scale)
+                    ?? throw new ChangeEventFormatException(
+                        $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is not base64."));
+                return;
+            }
+
+            if (!Utf8.IsValid(text))
+            {
+                _ = reader.GetString(); // throws InvalidOperationException, as the full read always has
+                throw new InvalidOperationException("The text is not valid UTF-8.");
+            }
+
+            // Without a schema a listed decimal is rendered only when it is written as a number (string mode);
+            // the base64 of precise mode cannot be decoded without the scale.
+            row.SetUtf8(slot, IsListed(listed, column) && !IsDecimalText(text) ? ColumnValueKind.Undecodable : ColumnValueKind.Present, text);
         }
         finally
         {
@@ -334,33 +202,40 @@ internal static class RowImageReader
         }
     }
 
-    private static ColumnValue ReadContainer(ReadOnlySpan<byte> raw, JsonTokenType type, out bool isDecimal)
+    private static bool IsListed(IReadOnlySet<string>? listed, string? column) => listed is not null && column is not null && listed.Contains(column);
+
+    /// <summary>
+    /// A column the schema declares Decimal that holds no base64 string: a JSON number renders with the column's scale
+    /// when that is exact (JsonConverter's <c>decimal.format=NUMERIC</c>); anything else has no faithful rendering, and a
+    /// key made of it would be one no application writes, so the record is undecodable.
+    /// </summary>
+    private static string SchemaDecimal(ref Utf8JsonReader reader, string column, int scale)
     {
-        isDecimal = false;
-        if (type == JsonTokenType.StartArray && IsUnavailableArray(raw))
+        if (reader.TokenType == JsonTokenType.Number)
         {
-            return ColumnValue.Unavailable;
+            return DecimalColumns.FormatNumber(reader.ValueSpan, scale)
+                ?? throw new ChangeEventFormatException(
+                    $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal with scale {scale}, but its value " +
+                    $"{Quote(Encoding.UTF8.GetString(reader.ValueSpan))} has more digits after the point than that (or is out of range), " +
+                    "so no key rendered from it would be the application's.");
         }
 
-        if (type == JsonTokenType.StartObject && TryReadVariableScaleDecimal(raw) is { } number)
-        {
-            isDecimal = true;
-            return ColumnValue.Of(number);
-        }
-
-        return ColumnValue.Of(JsonText.Compact(raw));
+        throw new ChangeEventFormatException(
+            $"Column '{column}' is declared org.apache.kafka.connect.data.Decimal but its value is a JSON {JsonText.Describe(reader.TokenType)}, not base64.");
     }
+
+    private static string Quote(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "...");
 
     /// <summary>
     /// A decimal as <c>decimal.handling.mode=string</c> writes it (Java's BigDecimal text): an optional sign,
     /// digits with an optional fraction, an optional exponent. Such text is never the base64 of precise mode
-    /// unless it is digits only, which the connector's string mode is there to avoid.
+    /// unless it is digits only, which the connector's string mode is there to avoid. ASCII only, so its UTF-8 is judged.
     /// </summary>
-    internal static bool IsDecimalText(ReadOnlySpan<char> text)
+    private static bool IsDecimalText(ReadOnlySpan<byte> text)
     {
         var i = SkipSign(text, 0);
         var digits = SkipDigits(text, ref i);
-        if (i < text.Length && text[i] == '.')
+        if (i < text.Length && text[i] == (byte)'.')
         {
             i++;
             digits += SkipDigits(text, ref i);
@@ -371,7 +246,7 @@ internal static class RowImageReader
             return false;
         }
 
-        if (i < text.Length && text[i] is 'e' or 'E')
+        if (i < text.Length && text[i] is (byte)'e' or (byte)'E')
         {
             i = SkipSign(text, i + 1);
             if (SkipDigits(text, ref i) == 0)
@@ -383,12 +258,12 @@ internal static class RowImageReader
         return i == text.Length;
     }
 
-    private static int SkipSign(ReadOnlySpan<char> text, int i) => i < text.Length && text[i] is '+' or '-' ? i + 1 : i;
+    private static int SkipSign(ReadOnlySpan<byte> text, int i) => i < text.Length && text[i] is (byte)'+' or (byte)'-' ? i + 1 : i;
 
-    private static int SkipDigits(ReadOnlySpan<char> text, ref int i)
+    private static int SkipDigits(ReadOnlySpan<byte> text, ref int i)
     {
         var start = i;
-        while (i < text.Length && char.IsAsciiDigit(text[i]))
+        while (i < text.Length && char.IsAsciiDigit((char)text[i]))
         {
             i++;
         }
@@ -457,15 +332,15 @@ internal static class RowImageReader
     }
 }
 
-/// <summary>What <see cref="RowImageReader.ReadInto"/> did.</summary>
-internal enum ScratchRead
+/// <summary>What <see cref="RowImageReader.Read"/> did.</summary>
+internal enum RowRead
 {
     /// <summary>No row: the segment is absent or JSON null.</summary>
     Absent,
 
-    /// <summary>The row's kept columns were read.</summary>
+    /// <summary>The row was read into the sink.</summary>
     Read,
 
-    /// <summary>Something only the full read handles exactly: decode the record with it.</summary>
-    Unsupported,
+    /// <summary>The sink declined a column (the one-pass path): decode the record with the full read.</summary>
+    Declined,
 }

@@ -13,7 +13,7 @@ namespace Invalidator.Core.ChangeEvents;
 /// <remarks>
 /// Only a schema whose whole record passed the full read is kept, so skipping identical bytes skips nothing that
 /// could fail; the payload is still read and validated token by token. Entries are immutable; a topic whose schema
-/// changes gets a new one. Thread-safe.
+/// changes gets a new one. A <see cref="DebeziumDecoder"/> owns one for record values and one for keys. Thread-safe.
 /// </remarks>
 internal sealed class SchemaPrefixCache
 {
@@ -24,12 +24,6 @@ internal sealed class SchemaPrefixCache
     private static ReadOnlySpan<byte> PayloadName => ",\"payload\":"u8;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-
-    /// <summary>Record values, by topic.</summary>
-    public static SchemaPrefixCache Values { get; } = new();
-
-    /// <summary>Record keys, by topic.</summary>
-    public static SchemaPrefixCache Keys { get; } = new();
 
     /// <summary>
     /// Reads a value whose schema is the topic's last one: <paramref name="payload"/> is its payload's scan and

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 
 namespace Invalidator.Core.ChangeEvents;
 
@@ -16,6 +17,13 @@ internal sealed class ScratchRow : IRowValues
     private bool[] _present = new bool[8];
     private char[] _text = new char[256];
     private int _used;
+
+    // (start << 32 | length) of every name of the row being read, to find a repeated one.
+    private readonly long[] _names = new long[MaxColumns];
+    private int _nameCount;
+
+    /// <summary>The most columns a row may have to be read here; a wider one is left to the full decode.</summary>
+    public const int MaxColumns = 128;
 
     /// <summary>The columns this row keeps (the table's used columns, in a fixed order), as UTF-8 for comparing names.</summary>
     public IReadOnlyList<byte[]> Utf8Names { get; private set; } = [];
@@ -42,10 +50,48 @@ internal sealed class ScratchRow : IRowValues
         HasRow = false;
     }
 
-    public void MarkRow() => HasRow = true;
+    /// <summary>A row object starts.</summary>
+    public void Begin()
+    {
+        HasRow = true;
+        _nameCount = 0;
+    }
+
+    /// <summary>
+    /// The index of the kept column whose name the reader is on, with its name; <see cref="RowImageReader.Unkept"/> for a
+    /// column the rules do not use. <see cref="RowImageReader.Declined"/> for what only the full read handles exactly: an
+    /// escaped or repeated name (which it reports), more than <see cref="MaxColumns"/> columns.
+    /// </summary>
+    public int Column(ref Utf8JsonReader reader, ReadOnlySpan<byte> rowJson, out string? name)
+    {
+        name = null;
+        if (reader.ValueIsEscaped || _nameCount == MaxColumns)
+        {
+            return RowImageReader.Declined;
+        }
+
+        var utf8 = reader.ValueSpan;
+        for (var i = 0; i < _nameCount; i++)
+        {
+            if ((int)_names[i] == utf8.Length && rowJson.Slice((int)(_names[i] >> 32), utf8.Length).SequenceEqual(utf8))
+            {
+                return RowImageReader.Declined;
+            }
+        }
+
+        _names[_nameCount++] = ((reader.TokenStartIndex + 1) << 32) | (uint)utf8.Length;
+        var index = IndexOf(utf8);
+        if (index < 0)
+        {
+            return RowImageReader.Unkept;
+        }
+
+        name = _columns[index];
+        return index;
+    }
 
     /// <summary>The index of a kept column whose UTF-8 name is <paramref name="name"/>; -1 when the rules do not use it.</summary>
-    public int IndexOf(ReadOnlySpan<byte> name)
+    private int IndexOf(ReadOnlySpan<byte> name)
     {
         var names = Utf8Names;
         for (var i = 0; i < names.Count; i++)
@@ -58,16 +104,6 @@ internal sealed class ScratchRow : IRowValues
 
         return -1;
     }
-
-    /// <summary>The name of kept column <paramref name="index"/>.</summary>
-    public string Column(int index) => _columns[index];
-
-    /// <summary>The text of kept column <paramref name="index"/>, which must be set.</summary>
-    public ReadOnlySpan<char> Text(int index) => _text.AsSpan(_starts[index], _lengths[index]);
-
-    public void SetKind(int index, ColumnValueKind kind) => _kinds[index] = kind;
-
-    public void Set(int index, ColumnValueKind kind) => Set(index, kind, ReadOnlySpan<char>.Empty);
 
     public void Set(int index, ColumnValueKind kind, ReadOnlySpan<char> text)
     {

@@ -8,7 +8,7 @@ namespace Invalidator.Core.Planning;
 /// <param name="Operation">What happened to the row.</param>
 /// <param name="Outcome">The plan's outcome.</param>
 /// <param name="CommitTime">When the database committed the change, when known.</param>
-/// <param name="Unresolved">Templates that no image rendered; valid until the thread plans its next record.</param>
+/// <param name="Unresolved">Templates that no image rendered; valid until the planner plans its next record.</param>
 /// <param name="Shadow">For a shadow plan (invalidating, but never added to the batch): what it would have deleted.</param>
 public readonly record struct RecordPlan(
     string Table, ChangeOperation Operation, PlanOutcome Outcome, DateTimeOffset? CommitTime, IReadOnlyList<UnresolvedTemplate> Unresolved, ShadowPlan? Shadow = null);
@@ -28,40 +28,47 @@ public readonly record struct ShadowPlan(int Keys, int Tags, string? Example);
 /// <see cref="InvalidationPlanner.Plan(ChangeEvent)"/> and <see cref="InvalidationBatch.Add"/> give. A shadow plan
 /// (<paramref name="shadowAll"/>, or a rule's <c>shadow: true</c>) is counted into <see cref="RecordPlan.Shadow"/> and never
 /// reaches the batch. Any other record (another kind, a table without a rule, bad input) is left to the full path:
-/// <see cref="TryPlan"/> says false. Thread-safe (the reusable parts are per thread).
+/// <see cref="TryPlan"/> says false. The decoder's one read fills the rows (<see cref="DebeziumDecoder.TryDecodeInto"/>),
+/// so the full path's <see cref="Decoder"/> reads every record the same way.
+/// Owns its reusable rows, and uses its decoder's caches: not thread-safe, one per planning loop (the worker's record
+/// planner, a benchmark, a test).
 /// </summary>
 public sealed class RecordPlanner
 {
-    [ThreadStatic]
-    private static DecodeScratch? t_scratch;
-
-    [ThreadStatic]
-    private static RoutingSink? t_sink;
-
+    private readonly DecodeScratch _scratch = new();
+    private readonly RoutingSink _sink = new();
     private readonly InvalidationPlanner _planner;
     private readonly DecoderHints _hints;
 
     public RecordPlanner(RuleSet rules)
-        : this(new InvalidationPlanner(rules), rules)
+        : this(new InvalidationPlanner(rules), rules, new DebeziumDecoder())
     {
     }
 
-    /// <summary>Plans with <paramref name="planner"/>, which must be built from <paramref name="rules"/>.</summary>
-    public RecordPlanner(InvalidationPlanner planner, RuleSet rules)
+    /// <summary>
+    /// Plans with <paramref name="planner"/>, which must be built from <paramref name="rules"/>, and reads records with
+    /// <paramref name="decoder"/> (whose caches outlive a rules version).
+    /// </summary>
+    public RecordPlanner(InvalidationPlanner planner, RuleSet rules, DebeziumDecoder decoder)
     {
         ArgumentNullException.ThrowIfNull(planner);
         ArgumentNullException.ThrowIfNull(rules);
+        ArgumentNullException.ThrowIfNull(decoder);
         _planner = planner;
         _hints = rules.DecoderHints;
+        Decoder = decoder;
     }
+
+    /// <summary>The decoder the records are read with; the full path decodes the records this planner leaves with it.</summary>
+    public DebeziumDecoder Decoder { get; }
 
     /// <summary>Decodes the record and adds what it invalidates to the batch; false (and the batch untouched) when the full path must do it.</summary>
     public bool TryPlan(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, out RecordPlan plan, bool shadowAll = false)
     {
         ArgumentNullException.ThrowIfNull(topic);
         ArgumentNullException.ThrowIfNull(batch);
-        var scratch = t_scratch ??= new DecodeScratch();
-        if (!DebeziumDecoder.TryDecodeInto(topic, key, value, _hints, scratch))
+        var scratch = _scratch;
+        if (!Decoder.TryDecodeInto(topic, key, value, _hints, scratch))
         {
             plan = default;
             return false;
@@ -86,7 +93,7 @@ public sealed class RecordPlanner
         string table, ChangeOperation operation, IRowValues? before, IRowValues? after, IRowValues? key, DateTimeOffset? commitTime,
         InvalidationBatch batch, bool shadowAll)
     {
-        var sink = t_sink ??= new RoutingSink();
+        var sink = _sink;
         sink.Start(batch, shadowAll);
         var outcome = _planner.Plan(table, operation, before, after, key, sink);
         var shadow = sink.Finish(outcome);

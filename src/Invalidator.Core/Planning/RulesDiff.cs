@@ -41,6 +41,7 @@ public sealed record RecordDifference(RecordInvalidations Old, RecordInvalidatio
 /// <summary>
 /// Compares what two rules files invalidate for the same records: each record is decoded with each file's decoder
 /// hints (<c>format</c>, <c>decimals</c>, <c>replicaIdentity</c> change decoding too) and planned with that file.
+/// Not thread-safe (it owns its decoder).
 /// </summary>
 public sealed class RulesDiff
 {
@@ -50,6 +51,7 @@ public sealed class RulesDiff
     private readonly InvalidationPlanner _new;
     private readonly DecoderHints _oldHints;
     private readonly DecoderHints _newHints;
+    private readonly DebeziumDecoder _decoder = new();
 
     public RulesDiff(RuleSet oldRules, RuleSet newRules)
     {
@@ -65,12 +67,12 @@ public sealed class RulesDiff
         new(Evaluate(_old, _oldHints, topic, key, value), Evaluate(_new, _newHints, topic, key, value));
 
     /// <summary>What the worker would do with the record under <paramref name="planner"/>'s rules; never throws for bad input.</summary>
-    private static RecordInvalidations Evaluate(InvalidationPlanner planner, DecoderHints hints, string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    private RecordInvalidations Evaluate(InvalidationPlanner planner, DecoderHints hints, string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, hints);
+            decoded = _decoder.Decode(topic, key, value, hints);
         }
         catch (ChangeEventFormatException ex)
         {

@@ -32,7 +32,7 @@ internal static class DlqCommand
                 var options = services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
                 // The selected source's store: the topic in Kafka mode, the table in direct mode.
                 var replay = new DeadLetterReplay(
-                    services.GetRequiredService<IDeadLetterStore>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>(), options.DeadLetter.MaxRecordBytes);
+                    services.GetRequiredService<IDeadLetterReader>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>(), options.DeadLetter.MaxRecordBytes);
                 var report = await replay.RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync(report.ToString()).ConfigureAwait(false);
                 return report.Failures.Count == 0 ? 0 : 1;

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
@@ -14,8 +14,6 @@ namespace Invalidator.Worker.Cli;
 /// </summary>
 internal static class ExplainCommand
 {
-    private static readonly JsonWriterOptions Indented = new() { Indented = true };
-
     public static Command Build(TextWriter output, TextWriter error)
     {
         var rules = new Option<FileInfo>("--rules") { Description = "The rules file (YAML).", Required = true };
@@ -29,7 +27,7 @@ internal static class ExplainCommand
                 var loaded = LoadedRules.Load(parse.GetValue(rules)!.FullName, DateTimeOffset.UtcNow);
                 var (_, topic, key, value) = RecordFiles.ReadOne(parse.GetValue(record)!.FullName);
                 // The worker's decoding: the rules' hints (format, decimals, replica identity) apply here too.
-                var decoded = DebeziumDecoder.Decode(topic, key, value, loaded.Rules.DecoderHints);
+                var decoded = new DebeziumDecoder().Decode(topic, key, value, loaded.Rules.DecoderHints);
                 InvalidationPlan? plan;
                 try
                 {
@@ -70,73 +68,51 @@ internal static class ExplainCommand
 
     private static string Render(string topic, DecodedRecord decoded, InvalidationPlan? plan, LoadedRules rules)
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, Indented))
-        {
-            json.WriteStartObject();
-            json.WriteString("topic", topic);
-            json.WriteString("kind", decoded.Kind.ToString());
-            if (decoded.Change is { } change)
-            {
-                json.WriteString("table", change.Table);
-                json.WriteString("op", change.Operation.ToCode());
-                if (change.CommitTime is { } committed)
-                {
-                    json.WriteString("commitTime", committed);
-                }
-
-                // Only when set: a delete shaped like REPLICA IDENTITY DEFAULT's, which the worker counts and logs (event 8020).
-                if (change.SuspectDefaultIdentity)
-                {
-                    json.WriteBoolean("suspectDefaultIdentity", true);
-                }
-            }
-
-            json.WriteString("outcome", plan?.Outcome.ToString() ?? "NothingToInvalidate");
-            // A shadow rule's keys are what the worker would count, not delete.
-            var rule = decoded.Change is { } planned && rules.Rules.TryGetRule(planned.Table, out var found) ? found : null;
-            json.WriteBoolean("shadow", rule?.Shadow ?? false);
+        var change = decoded.Change;
+        // A shadow rule's keys are what the worker would count, not delete.
+        var rule = change is not null && rules.Rules.TryGetRule(change.Table, out var found) ? found : null;
+        var explained = new ExplainJson(
+            topic,
+            decoded.Kind.ToString(),
+            change?.Table,
+            change?.Operation.ToCode(),
+            change?.CommitTime,
+            // Only when set: a delete shaped like REPLICA IDENTITY DEFAULT's, which the worker counts and logs (event 8020).
+            change?.SuspectDefaultIdentity == true ? true : null,
+            plan?.Outcome.ToString() ?? "NothingToInvalidate",
+            rule?.Shadow ?? false,
             // What the rule adds to the deletes: lease keys, and a second delete (null: the worker's global delay applies).
-            json.WriteBoolean("leases", rule?.Leases ?? false);
-            if (rule?.SecondDelete is { } delay)
-            {
-                json.WriteString("secondDelete", RuleDuration.Format(delay));
-            }
-            else
-            {
-                json.WriteNull("secondDelete");
-            }
-
-            json.WriteString("rulesVersion", rules.Version);
-            WriteSorted(json, "keys", plan?.Keys ?? []);
-            WriteSorted(json, "tags", plan?.Tags ?? []);
-            json.WriteStartArray("unresolved");
-            foreach (var unresolved in plan?.Unresolved ?? [])
-            {
-                json.WriteStartObject();
-                json.WriteString("template", unresolved.Template);
-                json.WriteString("image", unresolved.Image);
-                json.WriteString("column", unresolved.Column);
-                json.WriteString("failure", unresolved.Failure.ToString());
-                json.WriteString("reason", unresolved.Reason);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
+            rule?.Leases ?? false,
+            rule?.SecondDelete is { } delay ? RuleDuration.Format(delay) : null,
+            rules.Version,
+            Sorted(plan?.Keys ?? []),
+            Sorted(plan?.Tags ?? []),
+            (plan?.Unresolved ?? []).Select(u => new ExplainUnresolvedJson(u.Template, u.Image, u.Column, u.Failure.ToString(), u.Reason)).ToList());
+        return JsonSerializer.Serialize(explained, ReportJsonContext.Default.ExplainJson);
     }
 
-    private static void WriteSorted(Utf8JsonWriter json, string name, IEnumerable<string> values)
-    {
-        json.WriteStartArray(name);
-        foreach (var value in values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-        {
-            json.WriteStringValue(value);
-        }
-
-        json.WriteEndArray();
-    }
+    private static List<string> Sorted(IEnumerable<string> values) => values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
 }
+
+/// <summary>
+/// <c>explain</c>'s answer. The change's fields are left out for a record that is no change; <see cref="SuspectDefaultIdentity"/>
+/// is there only when true.
+/// </summary>
+internal sealed record ExplainJson(
+    string Topic,
+    string Kind,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Table,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Op,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTimeOffset? CommitTime,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? SuspectDefaultIdentity,
+    string Outcome,
+    bool Shadow,
+    bool Leases,
+    string? SecondDelete,
+    string RulesVersion,
+    IReadOnlyList<string> Keys,
+    IReadOnlyList<string> Tags,
+    IReadOnlyList<ExplainUnresolvedJson> Unresolved);
+
+/// <summary>A template no image rendered, and why.</summary>
+internal sealed record ExplainUnresolvedJson(string Template, string Image, string Column, string Failure, string Reason);

@@ -5,7 +5,7 @@ using Invalidator.Worker.Cli.Replay;
 namespace Invalidator.Worker.Cli;
 
 /// <summary>The command line: <c>run</c> (the default), <c>explain</c>, <c>rules check</c>, <c>rules diff</c>, <c>dlq replay</c>, <c>audit</c> and <c>replay</c>.</summary>
-public static class InvalidatorCommandLine
+internal static class InvalidatorCommandLine
 {
     public static Task<int> InvokeAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Invalidator.Core.ChangeEvents;
 
@@ -9,30 +8,13 @@ namespace Invalidator.Worker.DeadLetters;
 /// column to its canonical text (SQL NULL as null). An unavailable (unchanged TOAST) value is left out: like it, a
 /// missing column never renders into a key. <c>dlq replay</c> reads it back and plans it with the current rules.
 /// </summary>
-public static class ChangeEventJson
+internal static class ChangeEventJson
 {
     public static string Write(ChangeEvent change, string position)
     {
         ArgumentNullException.ThrowIfNull(change);
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteString("table", change.Table);
-            json.WriteString("op", change.Operation.ToCode());
-            json.WriteString("lsn", position);
-            if (change.CommitTime is { } commitTime)
-            {
-                json.WriteString("commitTime", commitTime);
-            }
-
-            WriteImage(json, "before", change.Before);
-            WriteImage(json, "after", change.After);
-            WriteImage(json, "key", change.Key);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        var row = new ChangeEventRow(change.Table, change.Operation.ToCode(), position, change.CommitTime, Image(change.Before), Image(change.After), Image(change.Key));
+        return JsonSerializer.Serialize(row, DeadLetterJsonContext.Default.ChangeEventRow);
     }
 
     /// <summary>Reads a change written by <see cref="Write"/>; throws <see cref="JsonException"/> (or a format error) on anything else.</summary>
@@ -61,25 +43,9 @@ public static class ChangeEventJson
         }
     }
 
-    private static void WriteImage(Utf8JsonWriter json, string name, RowImage? image)
-    {
-        if (image is null)
-        {
-            json.WriteNull(name);
-            return;
-        }
-
-        json.WriteStartObject(name);
-        foreach (var (column, value) in image.Columns)
-        {
-            switch (value.Kind)
-            {
-                case ColumnValueKind.Present: json.WriteString(column, value.Text); break;
-                case ColumnValueKind.Null: json.WriteNull(column); break;
-                default: break;
-            }
-        }
-
-        json.WriteEndObject();
-    }
+    // An unavailable (or undecodable) value is left out: it never renders into a key either.
+    private static Dictionary<string, string?>? Image(RowImage? image) =>
+        image?.Columns
+            .Where(c => c.Value.Kind is ColumnValueKind.Present or ColumnValueKind.Null)
+            .ToDictionary(c => c.Key, c => c.Value.Kind == ColumnValueKind.Present ? c.Value.Text : null);
 }

@@ -4,7 +4,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// The names every dead-letter store shares: the two kinds of letter and, on the topic, the headers that say
 /// why and where a letter came from (a public contract: docs/guarantees.md "What the dead-letter topic holds").
 /// </summary>
-public static class DeadLetterKinds
+internal static class DeadLetterKinds
 {
     public const string Poison = "poison";
     public const string Region = RegionDeadLetter.Kind;

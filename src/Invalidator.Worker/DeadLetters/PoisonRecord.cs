@@ -1,5 +1,5 @@
 using Invalidator.Core.ChangeEvents;
-using Invalidator.Worker.Processing;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.DeadLetters;
 
@@ -12,7 +12,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// <param name="PositionText">The position as people read it: <c>topic[0]@17</c>, or an LSN such as <c>0/16B3748</c>.</param>
 /// <param name="Reason">Why it could not be used: the decoder's or the planner's message.</param>
 /// <param name="Content">The record itself.</param>
-public sealed record PoisonRecord(SourcePartition Partition, long Position, string PositionText, string Reason, PoisonContent Content)
+internal sealed record PoisonRecord(SourcePartition Partition, long Position, string PositionText, string Reason, PoisonContent Content)
 {
     /// <summary>
     /// The letter as <c>Invalidator:DeadLetter:Redact</c> keeps it: the record key and the reason only. A raw record loses
@@ -31,15 +31,15 @@ public sealed record PoisonRecord(SourcePartition Partition, long Position, stri
 }
 
 /// <summary>What a poison record holds: the raw record, or a decoded change whose rules failed.</summary>
-public abstract record PoisonContent
+internal abstract record PoisonContent
 {
     /// <summary>Only the record key is kept (<c>Invalidator:DeadLetter:Redact</c>).</summary>
     public bool Redacted { get; init; }
 }
 
 /// <summary>A record as the broker delivered it (undecodable, oversized, or its rules failed), kept unchanged.</summary>
-public sealed record RawRecordContent(
+internal sealed record RawRecordContent(
     string Topic, byte[]? Key, byte[]? Value, IReadOnlyList<KeyValuePair<string, byte[]>> Headers, DateTimeOffset? Timestamp) : PoisonContent;
 
 /// <summary>A decoded change whose rules could not be evaluated (direct mode has no raw record to keep).</summary>
-public sealed record ChangeContent(ChangeEvent Change) : PoisonContent;
+internal sealed record ChangeContent(ChangeEvent Change) : PoisonContent;

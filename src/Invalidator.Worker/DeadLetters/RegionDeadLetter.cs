@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Invalidator.Worker.Processing;
 
 namespace Invalidator.Worker.DeadLetters;
 
@@ -10,7 +9,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// The same shape, of kind <see cref="DeadLetterKinds.Poison"/>, holds the names a region's server refused for good
 /// (the server's error is its reason) or a letter quarantined by the redrive: never redriven, <c>dlq replay</c> re-applies it.
 /// </summary>
-public sealed record RegionDeadLetter(
+internal sealed record RegionDeadLetter(
     string Region,
     IReadOnlyCollection<string> Keys,
     IReadOnlyCollection<string> Tags,
@@ -21,28 +20,20 @@ public sealed record RegionDeadLetter(
 {
     public const string Kind = "region";
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
     /// <summary>Records <paramref name="From"/> to <paramref name="To"/> (inclusive) of a topic partition, or an LSN range.</summary>
-    public sealed record SourceRange(string Source, int Partition, long From, long To);
-
-    public static IReadOnlyList<SourceRange> RangesOf(SourceBatch batch) =>
-        batch.Progress.Select(p => new SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
+    internal sealed record SourceRange(string Source, int Partition, long From, long To);
 
     /// <summary>The letter as JSON, <c>{"kind":"region","letter":{...}}</c> (<paramref name="kind"/> <c>poison</c> for a region's poison letter).</summary>
-    public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), Json);
+    public byte[] ToJson(string kind = Kind) => JsonSerializer.SerializeToUtf8Bytes(new Envelope(kind, this), DeadLetterJsonContext.Default.Envelope);
 
     /// <summary>Reads a region dead letter (of <paramref name="kind"/>); throws <see cref="JsonException"/> when the bytes are not one.</summary>
     public static RegionDeadLetter FromJson(ReadOnlySpan<byte> json, string kind = Kind)
     {
-        var envelope = JsonSerializer.Deserialize<Envelope>(json, Json);
+        var envelope = JsonSerializer.Deserialize(json, DeadLetterJsonContext.Default.Envelope);
         return envelope is { Letter: { } letter } && envelope.Kind == kind && !string.IsNullOrEmpty(letter.Region)
             ? letter with { Keys = letter.Keys ?? [], Tags = letter.Tags ?? [], Sources = letter.Sources ?? [] }
             : throw new JsonException($"not a dead letter of kind {kind}");
     }
 
-    private sealed record Envelope(string Kind, RegionDeadLetter Letter);
+    internal sealed record Envelope(string Kind, RegionDeadLetter Letter);
 }

@@ -1,4 +1,5 @@
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ namespace Invalidator.Worker.DeadLetters;
 /// name is shown as <see cref="KeyRedaction"/> says (the letter itself keeps the names, for the replay).
 /// </summary>
 internal sealed class RegionPoisonWriter(
-    IDeadLetterStore? store, InvalidatorMetrics metrics, ILogger logger, TimeProvider time, WorkerStatus? status, KeyRedaction? redaction = null, LiveRules? rules = null)
+    IDeadLetterWriter? store, WorkerEvents events, ILogger logger, TimeProvider time, KeyRedaction? redaction = null, LiveRules? rules = null)
 {
     /// <summary>Writes the region's refused names; returns once they are durable. Throws when the store failed (the caller retries; a letter written twice is harmless).</summary>
     public async Task WriteAsync(
@@ -70,11 +71,6 @@ internal sealed class RegionPoisonWriter(
         return (isTag ? "tag " : "key ") + (redaction ?? KeyRedaction.Redacting).Name(name, templates);
     }
 
-    private void Counted(RegionDeadLetter letter, int names)
-    {
-        var region = new KeyValuePair<string, object?>("region", letter.Region);
-        metrics.RegionPoison.Add(names, region);
-        metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Poison), region);
-        status?.DeadLettered(DeadLetterKinds.Poison, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}");
-    }
+    private void Counted(RegionDeadLetter letter, int names) =>
+        events.Publish(new DeadLetterWritten(DeadLetterKinds.Poison, letter.Region, $"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}", names));
 }

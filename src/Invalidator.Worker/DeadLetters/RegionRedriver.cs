@@ -1,4 +1,5 @@
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
@@ -24,26 +25,26 @@ internal sealed class RegionRedriver : BackgroundService
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
 
     private readonly InvalidatorOptions _options;
-    private readonly IDeadLetterStore _store;
+    private readonly IRedriveReader _letters;
     private readonly RegionSet _regions;
     private readonly ILogger<RegionRedriver> _logger;
     private readonly TimeProvider _time;
     private readonly RateLimitedLog _stalledLog;
     private readonly RegionPoisonWriter _refusals;
-    private readonly WorkerStatus? _status;
+    private readonly WorkerEvents _events;
 
     public RegionRedriver(
-        IOptions<InvalidatorOptions> options, IDeadLetterStore store, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
-        InvalidatorMetrics metrics, WorkerStatus? status = null, KeyRedaction? redaction = null, LiveRules? rules = null)
+        IOptions<InvalidatorOptions> options, IRedriveReader letters, IDeadLetterWriter writer, RegionSet regions, ILogger<RegionRedriver> logger, TimeProvider time,
+        WorkerEvents events, KeyRedaction? redaction = null, LiveRules? rules = null)
     {
         _options = options.Value;
-        _store = store;
+        _letters = letters;
         _regions = regions;
         _logger = logger;
         _time = time;
         _stalledLog = new RateLimitedLog(TimeSpan.FromSeconds(10), time);
-        _refusals = new RegionPoisonWriter(store, metrics, logger, time, status, redaction, rules);
-        _status = status;
+        _refusals = new RegionPoisonWriter(writer, events, logger, time, redaction, rules);
+        _events = events;
     }
 
     // A shadow worker deletes nothing, so it redrives nothing either (the letters on a shared topic are live workers').
@@ -62,7 +63,7 @@ internal sealed class RegionRedriver : BackgroundService
                 if (letters.Count == 0)
                 {
                     // Nothing waits: the region's redrive backlog is empty (its age 0).
-                    _status?.RedriveBacklog(region.Name, null);
+                    _events.Publish(new RedriveBacklogMeasured(region.Name, null));
                     await Task.Delay(IdlePoll, _time, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
@@ -77,7 +78,7 @@ internal sealed class RegionRedriver : BackgroundService
                     }
 
                     // Letters are read oldest first, so this one's failure time is the backlog's age (while it waits, the age grows).
-                    _status?.RedriveBacklog(region.Name, letter.Letter.FailedAt, letter.Where);
+                    _events.Publish(new RedriveBacklogMeasured(region.Name, letter.Letter.FailedAt, letter.Where));
                     var (result, quarantine) = await RedriveAsync(region, letter, letter.Letter, stoppingToken).ConfigureAwait(false);
                     if (quarantine is { } failed)
                     {
@@ -105,7 +106,7 @@ internal sealed class RegionRedriver : BackgroundService
         {
             try
             {
-                return await _store.ReadPendingAsync(region.Name, ReadLimit, stoppingToken).ConfigureAwait(false);
+                return await _letters.ReadPendingAsync(region.Name, ReadLimit, stoppingToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
@@ -185,7 +186,7 @@ internal sealed class RegionRedriver : BackgroundService
         {
             try
             {
-                await _store.MarkRedrivenAsync(letter, stoppingToken).ConfigureAwait(false);
+                await _letters.MarkRedrivenAsync(letter, stoppingToken).ConfigureAwait(false);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
@@ -200,7 +201,7 @@ internal sealed class RegionRedriver : BackgroundService
         var delay = _options.DeadLetter.RedriveRetryInterval;
         if (_stalledLog.ShouldLog(region.Name, out var suppressed))
         {
-            Log.RedriveStalled(_logger, region.Name, _store.Name, Log.Describe(exception), delay, suppressed);
+            Log.RedriveStalled(_logger, region.Name, _letters.Name, Log.Describe(exception), delay, suppressed);
         }
 
         await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);

@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.Diagnostics;
 
@@ -6,9 +8,21 @@ namespace Invalidator.Worker.Diagnostics;
 /// The worker's instruments on the <c>Invalidator</c> meter. The exported Prometheus names are a public
 /// contract (docs/operations.md, Grafana dashboard, alerts): the OpenTelemetry exporter adds <c>_total</c> to counters
 /// and keeps a name that already ends in its unit, so <c>invalidator_records</c> is scraped as
-/// <c>invalidator_records_total</c> and <c>invalidator_lag_seconds</c> stays as it is.
+/// <c>invalidator_records_total</c> and <c>invalidator_lag_seconds</c> stays as it is. The counters and histograms are
+/// read from the worker's events; the gauges from the status (<see cref="ObserveStatus"/>) when scraped.
 /// </summary>
-internal sealed class InvalidatorMetrics
+internal sealed class InvalidatorMetrics :
+    IEventListener<RecordHandled>,
+    IEventListener<TemplateUnresolved>,
+    IEventListener<ShadowPlanned>,
+    IEventListener<SuspectDefaultIdentitySeen>,
+    IEventListener<RulesReloaded>,
+    IEventListener<BatchApplied>,
+    IEventListener<SecondDeletesRanEarly>,
+    IEventListener<RegionApplied>,
+    IEventListener<RegionSecondDeleted>,
+    IEventListener<RegionRetried>,
+    IEventListener<DeadLetterWritten>
 {
     public const string MeterName = "Invalidator";
 
@@ -19,7 +33,9 @@ internal sealed class InvalidatorMetrics
 
     private readonly Meter _meter;
 
-    public InvalidatorMetrics(IMeterFactory meterFactory)
+    /// <param name="meterFactory">Where the meter comes from (the host's, which the exporter reads).</param>
+    /// <param name="regions">The configured regions: their series exist from the start at 0, so rate() and increase() see the first retry or dead letter.</param>
+    public InvalidatorMetrics(IMeterFactory meterFactory, IEnumerable<string>? regions = null)
     {
         var meter = meterFactory.Create(MeterName);
         _meter = meter;
@@ -52,65 +68,156 @@ internal sealed class InvalidatorMetrics
             unit: "s",
             description: "Database commit time to the moment every region acknowledged the delete.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EndToEndSecondsBuckets });
+
+        foreach (var region in regions ?? [])
+        {
+            var tag = new KeyValuePair<string, object?>("region", region);
+            KeysDeleted.Add(0, tag);
+            KeysFound.Add(0, tag);
+            RegionRetries.Add(0, tag);
+            SecondDeletes.Add(0, tag);
+            SecondDeleteHits.Add(0, tag);
+            RegionPoison.Add(0, tag);
+        }
+
+        DeadLetters.Add(0, new("reason", "poison"), new("region", ""));
+        SecondDeletesEarly.Add(0);
+        // From the start at 0, so increase() sees the first refused reload.
+        foreach (var result in new[] { "applied", "rejected" })
+        {
+            RulesReloads.Add(0, new KeyValuePair<string, object?>("result", result));
+        }
     }
 
-    public Counter<long> Records { get; }
+    private Counter<long> Records { get; }
 
-    public Counter<long> KeysDeleted { get; }
+    private Counter<long> KeysDeleted { get; }
 
-    public Counter<long> KeysFound { get; }
+    private Counter<long> KeysFound { get; }
 
-    public Counter<long> RegionRetries { get; }
+    private Counter<long> RegionRetries { get; }
 
-    public Histogram<double> RegionDeleteSeconds { get; }
+    private Histogram<double> RegionDeleteSeconds { get; }
 
-    public Counter<long> DeadLetters { get; }
+    private Counter<long> DeadLetters { get; }
 
-    public Counter<long> SecondDeletes { get; }
+    private Counter<long> SecondDeletes { get; }
 
-    public Counter<long> SecondDeleteHits { get; }
+    private Counter<long> SecondDeleteHits { get; }
 
-    public Counter<long> SecondDeletesEarly { get; }
+    private Counter<long> SecondDeletesEarly { get; }
 
-    public Counter<long> UnresolvedTemplates { get; }
+    private Counter<long> UnresolvedTemplates { get; }
 
-    public Histogram<int> BatchSize { get; }
+    private Histogram<int> BatchSize { get; }
 
-    public Counter<long> RegionPoison { get; }
+    private Counter<long> RegionPoison { get; }
 
-    public Histogram<double> EndToEndSeconds { get; }
+    private Histogram<double> EndToEndSeconds { get; }
 
-    public Counter<long> RulesReloads { get; }
+    private Counter<long> RulesReloads { get; }
 
-    public Counter<long> ShadowRecords { get; }
+    private Counter<long> ShadowRecords { get; }
 
-    public Counter<long> ShadowKeys { get; }
+    private Counter<long> ShadowKeys { get; }
 
-    public Counter<long> ShadowTags { get; }
+    private Counter<long> ShadowTags { get; }
 
-    public Counter<long> SuspectDefaultIdentity { get; }
+    private Counter<long> SuspectDefaultIdentity { get; }
 
     /// <summary><c>invalidator_rules_info{version,loaded_at}</c>, read from the live rules when scraped. Called once, when they are first loaded.</summary>
     public void ObserveRules(Func<IEnumerable<Measurement<int>>> info) =>
         _meter.CreateObservableGauge("invalidator_rules_info", info, description: "1, labelled with the live rules file's version (a hash of its text) and when it was loaded.");
 
-    /// <summary><c>invalidator_redrive_backlog_age_seconds{region}</c>, read from the worker's status when scraped. Called once, by <see cref="WorkerStatus"/>.</summary>
-    public void ObserveRedriveBacklog(Func<IEnumerable<Measurement<double>>> ages) =>
-        _meter.CreateObservableGauge("invalidator_redrive_backlog_age_seconds", ages, unit: "s", description: "Age of the oldest dead letter the region's redrive is working on (0 when none waits); above Invalidator:DeadLetter:MaxRedriveAge the region is not ready.");
-
-    /// <summary>
-    /// The gauges, read from the worker's status when scraped (never measured on the consume loop).
-    /// Called once, by <see cref="WorkerStatus"/>.
-    /// </summary>
-    public void ObserveStatus(
-        Func<IEnumerable<Measurement<long>>> consumerLag,
-        Func<IEnumerable<Measurement<double>>> lagSeconds,
-        Func<IEnumerable<Measurement<int>>> circuitOpen,
-        Func<long> secondDeletesPending)
+    /// <summary>The gauges, read from the worker's status when scraped (never measured on the consume loop). Called once.</summary>
+    public void ObserveStatus(WorkerStatus status)
     {
-        _meter.CreateObservableGauge("invalidator_consumer_lag_messages", consumerLag, description: "Log-end offset minus committed offset, per assigned partition (from librdkafka statistics).");
-        _meter.CreateObservableGauge("invalidator_lag_seconds", lagSeconds, unit: "s", description: "Now minus the database commit time of the partition's last applied record.");
-        _meter.CreateObservableGauge("invalidator_region_circuit_open", circuitOpen, description: "1 while the region's circuit breaker is open or half-open, else 0.");
-        _meter.CreateObservableGauge("invalidator_second_deletes_pending", secondDeletesPending, description: "Keys and tags waiting for their delayed second delete (bounded by Invalidator:Consistency:SecondDeleteMaxPending).");
+        _meter.CreateObservableGauge(
+            "invalidator_consumer_lag_messages",
+            () => status.Partitions().Where(p => p.LagMessages is not null).Select(p => new Measurement<long>(p.LagMessages!.Value, PartitionTags(p))).ToList(),
+            description: "Log-end offset minus committed offset, per assigned partition (from librdkafka statistics).");
+        _meter.CreateObservableGauge(
+            "invalidator_lag_seconds",
+            () => status.Partitions().Where(p => p.LagSeconds is not null).Select(p => new Measurement<double>(p.LagSeconds!.Value, PartitionTags(p))).ToList(),
+            unit: "s",
+            description: "Now minus the database commit time of the partition's last applied record.");
+        _meter.CreateObservableGauge(
+            "invalidator_region_circuit_open",
+            () => status.Regions().Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, RegionTag(r.Name))).ToList(),
+            description: "1 while the region's circuit breaker is open or half-open, else 0.");
+        _meter.CreateObservableGauge(
+            "invalidator_second_deletes_pending",
+            () => status.SecondDeletesPending,
+            description: "Keys and tags waiting for their delayed second delete (bounded by Invalidator:Consistency:SecondDeleteMaxPending).");
+        _meter.CreateObservableGauge(
+            "invalidator_redrive_backlog_age_seconds",
+            () => status.Regions().Select(r => new Measurement<double>(r.RedriveAge(status.Time.GetUtcNow())?.TotalSeconds ?? 0, RegionTag(r.Name))).ToList(),
+            unit: "s",
+            description: "Age of the oldest dead letter the region's redrive is working on (0 when none waits); above Invalidator:DeadLetter:MaxRedriveAge the region is not ready.");
     }
+
+    public void On(in RecordHandled e) =>
+        Records.Add(1, new KeyValuePair<string, object?>("topic", e.Source), new KeyValuePair<string, object?>("op", e.Operation), new KeyValuePair<string, object?>("outcome", e.Outcome));
+
+    public void On(in TemplateUnresolved e) =>
+        UnresolvedTemplates.Add(1, new KeyValuePair<string, object?>("table", e.Table), new KeyValuePair<string, object?>("template", e.Template));
+
+    public void On(in ShadowPlanned e)
+    {
+        var tag = new KeyValuePair<string, object?>("table", e.Table);
+        ShadowRecords.Add(1, tag);
+        ShadowKeys.Add(e.Keys, tag);
+        ShadowTags.Add(e.Tags, tag);
+    }
+
+    public void On(in SuspectDefaultIdentitySeen e) => SuspectDefaultIdentity.Add(1, new KeyValuePair<string, object?>("table", e.Table));
+
+    public void On(in RulesReloaded e) => RulesReloads.Add(1, new KeyValuePair<string, object?>("result", e.Result));
+
+    public void On(in BatchApplied e)
+    {
+        foreach (var committed in e.CommitTimes)
+        {
+            // A commit time ahead of this clock is skew between hosts, not negative latency.
+            EndToEndSeconds.Record(Math.Max(0, (e.At - committed).TotalSeconds));
+        }
+
+        BatchSize.Record(e.Records);
+    }
+
+    public void On(in SecondDeletesRanEarly e) => SecondDeletesEarly.Add(e.Names);
+
+    public void On(in RegionApplied e)
+    {
+        var region = RegionTag(e.Region);
+        RegionDeleteSeconds.Record(e.Duration.TotalSeconds, region);
+        KeysDeleted.Add(e.KeysDeleted, region);
+        KeysFound.Add(e.KeysFound, region);
+    }
+
+    public void On(in RegionSecondDeleted e)
+    {
+        // UNLINK's count is all the second delete learns: a key found again was populated inside the window.
+        var region = RegionTag(e.Region);
+        SecondDeletes.Add(e.KeysDeleted, region);
+        SecondDeleteHits.Add(e.KeysFound, region);
+    }
+
+    public void On(in RegionRetried e) => RegionRetries.Add(1, RegionTag(e.Region));
+
+    public void On(in DeadLetterWritten e)
+    {
+        var region = RegionTag(e.Region);
+        if (e.PoisonedNames > 0)
+        {
+            RegionPoison.Add(e.PoisonedNames, region);
+        }
+
+        DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", e.Kind), region);
+    }
+
+    private static KeyValuePair<string, object?> RegionTag(string region) => new("region", region);
+
+    private static KeyValuePair<string, object?>[] PartitionTags(PartitionView partition) =>
+        [new("topic", partition.Source), new("partition", partition.Partition.ToString(CultureInfo.InvariantCulture))];
 }

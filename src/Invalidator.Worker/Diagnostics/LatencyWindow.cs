@@ -45,4 +45,4 @@ internal sealed class LatencyWindow(int capacity = 4096)
 }
 
 /// <summary>Percentiles in seconds of the recent samples; null while there are none.</summary>
-public sealed record LatencySummary(int Samples, double? P50, double? P90, double? P99, double? Max);
+internal sealed record LatencySummary(int Samples, double? P50, double? P90, double? P99, double? Max);

@@ -1,7 +1,7 @@
 namespace Invalidator.Worker.Hosting;
 
 /// <summary>The worker's exit codes, which an orchestrator (or a person) acts on.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     /// <summary>The worker failed while running (a broker that is unreachable, a fatal Kafka error, a crash): restart it.</summary>
     public const int Failure = 1;

@@ -11,7 +11,7 @@ namespace Invalidator.Worker.Hosting;
 /// Builds the worker's host: <c>appsettings.json</c> (or the <c>--config</c> file instead), then
 /// <c>Invalidator__*</c> environment variables, then the command line.
 /// </summary>
-public static class InvalidatorHost
+internal static class InvalidatorHost
 {
     public static HostApplicationBuilder CreateBuilder(string[] args, string? configFile = null)
     {

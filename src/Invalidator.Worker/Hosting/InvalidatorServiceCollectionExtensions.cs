@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -22,7 +23,7 @@ using OpenTelemetry.Resources;
 namespace Invalidator.Worker.Hosting;
 
 /// <summary>One <c>AddX</c> per concern, so a host (or a test) composes the worker from parts.</summary>
-public static class InvalidatorServiceCollectionExtensions
+internal static class InvalidatorServiceCollectionExtensions
 {
     /// <summary>Everything the worker needs: options, rules, regions, the source <c>Invalidator:Source</c> selects, and diagnostics.</summary>
     public static IServiceCollection AddInvalidator(this IServiceCollection services) =>
@@ -44,8 +45,9 @@ public static class InvalidatorServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, InvalidatorOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnreadRegionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>(
-            sp => new UnknownKeysValidator(sp.GetRequiredService<IConfiguration>(), ConfigurationSchema.Worker)));
+        // The keys the worker knows, which UnknownKeysValidator checks the configuration against.
+        services.TryAddSingleton(ConfigurationSchema.Worker);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvalidatorOptions>, UnknownKeysValidator>());
         return services;
     }
 
@@ -53,19 +55,23 @@ public static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new WorkerStatus(
+            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
             _ = sp.GetService<MeterProvider>();
-            return new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>());
+            var metrics = new InvalidatorMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Regions.Keys);
+            metrics.ObserveStatus(sp.GetRequiredService<WorkerStatus>());
+            return metrics;
         });
+        // What the pipeline publishes, read by the metrics and the status page.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, InvalidatorMetrics>(sp => sp.GetRequiredService<InvalidatorMetrics>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
+        services.TryAddSingleton(sp => new WorkerEvents(sp.GetServices<IWorkerEventListener>()));
         services.TryAddSingleton<WorkerExit>();
         services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
-        services.TryAddSingleton(sp => new WorkerStatus(
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<TimeProvider>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IBatchListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("invalidator"))
@@ -104,7 +110,7 @@ public static class InvalidatorServiceCollectionExtensions
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
             var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
-            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules");
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(RulesReloader.LogCategory);
             Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
             {
@@ -113,30 +119,18 @@ public static class InvalidatorServiceCollectionExtensions
 
             RulesReloader.LogShadowRules(logger, loaded.Rules);
             var live = new LiveRules(loaded);
-            var metrics = sp.GetRequiredService<InvalidatorMetrics>();
-            metrics.ObserveRules(live.InfoMeasurements);
-            // From the start at 0, so increase() sees the first refused reload.
-            foreach (var result in new[] { RulesReloadResult.Applied, RulesReloadResult.Rejected })
-            {
-                metrics.RulesReloads.Add(0, new KeyValuePair<string, object?>("result", result.ToString().ToLowerInvariant()));
-            }
-
+            sp.GetRequiredService<InvalidatorMetrics>().ObserveRules(live.InfoMeasurements);
             return live;
         });
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
-        services.TryAddSingleton(sp => new RulesReloader(
-            sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Invalidator.Rules"),
-            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
         services.TryAddSingleton(sp => new ChangeRecordPlanner(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;
     }
@@ -146,19 +140,17 @@ public static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(RedisErrorClassifier.Default);
         services.TryAddSingleton(sp => RegionSetFactory.Create(
             sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton(sp => new BatchApplier(
             sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IDeadLetterStore>(),
+            sp.GetService<IDeadLetterWriter>(),
             sp.GetServices<IBatchListener>(),
-            sp.GetRequiredService<InvalidatorMetrics>(),
+            sp.GetRequiredService<WorkerEvents>(),
             sp.GetRequiredService<ILogger<BatchApplier>>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<WorkerStatus>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
             sp.GetRequiredService<KeyRedaction>(),
             sp.GetRequiredService<LiveRules>()));
@@ -166,19 +158,34 @@ public static class InvalidatorServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The dead-letter store of the selected source (each source registers its own in its <c>AddX</c>) and the one
-    /// redriver on top of it.
+    /// The dead-letter store of the selected source in its three roles, writer, redrive reader and <c>dlq replay</c>
+    /// reader (each source registers its own in its <c>AddX</c>), and the one redriver on top of it.
     /// </summary>
     public static IServiceCollection AddInvalidatorDeadLetters(this IServiceCollection services)
     {
-        services.TryAddSingleton<IDeadLetterStore>(sp =>
-        {
-            var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
-            var choice = sp.GetServices<DeadLetterStoreChoice>().LastOrDefault(c => c.Source == source)
-                ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
-            return choice.Create(sp);
-        });
+        services.TryAddSingleton(Selected<IDeadLetterWriter>);
+        services.TryAddSingleton(Selected<IRedriveReader>);
+        services.TryAddSingleton(Selected<IDeadLetterReader>);
         services.AddHostedService<RegionRedriver>();
+        return services;
+    }
+
+    private static TRole Selected<TRole>(IServiceProvider sp)
+        where TRole : class
+    {
+        var source = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Source;
+        var choice = sp.GetServices<DeadLetterRole<TRole>>().LastOrDefault(c => c.Source == source)
+            ?? throw new InvalidOperationException($"No dead-letter store is registered for Invalidator:Source {source}: add AddInvalidator{source}Source().");
+        return choice.Create(sp);
+    }
+
+    /// <summary>Registers <typeparamref name="TStore"/> as the dead-letter <typeparamref name="TRole"/> of <paramref name="source"/>.</summary>
+    private static IServiceCollection AddDeadLetterRole<TRole, TStore>(this IServiceCollection services, ChangeSourceKind source)
+        where TRole : class
+        where TStore : class, TRole
+    {
+        services.TryAddSingleton<TStore>();
+        services.AddSingleton(new DeadLetterRole<TRole>(source, sp => sp.GetRequiredService<TStore>()));
         return services;
     }
 
@@ -186,9 +193,11 @@ public static class InvalidatorServiceCollectionExtensions
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
         services.TryAddSingleton<SourceHost>();
-        services.TryAddSingleton<KafkaDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Kafka, sp => sp.GetRequiredService<KafkaDeadLetterStore>()));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<KafkaChangeSource>(sp, ChangeSourceKind.Kafka));
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
+            .AddDeadLetterRole<IDeadLetterReader, KafkaDeadLetterReader>(ChangeSourceKind.Kafka);
+        services.AddSourceBound<KafkaChangeSource>(ChangeSourceKind.Kafka);
         return services;
     }
 
@@ -196,13 +205,24 @@ public static class InvalidatorServiceCollectionExtensions
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
         services.TryAddSingleton<SourceHost>();
-        services.TryAddSingleton<PostgresDeadLetterStore>();
-        services.AddSingleton(new DeadLetterStoreChoice(ChangeSourceKind.Postgres, sp => sp.GetRequiredService<PostgresDeadLetterStore>()));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<PostgresChangeSource>(sp, ChangeSourceKind.Postgres));
-        services.AddSingleton<IHostedService>(sp => new SourceBoundService<DeadLetterPurge>(sp, ChangeSourceKind.Postgres));
+        services.TryAddSingleton<PostgresDeadLetterTable>();
+        services
+            .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IRedriveReader, PostgresRedriveReader>(ChangeSourceKind.Postgres)
+            .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
         return services;
+    }
+
+    /// <summary>Runs <typeparamref name="TService"/> as a hosted service when <c>Invalidator:Source</c> is <paramref name="kind"/>.</summary>
+    private static void AddSourceBound<TService>(this IServiceCollection services, ChangeSourceKind kind)
+        where TService : class, IHostedService
+    {
+        services.TryAddSingleton(new SourceBinding<TService>(kind));
+        services.AddHostedService<SourceBoundService<TService>>();
     }
 }
 
-/// <summary>A source's dead-letter store, registered by the source's <c>AddX</c>; the selected source's is the <see cref="IDeadLetterStore"/>.</summary>
-internal sealed record DeadLetterStoreChoice(ChangeSourceKind Source, Func<IServiceProvider, IDeadLetterStore> Create);
+/// <summary>A source's dead-letter store in one role, registered by the source's <c>AddX</c>; the selected source's serves <typeparamref name="TRole"/>.</summary>
+internal sealed record DeadLetterRole<TRole>(ChangeSourceKind Source, Func<IServiceProvider, TRole> Create);

@@ -15,9 +15,9 @@ internal sealed class SourceBoundService<TService> : IHostedService, IDisposable
 {
     private readonly IHostedService? _source;
 
-    public SourceBoundService(IServiceProvider services, ChangeSourceKind kind)
+    public SourceBoundService(IServiceProvider services, SourceBinding<TService> binding)
     {
-        _source = SourceSelection.IsSelected(services, kind) ? ActivatorUtilities.CreateInstance<TService>(services) : null;
+        _source = SourceSelection.IsSelected(services, binding.Kind) ? ActivatorUtilities.CreateInstance<TService>(services) : null;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => _source?.StartAsync(cancellationToken) ?? Task.CompletedTask;
@@ -26,6 +26,10 @@ internal sealed class SourceBoundService<TService> : IHostedService, IDisposable
 
     public void Dispose() => (_source as IDisposable)?.Dispose();
 }
+
+/// <summary>The source whose selection runs <typeparamref name="TService"/> (see <see cref="SourceBoundService{TService}"/>).</summary>
+internal sealed record SourceBinding<TService>(ChangeSourceKind Kind)
+    where TService : class, IHostedService;
 
 internal static class SourceSelection
 {

@@ -6,7 +6,7 @@ namespace Invalidator.Worker.Hosting;
 /// How the worker ended: a part that fails records a non-zero exit code here and the host stops; <c>run</c>
 /// returns the code, so an orchestrator sees the failure and restarts the process.
 /// </summary>
-public sealed class WorkerExit(IHostApplicationLifetime lifetime)
+internal sealed class WorkerExit(IHostApplicationLifetime lifetime)
 {
     private int _code;
 

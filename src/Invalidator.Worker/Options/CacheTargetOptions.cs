@@ -4,7 +4,7 @@ namespace Invalidator.Worker.Options;
 /// <c>Invalidator:Regions:&lt;name&gt;:FusionCache</c>: the worker's FusionCache must be set up like the applications'
 /// so that its removes reach their entries and their nodes. Defaults are FusionCache's own.
 /// </summary>
-public sealed class FusionCacheTargetOptions
+internal sealed class FusionCacheTargetOptions
 {
     /// <summary>FusionCache's default cache name (<c>FusionCacheOptions.DefaultCacheName</c>).</summary>
     public const string DefaultCacheName = "FusionCache";
@@ -46,14 +46,14 @@ public sealed class FusionCacheTargetOptions
 }
 
 /// <summary>The values of <c>Invalidator:Regions:&lt;name&gt;:FusionCache:Serializer</c>.</summary>
-public enum FusionCacheSerializer
+internal enum FusionCacheSerializer
 {
     /// <summary>ZiggyCreatures.FusionCache.Serialization.SystemTextJson with System.Text.Json's default options.</summary>
     SystemTextJson,
 }
 
 /// <summary><c>Invalidator:Regions:&lt;name&gt;:OutputCache</c>: the applications' ASP.NET Core Redis output-cache store.</summary>
-public sealed class OutputCacheTargetOptions
+internal sealed class OutputCacheTargetOptions
 {
     /// <summary>
     /// <c>InstanceName</c>: the applications' <c>RedisOutputCacheOptions.InstanceName</c>

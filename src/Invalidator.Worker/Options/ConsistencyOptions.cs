@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Invalidator.Worker.Options;
 
 /// <summary><c>Invalidator:Consistency</c>: how the worker helps readers against the set-after-delete race.</summary>
-public sealed class ConsistencyOptions
+internal sealed class ConsistencyOptions
 {
     /// <summary>
     /// <c>Invalidator:Consistency:Leases</c>: delete every key's lease key <c>L(K)</c> together with the key, for every

@@ -6,7 +6,7 @@ namespace Invalidator.Worker.Options;
 /// <c>Invalidator:Http</c>: the listener for <c>/metrics</c>, <c>/healthz</c> and <c>/readyz</c> (<see cref="Urls"/>),
 /// and the status page's own listener (<see cref="StatusUrls"/>).
 /// </summary>
-public sealed class HttpOptions
+internal sealed class HttpOptions
 {
     public const string SectionName = "Invalidator:Http";
 

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Invalidator.Worker.Options;
 
 /// <summary>The <c>Invalidator</c> configuration section. Key names are a public contract.</summary>
-public sealed class InvalidatorOptions
+internal sealed class InvalidatorOptions
 {
     public const string SectionName = "Invalidator";
 
@@ -42,7 +42,7 @@ public sealed class InvalidatorOptions
 }
 
 /// <summary><c>Invalidator:Diagnostics</c>: what the worker's logs and status page may show.</summary>
-public sealed class DiagnosticsOptions
+internal sealed class DiagnosticsOptions
 {
     /// <summary>
     /// <c>Invalidator:Diagnostics:ShowKeys</c>: show whole keys and tags where the worker gives an example (status page,
@@ -53,7 +53,7 @@ public sealed class DiagnosticsOptions
 }
 
 /// <summary>What the worker does with what it plans (<c>Invalidator:Mode</c>).</summary>
-public enum WorkerMode
+internal enum WorkerMode
 {
     /// <summary>Delete in every region (the default).</summary>
     Live,
@@ -62,7 +62,7 @@ public enum WorkerMode
     Shadow,
 }
 
-public sealed class RulesOptions
+internal sealed class RulesOptions
 {
     /// <summary><c>Invalidator:Rules:Path</c>: the YAML rules file, relative to the content root or absolute.</summary>
     [Required(ErrorMessage = "Invalidator:Rules:Path is required: point it at the rules file (see deploy/rules.example.yaml).")]
@@ -96,7 +96,7 @@ public sealed class RulesOptions
     internal Invalidator.Core.Rules.RulesLimits Limits => new() { MaxBytes = MaxBytes };
 }
 
-public sealed class BatchingOptions
+internal sealed class BatchingOptions
 {
     /// <summary>Most records consumed into one batch before it is applied.</summary>
     [Range(1, 1_000_000)]
@@ -119,7 +119,7 @@ public sealed class BatchingOptions
     public int KeysPerCommand { get; set; } = 500;
 }
 
-public sealed class DeadLetterOptions
+internal sealed class DeadLetterOptions
 {
     /// <summary>
     /// <c>Invalidator:DeadLetter:Topic</c>: undecodable records (with the reason), and the invalidations of a

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Invalidator.Worker.Options;
 
-public sealed class KafkaOptions
+internal sealed class KafkaOptions
 {
     /// <summary><c>Invalidator:Kafka:BootstrapServers</c>.</summary>
     [Required(ErrorMessage = "Invalidator:Kafka:BootstrapServers is required (for example localhost:9092).")]

@@ -1,7 +1,7 @@
 namespace Invalidator.Worker.Options;
 
 /// <summary>Where changes come from: <c>Invalidator:Source</c>.</summary>
-public enum ChangeSourceKind
+internal enum ChangeSourceKind
 {
     /// <summary>Debezium change events from Kafka topics (<c>Invalidator:Kafka</c>).</summary>
     Kafka,
@@ -11,7 +11,7 @@ public enum ChangeSourceKind
 }
 
 /// <summary><c>Invalidator:Postgres</c>: the direct source. Validated only when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
-public sealed class PostgresOptions
+internal sealed class PostgresOptions
 {
     public const string DefaultName = "invalidator";
 

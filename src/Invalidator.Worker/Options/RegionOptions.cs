@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Invalidator.Worker.Options;
 
-public sealed class RegionOptions
+internal sealed class RegionOptions
 {
     /// <summary><c>Invalidator:Regions:&lt;name&gt;:Redis</c>: a StackExchange.Redis configuration string (checked by the options validator).</summary>
     public string Redis { get; set; } = "";
@@ -59,7 +59,7 @@ public sealed class RegionOptions
 }
 
 /// <summary>The values of <c>Invalidator:Regions:&lt;name&gt;:Target</c>; the names are a public contract.</summary>
-public enum RegionTarget
+internal enum RegionTarget
 {
     /// <summary>Keys deleted with UNLINK/DEL, tags through the <c>tag:T</c> sets, lease keys where leases apply.</summary>
     Redis,
@@ -71,14 +71,14 @@ public enum RegionTarget
     OutputCache,
 }
 
-public enum DeleteCommand
+internal enum DeleteCommand
 {
     Unlink,
     Del,
 }
 
 /// <summary><c>Invalidator:Regions:&lt;name&gt;:Resilience</c>: retries of one region's deletes.</summary>
-public sealed class RegionResilienceOptions
+internal sealed class RegionResilienceOptions
 {
     /// <summary>Retries after the first attempt, before the region's invalidations are dead-lettered.</summary>
     [Range(1, 100)]
@@ -103,7 +103,7 @@ public sealed class RegionResilienceOptions
 /// <c>Invalidator:Regions:&lt;name&gt;:Resilience:CircuitBreaker</c>: when a region keeps failing, stop trying it
 /// for a while and dead-letter its invalidations at once, so the other regions are not held up.
 /// </summary>
-public sealed class CircuitBreakerOptions
+internal sealed class CircuitBreakerOptions
 {
     /// <summary>Share of failed attempts, within the sampling window, that opens the circuit.</summary>
     [Range(0.01, 1.0)]

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -81,6 +82,7 @@ internal sealed class UnknownKeysValidator(IConfiguration configuration, Configu
             .FirstOrDefault();
 
     /// <summary>Levenshtein distance (insertions, deletions, substitutions), with an adjacent swap counted as one edit.</summary>
+    [SuppressMessage("Performance", "CA1814", Justification = "The table is a full rectangle: every cell is written, so a jagged array would waste nothing less.")]
     internal static int EditDistance(string a, string b)
     {
         var d = new int[a.Length + 1, b.Length + 1];

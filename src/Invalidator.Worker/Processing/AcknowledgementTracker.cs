@@ -1,7 +1,9 @@
+using Invalidator.Worker.Events;
+
 namespace Invalidator.Worker.Processing;
 
 /// <summary>A position a source may now acknowledge: the next Kafka offset to read, or the LSN to confirm to the slot.</summary>
-public readonly record struct AcknowledgedPosition(SourcePartition Partition, long Position);
+internal readonly record struct AcknowledgedPosition(SourcePartition Partition, long Position);
 
 /// <summary>
 /// The one place that decides what a source may acknowledge, for every source. Batches are registered in the
@@ -285,7 +287,7 @@ internal sealed class AcknowledgementTracker
 }
 
 /// <summary>A part of a batch failed in a way the worker cannot handle: the source stops, nothing it covers is acknowledged.</summary>
-public sealed class BatchFailedException(Exception inner)
+internal sealed class BatchFailedException(Exception inner)
     : Exception($"A batch failed and is not acknowledged: {inner.Message}", inner);
 
 /// <summary>

@@ -1,6 +1,7 @@
 using Invalidator.Core.Planning;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
@@ -22,23 +23,21 @@ internal sealed class BatchApplier
     private static readonly TimeSpan PoisonRetryDelay = TimeSpan.FromMilliseconds(500);
 
     private readonly RegionSet _regions;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private readonly IEnumerable<IBatchListener> _listeners;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
     private readonly ILogger<BatchApplier> _logger;
     private readonly TimeProvider _time;
-    private readonly WorkerStatus? _status;
     private readonly ConsistencyOptions _consistency;
     private readonly RegionPoisonWriter _refusals;
 
     internal BatchApplier(
         RegionSet regions,
-        IDeadLetterStore? deadLetters,
+        IDeadLetterWriter? deadLetters,
         IEnumerable<IBatchListener> listeners,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         ILogger<BatchApplier> logger,
         TimeProvider time,
-        WorkerStatus? status = null,
         ConsistencyOptions? consistency = null,
         KeyRedaction? redaction = null,
         LiveRules? rules = null)
@@ -46,17 +45,16 @@ internal sealed class BatchApplier
         _regions = regions;
         _deadLetters = deadLetters;
         _listeners = listeners;
-        _metrics = metrics;
+        _events = events;
         _logger = logger;
         _time = time;
-        _status = status;
         _consistency = consistency ?? new ConsistencyOptions();
-        _refusals = new RegionPoisonWriter(deadLetters, metrics, logger, time, status, redaction, rules);
+        _refusals = new RegionPoisonWriter(deadLetters, events, logger, time, redaction, rules);
     }
 
     /// <summary>A scheduler for one pipeline's second deletes, with the configured delay and bound.</summary>
     public SecondDeleteScheduler NewSecondDeleteScheduler(Action<SecondDeleteRun> start, CancellationToken abandon) =>
-        new(_consistency.SecondDeleteDelay, _consistency.SecondDeleteMaxPending, _time, start, _logger, _metrics, _status, abandon);
+        new(_consistency.SecondDeleteDelay, _consistency.SecondDeleteMaxPending, _time, start, _logger, _events, abandon);
 
     /// <summary>
     /// Applies the batch in every region, or dead-letters a failed region's share, then tells the listeners. The
@@ -66,8 +64,8 @@ internal sealed class BatchApplier
     public async Task ApplyAsync(TrackedBatch tracked, CancellationToken cancellationToken)
     {
         var batch = tracked.Batch;
-        await ApplyDurablyAsync(batch.Invalidations, DeleteRound.First, () => RegionDeadLetter.RangesOf(batch), cancellationToken).ConfigureAwait(false);
-        _metrics.BatchSize.Record(batch.RecordCount);
+        await ApplyDurablyAsync(batch.Invalidations, DeleteRound.First, batch.Ranges, cancellationToken).ConfigureAwait(false);
+        _events.Publish(batch.ToAppliedEvent(_time.GetUtcNow()));
         Log.BatchApplied(_logger, batch.RecordCount, batch.Invalidations.Keys.Count, batch.Invalidations.Tags.Count);
         foreach (var listener in _listeners)
         {
@@ -112,9 +110,8 @@ internal sealed class BatchApplier
                 }
             }
 
-            _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Poison), new KeyValuePair<string, object?>("region", ""));
             // The reason may quote the record: control characters escaped before it is shown or logged.
-            _status?.DeadLettered(DeadLetterKinds.Poison, "", LogText.Escape($"{poison.PositionText}: {poison.Reason}"));
+            _events.Publish(new DeadLetterWritten(DeadLetterKinds.Poison, "", LogText.Escape($"{poison.PositionText}: {poison.Reason}")));
             Log.RecordDeadLettered(_logger, poison.PositionText, store.Name, LogText.Escape(poison.Reason));
         }
     }
@@ -178,7 +175,7 @@ internal sealed class BatchApplier
     }
 
     private async Task<bool> TryDeadLetterAsync(
-        IDeadLetterStore store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
+        IDeadLetterWriter store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
         IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
     {
         // A second delete's letter says so: redriving it deletes the names again, which is all a second delete does.
@@ -197,9 +194,8 @@ internal sealed class BatchApplier
                     sources,
                     _time.GetUtcNow());
                 await store.WriteRegionLetterAsync(letter, cancellationToken).ConfigureAwait(false);
-                _metrics.DeadLetters.Add(1, new KeyValuePair<string, object?>("reason", DeadLetterKinds.Region), new KeyValuePair<string, object?>("region", letter.Region));
-                _status?.DeadLettered(DeadLetterKinds.Region, letter.Region, LogText.Escape($"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}"));
-                _status?.RegionDeadLettering(failure.Region, active: true);
+                _events.Publish(new DeadLetterWritten(DeadLetterKinds.Region, letter.Region, LogText.Escape($"{letter.Keys.Count} keys, {letter.Tags.Count} tags: {letter.Reason}")));
+                _events.Publish(new RegionDeadLetteringStarted(failure.Region));
             }
 
             return true;

@@ -2,6 +2,7 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Logging;
@@ -13,38 +14,40 @@ namespace Invalidator.Worker.Processing;
 /// an undecodable record comes back as <see cref="RecordOutcome.Poison"/> with the reason, for the dead-letter topic.
 /// A shadow plan (<c>Invalidator:Mode = Shadow</c>, or a rule's <c>shadow: true</c>) is counted and logged but not
 /// added to the batch, so nothing downstream can delete it. Records are planned with the rules version taken by
-/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record.
+/// <see cref="UseLatestRules"/>, which the sources call before a batch's first record. Owns the decoder (its schema and
+/// name caches outlive a rules version) and the one-pass planner's reusable rows: not thread-safe, one per source loop.
 /// </summary>
-public sealed class ChangeRecordPlanner
+internal sealed class ChangeRecordPlanner
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
 
     private readonly LiveRules _live;
     private readonly bool _shadowAll;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
     private readonly ILogger<ChangeRecordPlanner> _logger;
     private readonly RateLimitedLog _unresolvedLog;
     private readonly RateLimitedLog _shadowLog;
     private readonly RateLimitedLog _suspectIdentityLog;
-    private readonly WorkerStatus? _status;
     private readonly KeyRedaction _redaction;
+    private readonly DebeziumDecoder _decoder = new();
     private LoadedRules _rules;
+    private RecordPlanner _records;
 
-    internal ChangeRecordPlanner(RuleSet rules, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
-        : this(LiveRules.Fixed(rules), WorkerMode.Live, metrics, logger, time)
+    internal ChangeRecordPlanner(RuleSet rules, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+        : this(LiveRules.Fixed(rules), WorkerMode.Live, events, logger, time)
     {
     }
 
-    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, InvalidatorMetrics metrics, ILogger<ChangeRecordPlanner> logger, TimeProvider time, WorkerStatus? status = null, KeyRedaction? redaction = null)
+    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time, KeyRedaction? redaction = null)
     {
         _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
+        _records = new RecordPlanner(_rules.Planner, _rules.Rules, _decoder);
         _shadowAll = mode == WorkerMode.Shadow;
-        _metrics = metrics;
+        _events = events;
         _logger = logger;
-        _status = status;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _suspectIdentityLog = new RateLimitedLog(SuspectIdentityLogInterval, time);
@@ -57,7 +60,17 @@ public sealed class ChangeRecordPlanner
     /// Takes the live rules version (a reload may have swapped it) for the batch the source is starting. Call it
     /// before the batch's first record only: a batch is planned with one version, its decoder hints and planner together.
     /// </summary>
-    public LoadedRules UseLatestRules() => _rules = _live.Current;
+    public LoadedRules UseLatestRules()
+    {
+        var latest = _live.Current;
+        if (!ReferenceEquals(latest, _rules))
+        {
+            _rules = latest;
+            _records = new RecordPlanner(latest.Planner, latest.Rules, _decoder);
+        }
+
+        return latest;
+    }
 
     /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
     public PlannedRecord Add(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, InvalidationBatch batch, int maxValueBytes = int.MaxValue)
@@ -98,7 +111,7 @@ public sealed class ChangeRecordPlanner
         }
 
         // The common record in one pass, straight into the batch; anything else (and bad input) takes the full path.
-        if (_rules.RecordPlanner.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
+        if (_records.TryPlan(topic, key, value, batch, out var fast, _shadowAll))
         {
             return Planned(topic, fast.Operation.ToCode(), fast, tombstone: false);
         }
@@ -106,7 +119,7 @@ public sealed class ChangeRecordPlanner
         DecodedRecord decoded;
         try
         {
-            decoded = DebeziumDecoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
+            decoded = _decoder.Decode(topic, key, value, _rules.Rules.DecoderHints);
         }
         catch (ChangeEventFormatException ex)
         {
@@ -153,7 +166,7 @@ public sealed class ChangeRecordPlanner
         RecordPlan plan;
         try
         {
-            plan = _rules.RecordPlanner.Plan(change, batch, _shadowAll);
+            plan = _records.Plan(change, batch, _shadowAll);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -193,23 +206,15 @@ public sealed class ChangeRecordPlanner
 
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
     {
-        _metrics.Records.Add(
-            1,
-            new KeyValuePair<string, object?>("topic", topic),
-            new KeyValuePair<string, object?>("op", op),
-            new KeyValuePair<string, object?>("outcome", outcome.ToLabel()));
+        _events.Publish(new RecordHandled(topic, op, outcome.ToLabel()));
         return outcome;
     }
 
     private void ReportShadow(string table, string op, ShadowPlan plan)
     {
-        var tag = new KeyValuePair<string, object?>("table", table);
-        _metrics.ShadowRecords.Add(1, tag);
-        _metrics.ShadowKeys.Add(plan.Keys, tag);
-        _metrics.ShadowTags.Add(plan.Tags, tag);
         // An example is a key with row values in it: redacted (Invalidator:Diagnostics:ShowKeys) before it is kept or logged.
         var example = _redaction.Example(plan.Example, _rules.Rules.TryGetRule(table, out var rule) ? rule : null);
-        _status?.ShadowPlanned(table, plan.Keys, plan.Tags, example);
+        _events.Publish(new ShadowPlanned(table, plan.Keys, plan.Tags, example));
         if (_shadowLog.ShouldLog(table, out var suppressed))
         {
             Log.ShadowPlanned(_logger, table, op, plan.Keys, plan.Tags, example ?? "nothing rendered", suppressed);
@@ -222,8 +227,7 @@ public sealed class ChangeRecordPlanner
     /// </summary>
     private void ReportSuspectDefaultIdentity(string table)
     {
-        _metrics.SuspectDefaultIdentity.Add(1, new KeyValuePair<string, object?>("table", table));
-        _status?.SuspectDefaultIdentity(table);
+        _events.Publish(new SuspectDefaultIdentitySeen(table));
         if (_suspectIdentityLog.ShouldLog(table, out var suppressed))
         {
             Log.SuspectDefaultIdentity(_logger, table, suppressed);
@@ -232,10 +236,7 @@ public sealed class ChangeRecordPlanner
 
     private void ReportUnresolved(UnresolvedTemplate unresolved)
     {
-        _metrics.UnresolvedTemplates.Add(
-            1,
-            new KeyValuePair<string, object?>("table", unresolved.Table),
-            new KeyValuePair<string, object?>("template", unresolved.Template));
+        _events.Publish(new TemplateUnresolved(unresolved.Table, unresolved.Template));
         if (_unresolvedLog.ShouldLog((unresolved.Table, unresolved.Template, unresolved.Image, unresolved.Failure), out var suppressed))
         {
             Log.TemplateUnresolved(_logger, unresolved.Template, unresolved.Table, unresolved.Image, unresolved.Failure.ToString(), unresolved.Column, unresolved.Reason, suppressed);

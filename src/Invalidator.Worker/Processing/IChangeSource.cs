@@ -1,4 +1,5 @@
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.Processing;
 

@@ -1,7 +1,7 @@
 namespace Invalidator.Worker.Processing;
 
 /// <summary>What became of one source record; the value is the <c>outcome</c> label of <c>invalidator_records_total</c>.</summary>
-public enum RecordOutcome
+internal enum RecordOutcome
 {
     Invalidated,
     NoRule,

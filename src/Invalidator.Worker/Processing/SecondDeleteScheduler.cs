@@ -1,6 +1,7 @@
 using Invalidator.Core.Planning;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;
@@ -33,8 +34,7 @@ internal sealed class SecondDeleteScheduler
     private readonly long _maxPending;
     private readonly TimeProvider _time;
     private readonly Action<SecondDeleteRun> _start;
-    private readonly InvalidatorMetrics? _metrics;
-    private readonly WorkerStatus? _status;
+    private readonly WorkerEvents _events;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private readonly SortedDictionary<long, SecondDeleteRun> _waiting = [];
@@ -58,8 +58,7 @@ internal sealed class SecondDeleteScheduler
         TimeProvider time,
         Action<SecondDeleteRun> start,
         ILogger logger,
-        InvalidatorMetrics? metrics,
-        WorkerStatus? status,
+        WorkerEvents events,
         CancellationToken abandon)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(defaultDelay, TimeSpan.Zero);
@@ -69,8 +68,7 @@ internal sealed class SecondDeleteScheduler
         _time = time;
         _start = start;
         _logger = logger;
-        _metrics = metrics;
-        _status = status;
+        _events = events;
         _origin = time.GetTimestamp();
         _timer = time.CreateTimer(static state => ((SecondDeleteScheduler)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         abandon.Register(static state => ((SecondDeleteScheduler)state!).Close(), this);
@@ -140,7 +138,7 @@ internal sealed class SecondDeleteScheduler
                 run.Add(share);
                 _pending += share.Count;
                 _waitingNames += share.Count;
-                _status?.SecondDeletesPendingChanged(share.Count);
+                _events.Publish(new SecondDeletesPendingChanged(share.Count));
             }
 
             StartEarlyWhileOverBound();
@@ -209,8 +207,7 @@ internal sealed class SecondDeleteScheduler
             return;
         }
 
-        _metrics?.SecondDeletesEarly.Add(early);
-        _status?.SecondDeletesRanEarly(early);
+        _events.Publish(new SecondDeletesRanEarly(early));
         _earlyUnlogged += early;
         var now = Now();
         if (_lastEarlyLog is not { } last || now - last >= EarlyLogInterval.Ticks)
@@ -265,7 +262,7 @@ internal sealed class SecondDeleteScheduler
             _pending -= run.Count;
         }
 
-        _status?.SecondDeletesPendingChanged(-run.Count);
+        _events.Publish(new SecondDeletesPendingChanged(-run.Count));
     }
 }
 
@@ -348,7 +345,7 @@ internal sealed class SecondDeleteRun
 
     /// <summary>The source positions it covers, for a dead letter.</summary>
     public IReadOnlyList<RegionDeadLetter.SourceRange> Sources() =>
-        Batches.SelectMany(b => RegionDeadLetter.RangesOf(b.Batch)).ToList();
+        Batches.SelectMany(b => b.Batch.Ranges()).ToList();
 
     /// <summary>The second delete is durable (applied in every region, or dead-lettered): its batches may be done.</summary>
     public void Complete() => Finish(share => share.Part.Complete());

@@ -1,5 +1,6 @@
 using Invalidator.Core.Planning;
 using Invalidator.Worker.DeadLetters;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.Processing;
 
@@ -9,7 +10,7 @@ namespace Invalidator.Worker.Processing;
 /// <param name="FirstPosition">Position of the partition's first record in the batch (for the direct source: the confirmed boundary before it).</param>
 /// <param name="NextPosition">The next Kafka offset to read, or the replication LSN to confirm, once the batch is done.</param>
 /// <param name="LastCommitTime">Database commit time of the partition's newest record in the batch, when known.</param>
-public readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
+internal readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
 {
     public SourcePartition Key => new(Source, Partition);
 }
@@ -18,7 +19,7 @@ public readonly record struct PartitionProgress(string Source, int Partition, lo
 /// Records read from a source but not yet acknowledged, whatever the source: their merged invalidations,
 /// the poison records among them, their commit times (for end-to-end latency) and per partition how far they reach.
 /// </summary>
-public sealed class SourceBatch
+internal sealed class SourceBatch
 {
     private readonly Dictionary<SourcePartition, PartitionProgress> _progress = [];
     private readonly List<DateTimeOffset> _commitTimes = [];
@@ -61,6 +62,14 @@ public sealed class SourceBatch
         var next = known ? Math.Max(previous.NextPosition, nextPosition) : nextPosition;
         _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, next, last);
     }
+
+    /// <summary>The records the batch covers, per partition, as a region dead letter names them.</summary>
+    public IReadOnlyList<RegionDeadLetter.SourceRange> Ranges() =>
+        _progress.Values.Select(p => new RegionDeadLetter.SourceRange(p.Source, p.Partition, p.FirstPosition, p.NextPosition - 1)).ToList();
+
+    /// <summary>What the batch covered, as published once every region applied it (at <paramref name="at"/>).</summary>
+    internal BatchApplied ToAppliedEvent(DateTimeOffset at) =>
+        new(RecordCount, _commitTimes, [.. _progress.Values.Select(p => new PartitionApplied(p.Key, p.NextPosition, p.LastCommitTime))], at);
 
     /// <summary>A record of this batch to dead-letter (it is tracked like any other record, with <see cref="Track"/>).</summary>
     public void AddPoison(PoisonRecord poison) => _poison.Add(poison);

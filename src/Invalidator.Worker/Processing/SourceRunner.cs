@@ -1,4 +1,4 @@
-using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 
 namespace Invalidator.Worker.Processing;
@@ -25,7 +25,7 @@ internal sealed class SourceRunner
     private readonly string _name;
     private readonly BatchPipeline? _pipeline;
     private readonly TimeProvider _time;
-    private readonly WorkerStatus? _status;
+    private readonly WorkerEvents? _events;
     private readonly Action _waiting;
     private readonly Dictionary<SourcePartition, long> _acknowledged = [];
     private readonly List<AcknowledgedPosition> _delivering = [];
@@ -34,17 +34,17 @@ internal sealed class SourceRunner
 
     /// <param name="readWait">Set for a source that reads a backlog (a replay): a batch goes when full or when nothing came for that long (<see cref="BatchFill"/>).</param>
     public SourceRunner(
-        string name, ChangeRecordPlanner planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerStatus? status = null, TimeSpan? readWait = null)
+        string name, ChangeRecordPlanner planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerEvents? events = null, TimeSpan? readWait = null)
     {
         _name = name;
         _time = time;
-        _status = status;
+        _events = events;
         // The tracker's decision comes on whichever thread finished the work: it is only noted here, and handed to the
         // source on the loop (the tracker's Changed signal wakes a source that waits for it).
         Tracker = new AcknowledgementTracker(batching.MaxInFlight, Note);
         _pipeline = applier is null ? null : new BatchPipeline(applier, Tracker, time);
         Open = new OpenBatch(planner, new BatchFill(batching, time, readWait), maxRecordBytes);
-        _waiting = () => _status?.ConsumeLoopTick(_name);
+        _waiting = () => _events?.Publish(new ConsumeLoopTicked(_name));
     }
 
     public OpenBatch Open { get; }
@@ -77,7 +77,7 @@ internal sealed class SourceRunner
             cancellationToken.ThrowIfCancellationRequested();
             if (++sinceTick >= LoopTickRecords || Open.Batch.RecordCount == 0)
             {
-                _status?.ConsumeLoopTick(_name);
+                _events?.Publish(new ConsumeLoopTicked(_name));
                 sinceTick = 0;
             }
 
@@ -143,7 +143,7 @@ internal sealed class SourceRunner
     /// </summary>
     public async Task StopAsync(string reason)
     {
-        _status?.ConsumeLoopStopped(_name, reason);
+        _events?.Publish(new ConsumeLoopStopped(_name, reason));
         if (_pipeline is not null)
         {
             await _pipeline.AbandonAsync().ConfigureAwait(false);

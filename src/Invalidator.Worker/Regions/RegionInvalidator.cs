@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Invalidator.Core.Planning;
-using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions.Targets;
 using Polly;
@@ -12,7 +12,7 @@ namespace Invalidator.Worker.Regions;
 /// Which delete of a batch this is: the first, when the change arrives, or the delayed second one
 /// (<c>secondDelete</c>), which deletes the same names again and is counted apart.
 /// </summary>
-public enum DeleteRound
+internal enum DeleteRound
 {
     First,
     Second,
@@ -22,7 +22,7 @@ public enum DeleteRound
 /// What one region did with a batch. <paramref name="Refused"/> are the names its server refused for good (a tag whose
 /// set is a string: <c>WRONGTYPE</c>): everything else applied, and those names are for the dead-letter store.
 /// </summary>
-public readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
+internal readonly record struct RegionApplyResult(long KeysDeleted, long KeysFound, IReadOnlyList<RefusedName>? Refused = null)
 {
     /// <summary>The refused names, none when the whole batch applied.</summary>
     public IReadOnlyList<RefusedName> RefusedNames => Refused ?? [];
@@ -42,10 +42,10 @@ internal delegate Task<RegionApplyResult> RegionContinuation(CancellationToken c
 /// permanent error (<see cref="RedisErrorClassifier.IsRefusal"/>): <paramref name="Error"/> is the server's error line.
 /// Retrying cannot change it, so it is poisoned alone, and the rest of its batch applies.
 /// </summary>
-public sealed record RefusedName(string Name, bool IsTag, string Error);
+internal sealed record RefusedName(string Name, bool IsTag, string Error);
 
 /// <summary>A region that could not apply a batch: after its retries, or at once when its circuit is open.</summary>
-public sealed class RegionApplyException(string region, int attempts, Exception inner)
+internal sealed class RegionApplyException(string region, int attempts, Exception inner)
     : Exception($"region {region} failed after {attempts} attempt(s): {inner.Message}", inner)
 {
     public string Region { get; } = region;
@@ -58,15 +58,13 @@ public sealed class RegionApplyException(string region, int attempts, Exception 
 /// tag sets, FusionCache, or the output cache) run inside the region's resilience pipeline, so retries, the circuit
 /// breaker, timeouts and metrics are the same whatever the target.
 /// </summary>
-public sealed class RegionInvalidator : IDisposable
+internal sealed class RegionInvalidator : IDisposable
 {
     private readonly IRegionTarget _target;
     private readonly IConnectionMultiplexer _redis;
     private readonly ResiliencePipeline _pipeline;
-    private readonly InvalidatorMetrics _metrics;
-    private readonly WorkerStatus? _status;
+    private readonly WorkerEvents _events;
     private readonly TimeProvider _time;
-    private readonly KeyValuePair<string, object?> _regionTag;
     private readonly bool _leasesForAll;
 
     /// <summary>A region of target Redis (its <see cref="RegionOptions.Target"/> is not read).</summary>
@@ -75,13 +73,12 @@ public sealed class RegionInvalidator : IDisposable
         RegionOptions options,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         int keysPerCommand,
         TimeProvider time,
-        WorkerStatus? status = null,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
-        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, metrics, time, status, leasesForAll, errors)
+        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, events, time, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }
@@ -91,9 +88,8 @@ public sealed class RegionInvalidator : IDisposable
         IRegionTarget target,
         IConnectionMultiplexer redis,
         ResiliencePipeline pipeline,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         TimeProvider time,
-        WorkerStatus? status = null,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
     {
@@ -102,10 +98,8 @@ public sealed class RegionInvalidator : IDisposable
         _target = target;
         _redis = redis;
         _pipeline = pipeline;
-        _metrics = metrics;
-        _status = status;
+        _events = events;
         _time = time;
-        _regionTag = new("region", name);
         _leasesForAll = leasesForAll;
     }
 
@@ -184,27 +178,20 @@ public sealed class RegionInvalidator : IDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            _status?.RegionFailed(Name, ex);
+            _events.Publish(new RegionFailed(Name, ex));
             throw new RegionApplyException(Name, Math.Max(attempts.Value, 1), ex);
         }
 
         var elapsed = _time.GetElapsedTime(started);
         if (round == DeleteRound.Second)
         {
-            // UNLINK's count is all the second delete learns: a key found again was populated inside the window.
-            _metrics.SecondDeletes.Add(result.KeysDeleted, _regionTag);
-            _metrics.SecondDeleteHits.Add(result.KeysFound, _regionTag);
-            _status?.RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound);
+            _events.Publish(new RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound));
         }
         else
         {
-            _metrics.RegionDeleteSeconds.Record(elapsed.TotalSeconds, _regionTag);
-            _metrics.KeysDeleted.Add(result.KeysDeleted, _regionTag);
-            _metrics.KeysFound.Add(result.KeysFound, _regionTag);
-            _status?.RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed);
+            _events.Publish(new RegionApplied(Name, result.KeysDeleted, result.KeysFound, elapsed));
         }
 
-        _status?.RegionDeadLettering(Name, active: false);
         return result;
     }
 
@@ -268,7 +255,7 @@ internal readonly struct LeaseSelection
 }
 
 /// <summary>The tag convention shared with applications: tag <c>T</c> lists its keys in the Redis set <c>tag:T</c>.</summary>
-public static class TagSets
+internal static class TagSets
 {
     public const string Prefix = "tag:";
 

@@ -1,4 +1,5 @@
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -21,12 +22,10 @@ internal static class RegionResilience
         RegionResilienceOptions options,
         CircuitBreakerStateProvider circuit,
         ILogger logger,
-        InvalidatorMetrics metrics,
+        WorkerEvents events,
         TimeProvider time,
-        WorkerStatus? status = null,
         RedisErrorClassifier? errors = null)
     {
-        var regionTag = new KeyValuePair<string, object?>("region", region);
         var classifier = errors ?? RedisErrorClassifier.Default;
         var transient = new PredicateBuilder().Handle<Exception>(ex => ex is not BrokenCircuitException && classifier.IsTransient(ex));
         var breaker = options.CircuitBreaker;
@@ -41,7 +40,7 @@ internal static class RegionResilience
                 ShouldHandle = transient,
                 OnRetry = args =>
                 {
-                    metrics.RegionRetries.Add(1, regionTag);
+                    events.Publish(new RegionRetried(region));
                     Log.RegionRetry(logger, region, args.AttemptNumber + 1, Log.Describe(args.Outcome.Exception), args.RetryDelay);
                     return default;
                 },
@@ -57,19 +56,19 @@ internal static class RegionResilience
                 OnOpened = args =>
                 {
                     Log.CircuitOpened(logger, region, args.BreakDuration, Log.Describe(args.Outcome.Exception));
-                    status?.CircuitOpened(region);
+                    events.Publish(new CircuitOpened(region));
                     return default;
                 },
                 OnHalfOpened = _ =>
                 {
                     Log.CircuitHalfOpened(logger, region);
-                    status?.CircuitHalfOpened(region);
+                    events.Publish(new CircuitHalfOpened(region));
                     return default;
                 },
                 OnClosed = _ =>
                 {
                     Log.CircuitClosed(logger, region);
-                    status?.CircuitClosed(region);
+                    events.Publish(new CircuitClosed(region));
                     return default;
                 },
             })

@@ -3,7 +3,7 @@ using Invalidator.Core.Planning;
 namespace Invalidator.Worker.Regions;
 
 /// <summary>Applies a batch in every region in parallel; each region succeeds or fails on its own.</summary>
-public sealed class RegionSet : IDisposable
+internal sealed class RegionSet : IDisposable
 {
     public RegionSet(IReadOnlyList<RegionInvalidator> regions)
     {
@@ -30,14 +30,8 @@ public sealed class RegionSet : IDisposable
 
         var targets = only ?? Regions;
         var attempts = targets.Select(region => (region, task: region.ApplyAsync(batch, round, cancellationToken))).ToList();
-        try
-        {
-            await Task.WhenAll(attempts.Select(a => a.task)).ConfigureAwait(false);
-        }
-        catch when (!cancellationToken.IsCancellationRequested)
-        {
-            // Each region's outcome is read below.
-        }
+        // Each region's outcome is read below, so a failure is not thrown here.
+        await Task.WhenAll(attempts.Select(a => (Task)a.task)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         cancellationToken.ThrowIfCancellationRequested();
         var failures = attempts
@@ -62,10 +56,10 @@ public sealed class RegionSet : IDisposable
 }
 
 /// <summary>What a batch did in a set of regions: the regions that failed it, and the names a region's server refused for good.</summary>
-public sealed record RegionSetResult(IReadOnlyList<RegionApplyException> Failures, IReadOnlyList<RegionRefusals> Refused)
+internal sealed record RegionSetResult(IReadOnlyList<RegionApplyException> Failures, IReadOnlyList<RegionRefusals> Refused)
 {
     public static RegionSetResult Applied { get; } = new([], []);
 }
 
 /// <summary>The names one region's server refused for good while it applied the rest of a batch.</summary>
-public sealed record RegionRefusals(string Region, IReadOnlyList<RefusedName> Names);
+internal sealed record RegionRefusals(string Region, IReadOnlyList<RefusedName> Names);

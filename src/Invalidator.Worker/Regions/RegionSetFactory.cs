@@ -1,5 +1,6 @@
 using System.Net;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions.Targets;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ namespace Invalidator.Worker.Regions;
 internal static class RegionSetFactory
 {
     public static RegionSet Create(
-        IOptions<InvalidatorOptions> options, InvalidatorMetrics metrics, ILoggerFactory loggers, TimeProvider time, WorkerStatus? status = null, RedisErrorClassifier? errors = null)
+        IOptions<InvalidatorOptions> options, WorkerEvents events, ILoggerFactory loggers, TimeProvider time, RedisErrorClassifier? errors = null)
     {
         var settings = options.Value;
         errors ??= RedisErrorClassifier.Default;
@@ -34,17 +35,17 @@ internal static class RegionSetFactory
             var connection = ConnectionMultiplexer.Connect(redisOptions);
             security.Watch(connection, redisOptions);
             var circuit = new CircuitBreakerStateProvider();
-            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, metrics, time, status, errors);
+            var pipeline = RegionResilience.Build(name, region.Resilience, circuit, logger, events, time, errors);
             var endpoints = string.Join(",", redisOptions.EndPoints);
             if (region.Target == RegionTarget.Redis)
             {
-                regions.Add(new RegionInvalidator(name, region, connection, pipeline, metrics, settings.Batching.KeysPerCommand, time, status, settings.Consistency.Leases, errors));
+                regions.Add(new RegionInvalidator(name, region, connection, pipeline, events, settings.Batching.KeysPerCommand, time, settings.Consistency.Leases, errors));
                 RegionConnectionLog.Report(connection, logger, name, endpoints, region.KeyPrefix, region.DeleteCommand.ToString().ToUpperInvariant());
                 continue;
             }
 
             var target = CreateTarget(region, connection, loggers);
-            regions.Add(new RegionInvalidator(name, target, connection, pipeline, metrics, time, status, settings.Consistency.Leases, errors));
+            regions.Add(new RegionInvalidator(name, target, connection, pipeline, events, time, settings.Consistency.Leases, errors));
             RegionConnectionLog.Report(connection, logger, name, endpoints, target);
             if (settings.Consistency.Leases)
             {

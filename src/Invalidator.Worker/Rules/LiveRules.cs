@@ -4,7 +4,7 @@ using Invalidator.Core.Rules;
 namespace Invalidator.Worker.Rules;
 
 /// <summary>How the last reload ended.</summary>
-public enum RulesReloadResult
+internal enum RulesReloadResult
 {
     /// <summary>A new version validated and is live.</summary>
     Applied,
@@ -20,7 +20,7 @@ public enum RulesReloadResult
 /// One reload attempt, for the status page: when, why, what came of it, and a refused file's errors (the first
 /// <see cref="RulesLimits.MaxErrors"/>; <see cref="ErrorCount"/> counts them all).
 /// </summary>
-public sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloadResult Result, string? Version, IReadOnlyList<string> Errors)
+internal sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloadResult Result, string? Version, IReadOnlyList<string> Errors)
 {
     /// <summary>Every error of a refused file, including those not kept in <see cref="Errors"/>.</summary>
     public int ErrorCount { get; init; } = Errors.Count;
@@ -31,7 +31,7 @@ public sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloadR
 /// together) in one reference write; the sources take the new version when they start their next batch
 /// (<see cref="Processing.ChangeRecordPlanner.UseLatestRules"/>), so a batch is always planned with one version.
 /// </summary>
-public sealed class LiveRules
+internal sealed class LiveRules
 {
     private volatile LoadedRules _current;
     private volatile RulesReload? _lastReload;

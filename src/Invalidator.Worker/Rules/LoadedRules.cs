@@ -10,7 +10,7 @@ namespace Invalidator.Worker.Rules;
 /// One version of the rules file as the worker runs it: the rules, the planner built from them and their decoder
 /// hints, which always go together (a record decoded with one version's hints is planned with the same version).
 /// </summary>
-public sealed class LoadedRules
+internal sealed class LoadedRules
 {
     private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt, RulesLimits limits, int maxKeyBytes)
     {
@@ -19,7 +19,6 @@ public sealed class LoadedRules
         Version = version;
         LoadedAt = loadedAt;
         Planner = new InvalidationPlanner(rules, maxKeyBytes);
-        RecordPlanner = new RecordPlanner(Planner, rules);
     }
 
     /// <summary>The longest rendered key or tag (<c>Invalidator:Rules:MaxKeyBytes</c>); a reload keeps it.</summary>
@@ -38,9 +37,6 @@ public sealed class LoadedRules
     public RulesLimits Limits { get; }
 
     internal InvalidationPlanner Planner { get; }
-
-    /// <summary>The worker's one-pass decode-and-plan over the same planner and decoder hints.</summary>
-    internal RecordPlanner RecordPlanner { get; }
 
     /// <summary><see cref="LoadedAt"/> as the metric label and the status page show it (ISO 8601, UTC, seconds).</summary>
     public string LoadedAtText => LoadedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Rules;
@@ -9,11 +10,15 @@ namespace Invalidator.Worker.Rules;
 /// same <c>file:line:column</c> errors as <c>rules check</c>, one log line each, then one line saying which version
 /// stays live; the rules running keep running. The file's path is the one loaded at start.
 /// </summary>
-internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, ILogger logger, TimeProvider time)
+internal sealed class RulesReloader(LiveRules live, WorkerEvents events, ILoggerFactory loggers, TimeProvider time)
 {
+    /// <summary>The log category of the rules' lines (load, reload, watch), which <c>Logging:LogLevel</c> can name.</summary>
+    public const string LogCategory = "Invalidator.Rules";
+
     public const string FileChanged = "file changed";
     public const string Sighup = "SIGHUP";
 
+    private readonly ILogger _logger = loggers.CreateLogger(LogCategory);
     private readonly Lock _lock = new();
 
     public RulesReloadResult Reload(string trigger)
@@ -32,28 +37,28 @@ internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, 
                 // At most the first RulesLimits.MaxErrors, each a bounded line: a refused file costs little to keep.
                 foreach (var error in ex.Errors)
                 {
-                    Log.RulesReloadError(logger, LogText.Escape(error.ToString()));
+                    Log.RulesReloadError(_logger, LogText.Escape(error.ToString()));
                 }
 
                 if (ex.MoreErrors > 0)
                 {
-                    Log.RulesReloadMoreErrors(logger, ex.MoreErrors, current.Path, ex.Errors.Count);
+                    Log.RulesReloadMoreErrors(_logger, ex.MoreErrors, current.Path, ex.Errors.Count);
                 }
 
-                Log.RulesReloadRefused(logger, current.Path, trigger, ex.TotalErrors, current.Version, current.LoadedAtText);
+                Log.RulesReloadRefused(_logger, current.Path, trigger, ex.TotalErrors, current.Version, current.LoadedAtText);
                 return Done(new RulesReload(now, trigger, RulesReloadResult.Rejected, null, [.. ex.Errors.Select(e => e.ToString())]) { ErrorCount = ex.TotalErrors }, null);
             }
 
             if (next.Version == current.Version)
             {
                 // A touch, an editor's extra write, a ConfigMap's metadata: said at debug level unless someone asked.
-                Log.RulesUnchanged(logger, trigger == Sighup ? LogLevel.Information : LogLevel.Debug, current.Path, trigger, current.Version);
+                Log.RulesUnchanged(_logger, trigger == Sighup ? LogLevel.Information : LogLevel.Debug, current.Path, trigger, current.Version);
                 return Done(new RulesReload(now, trigger, RulesReloadResult.Unchanged, current.Version, []), null);
             }
 
             var result = Done(new RulesReload(now, trigger, RulesReloadResult.Applied, next.Version, []), next);
-            Log.RulesReloaded(logger, next.Path, trigger, next.Version, next.Rules.Tables.Count, current.Version);
-            LogShadowRules(logger, next.Rules);
+            Log.RulesReloaded(_logger, next.Path, trigger, next.Version, next.Rules.Tables.Count, current.Version);
+            LogShadowRules(_logger, next.Rules);
             return result;
         }
     }
@@ -78,7 +83,7 @@ internal sealed class RulesReloader(LiveRules live, InvalidatorMetrics metrics, 
             live.Apply(next, reload);
         }
 
-        metrics.RulesReloads.Add(1, new KeyValuePair<string, object?>("result", reload.Result.ToString().ToLowerInvariant()));
+        events.Publish(new RulesReloaded(reload.Result.ToString().ToLowerInvariant()));
         return reload.Result;
     }
 }

@@ -28,7 +28,7 @@ internal sealed class RulesWatcher : BackgroundService
         _live = live;
         _reloader = reloader;
         _options = options.Value.Rules;
-        _logger = loggers.CreateLogger("Invalidator.Rules");
+        _logger = loggers.CreateLogger(RulesReloader.LogCategory);
         _time = time;
     }
 
@@ -94,7 +94,7 @@ internal sealed class RulesWatcher : BackgroundService
         }
     }
 
-    private IDisposable? RegisterSighup()
+    private PosixSignalRegistration? RegisterSighup()
     {
         if (OperatingSystem.IsWindows())
         {

@@ -1,4 +1,5 @@
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -8,9 +9,9 @@ using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Sources;
 
-/// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the status.</summary>
+/// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the events.</summary>
 internal sealed record SourceHost(
-    IOptions<InvalidatorOptions> Options, ChangeRecordPlanner Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerStatus Status);
+    IOptions<InvalidatorOptions> Options, ChangeRecordPlanner Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events);
 
 /// <summary>
 /// One of the worker's sources as a hosted service: it is opened (the source's start-up checks), then read by its
@@ -25,8 +26,8 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         Exit = host.Exit;
         Logger = logger;
         Time = host.Time;
-        Status = host.Status;
-        Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Status);
+        Events = host.Events;
+        Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Events);
     }
 
     protected InvalidatorOptions Options { get; }
@@ -37,7 +38,7 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
 
     protected TimeProvider Time { get; }
 
-    protected WorkerStatus Status { get; }
+    protected WorkerEvents Events { get; }
 
     protected SourceRunner Runner { get; }
 

@@ -9,6 +9,9 @@ public class DebeziumDecoderTests
     private const string Topic = "dbserver1.public.customers";
     private const string Unavailable = "__debezium_unavailable_value";
 
+    // Each test's own decoder: its caches are the test's alone.
+    private readonly DebeziumDecoder _decoder = new();
+
     // ---- every fixture in shared/fixtures/debezium, with what it shows ----
 
     public static TheoryData<string> FixtureNames() => [.. DebeziumFixtures.Names()];
@@ -20,7 +23,7 @@ public class DebeziumDecoderTests
         Assert.True(FixtureExpectations.TryGetValue(name, out var expect), $"{name} has no expectations: add them to {nameof(FixtureExpectations)}.");
         var fixture = DebeziumFixtures.Load(name);
 
-        expect(DebeziumDecoder.Decode(fixture.Topic, fixture.Key, fixture.Value));
+        expect(new DebeziumDecoder().Decode(fixture.Topic, fixture.Key, fixture.Value));
     }
 
     [Fact]
@@ -538,8 +541,8 @@ public class DebeziumDecoderTests
         byte[] avro = [0x00, 0x00, 0x00, 0x00, 0x2A, 0x02, 0x10, 0xFF, 0xFE];
         byte[] noise = [0xFF, 0xFE, 0x80, 0x01, 0x7B];
 
-        var avroError = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode(Topic, [], avro));
-        var noiseError = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode(Topic, [], noise));
+        var avroError = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode(Topic, [], avro));
+        var noiseError = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode(Topic, [], noise));
 
         Assert.Contains("not valid JSON", avroError.Message, StringComparison.Ordinal);
         Assert.Contains("wire format", avroError.Message, StringComparison.Ordinal);
@@ -555,7 +558,7 @@ public class DebeziumDecoderTests
         var value = Encoding.UTF8.GetBytes(json);
         value[Array.IndexOf(value, (byte)'#')] = 0xFF;
 
-        var ex = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode(Topic, [], value));
+        var ex = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode(Topic, [], value));
 
         Assert.Contains("UTF-8", ex.Message, StringComparison.Ordinal);
     }
@@ -621,16 +624,17 @@ public class DebeziumDecoderTests
 
     private static long MeasureAllocations(string topic, byte[] key, byte[] value)
     {
+        var decoder = new DebeziumDecoder();
         for (var i = 0; i < 5; i++)
         {
-            DebeziumDecoder.Decode(topic, key, value);
+            decoder.Decode(topic, key, value);
         }
 
         var least = long.MaxValue;
         for (var i = 0; i < 5; i++)
         {
             var before = GC.GetAllocatedBytesForCurrentThread();
-            DebeziumDecoder.Decode(topic, key, value);
+            decoder.Decode(topic, key, value);
             least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
@@ -645,10 +649,10 @@ public class DebeziumDecoderTests
     private static string Envelope(string op, string before = "null", string after = "null") =>
         $$$"""{"before":{{{before}}},"after":{{{after}}},"source":{"connector":"postgresql","name":"dbserver1","ts_ms":1700000000000,"db":"postgres","schema":"public","table":"customers"},"op":"{{{op}}}","ts_ms":1700000000100}""";
 
-    private static DecodedRecord Decode(string topic, string key, string value) =>
-        DebeziumDecoder.Decode(topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
+    private DecodedRecord Decode(string topic, string key, string value) =>
+        _decoder.Decode(topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
 
-    private static ChangeEvent DecodeChange(string value, string key = "")
+    private ChangeEvent DecodeChange(string value, string key = "")
     {
         var record = Decode(Topic, key, value);
         Assert.Equal(RecordKind.Change, record.Kind);

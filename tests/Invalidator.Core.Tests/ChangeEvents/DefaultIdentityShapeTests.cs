@@ -25,7 +25,7 @@ public class DefaultIdentityShapeTests
         """, "rules.yaml");
 
     private static ChangeEvent Decode(string key, string value, RuleSet rules) =>
-        DebeziumDecoder.Decode(Topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), rules.DecoderHints).Change!;
+        new DebeziumDecoder().Decode(Topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), rules.DecoderHints).Change!;
 
     private static string Delete(string before) =>
         $$"""{"before":{{before}},"after":null,"source":{"connector":"postgresql","schema":"shop","table":"members"},"op":"d","ts_ms":1}""";
@@ -40,7 +40,7 @@ public class DefaultIdentityShapeTests
         Assert.True(Decode(key, value, Rules()).SuspectDefaultIdentity);
         Assert.False(Decode(key, value, Rules("replicaIdentity: default")).SuspectDefaultIdentity);
         Assert.False(Decode(key, value, Rules("replicaIdentity: full")).SuspectDefaultIdentity);
-        Assert.False(DebeziumDecoder.Decode(Topic, shape.Key, shape.Value).Change!.SuspectDefaultIdentity); // no rules: no rule to fix
+        Assert.False(new DebeziumDecoder().Decode(Topic, shape.Key, shape.Value).Change!.SuspectDefaultIdentity); // no rules: no rule to fix
     }
 
     [Theory]

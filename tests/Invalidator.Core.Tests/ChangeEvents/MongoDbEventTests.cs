@@ -37,7 +37,7 @@ public class MongoDbEventTests
 
     private static ChangeEvent Decode(string value, string key = Key)
     {
-        var record = DebeziumDecoder.Decode(Topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), Rules.DecoderHints);
+        var record = new DebeziumDecoder().Decode(Topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), Rules.DecoderHints);
         Assert.Equal(RecordKind.Change, record.Kind);
         return record.Change!;
     }
@@ -207,7 +207,7 @@ public class MongoDbEventTests
     [Fact]
     public void A_tombstone_after_a_mongodb_delete_renders_the_id_from_the_key()
     {
-        var record = DebeziumDecoder.Decode(Topic, Encoding.UTF8.GetBytes("""{"id":"{\"$oid\": \"596e275826f08b2730779e1f\"}"}"""), [], Rules.DecoderHints);
+        var record = new DebeziumDecoder().Decode(Topic, Encoding.UTF8.GetBytes("""{"id":"{\"$oid\": \"596e275826f08b2730779e1f\"}"}"""), [], Rules.DecoderHints);
 
         Assert.Equal(RecordKind.Tombstone, record.Kind);
         Assert.Contains("customer:596e275826f08b2730779e1f", Plan(record.Change!).Keys);
@@ -222,7 +222,7 @@ public class MongoDbEventTests
                 keys: ["customer:{id}"]
             """, "rules.yaml");
 
-        var record = DebeziumDecoder.Decode(Topic, Encoding.UTF8.GetBytes("""{"id":"1004"}"""), [], rules.DecoderHints);
+        var record = new DebeziumDecoder().Decode(Topic, Encoding.UTF8.GetBytes("""{"id":"1004"}"""), [], rules.DecoderHints);
 
         Assert.Equal(["id"], record.Change!.Key!.ColumnNames);
     }
@@ -237,7 +237,7 @@ public class MongoDbEventTests
     {
         var value = Encoding.UTF8.GetBytes(template.Replace("{{Source}}", Source, StringComparison.Ordinal));
 
-        var error = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode(Topic, Encoding.UTF8.GetBytes(Key), value, Rules.DecoderHints));
+        var error = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode(Topic, Encoding.UTF8.GetBytes(Key), value, Rules.DecoderHints));
 
         Assert.Contains(reason, error.Message, StringComparison.Ordinal);
     }
@@ -248,7 +248,7 @@ public class MongoDbEventTests
         // A row with a source column (SMT metadata makes it a row), and a relational envelope whose connector differs.
         var row = Decode($$$"""{"_id":1,"op":"c","after":"x","source":{{{Source}}},"__op":"c"}""");
         var relational = Decode("""{"op":"c","before":null,"after":{"_id":"5","email":"a@b"},"source":{"connector":"postgresql","schema":"inventory","table":"customers"}}""");
-        var stated = DebeziumDecoder.Decode(
+        var stated = new DebeziumDecoder().Decode(
             Topic,
             Encoding.UTF8.GetBytes(Key),
             Encoding.UTF8.GetBytes($$$"""{"_id":1,"op":"c","after":"x","source":{{{Source}}}}"""),

@@ -24,7 +24,7 @@ public class MutatedRecordTests
     {
         var value = Encoding.UTF8.GetBytes(IssueExample);
 
-        var decoded = DebeziumDecoder.Decode("srv.public.t", [], value, Rules.DecoderHints);
+        var decoded = new DebeziumDecoder().Decode("srv.public.t", [], value, Rules.DecoderHints);
 
         var change = Assert.IsType<ChangeEvent>(decoded.Change);
         Assert.Null(change.CommitTime);
@@ -54,7 +54,7 @@ public class MutatedRecordTests
             var envelope = placement == "envelope" ? $",\"{field}\":{number}" : "";
             var value = Encoding.UTF8.GetBytes($$"""{"op":"u","after":{"id":2},"source":{"schema":"public","table":"t"{{source}}}{{envelope}}}""");
 
-            var change = DebeziumDecoder.Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
+            var change = new DebeziumDecoder().Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
             Assert.Null(change.CommitTime);
             Assert.True(new RecordPlanner(Rules).TryPlan("srv.public.t", [], value, new InvalidationBatch(), out var fast));
             Assert.Null(fast.CommitTime);
@@ -66,7 +66,7 @@ public class MutatedRecordTests
     {
         var value = Encoding.UTF8.GetBytes("""{"op":"u","after":{"id":2},"source":{"schema":"public","table":"t","ts_us":9223372036854775807,"ts_ms":1712000000123}}""");
 
-        var change = DebeziumDecoder.Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
+        var change = new DebeziumDecoder().Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
 
         Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1712000000123), change.CommitTime);
     }
@@ -80,7 +80,7 @@ public class MutatedRecordTests
         var schema = $$$"""{"type":"struct","fields":[{"type":"string","field":"item_code"},{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"{{{scale}}}"},"field":"amount"}]}""";
         var value = Encoding.UTF8.GetBytes($$$"""{"schema":{{{schema}}},"payload":{"item_code":"A1","amount":"AdUL"}}""");
 
-        var error = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode("mall.shop.price_list", [], value, Rules.DecoderHints));
+        var error = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode("mall.shop.price_list", [], value, Rules.DecoderHints));
 
         Assert.Contains($"scale {scale}", error.Message, StringComparison.Ordinal);
         Assert.False(new RecordPlanner(Rules).TryPlan("mall.shop.price_list", [], value, new InvalidationBatch(), out _));
@@ -93,7 +93,7 @@ public class MutatedRecordTests
     {
         var value = Encoding.UTF8.GetBytes($$$"""{"op":"c","after":{"id":{"scale":{{{scale}}},"value":"AQ=="}},"source":{"schema":"public","table":"t"}}""");
 
-        var change = DebeziumDecoder.Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
+        var change = new DebeziumDecoder().Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
 
         Assert.True(change.After!.TryGet("id", out var id));
         Assert.Contains(scale, id.Text, StringComparison.Ordinal);
@@ -123,7 +123,7 @@ public class MutatedRecordTests
                 _ = fast.TryPlan(record.Topic, record.Key, record.Value, new InvalidationBatch(), out _);
                 try
                 {
-                    var decoded = DebeziumDecoder.Decode(record.Topic, record.Key, record.Value, Rules.DecoderHints);
+                    var decoded = new DebeziumDecoder().Decode(record.Topic, record.Key, record.Value, Rules.DecoderHints);
                     outcome = decoded.Change is { } change ? full.Plan(change).Outcome.ToString() : decoded.Kind.ToString();
                 }
                 catch (ChangeEventFormatException ex)

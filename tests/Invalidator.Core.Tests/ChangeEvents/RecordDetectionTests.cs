@@ -20,7 +20,7 @@ public class RecordDetectionTests
         """, "rules.yaml").DecoderHints;
 
     private static DecodedRecord Decode(string value, string key = "", string topic = Topic, DecoderHints? hints = null) =>
-        DebeziumDecoder.Decode(topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), hints ?? Hints);
+        new DebeziumDecoder().Decode(topic, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), hints ?? Hints);
 
     private static ColumnValue After(string value, string column)
     {

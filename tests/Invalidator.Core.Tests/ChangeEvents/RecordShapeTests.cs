@@ -26,12 +26,12 @@ public class RecordShapeTests
 
         if (expect.Kind == "Poison")
         {
-            var error = Assert.Throws<ChangeEventFormatException>(() => DebeziumDecoder.Decode(shape.Topic, shape.Key, shape.Value, Rules.DecoderHints));
+            var error = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode(shape.Topic, shape.Key, shape.Value, Rules.DecoderHints));
             Assert.Contains(expect.Reason!, error.Message, StringComparison.Ordinal);
             return;
         }
 
-        var decoded = DebeziumDecoder.Decode(shape.Topic, shape.Key, shape.Value, Rules.DecoderHints);
+        var decoded = new DebeziumDecoder().Decode(shape.Topic, shape.Key, shape.Value, Rules.DecoderHints);
 
         Assert.Equal(expect.Kind, decoded.Kind.ToString());
         if (expect.Table is null)
@@ -77,9 +77,9 @@ public class RecordShapeTests
         var identity = RecordShapes.Load("class9-delete-under-default-identity.json");
         var changeLog = RecordShapes.Load("format-unwrapped-stated-for-envelope-like-rows.json");
 
-        Assert.Equal(ColumnValue.Of("Oo4="), Column(DebeziumDecoder.Decode(precise.Topic, precise.Key, precise.Value).Change!.After, "amount"));
-        Assert.Equal(ColumnValue.Of("0"), Column(DebeziumDecoder.Decode(identity.Topic, identity.Key, identity.Value).Change!.Before, "team_id"));
-        Assert.Null(DebeziumDecoder.Decode(changeLog.Topic, changeLog.Key, changeLog.Value).Change!.After!.ColumnNames.FirstOrDefault(c => c == "op"));
+        Assert.Equal(ColumnValue.Of("Oo4="), Column(new DebeziumDecoder().Decode(precise.Topic, precise.Key, precise.Value).Change!.After, "amount"));
+        Assert.Equal(ColumnValue.Of("0"), Column(new DebeziumDecoder().Decode(identity.Topic, identity.Key, identity.Value).Change!.Before, "team_id"));
+        Assert.Null(new DebeziumDecoder().Decode(changeLog.Topic, changeLog.Key, changeLog.Value).Change!.After!.ColumnNames.FirstOrDefault(c => c == "op"));
     }
 
     private static ColumnValue Column(RowImage? row, string column)

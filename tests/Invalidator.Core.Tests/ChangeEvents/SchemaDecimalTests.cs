@@ -30,7 +30,7 @@ public class SchemaDecimalTests
         """;
 
     private static ColumnValue Price(string value, RuleSet rules) =>
-        DebeziumDecoder.Decode(Topic, [], Encoding.UTF8.GetBytes(value), rules.DecoderHints).Change!.After!.Columns["price"];
+        new DebeziumDecoder().Decode(Topic, [], Encoding.UTF8.GetBytes(value), rules.DecoderHints).Change!.After!.Columns["price"];
 
     [Theory]
     [InlineData("\"AdUL\"", "1200.75")]

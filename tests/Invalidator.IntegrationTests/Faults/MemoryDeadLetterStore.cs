@@ -5,7 +5,7 @@ using Invalidator.Worker.DeadLetters;
 namespace Invalidator.IntegrationTests.Faults;
 
 /// <summary>A dead-letter store in memory, for redrive tests that need letters in a given order (the real stores are tested on their servers).</summary>
-internal sealed class MemoryDeadLetterStore : IDeadLetterStore
+internal sealed class MemoryDeadLetterStore : IDeadLetterWriter, IRedriveReader, IDeadLetterReader
 {
     private readonly Lock _lock = new();
     private readonly List<(long Id, string Kind, RegionDeadLetter Letter, bool Redriven)> _letters = [];

@@ -109,8 +109,8 @@ public sealed class RedriveQuarantineTests(ServersFixture servers, ITestOutputHe
             var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
             var options = new InvalidatorOptions { DeadLetter = { MaxRedriveTries = maxRedriveTries, RedriveRetryInterval = RetryInterval } };
             var redriver = new RegionRedriver(
-                MsOptions.Create(options), store, region.Set, loggers.CreateLogger<RegionRedriver>(), TimeProvider.System,
-                new InvalidatorMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+                MsOptions.Create(options), store, store, region.Set, loggers.CreateLogger<RegionRedriver>(), TimeProvider.System,
+                new Invalidator.Worker.Events.WorkerEvents([new InvalidatorMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]));
             await redriver.StartAsync(CancellationToken.None);
             return new World(connection, region, services, loggers, redriver, store, logs, prefix);
         }

@@ -77,8 +77,8 @@ public sealed class RegionConnectionLogTests : IAsyncLifetime
     {
         var options = new InvalidatorOptions();
         options.Regions[name] = new RegionOptions { Redis = Redis.ConnectionString(0), KeyPrefix = "p:" };
-        var metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        return RegionSetFactory.Create(MsOptions.Create(options), metrics, _loggers, new FakeTimeProvider());
+        var events = new Invalidator.Worker.Events.WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
+        return RegionSetFactory.Create(MsOptions.Create(options), events, _loggers, new FakeTimeProvider());
     }
 
     // As StackExchange.Redis prints the endpoint ("127.0.0.1:6379"; a host name stays a name).

@@ -24,7 +24,7 @@ internal sealed class TestRegion : IDisposable
         };
         Set = RegionSetFactory.Create(
             MsOptions.Create(options),
-            new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
+            new Invalidator.Worker.Events.WorkerEvents([new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]),
             loggers ?? NullLoggerFactory.Instance,
             TimeProvider.System,
             errors: errors);

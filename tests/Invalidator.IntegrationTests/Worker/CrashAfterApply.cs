@@ -9,7 +9,7 @@ namespace Invalidator.IntegrationTests.Worker;
 /// Simulates a process dying between "every region applied" and "position acknowledged" (Kafka offset stored,
 /// or replication LSN confirmed): the n-th applied batch throws, which stops the worker without acknowledging it.
 /// </summary>
-public sealed class CrashAfterApply(int crashAt = 1) : IBatchListener
+internal sealed class CrashAfterApply(int crashAt = 1) : IBatchListener
 {
     private int _batches;
     private volatile bool _crashed;

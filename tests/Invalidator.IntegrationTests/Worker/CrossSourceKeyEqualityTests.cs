@@ -76,7 +76,7 @@ public sealed class CrossSourceKeyEqualityTests(PostgresFixture fixture)
                 Debezium("c", null, Bob),
                 Debezium("u", Bob, bobChanged),
             }
-            .SelectMany(record => planner.Plan(DebeziumDecoder.Decode("dbserver1.public.typed", record.Key, record.Value).Change!).Keys)
+            .SelectMany(record => planner.Plan(new DebeziumDecoder().Decode("dbserver1.public.typed", record.Key, record.Value).Change!).Keys)
             .ToHashSet(StringComparer.Ordinal);
 
         await Eventually.AssertAsync(() => keys.Count >= fromDebezium.Count, Deadline, "the worker applies the inserts and the update");

@@ -64,7 +64,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
     }
 
     /// <summary>Starts a worker (a new host, like a new process).</summary>
-    public async Task<IHost> StartAsync(IBatchListener? listener = null)
+    internal async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
         // A later source overrides an earlier one, so a test's Settings replace the defaults they name.

@@ -57,7 +57,7 @@ public sealed class WorkerHarness : IAsyncDisposable
     public async Task CreateTopicAsync(int partitions = 3) => await _servers.Kafka.CreateTopicAsync(Topic, partitions);
 
     /// <summary>Starts a worker (a new host, like a new process) in this test's group.</summary>
-    public async Task<IHost> StartAsync(IBatchListener? listener = null)
+    internal async Task<IHost> StartAsync(IBatchListener? listener = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = _directory });
         builder.Configuration.AddInMemoryCollection(ProcessSettings());

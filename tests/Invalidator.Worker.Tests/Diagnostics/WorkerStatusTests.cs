@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
+using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
@@ -12,13 +14,14 @@ using MsOptions = Microsoft.Extensions.Options.Options;
 
 namespace Invalidator.Worker.Tests.Diagnostics;
 
-/// <summary>The status object and the health rules on a fake clock: what servers cannot show quickly.</summary>
+/// <summary>The status object, its gauges and the health rules on a fake clock, fed through the events as the worker publishes them: what servers cannot show quickly.</summary>
 public sealed class WorkerStatusTests : IDisposable
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly IMeterFactory _meters;
     private readonly WorkerStatus _status;
+    private readonly WorkerEvents _events;
     private readonly StatusReport _report;
 
     public WorkerStatusTests()
@@ -27,7 +30,10 @@ public sealed class WorkerStatusTests : IDisposable
         var options = new InvalidatorOptions();
         options.Regions["east"] = new RegionOptions { Redis = "127.0.0.1:1" };
         options.Regions["west"] = new RegionOptions { Redis = "127.0.0.1:2" };
-        _status = new WorkerStatus(MsOptions.Create(options), new InvalidatorMetrics(_meters), _time);
+        _status = new WorkerStatus(MsOptions.Create(options), _time);
+        var metrics = new InvalidatorMetrics(_meters, options.Regions.Keys);
+        metrics.ObserveStatus(_status);
+        _events = new WorkerEvents([metrics, _status]);
         var regions = new RegionSet([]);
         var rules = LiveRules.Fixed(RulesLoader.Parse("tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n", "rules.yaml"));
         _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }), rules, WorkerMode.Live);
@@ -36,11 +42,11 @@ public sealed class WorkerStatusTests : IDisposable
     [Fact]
     public void Healthz_fails_when_the_loop_stops_turning_but_not_while_it_works_on_a_region()
     {
-        _status.ConsumeLoopTick("kafka");
+        _events.Publish(new ConsumeLoopTicked("kafka"));
         Assert.True(_report.Liveness().Ok);
 
         _time.Advance(TimeSpan.FromSeconds(90));
-        _status.RegionFailed("east", new TimeoutException("east timed out"));
+        _events.Publish(new RegionFailed("east", new TimeoutException("east timed out")));
         _time.Advance(TimeSpan.FromSeconds(90));
         var busy = _report.Liveness();
         Assert.True(busy.Ok, "a loop blocked on a retrying region is alive");
@@ -52,9 +58,9 @@ public sealed class WorkerStatusTests : IDisposable
         Assert.Equal(StatusReport.Unhealthy, stalled.Status);
         Assert.Contains("Invalidator:Http:LivenessTimeout", Assert.Single(stalled.Checks).Detail, StringComparison.Ordinal);
 
-        _status.ConsumeLoopTick("kafka");
+        _events.Publish(new ConsumeLoopTicked("kafka"));
         Assert.True(_report.Liveness().Ok);
-        _status.ConsumeLoopStopped("kafka", "fatal Kafka error Local_Fatal");
+        _events.Publish(new ConsumeLoopStopped("kafka", "fatal Kafka error Local_Fatal"));
         var stopped = _report.Liveness();
         Assert.False(stopped.Ok);
         Assert.Contains("fatal Kafka error Local_Fatal", Assert.Single(stopped.Checks).Detail, StringComparison.Ordinal);
@@ -63,26 +69,26 @@ public sealed class WorkerStatusTests : IDisposable
     [Fact]
     public void The_circuit_gauge_and_readiness_follow_the_breaker_and_dead_lettering()
     {
-        _status.SourceConnected("postgres");
+        _events.Publish(new SourceConnected("postgres"));
         Assert.Equal(0, CircuitGauge("east"));
 
-        _status.CircuitOpened("east");
+        _events.Publish(new CircuitOpened("east"));
         Assert.Equal(1, CircuitGauge("east"));
         Assert.Equal(0, CircuitGauge("west"));
         var open = Region(_report.Readiness(), "east");
         Assert.False(open.Ok);
         Assert.Contains("circuit open", open.Detail, StringComparison.Ordinal);
 
-        _status.CircuitHalfOpened("east");
+        _events.Publish(new CircuitHalfOpened("east"));
         Assert.Equal(1, CircuitGauge("east"));
 
-        _status.RegionDeadLettering("east", active: true);
+        _events.Publish(new RegionDeadLetteringStarted("east"));
         var deadLettering = Region(_report.Readiness(), "east");
         Assert.True(deadLettering.Ok, "a region that deliberately dead-letters keeps the worker ready");
         Assert.Contains("dead-lettering", deadLettering.Detail, StringComparison.Ordinal);
 
-        _status.RegionDeadLettering("east", active: false);
-        _status.CircuitClosed("east");
+        _events.Publish(new RegionApplied("east", 0, 0, TimeSpan.Zero)); // applying again ends the dead-lettering
+        _events.Publish(new CircuitClosed("east"));
         Assert.Equal(0, CircuitGauge("east"));
         // Closed again, the region is judged by its connection: this test has none.
         Assert.Equal("unreachable", _report.Snapshot().Regions.Single(r => r.Name == "east").State);
@@ -97,8 +103,8 @@ public sealed class WorkerStatusTests : IDisposable
     {
         Assert.Equal(TimeSpan.FromMinutes(5), _status.MaxRedriveAge);
         Assert.Equal(0, BacklogGauge("east"));
-        _status.RegionDeadLettering("east", active: true);
-        _status.RedriveBacklog("east", _time.GetUtcNow(), "topic dlq [0] @7");
+        _events.Publish(new RegionDeadLetteringStarted("east"));
+        _events.Publish(new RedriveBacklogMeasured("east", _time.GetUtcNow(), "topic dlq [0] @7"));
 
         _time.Advance(TimeSpan.FromMinutes(4));
         Assert.True(Region(_report.Readiness(), "east").Ok, "a backlog younger than the bound is the redrive at work");
@@ -114,7 +120,7 @@ public sealed class WorkerStatusTests : IDisposable
         Assert.Equal(301, BacklogGauge("east"));
         Assert.Equal(0, BacklogGauge("west"));
 
-        _status.RedriveBacklog("east", null);
+        _events.Publish(new RedriveBacklogMeasured("east", null));
         Assert.True(Region(_report.Readiness(), "east").Ok);
         Assert.Equal(0, BacklogGauge("east"));
         Assert.Null(_report.Snapshot().Regions.Single(r => r.Name == "east").RedriveBacklogSeconds);
@@ -126,11 +132,11 @@ public sealed class WorkerStatusTests : IDisposable
         var none = _report.Readiness().Checks.Single(c => c.Name == "source");
         Assert.False(none.Ok);
 
-        _status.PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
+        _events.Publish(new PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]));
         Assert.Contains("2 partition(s) assigned: t[0], t[1]", _report.Readiness().Checks.Single(c => c.Name == "source").Detail, StringComparison.Ordinal);
 
-        _status.PartitionsRevoked([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
-        _status.SourceDisconnected("postgres", "replication slot in use");
+        _events.Publish(new PartitionsRevoked([new SourcePartition("t", 0), new SourcePartition("t", 1)]));
+        _events.Publish(new SourceDisconnected("postgres", "replication slot in use"));
         var disconnected = _report.Readiness().Checks.Single(c => c.Name == "source");
         Assert.False(disconnected.Ok);
         Assert.Contains("replication slot in use", disconnected.Detail, StringComparison.Ordinal);
@@ -147,9 +153,9 @@ public sealed class WorkerStatusTests : IDisposable
         }
 
         batch.Track("t", 1, 4, 5, null);
-        _status.PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]);
-        _status.OnApplied(batch);
-        _status.DeadLettered("poison", "", "t[1]@4: bad JSON");
+        _events.Publish(new PartitionsAssigned([new SourcePartition("t", 0), new SourcePartition("t", 1)]));
+        _events.Publish(batch.ToAppliedEvent(_time.GetUtcNow()));
+        _events.Publish(new DeadLetterWritten("poison", "", "t[1]@4: bad JSON"));
         _time.Advance(TimeSpan.FromSeconds(2));
 
         var snapshot = _report.Snapshot();
@@ -171,15 +177,15 @@ public sealed class WorkerStatusTests : IDisposable
     [Fact]
     public void Kafka_statistics_give_lag_per_partition_only_for_owned_partitions()
     {
-        _status.PartitionsAssigned([new SourcePartition("orders", 0), new SourcePartition("orders", 1), new SourcePartition("orders", 2)]);
-        _status.KafkaStatisticsReceived("""
+        _events.Publish(new PartitionsAssigned([new SourcePartition("orders", 0), new SourcePartition("orders", 1), new SourcePartition("orders", 2)]));
+        _events.Publish(new ConsumerStatisticsReported("""
             {"name":"invalidator#consumer-1","type":"consumer","topics":{"orders":{"topic":"orders","partitions":{
               "0":{"partition":0,"desired":true,"hi_offset":120,"lo_offset":0,"committed_offset":100,"consumer_lag":20},
               "1":{"partition":1,"desired":true,"hi_offset":50,"lo_offset":10,"committed_offset":-1001,"consumer_lag":-1},
               "2":{"partition":2,"desired":true,"hi_offset":-1,"lo_offset":-1,"committed_offset":-1001,"consumer_lag":-1},
               "3":{"partition":3,"desired":false,"hi_offset":70,"lo_offset":0,"committed_offset":60,"consumer_lag":10},
               "-1":{"partition":-1,"hi_offset":-1,"committed_offset":-1001,"consumer_lag":-1}}}}}
-            """);
+            """));
 
         var lag = ObservedLag();
         Assert.Equal(20, lag[0]); // log end 120 - committed 100

@@ -1,4 +1,5 @@
 using Invalidator.Worker.Processing;
+using Invalidator.Worker.Events;
 
 namespace Invalidator.Worker.Tests.Processing;
 

@@ -4,6 +4,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -30,9 +31,9 @@ public sealed class BatchPipelineSecondDeleteTests : IDisposable
     public BatchPipelineSecondDeleteTests()
     {
         var metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        var status = new WorkerStatus(MsOptions.Create(new InvalidatorOptions()), metrics, _time);
+        var status = new WorkerStatus(MsOptions.Create(new InvalidatorOptions()), _time);
         var applier = new BatchApplier(
-            new RegionSet([]), null, [], metrics, NullLogger<BatchApplier>.Instance, _time, status,
+            new RegionSet([]), null, [], new WorkerEvents([metrics, status]), NullLogger<BatchApplier>.Instance, _time,
             new ConsistencyOptions { SecondDeleteDelay = Delay });
         _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(1, OnAcknowledged), _time);
     }

@@ -2,6 +2,7 @@ using Invalidator.Core.Planning;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -24,12 +25,12 @@ public sealed class SecondDeleteSchedulerTests : IDisposable
     private readonly List<AcknowledgedPosition> _acks = [];
     private readonly List<SecondDeleteRun> _started = [];
     private readonly WorkerStatus _status;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
 
     public SecondDeleteSchedulerTests()
     {
-        _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        _status = new WorkerStatus(MsOptions.Create(new InvalidatorOptions()), _metrics, _time);
+        _status = new WorkerStatus(MsOptions.Create(new InvalidatorOptions()), _time);
+        _events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _status]);
     }
 
     public void Dispose()
@@ -41,7 +42,7 @@ public sealed class SecondDeleteSchedulerTests : IDisposable
     private AcknowledgementTracker NewTracker(int maxInFlight = 4) => new(maxInFlight, _acks.Add);
 
     private SecondDeleteScheduler NewScheduler(TimeSpan? defaultDelay = null, long maxPending = 1_000_000) =>
-        new(defaultDelay ?? Delay, maxPending, _time, _started.Add, NullLogger.Instance, _metrics, _status, _abandon.Token);
+        new(defaultDelay ?? Delay, maxPending, _time, _started.Add, NullLogger.Instance, _events, _abandon.Token);
 
     /// <summary>A batch of records <paramref name="from"/> to <paramref name="to"/> (exclusive) on P0 with the given plans.</summary>
     private static SourceBatch Batch(long from, long to, params InvalidationPlan[] plans)

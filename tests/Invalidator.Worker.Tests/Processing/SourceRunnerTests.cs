@@ -1,6 +1,7 @@
 using System.Text;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
@@ -24,7 +25,7 @@ public sealed class SourceRunnerTests : IDisposable
 
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly string _directory = Directory.CreateTempSubdirectory("source-runner-").FullName;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
     private readonly ChangeRecordPlanner _planner;
     private readonly Listener _listener = new();
 
@@ -32,9 +33,9 @@ public sealed class SourceRunnerTests : IDisposable
     {
         var path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
-        _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        _events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
         _planner = new ChangeRecordPlanner(
-            LiveRules.Fixed(LoadedRules.Load(path, DateTimeOffset.UtcNow).Rules), WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+            LiveRules.Fixed(LoadedRules.Load(path, DateTimeOffset.UtcNow).Rules), WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
     }
 
     public void Dispose()
@@ -45,7 +46,7 @@ public sealed class SourceRunnerTests : IDisposable
     }
 
     private SourceRunner NewRunner(bool dryRun = false) =>
-        new("test", _planner, dryRun ? null : new BatchApplier(new RegionSet([]), null, [_listener], _metrics, NullLogger<BatchApplier>.Instance, TimeProvider.System),
+        new("test", _planner, dryRun ? null : new BatchApplier(new RegionSet([]), null, [_listener], _events, NullLogger<BatchApplier>.Instance, TimeProvider.System),
             new BatchingOptions { MaxRecords = 4, MaxWait = TimeSpan.FromMinutes(1), MaxInFlight = 2 }, int.MaxValue, TimeProvider.System);
 
     /// <summary>A Debezium record of row <paramref name="id"/> (<paramref name="value"/> instead, when given), planned into the runner's batch.</summary>

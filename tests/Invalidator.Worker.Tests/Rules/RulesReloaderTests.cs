@@ -4,6 +4,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
+using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -24,6 +25,7 @@ public sealed class RulesReloaderTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly string _directory = Directory.CreateTempSubdirectory("rules-reload-").FullName;
     private readonly string _path;
+    private readonly WorkerEvents _events;
     private readonly InvalidatorMetrics _metrics;
 
     public RulesReloaderTests()
@@ -31,6 +33,7 @@ public sealed class RulesReloaderTests : IDisposable
         _path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(_path, Customers);
         _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        _events = new WorkerEvents([_metrics]);
     }
 
     public void Dispose()
@@ -43,7 +46,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void A_changed_file_is_swapped_in_with_a_new_version_and_a_broken_one_is_refused()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var first = live.Current;
         Assert.Equal(LoadedRules.VersionOf(Customers), first.Version);
 
@@ -80,7 +83,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void Hostile_files_are_refused_within_the_limits_loaded_at_start_and_the_last_good_version_stays_live()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow(), new Invalidator.Core.Rules.RulesLimits { MaxBytes = 4096 }));
-        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var good = live.Current;
 
         // Over the limit the worker started with (4 KiB here), not the default 1 MiB.
@@ -104,7 +107,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void A_batch_is_planned_with_one_version_whose_decoder_hints_and_planner_swap_together()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         // An unwrapped row: poison while the rule says format: envelope, a change once it says unwrapped.
         var row = """{"id": 7, "__op": "u"}"""u8.ToArray();
         var key = """{"id": 7}"""u8.ToArray();
@@ -114,7 +117,7 @@ public sealed class RulesReloaderTests : IDisposable
         Assert.True(planner.Add(topic, key, row, batch).IsPoison);
 
         File.WriteAllText(_path, Customers.Replace("format: envelope", "format: unwrapped", StringComparison.Ordinal) + "\n  public.orders:\n    keys: [\"order:{id}\"]\n");
-        new RulesReloader(live, _metrics, NullLogger.Instance, _time).Reload(RulesReloader.FileChanged);
+        new RulesReloader(live, _events, NullLoggerFactory.Instance, _time).Reload(RulesReloader.FileChanged);
 
         // Swapped, but the batch being planned keeps its version until the source starts the next one.
         Assert.True(planner.Add(topic, key, row, batch).IsPoison);
@@ -140,9 +143,10 @@ public sealed class RulesReloaderTests : IDisposable
             """);
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
         var options = new InvalidatorOptions();
-        var status = new WorkerStatus(Microsoft.Extensions.Options.Options.Create(options), _metrics, _time);
-        var perRule = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time, status);
-        var everything = new ChangeRecordPlanner(live, WorkerMode.Shadow, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time, status);
+        var status = new WorkerStatus(Microsoft.Extensions.Options.Options.Create(options), _time);
+        var events = new WorkerEvents([_metrics, status]);
+        var perRule = new ChangeRecordPlanner(live, WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var everything = new ChangeRecordPlanner(live, WorkerMode.Shadow, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         var order = new ChangeEvent("public.orders", ChangeOperation.Update, null, Row(("id", "1"), ("customer_id", "7")), null, null);
         var customer = new ChangeEvent("public.customers", ChangeOperation.Update, null, Row(("id", "7")), null, null);
 

@@ -35,30 +35,16 @@ internal sealed class AuditReport(RuleSet rules, PlaceholderMatching placeholder
 
     public bool Covered => regions.All(r => r.Uncovered.Keys == 0);
 
-    public string ToJson()
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartObject();
-            json.WriteString("rules", rules.SourcePath);
-            json.WriteString("placeholders", PlaceholderName(placeholders));
-            json.WriteBoolean("covered", Covered);
-            json.WriteNumber("uncoveredKeys", regions.Sum(r => r.Uncovered.Keys));
-            json.WriteNumber("uncoveredWithoutTtl", regions.Sum(r => r.Uncovered.WithoutTtl));
-            json.WriteNumber("uncoveredShapes", regions.Sum(r => r.Uncovered.Shapes().Count));
-            json.WriteStartArray("regions");
-            foreach (var region in regions)
-            {
-                WriteRegion(json, region);
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    public string ToJson() => JsonSerializer.Serialize(
+        new AuditReportJson(
+            rules.SourcePath,
+            PlaceholderName(placeholders),
+            Covered,
+            regions.Sum(r => r.Uncovered.Keys),
+            regions.Sum(r => r.Uncovered.WithoutTtl),
+            regions.Sum(r => r.Uncovered.Shapes().Count),
+            regions.Select(RegionJson).ToList()),
+        ReportJsonContext.Default.AuditReportJson);
 
     public string ToText()
     {
@@ -119,74 +105,58 @@ internal sealed class AuditReport(RuleSet rules, PlaceholderMatching placeholder
 
     public static string PlaceholderName(PlaceholderMatching placeholders) => placeholders == PlaceholderMatching.Anything ? "any" : "segment";
 
-    private static void WriteRegion(Utf8JsonWriter json, RegionAudit region)
-    {
-        json.WriteStartObject();
-        json.WriteString("region", region.Region);
-        json.WriteString("keyPrefix", region.KeyPrefix);
-        json.WriteStartArray("nodes");
-        foreach (var node in region.Nodes)
-        {
-            json.WriteStringValue(node);
-        }
+    private static AuditRegionJson RegionJson(RegionAudit region) => new(
+        region.Region,
+        region.KeyPrefix,
+        region.Nodes,
+        region.Sampled,
+        region.Scanned,
+        Math.Round(region.Elapsed.TotalSeconds, 3),
+        new AuditCoveredJson(region.CoveredByTemplate, region.CoveredByTag, region.TagSets, region.TagMembersRead),
+        region.CoveredByRule.Where(r => r.Value > 0).OrderBy(r => r.Key, StringComparer.Ordinal).ToDictionary(r => r.Key, r => r.Value),
+        region.Vanished,
+        new AuditUncoveredJson(
+            region.Uncovered.Keys,
+            region.Uncovered.WithoutTtl,
+            region.Uncovered.Shapes().Select(shape => new AuditShapeJson(
+                shape.Shape,
+                shape.Count,
+                shape.WithoutTtl,
+                Seconds(shape.MinTtl),
+                Seconds(shape.MaxTtl),
+                shape.Examples.Select(e => new AuditExampleJson(e.Key, Seconds(e.Ttl))).ToList())).ToList()));
 
-        json.WriteEndArray();
-        json.WriteBoolean("sampled", region.Sampled);
-        json.WriteNumber("scanned", region.Scanned);
-        json.WriteNumber("seconds", Math.Round(region.Elapsed.TotalSeconds, 3));
-        json.WriteStartObject("covered");
-        json.WriteNumber("byTemplate", region.CoveredByTemplate);
-        json.WriteNumber("byTagSet", region.CoveredByTag);
-        json.WriteNumber("tagSets", region.TagSets);
-        json.WriteNumber("tagMembersRead", region.TagMembersRead);
-        json.WriteEndObject();
-        json.WriteStartObject("coveredBy");
-        foreach (var (rule, keys) in region.CoveredByRule.Where(r => r.Value > 0).OrderBy(r => r.Key, StringComparer.Ordinal))
-        {
-            json.WriteNumber(rule, keys);
-        }
-
-        json.WriteEndObject();
-        json.WriteNumber("vanished", region.Vanished);
-        json.WriteStartObject("uncovered");
-        json.WriteNumber("keys", region.Uncovered.Keys);
-        json.WriteNumber("withoutTtl", region.Uncovered.WithoutTtl);
-        json.WriteStartArray("shapes");
-        foreach (var shape in region.Uncovered.Shapes())
-        {
-            json.WriteStartObject();
-            json.WriteString("shape", shape.Shape);
-            json.WriteNumber("keys", shape.Count);
-            json.WriteNumber("withoutTtl", shape.WithoutTtl);
-            WriteSeconds(json, "minTtlSeconds", shape.MinTtl);
-            WriteSeconds(json, "maxTtlSeconds", shape.MaxTtl);
-            json.WriteStartArray("examples");
-            foreach (var example in shape.Examples)
-            {
-                json.WriteStartObject();
-                json.WriteString("key", example.Key);
-                WriteSeconds(json, "ttlSeconds", example.Ttl);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        json.WriteEndArray();
-        json.WriteEndObject();
-        json.WriteEndObject();
-    }
-
-    private static void WriteSeconds(Utf8JsonWriter json, string name, TimeSpan? value)
-    {
-        if (value is { } v)
-        {
-            json.WriteNumber(name, Math.Round(v.TotalSeconds, 3));
-        }
-        else
-        {
-            json.WriteNull(name);
-        }
-    }
+    private static double? Seconds(TimeSpan? value) => value is { } v ? Math.Round(v.TotalSeconds, 3) : null;
 }
+
+/// <summary><c>audit --json</c>: the totals, then each region.</summary>
+internal sealed record AuditReportJson(
+    string Rules,
+    string Placeholders,
+    bool Covered,
+    long UncoveredKeys,
+    long UncoveredWithoutTtl,
+    int UncoveredShapes,
+    IReadOnlyList<AuditRegionJson> Regions);
+
+/// <summary>One region of the audit; <see cref="CoveredBy"/> counts keys per covering rule.</summary>
+internal sealed record AuditRegionJson(
+    string Region,
+    string KeyPrefix,
+    IReadOnlyList<string> Nodes,
+    bool Sampled,
+    long Scanned,
+    double Seconds,
+    AuditCoveredJson Covered,
+    IReadOnlyDictionary<string, long> CoveredBy,
+    long Vanished,
+    AuditUncoveredJson Uncovered);
+
+internal sealed record AuditCoveredJson(long ByTemplate, long ByTagSet, long TagSets, long TagMembersRead);
+
+internal sealed record AuditUncoveredJson(long Keys, long WithoutTtl, IReadOnlyList<AuditShapeJson> Shapes);
+
+/// <summary>An uncovered key shape; TTLs in seconds, null for none.</summary>
+internal sealed record AuditShapeJson(string Shape, long Keys, long WithoutTtl, double? MinTtlSeconds, double? MaxTtlSeconds, IReadOnlyList<AuditExampleJson> Examples);
+
+internal sealed record AuditExampleJson(string Key, double? TtlSeconds);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Invalidator.Client;
 using Invalidator.Core.Coverage;
@@ -27,7 +28,8 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
         var configuration = RegionRedisConfiguration.Create(region, options, reason => rejected = reason);
         configuration.AbortOnConnectFail = true;
         configuration.ClientName ??= "invalidator-audit";
-        await using var connection = await ConnectAsync(region, configuration, () => rejected).ConfigureAwait(false);
+        var connection = await ConnectAsync(region, configuration, () => rejected).ConfigureAwait(false);
+        await using var disposeConnection = connection.ConfigureAwait(false);
         var masters = Masters(region, connection);
         var database = connection.GetDatabase();
         var prefix = options.KeyPrefix;
@@ -142,7 +144,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
     }
 
     /// <summary>Every member of an invalidatable tag's set is covered: the worker deletes it with the tag.</summary>
-    private async Task ReadTagSetsAsync(string region, IDatabase database, Tally scan, ScanPace pace, int pageSize, CancellationToken cancellationToken)
+    private static async Task ReadTagSetsAsync(string region, IDatabase database, Tally scan, ScanPace pace, int pageSize, CancellationToken cancellationToken)
     {
         var done = 0;
         foreach (var set in scan.TagSetKeys)
@@ -173,7 +175,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
     }
 
     /// <summary>The TTL of every uncovered key, pipelined; a key gone meanwhile is left out.</summary>
-    private async Task<(UncoveredKeys Uncovered, long Vanished)> ReadTtlsAsync(
+    private static async Task<(UncoveredKeys Uncovered, long Vanished)> ReadTtlsAsync(
         string region, IDatabase database, string prefix, IReadOnlyCollection<string> pending, ScanPace pace, CancellationToken cancellationToken)
     {
         var uncovered = new UncoveredKeys();
@@ -228,6 +230,7 @@ internal sealed class KeyspaceAudit(KeyCoverage coverage, AuditLimits limits, Te
 
         public long TagMembersRead { get; private set; }
 
+        [SuppressMessage("Performance", "CA1859", Justification = "A read-only view of the tally's own list; the audit enumerates it once.")]
         public IReadOnlyList<RedisKey> TagSetKeys => _tagSets;
 
         /// <summary>Keys (without the prefix) nothing has covered yet.</summary>

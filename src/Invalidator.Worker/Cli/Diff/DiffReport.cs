@@ -63,52 +63,23 @@ internal sealed class DiffReport(string oldPath, string newPath, string source)
         return text.ToString();
     }
 
-    public string ToJson()
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartObject();
-            json.WriteString("old", oldPath);
-            json.WriteString("new", newPath);
-            json.WriteString("source", source);
-            json.WriteNumber("records", Summary.Records);
-            json.WriteNumber("differing", Summary.Differing);
-            json.WriteStartArray("differences");
-            foreach (var (record, difference) in _differences)
-            {
-                json.WriteStartObject();
-                json.WriteString("record", record.Label);
-                json.WriteString("topic", record.Topic);
-                json.WriteString("table", difference.Table);
-                Side(json, "old", difference.Old);
-                Side(json, "new", difference.New);
-                Changes(json, "keys", difference.KeysAppearing, difference.KeysVanishing);
-                Changes(json, "tags", difference.TagsAppearing, difference.TagsVanishing);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteStartArray("tables");
-            foreach (var table in Summary.Tables)
-            {
-                json.WriteStartObject();
-                json.WriteString("table", table.Table);
-                json.WriteNumber("records", table.Records);
-                json.WriteNumber("differing", table.Differing);
-                json.WriteNumber("keysAppearing", table.KeysAppearing);
-                json.WriteNumber("keysVanishing", table.KeysVanishing);
-                json.WriteNumber("tagsAppearing", table.TagsAppearing);
-                json.WriteNumber("tagsVanishing", table.TagsVanishing);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    public string ToJson() => JsonSerializer.Serialize(
+        new DiffReportJson(
+            oldPath,
+            newPath,
+            source,
+            Summary.Records,
+            Summary.Differing,
+            _differences.Select(d => new DiffRecordJson(
+                d.Record.Label,
+                d.Record.Topic,
+                d.Difference.Table,
+                Side(d.Difference.Old),
+                Side(d.Difference.New),
+                new DiffChangesJson(d.Difference.KeysAppearing, d.Difference.KeysVanishing),
+                new DiffChangesJson(d.Difference.TagsAppearing, d.Difference.TagsVanishing))).ToList(),
+            Summary.Tables.Select(t => new DiffTableJson(t.Table, t.Records, t.Differing, t.KeysAppearing, t.KeysVanishing, t.TagsAppearing, t.TagsVanishing)).ToList()),
+        ReportJsonContext.Default.DiffReportJson);
 
     private static string Outcome(RecordDifference difference) =>
         difference.Old.Outcome == difference.New.Outcome ? difference.New.Outcome : $"{difference.Old.Outcome} -> {difference.New.Outcome}";
@@ -123,33 +94,19 @@ internal sealed class DiffReport(string oldPath, string newPath, string source)
 
     private static string Number(int n) => n.ToString(CultureInfo.InvariantCulture);
 
-    private static void Side(Utf8JsonWriter json, string name, RecordInvalidations side)
-    {
-        json.WriteStartObject(name);
-        json.WriteString("outcome", side.Outcome);
-        json.WriteString("poison", side.Poison);
-        json.WriteNumber("keys", side.Keys.Count);
-        json.WriteNumber("tags", side.Tags.Count);
-        json.WriteEndObject();
-    }
-
-    private static void Changes(Utf8JsonWriter json, string name, IReadOnlyList<string> appearing, IReadOnlyList<string> vanishing)
-    {
-        json.WriteStartObject(name);
-        json.WriteStartArray("appearing");
-        foreach (var value in appearing)
-        {
-            json.WriteStringValue(value);
-        }
-
-        json.WriteEndArray();
-        json.WriteStartArray("vanishing");
-        foreach (var value in vanishing)
-        {
-            json.WriteStringValue(value);
-        }
-
-        json.WriteEndArray();
-        json.WriteEndObject();
-    }
+    private static DiffSideJson Side(RecordInvalidations side) => new(side.Outcome, side.Poison, side.Keys.Count, side.Tags.Count);
 }
+
+/// <summary><c>rules diff --json</c>: the differing records, then the summary per table.</summary>
+internal sealed record DiffReportJson(
+    string Old, string New, string Source, int Records, int Differing, IReadOnlyList<DiffRecordJson> Differences, IReadOnlyList<DiffTableJson> Tables);
+
+/// <summary>One differing record; <see cref="Table"/> is null for a record that is no change of any table.</summary>
+internal sealed record DiffRecordJson(string Record, string Topic, string? Table, DiffSideJson Old, DiffSideJson New, DiffChangesJson Keys, DiffChangesJson Tags);
+
+/// <summary>A record under one rules file; <see cref="Poison"/> is why it would be dead-lettered, else null.</summary>
+internal sealed record DiffSideJson(string Outcome, string? Poison, int Keys, int Tags);
+
+internal sealed record DiffChangesJson(IReadOnlyList<string> Appearing, IReadOnlyList<string> Vanishing);
+
+internal sealed record DiffTableJson(string Table, int Records, int Differing, int KeysAppearing, int KeysVanishing, int TagsAppearing, int TagsVanishing);

@@ -19,17 +19,9 @@ internal static class TopicSample
             throw new DiffException("--topic needs a broker: set Invalidator:Kafka:BootstrapServers (in --config or the environment)");
         }
 
-        var config = KafkaConsumerSettings.Build(options);
-        config.GroupId = "invalidator-rules-diff-" + Guid.NewGuid().ToString("N");
-        config.EnableAutoCommit = false;
-        config.StatisticsIntervalMs = 0;
         // The end of a partition is where its end offset was, or the broker's end-of-partition event: the last
         // offsets may hold no record (transaction markers, compaction).
-        config.EnablePartitionEof = true;
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetLogHandler((_, message) => log.WriteLine($"kafka {message.Level}: {message.Facility}: {message.Message}"))
-            .SetErrorHandler((_, error) => log.WriteLine($"kafka error: {error.Code}: {error.Reason}"))
-            .Build();
+        using var consumer = AssignedConsumer.Build(options, "invalidator-rules-diff-", partitionEof: true, log);
         var ranges = Ranges(consumer, topic, sample);
         var records = new List<SourceRecord>(ranges.Sum(r => (int)(r.End - r.Start)));
         if (ranges.Count == 0)

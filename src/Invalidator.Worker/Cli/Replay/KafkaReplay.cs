@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Sources.Kafka;
@@ -45,18 +46,7 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlan
     public async Task<ReplaySummary> RunAsync(ReplayProgress progress, CancellationToken cancellationToken)
     {
         var kafka = settings.Options.Kafka;
-        var config = KafkaConsumerSettings.Build(kafka);
-        // Confluent.Kafka wants a group id even for a consumer that only assigns: a fresh one, never joined or committed.
-        config.GroupId = "invalidator-replay-" + Guid.NewGuid().ToString("N");
-        config.EnableAutoCommit = false;
-        config.EnableAutoOffsetStore = false;
-        config.StatisticsIntervalMs = 0;
-        config.EnablePartitionEof = true;
-        config.AutoOffsetReset = AutoOffsetReset.Earliest; // an offset that retention removed meanwhile: the oldest left
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-            .SetLogHandler((_, message) => log.WriteLine($"kafka {message.Level}: {message.Facility}: {message.Message}"))
-            .SetErrorHandler((_, error) => log.WriteLine($"kafka error: {error.Code}: {error.Reason}"))
-            .Build();
+        using var consumer = AssignedConsumer.Build(kafka, "invalidator-replay-", partitionEof: true, log);
 
         var topics = ReplayTopics.Find(consumer, kafka, settings.Table, RequestTimeout);
         var marks = ReplayTopics.Watermarks(consumer, topics, RequestTimeout);

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Invalidator.Worker.DeadLetters;
-using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -90,15 +90,15 @@ internal static class ReplayCommand
             ? regionSet.Regions
             : [regionSet.Find(region) ?? throw new ReplayException($"unknown region '{region}'; configured: {string.Join(", ", regionSet.Regions.Select(r => r.Name))}")];
         var time = services.GetRequiredService<TimeProvider>();
-        var metrics = services.GetRequiredService<InvalidatorMetrics>();
+        var events = services.GetRequiredService<WorkerEvents>();
         var loggers = services.GetRequiredService<ILoggerFactory>();
         var planner = new ChangeRecordPlanner(
-            table is null ? live : new LiveRules(rules.Only(table)), options.Mode, metrics, loggers.CreateLogger<ChangeRecordPlanner>(), time);
+            table is null ? live : new LiveRules(rules.Only(table)), options.Mode, events, loggers.CreateLogger<ChangeRecordPlanner>(), time);
         // The worker's apply path: the regions' resilience, and region letters for a region that cannot take its share.
-        var store = dryRun ? null : new CountingDeadLetterStore(services.GetRequiredService<IDeadLetterStore>());
+        var store = dryRun ? null : new CountingDeadLetterWriter(services.GetRequiredService<IDeadLetterWriter>());
         var applier = store is null
             ? null
-            : new BatchApplier(new RegionSet(targets), store, [], metrics, loggers.CreateLogger<BatchApplier>(), time);
+            : new BatchApplier(new RegionSet(targets), store, [], events, loggers.CreateLogger<BatchApplier>(), time);
         var settings = new KafkaReplaySettings(options, window, table, targets.Select(t => t.Name).ToList(), dryRun, rules.Version);
         var progress = new ReplayProgress(error, ReplayProgress.IsTerminal(error), time);
         await error.WriteLineAsync($"replay: {window}, rules version {rules.Version}{(table is null ? "" : $", table {table}")}, regions {string.Join(", ", settings.Regions)}{(dryRun ? ", dry run" : "")}").ConfigureAwait(false);

@@ -8,8 +8,6 @@ namespace Invalidator.Worker.Cli.Replay;
 /// <summary>What a replay did: the window and what it covered, records by outcome, what was applied where.</summary>
 internal sealed class ReplaySummary
 {
-    private static readonly JsonWriterOptions Indented = new() { Indented = true };
-
     public required ReplayWindow Window { get; init; }
 
     public required IReadOnlyList<string> Topics { get; init; }
@@ -86,80 +84,43 @@ internal sealed class ReplaySummary
         return text.ToString();
     }
 
-    public string ToJson()
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, Indented))
-        {
-            json.WriteStartObject();
-            json.WriteString("since", Window.Since);
-            if (Window.Until is { } until)
-            {
-                json.WriteString("until", until);
-            }
-            else
-            {
-                json.WriteNull("until");
-            }
-
-            json.WriteStartArray("topics");
-            foreach (var topic in Topics)
-            {
-                json.WriteStringValue(topic);
-            }
-
-            json.WriteEndArray();
-            json.WriteStartArray("ranges");
-            foreach (var (partition, from, to) in Ranges)
-            {
-                json.WriteStartObject();
-                json.WriteString("partition", partition);
-                json.WriteNumber("from", from);
-                json.WriteNumber("to", to);
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            if (Table is null)
-            {
-                json.WriteNull("table");
-            }
-            else
-            {
-                json.WriteString("table", Table);
-            }
-
-            json.WriteStartArray("regions");
-            foreach (var region in Regions)
-            {
-                json.WriteStringValue(region);
-            }
-
-            json.WriteEndArray();
-            json.WriteBoolean("dryRun", DryRun);
-            json.WriteString("rulesVersion", RulesVersion);
-            json.WriteNumber("records", Records);
-            json.WriteStartObject("outcomes");
-            foreach (var (outcome, count) in Outcomes.OrderBy(o => o.Key))
-            {
-                json.WriteNumber(outcome.ToLabel(), count);
-            }
-
-            json.WriteEndObject();
-            json.WriteNumber("keys", Keys);
-            json.WriteNumber("tags", Tags);
-            json.WriteNumber("batches", Batches);
-            json.WriteStartObject("regionLetters");
-            foreach (var (region, count) in RegionLetters.OrderBy(r => r.Key, StringComparer.Ordinal))
-            {
-                json.WriteNumber(region, count);
-            }
-
-            json.WriteEndObject();
-            json.WriteNumber("seconds", Math.Round(Seconds, 3));
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    public string ToJson() => JsonSerializer.Serialize(
+        new ReplaySummaryJson(
+            Window.Since,
+            Window.Until,
+            Topics,
+            Ranges.Select(r => new ReplayRangeJson(r.Partition, r.From, r.To)).ToList(),
+            Table,
+            Regions,
+            DryRun,
+            RulesVersion,
+            Records,
+            Outcomes.OrderBy(o => o.Key).ToDictionary(o => o.Key.ToLabel(), o => o.Value),
+            Keys,
+            Tags,
+            Batches,
+            RegionLetters.OrderBy(r => r.Key, StringComparer.Ordinal).ToDictionary(r => r.Key, r => r.Value),
+            Math.Round(Seconds, 3)),
+        ReportJsonContext.Default.ReplaySummaryJson);
 }
+
+/// <summary><c>replay --json</c>: the window, what it covered, records by outcome, what was applied where.</summary>
+internal sealed record ReplaySummaryJson(
+    DateTimeOffset Since,
+    DateTimeOffset? Until,
+    IReadOnlyList<string> Topics,
+    IReadOnlyList<ReplayRangeJson> Ranges,
+    string? Table,
+    IReadOnlyList<string> Regions,
+    bool DryRun,
+    string RulesVersion,
+    long Records,
+    IReadOnlyDictionary<string, long> Outcomes,
+    long Keys,
+    long Tags,
+    int Batches,
+    IReadOnlyDictionary<string, int> RegionLetters,
+    double Seconds);
+
+/// <summary>A partition's offsets replayed: from (inclusive) to (exclusive).</summary>
+internal sealed record ReplayRangeJson(string Partition, long From, long To);

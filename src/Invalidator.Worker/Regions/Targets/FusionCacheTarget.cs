@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,9 @@ internal sealed class FusionCacheTarget : IRegionTarget
     private readonly FusionCacheEntryOptions _removeOptions;
     private readonly FusionCacheEntryOptions _tagOptions;
 
+    [SuppressMessage("Reliability", "CA2000", Justification =
+        "RedisCache.Dispose closes and disposes the multiplexer, even one from ConnectionMultiplexerFactory; the region owns "
+        + "that connection (RegionInvalidator disposes it), and the RedisCache holds nothing else.")]
     public FusionCacheTarget(FusionCacheTargetOptions options, IConnectionMultiplexer connection, ILoggerFactory loggers)
     {
         var shared = () => Task.FromResult(connection);
@@ -108,7 +112,7 @@ internal sealed class FusionCacheTarget : IRegionTarget
         return options;
     }
 
-    private static ZiggyCreatures.Caching.Fusion.Serialization.IFusionCacheSerializer Serializer(FusionCacheSerializer serializer) => serializer switch
+    private static FusionCacheSystemTextJsonSerializer Serializer(FusionCacheSerializer serializer) => serializer switch
     {
         FusionCacheSerializer.SystemTextJson => new FusionCacheSystemTextJsonSerializer(),
         _ => throw new ArgumentOutOfRangeException(nameof(serializer), serializer, "Unknown FusionCache serializer"),

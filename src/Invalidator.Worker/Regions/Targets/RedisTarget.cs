@@ -264,13 +264,12 @@ internal sealed class RedisTarget : IRegionTarget
     /// <summary>Waits until every command has finished, failed or not, so that each one's outcome can be read (and none goes unobserved).</summary>
     private static async Task AllDoneAsync(IEnumerable<Task> commands, CancellationToken cancellationToken)
     {
-        try
+        // A failed command is read command by command by the caller, so it is not thrown here.
+        var all = Task.WhenAll(commands);
+        await all.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!all.IsCompleted)
         {
-            await Task.WhenAll(commands).WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Read command by command by the caller.
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 

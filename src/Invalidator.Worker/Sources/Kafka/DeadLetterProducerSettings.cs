@@ -20,7 +20,7 @@ internal static class DeadLetterProducerSettings
             EnableIdempotence = true,
             ClientId = "invalidator-dead-letters",
             // Poison records are kept whole, oversized ones included; a letter the broker refuses is split or
-            // stored as a reference (KafkaDeadLetterStore), never retried forever.
+            // stored as a reference (KafkaDeadLetterWriter), never retried forever.
             MessageMaxBytes = 64 * 1024 * 1024,
         };
 

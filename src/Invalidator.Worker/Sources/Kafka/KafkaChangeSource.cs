@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Logging;
@@ -23,11 +24,11 @@ internal sealed class KafkaChangeSource : ChangeSourceService
     private const string StatusName = "kafka";
 
     private readonly KafkaErrorLog _kafkaErrors;
-    private readonly IDeadLetterStore? _deadLetters;
+    private readonly IDeadLetterWriter? _deadLetters;
     private IConsumer<KeyKept?, PlannedMessage>? _consumer;
     private volatile Error? _fatalError;
 
-    public KafkaChangeSource(SourceHost host, ILogger<KafkaChangeSource> logger, IDeadLetterStore? deadLetters = null)
+    public KafkaChangeSource(SourceHost host, ILogger<KafkaChangeSource> logger, IDeadLetterWriter? deadLetters = null)
         : base(StatusName, host, logger)
     {
         _deadLetters = deadLetters;
@@ -53,7 +54,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
         {
             // The dead-letter producer exists and reaches its topic before the first record: a letter must never be
             // the first to find out that the topic cannot be written.
-            if (_deadLetters is KafkaDeadLetterStore deadLetters)
+            if (_deadLetters is KafkaDeadLetterWriter deadLetters)
             {
                 await deadLetters.CheckAsync(kafka.StartupTimeout, stoppingToken).ConfigureAwait(false);
             }
@@ -80,11 +81,11 @@ internal sealed class KafkaChangeSource : ChangeSourceService
                 }
             })
             // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
-            .SetStatisticsHandler((_, json) => Status.KafkaStatisticsReceived(json))
+            .SetStatisticsHandler((_, json) => Events.Publish(new ConsumerStatisticsReported(json)))
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
                 Log.PartitionsAssigned(Logger, string.Join(", ", partitions));
-                Status.PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)));
+                Events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
                 Log.PartitionsRevoked(Logger, string.Join(", ", partitions), Drop(partitions.Select(p => p.TopicPartition))))
@@ -188,7 +189,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
     private int Drop(IEnumerable<TopicPartition> partitions)
     {
         var keys = partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)).ToList();
-        Status.PartitionsRevoked(keys);
+        Events.Publish(new PartitionsRevoked(keys));
         return Runner.Drop(keys);
     }
 

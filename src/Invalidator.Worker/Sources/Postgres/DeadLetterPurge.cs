@@ -15,7 +15,7 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// In Kafka mode the topic's <c>retention.ms</c> does the same (docs/configuration.md).
 /// </summary>
 internal sealed class DeadLetterPurge(
-    PostgresDeadLetterStore store, IOptions<InvalidatorOptions> options, ILogger<DeadLetterPurge> logger, TimeProvider time) : BackgroundService
+    PostgresDeadLetterTable store, IOptions<InvalidatorOptions> options, ILogger<DeadLetterPurge> logger, TimeProvider time) : BackgroundService
 {
     internal const int RowsPerDelete = 1000;
 

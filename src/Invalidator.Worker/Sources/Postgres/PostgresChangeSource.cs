@@ -2,6 +2,7 @@ using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -50,11 +51,11 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     private NpgsqlLogSequenceNumber _changesStart;
     private NpgsqlLogSequenceNumber _changesEnd;
 
-    public PostgresChangeSource(SourceHost host, RuleSet rules, ILogger<PostgresChangeSource> logger, PostgresDeadLetterStore deadLetters)
+    public PostgresChangeSource(SourceHost host, RuleSet rules, ILogger<PostgresChangeSource> logger, PostgresDeadLetterTable deadLetters)
         : base(SourceName, host, logger)
     {
         _postgres = Options.Postgres;
-        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, host.Status, logger, host.Time);
+        _startup = new PostgresSourceStartup(_postgres, rules, deadLetters, host.Events, logger, host.Time);
     }
 
     /// <summary>The connection string of the replication session: the configured one plus the settings the value conversion needs.</summary>
@@ -163,7 +164,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
 
         _session = await ReplicationSession.OpenAsync(_postgres, _slotKnownToExist, Logger, Time, cancellationToken).ConfigureAwait(false);
         _slotKnownToExist = !_postgres.TemporarySlot;
-        Status.SourceConnected(SourceName);
+        Events.Publish(new SourceConnected(SourceName));
         return true;
     }
 
@@ -237,7 +238,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
         Log.ReplicationInterrupted(Logger, reason, _reconnectDelay, exception);
         // A dropped slot is created again (changes made while it was gone cannot be streamed).
         _slotKnownToExist &= exception is not PostgresException { SqlState: UndefinedObject };
-        Status.SourceDisconnected(SourceName, reason);
+        Events.Publish(new SourceDisconnected(SourceName, reason));
         await EndSessionAsync().ConfigureAwait(false);
         _reconnectAt = Time.GetTimestamp();
     }

@@ -1,5 +1,6 @@
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -14,8 +15,8 @@ namespace Invalidator.Worker.Sources.Postgres;
 internal sealed class PostgresSourceStartup(
     PostgresOptions postgres,
     RuleSet rules,
-    PostgresDeadLetterStore deadLetters,
-    WorkerStatus status,
+    PostgresDeadLetterTable deadLetters,
+    WorkerEvents events,
     ILogger logger,
     TimeProvider time)
 {
@@ -40,7 +41,7 @@ internal sealed class PostgresSourceStartup(
                     waitLogged = true;
                 }
 
-                status.ConsumeLoopTick(PostgresChangeSource.SourceName);
+                events.Publish(new ConsumeLoopTicked(PostgresChangeSource.SourceName));
                 await Task.Delay(SlotBusyPoll, time, stoppingToken).ConfigureAwait(false);
                 continue;
             }

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
@@ -24,13 +25,13 @@ public sealed class PlanningDeserializerTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly string _directory = Directory.CreateTempSubdirectory("planning-deserializer-").FullName;
     private readonly string _path;
-    private readonly InvalidatorMetrics _metrics;
+    private readonly WorkerEvents _events;
 
     public PlanningDeserializerTests()
     {
         _path = Path.Combine(_directory, "rules.yaml");
         WriteRules("customer:{id}");
-        _metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        _events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
     }
 
     public void Dispose()
@@ -43,8 +44,8 @@ public sealed class PlanningDeserializerTests : IDisposable
     public void A_batch_takes_the_reloaded_rules_at_its_first_record_and_keeps_them_for_the_rest()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var reloader = new RulesReloader(live, _metrics, NullLogger.Instance, _time);
-        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
+        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         var deserializer = new PlanningDeserializer(open);
 
@@ -68,7 +69,7 @@ public sealed class PlanningDeserializerTests : IDisposable
     [Fact]
     public void A_poison_record_comes_back_with_its_key_and_value_for_the_dead_letter_and_another_record_without()
     {
-        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         var deserializer = new PlanningDeserializer(open);
         var poison = "{not json"u8.ToArray();

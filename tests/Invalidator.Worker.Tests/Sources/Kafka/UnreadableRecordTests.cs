@@ -1,6 +1,7 @@
 using System.Text;
 using Confluent.Kafka;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
@@ -30,8 +31,8 @@ public sealed class UnreadableRecordTests : IDisposable
     {
         var path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
-        var metrics = new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
-        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, metrics, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
+        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
         _open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         _deserializer = new PlanningDeserializer(_open);
     }

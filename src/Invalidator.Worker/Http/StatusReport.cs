@@ -1,10 +1,11 @@
 using System.Globalization;
+using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
 using Microsoft.Extensions.Options;
 
-namespace Invalidator.Worker.Diagnostics;
+namespace Invalidator.Worker.Http;
 
 /// <summary>
 /// Turns <see cref="WorkerStatus"/> (and each region's live connection state) into the answers of
@@ -132,7 +133,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             var connected = connections.TryGetValue(region.Name, out var connection) && connection.IsConnected;
             var endpoints = connection is null ? "" : string.Join(",", connection.GetEndPoints().Select(e => e.ToString()));
             var error = region.LastError is null ? "" : $" (last error: {region.LastError})";
-            TimeSpan? backlogAge = region.RedriveOldest is { } oldest ? TimeSpan.FromTicks(Math.Max(0, (now - oldest).Ticks)) : null;
+            var backlogAge = region.RedriveAge(now);
             var (state, ready, detail) = region switch
             {
                 // Checked first: a region that dead-letters on purpose is ready only while its letters get redriven in time.
@@ -174,13 +175,13 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
 }
 
 /// <summary>One check of <c>/healthz</c> or <c>/readyz</c>: what was checked, whether it passed, and why.</summary>
-public sealed record HealthCheck(string Name, bool Ok, string Detail);
+internal sealed record HealthCheck(string Name, bool Ok, string Detail);
 
 /// <summary>The body of <c>/healthz</c> and <c>/readyz</c>; <see cref="Status"/> is also the HTTP status's reason.</summary>
-public sealed record HealthReport(string Status, bool Ok, IReadOnlyList<HealthCheck> Checks);
+internal sealed record HealthReport(string Status, bool Ok, IReadOnlyList<HealthCheck> Checks);
 
 /// <summary>One region on the status page and in <c>/readyz</c>.</summary>
-public sealed record RegionView(
+internal sealed record RegionView(
     string Name,
     string State,
     bool Ready,
@@ -204,10 +205,10 @@ public sealed record RegionView(
 /// The delayed second delete on the status page: the global delay (<c>Invalidator:Consistency:SecondDeleteDelay</c>, 0
 /// when off; rules may set their own), keys and tags waiting for it, and how many ran early because of the bound.
 /// </summary>
-public sealed record SecondDeleteView(double DelaySeconds, long Pending, long RanEarly);
+internal sealed record SecondDeleteView(double DelaySeconds, long Pending, long RanEarly);
 
 /// <summary>Everything the status page shows (<c>/status.json</c>).</summary>
-public sealed record StatusSnapshot(
+internal sealed record StatusSnapshot(
     DateTimeOffset GeneratedAt,
     DateTimeOffset StartedAt,
     double UptimeSeconds,
@@ -233,10 +234,10 @@ public sealed record StatusSnapshot(
 }
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
-public sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
+internal sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);
 
 /// <summary>
 /// A reload attempt: <c>applied</c>, <c>rejected</c> (with the file's first errors, and <see cref="ErrorCount"/> of them
 /// all) or <c>unchanged</c>.
 /// </summary>
-public sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors, int ErrorCount);
+internal sealed record RulesReloadView(DateTimeOffset At, string Trigger, string Result, string? Version, IReadOnlyList<string> Errors, int ErrorCount);

@@ -1,8 +1,5 @@
-using System.Collections.Concurrent;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
-using System.Text.Json;
 using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
@@ -14,47 +11,31 @@ using Microsoft.Extensions.Options;
 namespace Invalidator.Worker.Sources.Kafka;
 
 /// <summary>
-/// Kafka mode's dead-letter store: the topic <c>Invalidator:DeadLetter:Topic</c>. Poison records are written
-/// unchanged with headers that say why and where they came from; a region letter is JSON keyed by its region.
+/// Kafka mode's dead-letter writer: the producer of the topic <c>Invalidator:DeadLetter:Topic</c>. Poison records are
+/// written unchanged with headers that say why and where they came from; a region letter is JSON keyed by its region.
 /// A write counts only once the broker acknowledged it (acks=all, idempotent), so the source may then acknowledge.
 /// </summary>
-/// <remarks>
-/// Redrive progress is kept per region: each region reads the topic in its own consumer group
-/// (<c>&lt;GroupId&gt;.redrive.&lt;region&gt;</c>) and commits past a letter only once that region applied it, so a
-/// region that is still down holds back only its own letters, and a crash re-reads, per region, what that region had
-/// not applied yet. Each group passes over the letters of other regions and the poison records.
-/// </remarks>
-internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
+internal sealed class KafkaDeadLetterWriter : IDeadLetterWriter, IDisposable
 {
-    private static readonly TimeSpan ReplayPoll = TimeSpan.FromSeconds(10);
-
     private readonly InvalidatorOptions _options;
-    private readonly ILogger<KafkaDeadLetterStore> _logger;
+    private readonly ILogger<KafkaDeadLetterWriter> _logger;
     private readonly TimeProvider _time;
     private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer;
-    private readonly ConcurrentDictionary<string, RegionReader> _readers = new(StringComparer.OrdinalIgnoreCase);
-    private readonly string? _reportingRegion;
-    private int _topicAbsentLogged;
     private int _disposed;
 
-    public KafkaDeadLetterStore(IOptions<InvalidatorOptions> options, ILogger<KafkaDeadLetterStore> logger, TimeProvider time)
+    public KafkaDeadLetterWriter(IOptions<InvalidatorOptions> options, ILogger<KafkaDeadLetterWriter> logger, TimeProvider time)
     {
         _options = options.Value;
         _logger = logger;
         _time = time;
         Topic = _options.DeadLetter.Topic;
         Name = $"topic {Topic}";
-        // One region's reader reports letters of regions that are not configured, so they are reported once.
-        _reportingRegion = _options.Regions.Keys.Order(StringComparer.OrdinalIgnoreCase).FirstOrDefault();
         _producer = new Lazy<IProducer<byte[]?, byte[]?>>(BuildProducer);
     }
 
     public string Topic { get; }
 
     public string Name { get; }
-
-    /// <summary>The consumer group that keeps <paramref name="region"/>'s redrive progress on the topic.</summary>
-    public static string RedriveGroupId(KafkaOptions kafka, string region) => $"{kafka.GroupId}.redrive.{region}";
 
     public async Task WritePoisonAsync(PoisonRecord poison, CancellationToken cancellationToken)
     {
@@ -226,118 +207,6 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
             cancellationToken).ConfigureAwait(false);
     }
 
-    public Task<IReadOnlyList<PendingRegionLetter>> ReadPendingAsync(string region, int limit, CancellationToken cancellationToken)
-    {
-        var reader = _readers.GetOrAdd(region, name => new RegionReader(this, name));
-        // Only what the consumer has fetched already: never blocks a thread (the redriver paces the polls).
-        return Task.FromResult(reader.Read(cancellationToken));
-    }
-
-    public Task MarkRedrivenAsync(PendingRegionLetter letter, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(letter);
-        if (_readers.TryGetValue(letter.Region, out var reader))
-        {
-            reader.Mark(letter);
-        }
-
-        return Task.CompletedTask;
-    }
-
-    /// <summary>Reads the topic from the beginning to its end at the start of the call, without a consumer group.</summary>
-    public async IAsyncEnumerable<StoredDeadLetter> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var config = KafkaConsumerSettings.Build(_options.Kafka);
-        config.GroupId = "invalidator-replay-" + Guid.NewGuid().ToString("N");
-        config.EnableAutoCommit = false;
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
-        foreach (var (partition, end) in await Task.Run(() => Ends(consumer), cancellationToken).ConfigureAwait(false))
-        {
-            consumer.Assign(new TopicPartitionOffset(partition, Offset.Beginning));
-            while (true)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var record = await Task.Run(() => consumer.Consume(ReplayPoll), cancellationToken).ConfigureAwait(false)
-                    ?? throw new TimeoutException($"Reading {partition} stopped before its end offset {end}.");
-                yield return Stored(record);
-                if (record.Offset.Value >= end - 1)
-                {
-                    break;
-                }
-            }
-        }
-    }
-
-    private static StoredDeadLetter Stored(ConsumeResult<byte[]?, byte[]?> record)
-    {
-        var headers = record.Message.Headers;
-        var kind = Header(headers, DeadLetterKinds.KindHeader) ?? "";
-        var reason = Header(headers, DeadLetterKinds.ReasonHeader) ?? "";
-        var sourceTopic = Header(headers, DeadLetterKinds.SourceTopicHeader) ?? record.Topic;
-        var where = kind == DeadLetterKinds.Poison
-            ? $"{sourceTopic}[{Header(headers, DeadLetterKinds.SourcePartitionHeader)}]@{Header(headers, DeadLetterKinds.SourceOffsetHeader)}"
-            : record.TopicPartitionOffset.ToString();
-        PoisonContent? content = null;
-        if (kind == DeadLetterKinds.Poison && Header(headers, DeadLetterKinds.ReferenceHeader) is null)
-        {
-            content = Header(headers, DeadLetterKinds.FormatHeader) switch
-            {
-                DeadLetterKinds.ChangeFormat => ChangeOrNull(record.Message.Value),
-                DeadLetterKinds.RegionNamesFormat => RegionNamesOrNull(record.Message.Value),
-                _ => new RawRecordContent(sourceTopic, record.Message.Key, record.Message.Value, [], null),
-            };
-        }
-
-        return new StoredDeadLetter(kind, reason, where, content, sourceTopic);
-
-        static PoisonContent? RegionNamesOrNull(byte[]? value)
-        {
-            try
-            {
-                return new RegionNamesContent(RegionDeadLetter.FromJson(value ?? [], DeadLetterKinds.Poison));
-            }
-            catch (JsonException)
-            {
-                return null;
-            }
-        }
-
-        static PoisonContent? ChangeOrNull(byte[]? value)
-        {
-            try
-            {
-                return new ChangeContent(ChangeEventJson.Read(Encoding.UTF8.GetString(value ?? [])));
-            }
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-            {
-                return null;
-            }
-        }
-    }
-
-    /// <summary>Partitions of the topic that hold records, with their end offsets now.</summary>
-    private List<(TopicPartition Partition, long End)> Ends(IConsumer<byte[]?, byte[]?> consumer)
-    {
-        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
-        var metadata = admin.GetMetadata(Topic, TimeSpan.FromSeconds(10));
-        var partitions = metadata.Topics.SingleOrDefault(t => t.Topic == Topic)?.Partitions ?? [];
-        var ends = new List<(TopicPartition, long)>();
-        foreach (var p in partitions)
-        {
-            var partition = new TopicPartition(Topic, p.PartitionId);
-            var marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(10));
-            if (marks.High.Value > marks.Low.Value)
-            {
-                ends.Add((partition, marks.High.Value));
-            }
-        }
-
-        return ends;
-    }
-
-    private static string? Header(Headers? headers, string name) =>
-        headers is not null && headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
-
     /// <summary>
     /// Creates the producer now, not at the first letter, and checks with its settings that the topic can be written:
     /// brokers reachable and authenticating, the topic not refused. Throws <see cref="DeadLetterTopicException"/>
@@ -391,169 +260,13 @@ internal sealed class KafkaDeadLetterStore : IDeadLetterStore, IDisposable
             .Build();
     }
 
-    /// <summary>The topic does not exist until the first letter is written: that is no error, so say it once, quietly.</summary>
-    private bool IsTopicAbsent(Error error)
-    {
-        if (error.Code is not (ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic))
-        {
-            return false;
-        }
-
-        if (Interlocked.Exchange(ref _topicAbsentLogged, 1) == 0)
-        {
-            Log.DeadLetterTopicAbsent(_logger, Topic);
-        }
-
-        return true;
-    }
-
+    // Registered under two service types, so the container disposes it twice.
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        foreach (var reader in _readers.Values)
-        {
-            reader.Dispose();
-        }
-
-        if (_producer.IsValueCreated)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _producer.IsValueCreated)
         {
             _producer.Value.Flush(TimeSpan.FromSeconds(5));
             _producer.Value.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// One region's view of the topic: its own consumer group, so its progress is its own. Its offset moves past a
-    /// letter once the letter is marked, and past anything not for it (another region's letter, a poison record)
-    /// as soon as it is read.
-    /// </summary>
-    private sealed class RegionReader : IDisposable
-    {
-        private readonly KafkaDeadLetterStore _store;
-        private readonly string _region;
-        private readonly IConsumer<byte[]?, byte[]?> _consumer;
-        private readonly KafkaErrorLog _errors;
-        private readonly HashSet<string> _reported = new(StringComparer.OrdinalIgnoreCase);
-        private readonly HashSet<string> _configured;
-
-        public RegionReader(KafkaDeadLetterStore store, string region)
-        {
-            _store = store;
-            _region = region;
-            _errors = new KafkaErrorLog(store._logger, store._time);
-            _configured = new HashSet<string>(store._options.Regions.Keys, StringComparer.OrdinalIgnoreCase);
-            var config = KafkaConsumerSettings.Build(store._options.Kafka);
-            config.GroupId = RedriveGroupId(store._options.Kafka, region);
-            _consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-                .SetErrorHandler((_, error) =>
-                {
-                    if (!store.IsTopicAbsent(error))
-                    {
-                        _errors.Report(error);
-                    }
-                })
-                .SetLogHandler((_, message) => _errors.Trace(message))
-                .Build();
-            _consumer.Subscribe(store.Topic);
-        }
-
-        /// <summary>
-        /// The region's next letter (at most one: nothing is read past a letter before it is marked, so the group's
-        /// offset can pass everything else it reads at once). Reading again passes over a letter read before.
-        /// </summary>
-        public IReadOnlyList<PendingRegionLetter> Read(CancellationToken cancellationToken)
-        {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                ConsumeResult<byte[]?, byte[]?>? record;
-                try
-                {
-                    record = _consumer.Consume(TimeSpan.Zero);
-                }
-                catch (ConsumeException ex) when (!ex.Error.IsFatal)
-                {
-                    if (!_store.IsTopicAbsent(ex.Error))
-                    {
-                        _errors.Report(ex.Error);
-                    }
-
-                    break;
-                }
-
-                if (record is null || record.IsPartitionEOF)
-                {
-                    break;
-                }
-
-                if (Mine(record) is { } letter)
-                {
-                    return [letter];
-                }
-
-                // Another region's letter or a poison record: nothing for this region, so its progress moves on.
-                StoreNext(record.Partition.Value, record.Offset.Value);
-            }
-
-            return [];
-        }
-
-        /// <summary>The letter is applied: this region's progress moves past it (and past what it passed over before it).</summary>
-        public void Mark(PendingRegionLetter letter) => StoreNext(letter.Partition, letter.Position);
-
-        /// <summary>This region's letter, or null for anything else (which the region passes over).</summary>
-        private PendingRegionLetter? Mine(ConsumeResult<byte[]?, byte[]?> record)
-        {
-            var headers = record.Message.Headers;
-            if (Header(headers, DeadLetterKinds.KindHeader) != DeadLetterKinds.Region)
-            {
-                return null;
-            }
-
-            var region = Header(headers, DeadLetterKinds.RegionHeader) ?? "";
-            if (!string.Equals(region, _region, StringComparison.OrdinalIgnoreCase))
-            {
-                if (!_configured.Contains(region) && string.Equals(_region, _store._reportingRegion, StringComparison.OrdinalIgnoreCase) && _reported.Add(region))
-                {
-                    Log.RedriveUnknownRegion(_store._logger, record.TopicPartitionOffset.ToString(), region);
-                }
-
-                return null;
-            }
-
-            RegionDeadLetter? letter;
-            try
-            {
-                letter = RegionDeadLetter.FromJson(record.Message.Value);
-            }
-            catch (JsonException)
-            {
-                letter = null;
-            }
-
-            return new PendingRegionLetter(_region, letter, record.TopicPartitionOffset.ToString(), record.Partition.Value, record.Offset.Value);
-        }
-
-        private void StoreNext(int partition, long offset)
-        {
-            try
-            {
-                _consumer.StoreOffset(new TopicPartitionOffset(_store.Topic, new Partition(partition), new Offset(offset + 1)));
-            }
-            catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
-            {
-                Log.OffsetStoreFailed(_store._logger, $"{_store.Topic} [{partition}] @{offset + 1}", ex.Error.Reason);
-            }
-        }
-
-        public void Dispose()
-        {
-            // Commits what is stored (letters this region applied) and leaves its group.
-            _consumer.Close();
-            _consumer.Dispose();
         }
     }
 }

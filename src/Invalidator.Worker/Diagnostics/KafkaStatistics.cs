@@ -1,10 +1,10 @@
 using System.Text.Json;
 
-namespace Invalidator.Worker.Sources.Kafka;
+namespace Invalidator.Worker.Diagnostics;
 
 /// <summary>One partition's lag as librdkafka last reported it.</summary>
 /// <param name="LagMessages">Log-end offset minus committed offset; null when librdkafka does not know the log end yet.</param>
-public readonly record struct PartitionOffsets(long? LagMessages);
+internal readonly record struct PartitionOffsets(long? LagMessages);
 
 /// <summary>
 /// Reads per-partition lag from librdkafka's statistics JSON (<c>statistics.interval.ms</c>). The consumer's

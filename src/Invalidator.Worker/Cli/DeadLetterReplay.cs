@@ -1,11 +1,12 @@
 using Invalidator.Core.Planning;
+using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
 
-namespace Invalidator.Worker.DeadLetters;
+namespace Invalidator.Worker.Cli;
 
 /// <summary>What <c>dlq replay</c> did.</summary>
-public sealed record ReplayReport(
+internal sealed record ReplayReport(
     int Read,
     int Poison,
     int Matched,
@@ -36,7 +37,7 @@ public sealed record ReplayReport(
 /// refused again is a failure. It marks nothing, so it can be run again at will: repeated deletes are harmless. Region
 /// letters are counted and left to the redrive.
 /// </summary>
-internal sealed class DeadLetterReplay(IDeadLetterStore store, ChangeRecordPlanner planner, RegionSet regions, int maxRecordBytes)
+internal sealed class DeadLetterReplay(IDeadLetterReader letters, ChangeRecordPlanner planner, RegionSet regions, int maxRecordBytes)
 {
     public async Task<ReplayReport> RunAsync(string? region, string? reason, bool dryRun, TextWriter log, CancellationToken cancellationToken)
     {
@@ -45,7 +46,7 @@ internal sealed class DeadLetterReplay(IDeadLetterStore store, ChangeRecordPlann
         var batch = new InvalidationBatch();
         int read = 0, poison = 0, matched = 0, replanned = 0, stillPoison = 0, regionLetters = 0, regionPoison = 0;
         var regionNames = new Dictionary<RegionInvalidator, (HashSet<string> Keys, HashSet<string> Tags)>();
-        await foreach (var letter in store.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var letter in letters.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             read++;
             if (letter.Kind == DeadLetterKinds.Region)

@@ -1,0 +1,19 @@
+namespace Invalidator.Worker.Events;
+
+// What became of a batch (BatchApplier) and of its delayed second deletes (SecondDeleteScheduler). Published per batch.
+
+/// <summary>
+/// Every region applied a batch (or durably dead-lettered its share), at <paramref name="At"/>: its records, the
+/// database commit times it carried (end-to-end latency) and how far it got in each partition. The lists belong to
+/// the batch: read them during the call only.
+/// </summary>
+internal readonly record struct BatchApplied(int Records, IReadOnlyList<DateTimeOffset> CommitTimes, IReadOnlyList<PartitionApplied> Partitions, DateTimeOffset At);
+
+/// <summary>Where an applied batch got to in one partition: the next position, and its newest record's commit time when known.</summary>
+internal readonly record struct PartitionApplied(SourcePartition Partition, long NextPosition, DateTimeOffset? LastCommitTime);
+
+/// <summary>Keys and tags started waiting for their second delete (positive <paramref name="Delta"/>) or stopped waiting (negative).</summary>
+internal readonly record struct SecondDeletesPendingChanged(long Delta);
+
+/// <summary>Keys and tags whose second delete ran before its delay because the pending bound was reached.</summary>
+internal readonly record struct SecondDeletesRanEarly(long Names);
