@@ -7,7 +7,8 @@ using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
+using Invalidator.Worker.Sources;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
 using Microsoft.Extensions.Configuration;
@@ -117,11 +118,11 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
         services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
-        services.TryAddSingleton(sp => new ChangeRecordPlanner(
+        services.TryAddSingleton(sp => new RecordIntake(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
             sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
+            sp.GetRequiredService<ILogger<RecordIntake>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;
@@ -184,6 +185,7 @@ internal static class InvalidatorServiceCollectionExtensions
     /// <summary>The Kafka (Debezium) source and its dead-letter topic; it runs when <c>Invalidator:Source</c> is <c>Kafka</c>.</summary>
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
+        services.TryAddSingleton<SourceHost>();
         services
             .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
             .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
@@ -195,6 +197,7 @@ internal static class InvalidatorServiceCollectionExtensions
     /// <summary>The direct Postgres replication source and its dead-letter table; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
+        services.TryAddSingleton<SourceHost>();
         services.TryAddSingleton<PostgresDeadLetterTable>();
         services
             .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)
