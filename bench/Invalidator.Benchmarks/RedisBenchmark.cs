@@ -64,6 +64,8 @@ internal static class RedisBenchmark
             await RegionSetAsync(table, regions, batchSize, scale, [eastAdmin, westAdmin]).ConfigureAwait(false);
         }
 
+        await ReplicaWaitAsync(table, east, scale, meters).ConfigureAwait(false);
+
         // The other targets on the same server, built by the same factory: what an invalidation costs through the
         // library (FusionCache: a DEL of the L2 entry and a PUBLISH per key, a SET of the tag's entry and a PUBLISH per
         // tag; the output cache: a ZSCAN of the tag's set per key or tag, then a PING per attempt).
@@ -80,6 +82,36 @@ internal static class RedisBenchmark
         {
             await TargetAsync(table, region, keys: 1000, tags: 0, scale).ConfigureAwait(false);
             await TargetAsync(table, region, keys: 0, tags: 100, scale).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// What <c>WaitReplicas</c> costs per batch: the east server gets a replica of its own (a third redis-server,
+    /// <c>--replicaof</c>), and the same batches are applied with <c>WaitReplicas</c> 0 and 1. Before each timed batch
+    /// the replica is brought level (untimed <c>WAIT</c>), so the timed WAIT waits for the batch's own deletes only.
+    /// </summary>
+    private static async Task ReplicaWaitAsync(ResultTable table, RedisServerProcess primary, Scale scale, MeterFactoryScope meters)
+    {
+        await using var replica = await RedisServerProcess.StartAsync("--replicaof", "127.0.0.1", primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+        using var admin = await ConnectionMultiplexer.ConnectAsync(primary.ConnectionString).ConfigureAwait(false);
+        var level = () => admin.GetDatabase().ExecuteAsync("WAIT", 1, 1000);
+        while ((long)await level().ConfigureAwait(false) < 1)
+        {
+            // The replica's first full sync (a diskless sync starts after 5 s); each WAIT blocks up to 1 s.
+        }
+
+        foreach (var waitReplicas in new[] { 0, 1 })
+        {
+            var options = Microsoft.Extensions.Options.Options.Create(new InvalidatorOptions
+            {
+                Regions = { ["east"] = new RegionOptions { Redis = primary.ConnectionString, WaitReplicas = waitReplicas } },
+                Batching = { KeysPerCommand = DefaultKeysPerCommand },
+            });
+            using var regions = RegionSetFactory.Create(options, meters.Events, NullLoggerFactory.Instance, TimeProvider.System);
+            foreach (var batchSize in new[] { 100, 1000, 5000 })
+            {
+                await RegionAsync(table, regions.Regions[0], $"RegionInvalidator, 1 region with 1 replica, {batchSize:N0} keys/batch, WaitReplicas {waitReplicas}", batchSize, scale, admin, settle: level).ConfigureAwait(false);
+            }
         }
     }
 
@@ -147,7 +179,7 @@ internal static class RedisBenchmark
     }
 
     private static async Task RegionAsync(
-        ResultTable table, RegionInvalidator region, string @case, int batchSize, Scale scale, ConnectionMultiplexer admin, bool leases = false)
+        ResultTable table, RegionInvalidator region, string @case, int batchSize, Scale scale, ConnectionMultiplexer admin, bool leases = false, Func<Task>? settle = null)
     {
         var keys = Keys("region", batchSize);
         var batch = new InvalidationBatch();
@@ -160,6 +192,11 @@ internal static class RedisBenchmark
         for (var round = 0; round < rounds; round++)
         {
             await PopulateAsync(admin, keys).ConfigureAwait(false);
+            if (settle is not null)
+            {
+                await settle().ConfigureAwait(false);
+            }
+
             var clock = Stopwatch.StartNew();
             var result = await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false);
             latencies.Add(clock.Elapsed.TotalMilliseconds);

@@ -29,7 +29,8 @@ internal sealed class RedisServerProcess : IAsyncDisposable
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServerProcess> StartAsync()
+    /// <param name="extraArguments">More redis-server arguments (for example <c>--replicaof 127.0.0.1 port</c>).</param>
+    public static async Task<RedisServerProcess> StartAsync(params string[] extraArguments)
     {
         KillAllOnExit();
         var executable = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" }.FirstOrDefault(File.Exists)
@@ -42,7 +43,7 @@ internal sealed class RedisServerProcess : IAsyncDisposable
             "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", directory,
             "--logfile", Path.Combine(directory, "redis.log"),
-        })
+        }.Concat(extraArguments))
         {
             start.ArgumentList.Add(arg);
         }
