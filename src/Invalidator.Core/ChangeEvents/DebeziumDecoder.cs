@@ -29,10 +29,6 @@ public sealed class DebeziumDecoder
     private const int MaxQuotedLength = 40;
     private const int MaxNameBytes = 256;
 
-    // The instants a timestamp may name, as ticks from the epoch: anything else is no time.
-    private static readonly long MinTicksSinceEpoch = DateTimeOffset.MinValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
-    private static readonly long MaxTicksSinceEpoch = DateTimeOffset.MaxValue.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
-
     private static ReadOnlySpan<byte> HeartbeatSchemaName => "io.debezium.connector.common.Heartbeat"u8;
 
     private static ReadOnlySpan<byte> TransactionSchemaName => "io.debezium.connector.common.TransactionMetadataValue"u8;
@@ -273,7 +269,7 @@ public sealed class DebeziumDecoder
         var table = source.Db.IsNonEmptyString && source.Collection.IsNonEmptyString
             ? Qualified(value, source.Db, source.Collection)
             : TableFromTopic(topic);
-        var commitTime = Time(source.TsUs, source.TsNs, source.TsMs) ?? Time(fields.TsUs, fields.TsNs, fields.TsMs);
+        var commitTime = source.Ts.Instant ?? fields.Ts.Instant;
         var keyImage = MongoDbKey(topic, key, value, fields.Filter);
         ColumnValue? id = keyImage is not null && keyImage.TryGet(MongoDocuments.IdColumn, out var keyId) ? keyId : null;
 
@@ -346,7 +342,7 @@ public sealed class DebeziumDecoder
     {
         if (!key.IsEmpty && ScanRoot(key, "key", out var keyFields) == JsonTokenType.StartObject)
         {
-            var row = keyFields.IsWrapper ? keyFields.Payload : keyFields.Object;
+            var row = keyFields.Body;
             if (row.IsObject)
             {
                 var reader = row.Open(key);
@@ -394,8 +390,7 @@ public sealed class DebeziumDecoder
         var source = SourceFields.Scan(value, fields.Source);
         var table = TableName(topic, value, source);
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var commitTime = Time(source.TsUs, source.TsNs, source.TsMs)
-            ?? Time(fields.TsUs, fields.TsNs, fields.TsMs); // Debezium's processing time, when the source has none
+        var commitTime = source.Ts.Instant ?? fields.Ts.Instant; // Debezium's processing time, when the source has none
         if (!sink.Start(table, operation, commitTime, tableHints)
             || ReadKey(topic, key, tableHints, ref sink, out var keyColumns) == RowRead.Declined)
         {
@@ -443,8 +438,7 @@ public sealed class DebeziumDecoder
             : ChangeOperation.Update;
 
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var commitTime = Time(fields.UnwrapSourceTsUs, fields.UnwrapSourceTsNs, fields.UnwrapSourceTsMs)
-            ?? Time(fields.UnwrapTsUs, fields.UnwrapTsNs, fields.UnwrapTsMs);
+        var commitTime = fields.UnwrapSourceTs.Instant ?? fields.UnwrapTs.Instant;
         if (!sink.Start(table, operation, commitTime, tableHints) || ReadKey(topic, key, tableHints, ref sink, out _) == RowRead.Declined)
         {
             return null;
@@ -503,7 +497,7 @@ public sealed class DebeziumDecoder
                     $"The key is a JSON {JsonText.Describe(rootType)}, not the JSON object of a Debezium key.");
             }
 
-            var row = fields.IsWrapper ? fields.Payload : fields.Object;
+            var row = fields.Body;
             var schema = fields.IsWrapper ? fields.Schema : default;
             var decimals = DecimalColumns.Find(key, schema);
             if (row.IsObject)
@@ -543,7 +537,7 @@ public sealed class DebeziumDecoder
                 return false;
             }
 
-            var row = fields.IsWrapper ? fields.Payload : fields.Object;
+            var row = fields.Body;
             if (!row.IsObject)
             {
                 return false;
@@ -684,22 +678,6 @@ public sealed class DebeziumDecoder
         Span<byte> utf8 = stackalloc byte[MaxNameBytes];
         return _names.Get(utf8[..Encoding.UTF8.GetBytes(table, utf8)]) ?? table.ToString();
     }
-
-    /// <summary>
-    /// The most precise of the three timestamps that is present and a representable instant, as UTC. A value out of
-    /// range (microseconds in <c>ts_ms</c>, as Debezium's Cassandra examples have it) is no time, never an error: the
-    /// time only dates the change for latency, and the record must still invalidate.
-    /// </summary>
-    private static DateTimeOffset? Time(long? micros, long? nanos, long? millis) =>
-        (micros is { } us ? SinceEpoch(us, TimeSpan.TicksPerMillisecond / 1000) : null)
-        ?? (nanos is { } ns ? SinceEpoch(ns / 100, 1) : null)
-        ?? (millis is { } ms ? SinceEpoch(ms, TimeSpan.TicksPerMillisecond) : null);
-
-    /// <summary><paramref name="units"/> of <paramref name="ticksPerUnit"/> ticks after the epoch; null when that is no representable instant.</summary>
-    private static DateTimeOffset? SinceEpoch(long units, long ticksPerUnit) =>
-        units >= MinTicksSinceEpoch / ticksPerUnit && units <= MaxTicksSinceEpoch / ticksPerUnit
-            ? DateTimeOffset.UnixEpoch.AddTicks(units * ticksPerUnit)
-            : null;
 
     /// <summary>
     /// A logical decoding message's prefix and content. The content is base64 of arbitrary bytes:

@@ -25,9 +25,7 @@ internal struct EnvelopeFields
     public JsonSegment Source;
     public JsonSegment Message;
     public JsonSegment Transaction;
-    public long? TsMs;
-    public long? TsUs;
-    public long? TsNs;
+    public Timestamps Ts;
 
     // Transaction metadata: {status, id, event_count, data_collections, ts_ms}.
     public JsonSegment Status;
@@ -52,18 +50,17 @@ internal struct EnvelopeFields
     public bool HasUnwrapMetadata;
     public bool Deleted;
     public JsonSegment UnwrapOp;
-    public long? UnwrapSourceTsMs;
-    public long? UnwrapSourceTsUs;
-    public long? UnwrapSourceTsNs;
-    public long? UnwrapTsMs;
-    public long? UnwrapTsUs;
-    public long? UnwrapTsNs;
+    public Timestamps UnwrapSourceTs;
+    public Timestamps UnwrapTs;
 
     /// <summary>
     /// JsonConverter with <c>schemas.enable=true</c> writes exactly <c>{"schema":...,"payload":...}</c>;
     /// some tools drop the schema or write it as null. Anything else is the bare value.
     /// </summary>
     public readonly bool IsWrapper => Payload.IsPresent && PropertyCount == WrapperPropertyCount;
+
+    /// <summary>The part's own object: a <c>{schema, payload}</c> wrapper's payload, else the object itself (keys are wrapped like values).</summary>
+    public readonly JsonSegment Body => IsWrapper ? Payload : Object;
 
     /// <summary>
     /// The structure of a Debezium envelope: no unwrap metadata, nothing but envelope fields, at least one of
@@ -126,7 +123,7 @@ internal struct EnvelopeFields
         && (HistoryRecord.Of(json).IndexOf("ddl"u8) >= 0 || HistoryRecord.Of(json).IndexOf("tableChanges"u8) >= 0);
 
     /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
-    public readonly bool HasHeartbeatShape => PropertyCount == 1 && TsMs.HasValue;
+    public readonly bool HasHeartbeatShape => PropertyCount == 1 && Ts.Millis.HasValue;
 
     private static bool IsObjectOrNull(JsonSegment segment) => !segment.IsPresent || segment.IsObject || segment.IsNull;
 
@@ -167,6 +164,12 @@ internal struct EnvelopeFields
         else
         {
             name = IsMetadataName(ref reader) ? "__"u8 : default;
+        }
+
+        if (Ts.TryRead(ref reader, name, default))
+        {
+            EnvelopeNameCount++;
+            return;
         }
 
         switch (name.IsEmpty ? 0 : name[0])
@@ -226,18 +229,6 @@ internal struct EnvelopeFields
             case (byte)'s' when name.SequenceEqual("status"u8):
                 Status = TakeNext(ref reader, baseOffset);
                 return;
-            case (byte)'t' when name.SequenceEqual("ts_ms"u8):
-                EnvelopeNameCount++;
-                TsMs = ReadInt64(ref reader);
-                return;
-            case (byte)'t' when name.SequenceEqual("ts_us"u8):
-                EnvelopeNameCount++;
-                TsUs = ReadInt64(ref reader);
-                return;
-            case (byte)'t' when name.SequenceEqual("ts_ns"u8):
-                EnvelopeNameCount++;
-                TsNs = ReadInt64(ref reader);
-                return;
             case (byte)'t' when name.SequenceEqual("transaction"u8):
                 EnvelopeNameCount++;
                 Transaction = TakeNext(ref reader, baseOffset);
@@ -271,31 +262,7 @@ internal struct EnvelopeFields
         {
             UnwrapOp = TakeNext(ref reader, baseOffset);
         }
-        else if (name.SequenceEqual("__source_ts_ms"u8))
-        {
-            UnwrapSourceTsMs = ReadInt64(ref reader);
-        }
-        else if (name.SequenceEqual("__source_ts_us"u8))
-        {
-            UnwrapSourceTsUs = ReadInt64(ref reader);
-        }
-        else if (name.SequenceEqual("__source_ts_ns"u8))
-        {
-            UnwrapSourceTsNs = ReadInt64(ref reader);
-        }
-        else if (name.SequenceEqual("__ts_ms"u8))
-        {
-            UnwrapTsMs = ReadInt64(ref reader);
-        }
-        else if (name.SequenceEqual("__ts_us"u8))
-        {
-            UnwrapTsUs = ReadInt64(ref reader);
-        }
-        else if (name.SequenceEqual("__ts_ns"u8))
-        {
-            UnwrapTsNs = ReadInt64(ref reader);
-        }
-        else
+        else if (!UnwrapSourceTs.TryRead(ref reader, name, "__source_"u8) && !UnwrapTs.TryRead(ref reader, name, "__"u8))
         {
             reader.Read();
             reader.Skip();
@@ -313,20 +280,14 @@ internal struct EnvelopeFields
         reader.Read();
         return JsonSegment.Take(ref reader, baseOffset);
     }
-
-    /// <summary>Reads the next value as a 64-bit integer; null (or anything that is not an integer) gives null.</summary>
-    public static long? ReadInt64(ref Utf8JsonReader reader)
-    {
-        reader.Read();
-        long? value = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var number) ? number : null;
-        reader.Skip();
-        return value;
-    }
 }
 
 /// <summary>The fields of Debezium's <c>source</c> block that name the table and date the commit.</summary>
 internal struct SourceFields
 {
+    // Room for "ts_ms" even with every character escaped (\uXXXX).
+    private const int MaxEscapedTsNameLength = 32;
+
     public JsonSegment Schema;
     public JsonSegment Table;
     public JsonSegment Db;
@@ -334,9 +295,7 @@ internal struct SourceFields
 
     /// <summary>The MongoDB connector's collection (its table).</summary>
     public JsonSegment Collection;
-    public long? TsMs;
-    public long? TsUs;
-    public long? TsNs;
+    public Timestamps Ts;
 
     /// <summary>Written by Debezium's MongoDB connector (<c>"connector": "mongodb"</c>).</summary>
     public readonly bool IsMongoDb(ReadOnlySpan<byte> json) => Connector.TextEquals(json, "mongodb"u8);
@@ -349,6 +308,7 @@ internal struct SourceFields
             return fields;
         }
 
+        Span<byte> unescaped = stackalloc byte[MaxEscapedTsNameLength];
         var reader = source.Open(json);
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -377,19 +337,7 @@ internal struct SourceFields
                 reader.Read();
                 fields.Collection = JsonSegment.Take(ref reader, source.Start);
             }
-            else if (reader.ValueTextEquals("ts_ms"u8))
-            {
-                fields.TsMs = EnvelopeFields.ReadInt64(ref reader);
-            }
-            else if (reader.ValueTextEquals("ts_us"u8))
-            {
-                fields.TsUs = EnvelopeFields.ReadInt64(ref reader);
-            }
-            else if (reader.ValueTextEquals("ts_ns"u8))
-            {
-                fields.TsNs = EnvelopeFields.ReadInt64(ref reader);
-            }
-            else
+            else if (!fields.Ts.TryRead(ref reader, reader.ValueIsEscaped && reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default))
             {
                 reader.Read();
                 reader.Skip();

@@ -60,7 +60,7 @@ internal sealed class WorkerStatus :
     private long _secondDeletesPending;
     private long _secondDeletesEarly;
 
-    internal WorkerStatus(IOptions<InvalidatorOptions> options, TimeProvider time)
+    public WorkerStatus(IOptions<InvalidatorOptions> options, TimeProvider time)
     {
         _time = time;
         _throughput = new RateWindow(time);

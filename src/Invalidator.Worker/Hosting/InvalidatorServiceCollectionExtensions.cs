@@ -8,6 +8,7 @@ using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.Rules;
+using Invalidator.Worker.Sources;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
 using Microsoft.Extensions.Configuration;
@@ -54,9 +55,7 @@ internal static class InvalidatorServiceCollectionExtensions
     {
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new WorkerStatus(
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>(),
-            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<WorkerStatus>();
         services.TryAddSingleton(sp =>
         {
             // The exporter's listener first: measurements made before it exists (the zeroed series) would be lost.
@@ -68,7 +67,7 @@ internal static class InvalidatorServiceCollectionExtensions
         // What the pipeline publishes, read by the metrics and the status page.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, InvalidatorMetrics>(sp => sp.GetRequiredService<InvalidatorMetrics>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
-        services.TryAddSingleton(sp => new WorkerEvents(sp.GetServices<IWorkerEventListener>()));
+        services.TryAddSingleton<WorkerEvents>();
         services.TryAddSingleton<WorkerExit>();
         services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
@@ -85,12 +84,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .BindConfiguration(HttpOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.TryAddSingleton(sp => new StatusReport(
-            sp.GetRequiredService<WorkerStatus>(),
-            sp.GetRequiredService<RegionSet>(),
-            sp.GetRequiredService<IOptions<HttpOptions>>(),
-            sp.GetRequiredService<LiveRules>(),
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode));
+        services.TryAddSingleton<StatusReport>();
         services.TryAddSingleton<HttpEndpoints>();
         services.AddHostedService(sp => sp.GetRequiredService<HttpEndpoints>());
         return services;
@@ -196,6 +190,7 @@ internal static class InvalidatorServiceCollectionExtensions
     /// <summary>The Kafka (Debezium) source and its dead-letter topic; it runs when <c>Invalidator:Source</c> is <c>Kafka</c>.</summary>
     public static IServiceCollection AddInvalidatorKafkaSource(this IServiceCollection services)
     {
+        services.TryAddSingleton<SourceHost>();
         services
             .AddDeadLetterRole<IDeadLetterWriter, KafkaDeadLetterWriter>(ChangeSourceKind.Kafka)
             .AddDeadLetterRole<IRedriveReader, KafkaRedriveReader>(ChangeSourceKind.Kafka)
@@ -207,6 +202,7 @@ internal static class InvalidatorServiceCollectionExtensions
     /// <summary>The direct Postgres replication source and its dead-letter table; it runs when <c>Invalidator:Source</c> is <c>Postgres</c>.</summary>
     public static IServiceCollection AddInvalidatorPostgresSource(this IServiceCollection services)
     {
+        services.TryAddSingleton<SourceHost>();
         services.TryAddSingleton<PostgresDeadLetterTable>();
         services
             .AddDeadLetterRole<IDeadLetterWriter, PostgresDeadLetterWriter>(ChangeSourceKind.Postgres)

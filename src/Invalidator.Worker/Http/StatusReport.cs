@@ -11,7 +11,7 @@ namespace Invalidator.Worker.Http;
 /// Turns <see cref="WorkerStatus"/> (and each region's live connection state) into the answers of
 /// <c>/healthz</c>, <c>/readyz</c> and the status page. Every answer says why, in words.
 /// </summary>
-internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options, LiveRules rules, WorkerMode mode)
+internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOptions<HttpOptions> options, LiveRules rules, IOptions<InvalidatorOptions> worker)
 {
     public const string Healthy = "healthy";
     public const string Unhealthy = "unhealthy";
@@ -21,6 +21,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
     private const int SparklineSeconds = 60;
 
     private readonly TimeSpan _livenessTimeout = options.Value.LivenessTimeout;
+    private readonly WorkerMode _mode = worker.Value.Mode;
 
     /// <summary>Liveness: every consume loop has gone round (or worked on a region) recently and none has stopped.</summary>
     public HealthReport Liveness()
@@ -82,7 +83,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             deadLetterTotal,
             recentDeadLetters,
             new SecondDeleteView(status.SecondDeleteDelay.TotalSeconds, status.SecondDeletesPending, status.SecondDeletesEarly),
-            mode == WorkerMode.Shadow ? "shadow" : "live",
+            _mode == WorkerMode.Shadow ? "shadow" : "live",
             Rules(),
             status.Shadow())
         {

@@ -6,9 +6,10 @@ namespace Invalidator.Worker.Processing;
 /// Natural batching, for every source: the batch being filled goes to the apply stage when it is full, when
 /// <c>MaxWait</c> has passed since its first record, or at once when no further record is ready and nothing is
 /// in flight. At low load a single change is applied without waiting; under load the batches grow by themselves
-/// while earlier ones are applied.
+/// while earlier ones are applied. With a <c>readWait</c> (a replay reading a backlog) the batch goes only when it is
+/// full or the source had nothing for that long: the end of what is there, not a pause between records.
 /// </summary>
-internal sealed class BatchFill(BatchingOptions options, TimeProvider time)
+internal sealed class BatchFill(BatchingOptions options, TimeProvider time, TimeSpan? readWait = null)
 {
     /// <summary>How long a source waits for a record at most before it looks at the batch and the tracker again.</summary>
     public static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(5);
@@ -33,11 +34,18 @@ internal sealed class BatchFill(BatchingOptions options, TimeProvider time)
     /// there is room and either it has waited <c>MaxWait</c> or nothing is ready and nothing is in flight.
     /// </summary>
     public bool IsDue(int records, bool recordReady, int inFlight, bool hasRoom) =>
-        records > 0 && (IsFull(records) || (hasRoom && (SinceFirst >= options.MaxWait || (!recordReady && inFlight == 0))));
+        records > 0 && (IsFull(records) || (readWait is null
+            ? hasRoom && (SinceFirst >= options.MaxWait || (!recordReady && inFlight == 0))
+            : !recordReady));
 
     /// <summary>How long to wait for the next record before asking <see cref="IsDue"/> again.</summary>
     public TimeSpan PollTimeout(int records, int inFlight, bool hasRoom, TimeSpan idle)
     {
+        if (readWait is { } wait)
+        {
+            return wait;
+        }
+
         if (records == 0)
         {
             return idle;

@@ -36,7 +36,7 @@ public sealed class WorkerStatusTests : IDisposable
         _events = new WorkerEvents([metrics, _status]);
         var regions = new RegionSet([]);
         var rules = LiveRules.Fixed(RulesLoader.Parse("tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n", "rules.yaml"));
-        _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }), rules, WorkerMode.Live);
+        _report = new StatusReport(_status, regions, MsOptions.Create(new HttpOptions { LivenessTimeout = TimeSpan.FromMinutes(2) }), rules, MsOptions.Create(new InvalidatorOptions { Mode = WorkerMode.Live }));
     }
 
     [Fact]

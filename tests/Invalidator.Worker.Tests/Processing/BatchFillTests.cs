@@ -60,4 +60,31 @@ public sealed class BatchFillTests
         _fill.Added();
         Assert.False(_fill.IsDue(5, recordReady: false, inFlight: 1, hasRoom: true));
     }
+
+    [Fact]
+    public void The_open_batch_is_due_after_max_wait_on_the_fake_clock_while_earlier_batches_are_in_flight()
+    {
+        _fill.Added();
+        Assert.False(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+        _time.Advance(TimeSpan.FromMilliseconds(49));
+        Assert.False(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(_fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
+    }
+
+    [Fact]
+    public void With_a_read_wait_a_batch_goes_only_when_full_or_when_the_source_had_nothing_for_that_long()
+    {
+        var wait = TimeSpan.FromMilliseconds(100);
+        var fill = new BatchFill(new BatchingOptions { MaxRecords = 100, MaxWait = TimeSpan.FromMilliseconds(50) }, _time, wait);
+        fill.Added();
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.False(fill.IsDue(5, recordReady: true, inFlight: 0, hasRoom: true), "MaxWait does not cut a replay's batch");
+        Assert.True(fill.IsDue(5, recordReady: false, inFlight: 3, hasRoom: true));
+        Assert.True(fill.IsDue(100, recordReady: true, inFlight: 0, hasRoom: true));
+        Assert.False(fill.IsDue(0, recordReady: false, inFlight: 0, hasRoom: true));
+        Assert.Equal(wait, fill.PollTimeout(5, inFlight: 0, hasRoom: true, idle: TimeSpan.FromSeconds(1)));
+        Assert.Equal(wait, fill.PollTimeout(0, inFlight: 0, hasRoom: true, idle: TimeSpan.FromSeconds(1)));
+    }
 }

@@ -2,18 +2,16 @@ using Confluent.Kafka;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
-using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Sources.Kafka;
 
 /// <summary>
-/// Reads Debezium topics and invalidates in batches, consuming and planning the next batch while earlier ones are
-/// applied (at most <c>Invalidator:Batching:MaxInFlight</c> at once).
+/// Reads Debezium topics for the <see cref="SourceRunner"/>, which batches and invalidates them, consuming and planning
+/// the next batch while earlier ones are applied (at most <c>Invalidator:Batching:MaxInFlight</c> at once). What only
+/// this source knows: the consumer, its group's assignments, a record's dead letter, and storing an offset.
 ///
 /// Delivery guarantee: at-least-once. An offset is stored (and then committed from the store) only when the
 /// <see cref="AcknowledgementTracker"/> says so: after every region applied (or durably dead-lettered) the deletes
@@ -21,63 +19,35 @@ namespace Invalidator.Worker.Sources.Kafka;
 /// crash, a revocation or a shutdown mid-batch leaves the batch unacknowledged, so it is read again; repeating a
 /// delete is harmless.
 /// </summary>
-internal sealed class KafkaChangeSource : BackgroundService
+internal sealed class KafkaChangeSource : ChangeSourceService
 {
-    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
     private const string StatusName = "kafka";
-    private const int LoopTickRecords = 256;
 
-    private readonly InvalidatorOptions _options;
-    private readonly ChangeRecordPlanner _planner;
-    private readonly BatchApplier _applier;
-    private readonly WorkerExit _exit;
-    private readonly ILogger<KafkaChangeSource> _logger;
-    private readonly TimeProvider _time;
-    private readonly WorkerEvents _events;
     private readonly KafkaErrorLog _kafkaErrors;
     private readonly IDeadLetterWriter? _deadLetters;
-    private SourceBatch _open = new();
-    private PlanningDeserializer? _deserializer;
+    private IConsumer<KeyKept?, PlannedMessage>? _consumer;
     private volatile Error? _fatalError;
 
-    public KafkaChangeSource(
-        IOptions<InvalidatorOptions> options,
-        ChangeRecordPlanner planner,
-        BatchApplier applier,
-        WorkerExit exit,
-        ILogger<KafkaChangeSource> logger,
-        TimeProvider time,
-        WorkerEvents events,
-        IDeadLetterWriter? deadLetters = null)
+    public KafkaChangeSource(SourceHost host, ILogger<KafkaChangeSource> logger, IDeadLetterWriter? deadLetters = null)
+        : base(StatusName, host, logger)
     {
         _deadLetters = deadLetters;
-        _options = options.Value;
-        _planner = planner;
-        _applier = applier;
-        _exit = exit;
-        _logger = logger;
-        _time = time;
-        _kafkaErrors = new KafkaErrorLog(logger, time);
-        _events = events;
+        _kafkaErrors = new KafkaErrorLog(logger, host.Time);
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        // Consume() blocks: keep it off the thread that starts the host.
-        Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
-
-    private async Task RunAsync(CancellationToken stoppingToken)
+    protected override async Task<bool> OpenAsync(CancellationToken stoppingToken)
     {
-        var kafka = _options.Kafka;
+        var kafka = Options.Kafka;
         try
         {
             // Before any consumer exists: closing a consumer that never reached a broker can block for long.
-            await CheckBrokersAsync(kafka, stoppingToken).ConfigureAwait(false);
+            await KafkaBrokers.CheckAsync(kafka, stoppingToken).ConfigureAwait(false);
         }
         catch (InvalidOperationException ex)
         {
-            Log.BrokersUnreachable(_logger, ex.Message);
-            _exit.Fail(ex.Message);
-            return;
+            Log.BrokersUnreachable(Logger, ex.Message);
+            Exit.Fail(ex.Message);
+            return false;
         }
 
         try
@@ -91,18 +61,15 @@ internal sealed class KafkaChangeSource : BackgroundService
         }
         catch (DeadLetterTopicException ex)
         {
-            Log.DeadLetterTopicUnusable(_logger, ex.Message);
-            _exit.Fail(ex.Message, ex.ExitCode);
-            return;
+            Log.DeadLetterTopicUnusable(Logger, ex.Message);
+            Exit.Fail(ex.Message, ex.ExitCode);
+            return false;
         }
 
-        IConsumer<KeyKept?, PlannedRecord>? consumer = null;
-        var tracker = new AcknowledgementTracker(_options.Batching.MaxInFlight, position => Store(consumer!, position));
-        var pipeline = new BatchPipeline(_applier, tracker, _time);
-        _deserializer = new PlanningDeserializer(_planner, () => _open, _options.DeadLetter.MaxRecordBytes);
-        consumer = new ConsumerBuilder<KeyKept?, PlannedRecord>(KafkaConsumerSettings.Build(kafka))
-            .SetKeyDeserializer(_deserializer)
-            .SetValueDeserializer(_deserializer)
+        var deserializer = new PlanningDeserializer(Runner.Open);
+        _consumer = new ConsumerBuilder<KeyKept?, PlannedMessage>(KafkaConsumerSettings.Build(kafka))
+            .SetKeyDeserializer(deserializer)
+            .SetValueDeserializer(deserializer)
             .SetErrorHandler(OnError)
             .SetLogHandler((_, message) => _kafkaErrors.Trace(message))
             .SetOffsetsCommittedHandler((_, committed) =>
@@ -110,141 +77,80 @@ internal sealed class KafkaChangeSource : BackgroundService
                 // A failed commit loses nothing: the offsets stay stored and the next commit carries them.
                 if (committed.Error.IsError)
                 {
-                    Log.CommitFailed(_logger, committed.Error.Code.ToString(), committed.Error.Reason);
+                    Log.CommitFailed(Logger, committed.Error.Code.ToString(), committed.Error.Reason);
                 }
             })
             // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
-            .SetStatisticsHandler((_, json) => _events.Publish(new ConsumerStatisticsReported(json)))
+            .SetStatisticsHandler((_, json) => Events.Publish(new ConsumerStatisticsReported(json)))
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
-                Log.PartitionsAssigned(_logger, string.Join(", ", partitions));
-                _events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
+                Log.PartitionsAssigned(Logger, string.Join(", ", partitions));
+                Events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
-                Log.PartitionsRevoked(_logger, string.Join(", ", partitions), Drop(tracker, partitions.Select(p => p.TopicPartition))))
+                Log.PartitionsRevoked(Logger, string.Join(", ", partitions), Drop(partitions.Select(p => p.TopicPartition))))
             .SetPartitionsLostHandler((_, partitions) =>
-                Log.PartitionsLost(_logger, string.Join(", ", partitions), Drop(tracker, partitions.Select(p => p.TopicPartition))))
+                Log.PartitionsLost(Logger, string.Join(", ", partitions), Drop(partitions.Select(p => p.TopicPartition))))
             .Build();
 
-        try
+        var subscription = KafkaConsumerSettings.Subscription(kafka);
+        Log.ConsumerStarting(Logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
+        _consumer.Subscribe(subscription);
+        return true;
+    }
+
+    protected override ValueTask CloseAsync()
+    {
+        if (_consumer is { } consumer)
         {
-            var subscription = KafkaConsumerSettings.Subscription(kafka);
-            Log.ConsumerStarting(_logger, string.Join(", ", subscription), kafka.GroupId, kafka.BootstrapServers);
-            consumer.Subscribe(subscription);
-            await ConsumeAsync(consumer, pipeline, stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutdown: what is unfinished is not acknowledged and will be read again.
-        }
-        catch (Exception ex)
-        {
-            Log.WorkerCrashed(_logger, ex);
-            _exit.Fail(ex.Message);
-            throw;
-        }
-        finally
-        {
-            _events.Publish(new ConsumeLoopStopped(StatusName, _exit.Reason ?? (stoppingToken.IsCancellationRequested ? "shutting down" : "ended")));
-            // Work in flight is cut short and stays unacknowledged; only then may the consumer go.
-            await pipeline.AbandonAsync().ConfigureAwait(false);
-            tracker.Close();
-            _open = new SourceBatch();
             if (_fatalError is null)
             {
                 // Commits what is stored (finished work only) and leaves the group promptly.
                 consumer.Close();
-                Log.ConsumerClosed(_logger);
+                Log.ConsumerClosed(Logger);
             }
 
             consumer.Dispose();
         }
+
+        return ValueTask.CompletedTask;
     }
 
-    /// <summary>
-    /// Fails the start with a clear message when no broker answers: librdkafka would otherwise retry quietly
-    /// forever and leave a process that looks alive but consumes nothing.
-    /// </summary>
-    private static async Task CheckBrokersAsync(KafkaOptions kafka, CancellationToken stoppingToken)
+    /// <summary>The next record, planned into the open batch as <c>Consume</c> deserialized it (<see cref="PlanningDeserializer"/>).</summary>
+    public override ValueTask<SourceRead> ReadAsync(TimeSpan wait, Task wake, CancellationToken cancellationToken)
     {
-        var config = KafkaConsumerSettings.BuildAdmin(kafka);
-        using var admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
+        if (_fatalError is not null)
+        {
+            return ValueTask.FromResult(SourceRead.Stop);
+        }
+
+        ConsumeResult<KeyKept?, PlannedMessage>? record;
         try
         {
-            await Task.Run(() => admin.GetMetadata(kafka.StartupTimeout), stoppingToken).ConfigureAwait(false);
+            record = _consumer!.Consume(wait);
         }
-        catch (KafkaException ex)
+        catch (ConsumeException ex) when (!ex.Error.IsFatal && Undeserializable(ex) is { } raw)
         {
-            throw new InvalidOperationException(
-                $"Cannot reach Kafka at {kafka.BootstrapServers} within {kafka.StartupTimeout.TotalSeconds:0} s ({ex.Error.Reason}). " +
-                "Check Invalidator:Kafka:BootstrapServers and that the brokers are up.",
-                ex);
+            // A deserializer threw (Confluent wraps its exception): librdkafka has moved past the record, so the next
+            // stored offset would commit past it. It is poison like any other: dead-lettered raw, with the reason.
+            var planned = Runner.Open.Poison(raw.Topic, ChangeRecordPlanner.UnexpectedReason(ex.InnerException ?? ex));
+            return ValueTask.FromResult(Read(raw.TopicPartitionOffset, planned, raw.Message.Key, raw.Message.Value, raw.Message.Headers, raw.Message.Timestamp));
         }
-    }
-
-    /// <summary>Consumes and plans into the open batch, handing it to the pipeline whenever <see cref="BatchFill"/> says it is due.</summary>
-    private async Task ConsumeAsync(IConsumer<KeyKept?, PlannedRecord> consumer, BatchPipeline pipeline, CancellationToken stoppingToken)
-    {
-        var tracker = pipeline.Tracker;
-        var fill = new BatchFill(_options.Batching, _time);
-        var sinceTick = 0;
-        while (!stoppingToken.IsCancellationRequested && _fatalError is null)
+        catch (ConsumeException ex) when (!ex.Error.IsFatal)
         {
-            // The liveness tick reads the clock: once per many records is plenty (the timeout is minutes).
-            if (++sinceTick >= LoopTickRecords || _open.RecordCount == 0)
-            {
-                _events.Publish(new ConsumeLoopTicked(StatusName));
-                sinceTick = 0;
-            }
-
-            tracker.ThrowIfFaulted();
-            if (fill.IsDue(_open.RecordCount, recordReady: true, tracker.InFlight, tracker.HasRoom))
-            {
-                await SubmitAsync(pipeline, fill, stoppingToken).ConfigureAwait(false);
-                continue;
-            }
-
-            ConsumeResult<KeyKept?, PlannedRecord>? record;
-            try
-            {
-                record = consumer.Consume(fill.PollTimeout(_open.RecordCount, tracker.InFlight, tracker.HasRoom, IdlePoll));
-            }
-            catch (ConsumeException ex) when (!ex.Error.IsFatal && Undeserializable(ex) is { } raw)
-            {
-                // A deserializer threw (Confluent wraps its exception): librdkafka has moved past the record, so the next
-                // stored offset would commit past it. It is poison like any other: dead-lettered raw, with the reason.
-                TrackUndeserializable(raw, ex);
-                fill.Added();
-                continue;
-            }
-            catch (ConsumeException ex) when (!ex.Error.IsFatal)
-            {
-                // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
-                _kafkaErrors.Report(ex.Error);
-                continue;
-            }
-
-            if (record is null || record.IsPartitionEOF)
-            {
-                if (fill.IsDue(_open.RecordCount, recordReady: false, tracker.InFlight, tracker.HasRoom))
-                {
-                    await SubmitAsync(pipeline, fill, stoppingToken).ConfigureAwait(false);
-                }
-
-                continue;
-            }
-
-            Track(record);
-            fill.Added();
+            // A failed fetch (leader moved, request timed out) is retried by librdkafka from the same offset.
+            _kafkaErrors.Report(ex.Error);
+            return ValueTask.FromResult(SourceRead.Nothing);
         }
-    }
 
-    /// <summary>The record was planned into the open batch as Consume deserialized it: track its position (and dead-letter it if poison).</summary>
-    private void Track(ConsumeResult<KeyKept?, PlannedRecord> record)
-    {
-        var planned = record.Message.Value;
-        var (key, value) = planned.IsPoison ? _deserializer!.LastPoison : default;
-        Track(record.TopicPartitionOffset, record.Message.Headers, record.Message.Timestamp, planned, key, value);
+        if (record is null || record.IsPartitionEOF)
+        {
+            return ValueTask.FromResult(SourceRead.Nothing);
+        }
+
+        var message = record.Message;
+        var value = message.Value;
+        return ValueTask.FromResult(Read(record.TopicPartitionOffset, value.Planned, value.PoisonKey, value.PoisonValue, message.Headers, message.Timestamp));
     }
 
     /// <summary>The raw record of a <see cref="ConsumeException"/> that a deserializer caused; null for any other consume error.</summary>
@@ -254,60 +160,47 @@ internal sealed class KafkaChangeSource : BackgroundService
                 ? raw
                 : null;
 
-    /// <summary>A record whose deserializer threw: tracked like any record, as poison with the exception as its reason.</summary>
-    private void TrackUndeserializable(ConsumeResult<byte[], byte[]> raw, ConsumeException exception)
+    /// <summary>A planned record's position, with its dead letter (the record as the broker delivered it) if it is poison.</summary>
+    private static SourceRead Read(TopicPartitionOffset at, PlannedRecord planned, byte[]? key, byte[]? value, Headers? headers, Timestamp timestamp)
     {
-        var planned = _planner.Poison(raw.Topic, ChangeRecordPlanner.UnexpectedReason(exception.InnerException ?? exception));
-        Track(raw.TopicPartitionOffset, raw.Message.Headers, raw.Message.Timestamp, planned, raw.Message.Key, raw.Message.Value);
-    }
-
-    private void Track(TopicPartitionOffset at, Headers? headers, Timestamp timestamp, PlannedRecord planned, byte[]? key, byte[]? value)
-    {
-        var partition = at.Partition.Value;
+        var partition = new SourcePartition(at.Topic, at.Partition.Value);
         var offset = at.Offset.Value;
-        if (planned.IsPoison)
-        {
-            _open.AddPoison(new PoisonRecord(
-                new SourcePartition(at.Topic, partition),
+        var poison = planned.IsPoison
+            ? new PoisonRecord(
+                partition,
                 offset,
-                $"{at.Topic}[{partition}]@{offset}",
+                $"{at.Topic}[{partition.Partition}]@{offset}",
                 planned.PoisonReason!,
                 new RawRecordContent(
                     at.Topic,
                     key,
                     value,
                     headers?.Select(h => KeyValuePair.Create(h.Key, h.GetValueBytes())).ToList() ?? [],
-                    timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(timestamp.UtcDateTime))));
-        }
-
-        _open.Track(at.Topic, partition, offset, offset + 1, planned.CommitTime);
-    }
-
-    /// <summary>Hands the open batch to the pipeline (which waits for a free slot) and starts a new one.</summary>
-    private async Task SubmitAsync(BatchPipeline pipeline, BatchFill fill, CancellationToken stoppingToken)
-    {
-        var batch = _open;
-        _open = pipeline.NewBatch();
-        fill.Reset();
-        await pipeline.SubmitAsync(batch, () => _events.Publish(new ConsumeLoopTicked(StatusName)), stoppingToken).ConfigureAwait(false);
+                    timestamp.Type == TimestampType.NotAvailable ? null : new DateTimeOffset(timestamp.UtcDateTime)))
+            : null;
+        return SourceRead.Record(partition, offset, offset + 1, planned.CommitTime, poison);
     }
 
     /// <summary>
-    /// Forgets partitions this consumer no longer owns: their unfinished records will be re-read by the new owner,
-    /// so their offsets must not be stored. Their keys may stay in the open batch (a repeated delete is harmless).
-    /// Returns how many of them had unacknowledged work.
+    /// Forgets partitions this consumer no longer owns (inside <c>Consume</c>, on the runner's loop): their unfinished
+    /// records will be re-read by the new owner, so their offsets must not be stored. Returns how many of them had
+    /// unacknowledged work.
     /// </summary>
-    private int Drop(AcknowledgementTracker tracker, IEnumerable<TopicPartition> partitions)
+    private int Drop(IEnumerable<TopicPartition> partitions)
     {
         var keys = partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value)).ToList();
-        _events.Publish(new PartitionsRevoked(keys));
-        var inOpenBatch = keys.Count(_open.Forget);
-        return Math.Max(tracker.Drop(keys), inOpenBatch);
+        Events.Publish(new PartitionsRevoked(keys));
+        return Runner.Drop(keys);
     }
 
     /// <summary>The tracker's acknowledgement: store the next offset to read (auto-commit sends it).</summary>
-    private void Store(IConsumer<KeyKept?, PlannedRecord> consumer, AcknowledgedPosition position)
+    public override void Acknowledge(AcknowledgedPosition position)
     {
+        if (_fatalError is not null || _consumer is not { } consumer)
+        {
+            return; // an unusable consumer commits nothing more
+        }
+
         var offset = new TopicPartitionOffset(position.Partition.Source, new Partition(position.Partition.Partition), new Offset(position.Position));
         try
         {
@@ -316,19 +209,19 @@ internal sealed class KafkaChangeSource : BackgroundService
         catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_State)
         {
             // The partition was taken away meanwhile: its new owner re-reads these records.
-            Log.OffsetStoreFailed(_logger, offset.ToString(), ex.Error.Reason);
+            Log.OffsetStoreFailed(Logger, offset.ToString(), ex.Error.Reason);
         }
     }
 
-    private void OnError(IConsumer<KeyKept?, PlannedRecord> consumer, Error error)
+    private void OnError(IConsumer<KeyKept?, PlannedMessage> consumer, Error error)
     {
         if (error.IsFatal)
         {
             // A fatal error leaves the consumer unusable: end the process so an orchestrator restarts it,
             // rather than keep a live process that consumes nothing.
-            Log.KafkaFatalError(_logger, error.Code.ToString(), error.Reason);
+            Log.KafkaFatalError(Logger, error.Code.ToString(), error.Reason);
             _fatalError = error;
-            _exit.Fail($"fatal Kafka error {error.Code}: {error.Reason}");
+            Exit.Fail($"fatal Kafka error {error.Code}: {error.Reason}");
             return;
         }
 

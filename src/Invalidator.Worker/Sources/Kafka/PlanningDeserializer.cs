@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using Invalidator.Core.Planning;
 using Invalidator.Worker.Processing;
 
 namespace Invalidator.Worker.Sources.Kafka;
@@ -12,22 +11,21 @@ internal sealed class KeyKept
     }
 }
 
+/// <summary>A record as the consumer hands it over: what planning gave, and for a poison record its key and value (copied) for the dead letter.</summary>
+internal readonly record struct PlannedMessage(PlannedRecord Planned, byte[]? PoisonKey, byte[]? PoisonValue);
+
 /// <summary>
-/// Decodes and plans each record while Confluent's <c>Consume</c> still holds it in librdkafka's memory: the
-/// deserializers see the key and value as spans, so neither is copied into a new array (for a schema-enabled value
-/// most of the record). Only a poison record's key and value are copied, for the dead-letter topic. Confluent calls
-/// the key's deserializer first, then the value's, on the consuming thread: the key is kept in a reusable buffer
-/// until the value arrives. The open batch's first record takes the live rules version (<see cref="ChangeRecordPlanner.UseLatestRules"/>),
-/// so a batch is planned with one version. Never throws: bad input is a poison outcome, as <see cref="ChangeRecordPlanner.Add"/> says.
+/// Decodes and plans each record into the runner's <see cref="OpenBatch"/> while Confluent's <c>Consume</c> still
+/// holds it in librdkafka's memory: the deserializers see the key and value as spans, so neither is copied into a new
+/// array (for a schema-enabled value most of the record). Only a poison record's key and value are copied, for the
+/// dead-letter topic, and come back with it. Confluent calls the key's deserializer first, then the value's, on the
+/// consuming thread: the key is kept in a reusable buffer until the value arrives. Never throws: bad input is a poison
+/// outcome, as <see cref="ChangeRecordPlanner.Add"/> says.
 /// </summary>
-internal sealed class PlanningDeserializer(ChangeRecordPlanner planner, Func<SourceBatch> openBatch, int maxValueBytes)
-    : IDeserializer<KeyKept?>, IDeserializer<PlannedRecord>
+internal sealed class PlanningDeserializer(OpenBatch open) : IDeserializer<KeyKept?>, IDeserializer<PlannedMessage>
 {
     private byte[] _key = new byte[256];
     private int _keyLength;
-
-    /// <summary>The last poison record's key and value (copied), for the dead letter; null after any other record.</summary>
-    public (byte[]? Key, byte[]? Value) LastPoison { get; private set; }
 
     KeyKept? IDeserializer<KeyKept?>.Deserialize(ReadOnlySpan<byte> data, bool isNull, SerializationContext context)
     {
@@ -41,18 +39,12 @@ internal sealed class PlanningDeserializer(ChangeRecordPlanner planner, Func<Sou
         return null;
     }
 
-    PlannedRecord IDeserializer<PlannedRecord>.Deserialize(ReadOnlySpan<byte> data, bool isNull, SerializationContext context)
+    PlannedMessage IDeserializer<PlannedMessage>.Deserialize(ReadOnlySpan<byte> data, bool isNull, SerializationContext context)
     {
         var key = _keyLength < 0 ? ReadOnlySpan<byte>.Empty : _key.AsSpan(0, _keyLength);
-        var open = openBatch();
-        if (open.RecordCount == 0)
-        {
-            // A reload takes effect between batches: the batch's first record takes the live version for all of them.
-            planner.UseLatestRules();
-        }
-
-        var planned = planner.Add(context.Topic, key, data, open.Invalidations, maxValueBytes);
-        LastPoison = planned.IsPoison ? (_keyLength < 0 ? null : key.ToArray(), isNull ? null : data.ToArray()) : default;
-        return planned;
+        var planned = open.Plan(context.Topic, key, data);
+        return planned.IsPoison
+            ? new PlannedMessage(planned, _keyLength < 0 ? null : key.ToArray(), isNull ? null : data.ToArray())
+            : new PlannedMessage(planned, null, null);
     }
 }

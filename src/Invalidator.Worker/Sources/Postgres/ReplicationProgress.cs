@@ -1,13 +1,10 @@
-using Invalidator.Worker.Options;
-using Invalidator.Worker.Processing;
 using NpgsqlTypes;
 
 namespace Invalidator.Worker.Sources.Postgres;
 
 /// <summary>
-/// Where the replication stream is, in the positions the slot may be confirmed at, and when the batch being
-/// filled is due. Pure: no connection, time from the injected clock; <see cref="PostgresChangeSource"/> feeds it
-/// the stream's messages and the tracker's acknowledgements.
+/// Where the replication stream is, in the positions the slot may be confirmed at. Pure: no connection;
+/// <see cref="PostgresChangeSource"/> feeds it the stream's messages and the tracker's acknowledgements.
 /// </summary>
 /// <remarks>
 /// pgoutput sends whole committed transactions in commit order, and the slot may be confirmed only at a
@@ -17,14 +14,6 @@ namespace Invalidator.Worker.Sources.Postgres;
 /// </remarks>
 internal sealed class ReplicationProgress
 {
-    public ReplicationProgress(BatchingOptions batching, TimeProvider time)
-    {
-        Fill = new BatchFill(batching, time);
-    }
-
-    /// <summary>The open batch's clock: natural batching, as for every source.</summary>
-    public BatchFill Fill { get; }
-
     /// <summary>Between a Begin and its Commit.</summary>
     public bool InTransaction { get; private set; }
 
@@ -90,26 +79,34 @@ internal sealed class ReplicationProgress
     }
 
     /// <summary>
-    /// The position to confirm to the slot now, if it moved: what the tracker acknowledged; and when everything
-    /// read is done (<paramref name="settled"/>: nothing unfinished, the open batch empty) outside a transaction, the
-    /// server's last position (<paramref name="lastReceived"/>, a commit or a keepalive), so the slot releases WAL
-    /// that only other tables or databases wrote.
+    /// The stream is quiet: outside a transaction, the server's last position (<paramref name="lastReceived"/>, a
+    /// commit or a keepalive) becomes the boundary, and the range to move over without a record. pgoutput sends a
+    /// transaction only once it committed, so every transaction that committed before that position has been read
+    /// whole; the tracker acknowledges the range once they are all done, and the slot releases WAL that only other
+    /// tables or databases wrote. Inside a transaction, or when the server is not further, null.
     /// </summary>
-    public NpgsqlLogSequenceNumber? TakeConfirmation(NpgsqlLogSequenceNumber lastReceived, bool settled)
+    public (long From, long To)? Idle(NpgsqlLogSequenceNumber lastReceived)
     {
-        var target = Acknowledged;
-        if (settled && !InTransaction && lastReceived > target)
-        {
-            target = lastReceived;
-        }
-
-        if (target <= Confirmed)
+        if (InTransaction || lastReceived <= Boundary)
         {
             return null;
         }
 
-        Confirmed = target;
-        return target;
+        var previous = Boundary;
+        Boundary = lastReceived;
+        return ((long)(ulong)previous, (long)(ulong)Boundary);
+    }
+
+    /// <summary>The position to confirm to the slot now, if the tracker's acknowledgements moved it.</summary>
+    public NpgsqlLogSequenceNumber? TakeConfirmation()
+    {
+        if (Acknowledged <= Confirmed)
+        {
+            return null;
+        }
+
+        Confirmed = Acknowledged;
+        return Confirmed;
     }
 
     /// <summary>The session ended: what it streamed but did not confirm is streamed again by the next one.</summary>
@@ -120,6 +117,5 @@ internal sealed class ReplicationProgress
         Boundary = default;
         Confirmed = default;
         Acknowledged = default;
-        Fill.Reset();
     }
 }

@@ -1,10 +1,10 @@
 using Confluent.Kafka;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
 using Invalidator.Worker.Sources.Kafka;
-using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -46,50 +46,51 @@ public sealed class PlanningDeserializerTests : IDisposable
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
         var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
         var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
-        var open = new SourceBatch();
-        var deserializer = new PlanningDeserializer(planner, () => open, int.MaxValue);
+        var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
+        var deserializer = new PlanningDeserializer(open);
 
         Consume(deserializer, open, offset: 0);
-        Assert.Equal(["customer:7"], open.Invalidations.Keys);
+        Assert.Equal(["customer:7"], open.Batch.Invalidations.Keys);
 
         // Reloaded mid-batch: the open batch's later records keep the version its first record took.
         WriteRules("client:{id}");
         Assert.Equal(RulesReloadResult.Applied, reloader.Reload(RulesReloader.FileChanged));
         Consume(deserializer, open, offset: 1);
-        Assert.Equal(["customer:7"], open.Invalidations.Keys);
+        Assert.Equal(["customer:7"], open.Batch.Invalidations.Keys);
         Assert.NotEqual(live.Current.Version, planner.Rules.Version);
 
         // The next batch's first record takes the new version, even though the reload came before the batch existed.
-        open = new SourceBatch();
+        open.Cut(new SourceBatch());
         Consume(deserializer, open, offset: 2);
         Assert.Equal(live.Current.Version, planner.Rules.Version);
-        Assert.Equal(["client:7"], open.Invalidations.Keys);
+        Assert.Equal(["client:7"], open.Batch.Invalidations.Keys);
     }
 
     [Fact]
-    public void A_poison_record_s_key_and_value_are_kept_for_the_dead_letter_and_forgotten_after_the_next()
+    public void A_poison_record_comes_back_with_its_key_and_value_for_the_dead_letter_and_another_record_without()
     {
         var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
-        var open = new SourceBatch();
-        var deserializer = new PlanningDeserializer(planner, () => open, int.MaxValue);
+        var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
+        var deserializer = new PlanningDeserializer(open);
         var poison = "{not json"u8.ToArray();
 
-        var planned = Consume(deserializer, open, offset: 0, poison);
-        Assert.True(planned.IsPoison);
-        Assert.Equal(Key, deserializer.LastPoison.Key);
-        Assert.Equal(poison, deserializer.LastPoison.Value);
+        var message = Consume(deserializer, open, offset: 0, poison);
+        Assert.True(message.Planned.IsPoison);
+        Assert.Equal(Key, message.PoisonKey);
+        Assert.Equal(poison, message.PoisonValue);
 
-        Assert.False(Consume(deserializer, open, offset: 1).IsPoison);
-        Assert.Equal((null, null), deserializer.LastPoison);
+        message = Consume(deserializer, open, offset: 1);
+        Assert.False(message.Planned.IsPoison);
+        Assert.Equal((null, null), (message.PoisonKey, message.PoisonValue));
     }
 
-    /// <summary>What Confluent's Consume does with one record (the key's deserializer, then the value's), then the source's tracking.</summary>
-    private static PlannedRecord Consume(PlanningDeserializer deserializer, SourceBatch open, long offset, byte[]? value = null)
+    /// <summary>What Confluent's Consume does with one record (the key's deserializer, then the value's), then the runner's tracking.</summary>
+    private static PlannedMessage Consume(PlanningDeserializer deserializer, OpenBatch open, long offset, byte[]? value = null)
     {
         ((IDeserializer<KeyKept?>)deserializer).Deserialize(Key, isNull: false, new SerializationContext(MessageComponentType.Key, Topic));
-        var planned = ((IDeserializer<PlannedRecord>)deserializer).Deserialize(value ?? Value, isNull: false, new SerializationContext(MessageComponentType.Value, Topic));
-        open.Track(Topic, 0, offset, offset + 1, planned.CommitTime);
-        return planned;
+        var message = ((IDeserializer<PlannedMessage>)deserializer).Deserialize(value ?? Value, isNull: false, new SerializationContext(MessageComponentType.Value, Topic));
+        open.Add(SourceRead.Record(new SourcePartition(Topic, 0), offset, offset + 1, message.Planned.CommitTime, poison: null));
+        return message;
     }
 
     private void WriteRules(string template) =>

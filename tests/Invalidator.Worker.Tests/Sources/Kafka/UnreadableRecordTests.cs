@@ -1,11 +1,11 @@
 using System.Text;
 using Confluent.Kafka;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Rules;
 using Invalidator.Worker.Sources.Kafka;
-using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -25,7 +25,7 @@ public sealed class UnreadableRecordTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly string _directory = Directory.CreateTempSubdirectory("unreadable-record-").FullName;
     private readonly PlanningDeserializer _deserializer;
-    private readonly SourceBatch _open = new();
+    private readonly OpenBatch _open;
 
     public UnreadableRecordTests()
     {
@@ -33,7 +33,8 @@ public sealed class UnreadableRecordTests : IDisposable
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
         var events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
         var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
-        _deserializer = new PlanningDeserializer(planner, () => _open, int.MaxValue);
+        _open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
+        _deserializer = new PlanningDeserializer(_open);
     }
 
     public void Dispose()
@@ -47,9 +48,9 @@ public sealed class UnreadableRecordTests : IDisposable
     {
         var planned = Deserialize("""{"op":"c","after":{"id":1},"source":{"schema":"public","table":"t","ts_ms":1562202942666382}}""");
 
-        Assert.Equal(RecordOutcome.Invalidated, planned.Outcome);
-        Assert.Null(planned.CommitTime);
-        Assert.Equal(["t:1"], _open.Invalidations.Keys);
+        Assert.Equal(RecordOutcome.Invalidated, planned.Planned.Outcome);
+        Assert.Null(planned.Planned.CommitTime);
+        Assert.Equal(["t:1"], _open.Batch.Invalidations.Keys);
     }
 
     [Fact]
@@ -59,9 +60,9 @@ public sealed class UnreadableRecordTests : IDisposable
 
         var planned = Deserialize(value);
 
-        Assert.True(planned.IsPoison);
-        Assert.Contains("scale -2147483648", planned.PoisonReason, StringComparison.Ordinal);
-        Assert.Equal(Encoding.UTF8.GetBytes(value), _deserializer.LastPoison.Value);
+        Assert.True(planned.Planned.IsPoison);
+        Assert.Contains("scale -2147483648", planned.Planned.PoisonReason, StringComparison.Ordinal);
+        Assert.Equal(Encoding.UTF8.GetBytes(value), planned.PoisonValue);
     }
 
     [Theory]
@@ -82,9 +83,9 @@ public sealed class UnreadableRecordTests : IDisposable
         Assert.Equal(dead, found is not null);
     }
 
-    private PlannedRecord Deserialize(string value)
+    private PlannedMessage Deserialize(string value)
     {
         ((IDeserializer<KeyKept?>)_deserializer).Deserialize([], isNull: true, new SerializationContext(MessageComponentType.Key, Topic));
-        return ((IDeserializer<PlannedRecord>)_deserializer).Deserialize(Encoding.UTF8.GetBytes(value), isNull: false, new SerializationContext(MessageComponentType.Value, Topic));
+        return ((IDeserializer<PlannedMessage>)_deserializer).Deserialize(Encoding.UTF8.GetBytes(value), isNull: false, new SerializationContext(MessageComponentType.Value, Topic));
     }
 }

@@ -1,22 +1,14 @@
-using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Sources.Postgres;
-using Microsoft.Extensions.Time.Testing;
 using NpgsqlTypes;
 
 namespace Invalidator.Worker.Tests.Sources.Postgres;
 
-/// <summary>The direct source's positions: transaction boundaries, what may be confirmed, and the batch clock (fake).</summary>
+/// <summary>The direct source's positions: transaction boundaries, and what may be confirmed.</summary>
 public sealed class ReplicationProgressTests
 {
     private static readonly DateTimeOffset CommitTime = new(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
-    private readonly FakeTimeProvider _time = new();
-    private readonly ReplicationProgress _progress;
-
-    public ReplicationProgressTests()
-    {
-        _progress = new ReplicationProgress(new BatchingOptions { MaxRecords = 10, MaxWait = TimeSpan.FromMilliseconds(50) }, _time);
-    }
+    private readonly ReplicationProgress _progress = new();
 
     private static NpgsqlLogSequenceNumber Lsn(ulong value) => new(value);
 
@@ -51,8 +43,9 @@ public sealed class ReplicationProgressTests
         Assert.Equal(120, batch.Progress.Single().NextPosition);
 
         _progress.Acknowledge(Lsn((ulong)batch.Progress.Single().NextPosition));
-        Assert.Equal(Lsn(120), _progress.TakeConfirmation(Lsn(500), settled: true));
-        Assert.Null(_progress.TakeConfirmation(Lsn(500), settled: true)); // inside the transaction the server's position is not confirmed
+        Assert.Equal(Lsn(120), _progress.TakeConfirmation());
+        Assert.Null(_progress.Idle(Lsn(500))); // inside the transaction the server's position is not taken
+        Assert.Null(_progress.TakeConfirmation());
     }
 
     [Fact]
@@ -65,15 +58,24 @@ public sealed class ReplicationProgressTests
     }
 
     [Fact]
-    public void Confirmation_follows_the_acknowledgements_and_moves_to_the_server_position_only_when_settled_outside_a_transaction()
+    public void Confirmation_follows_the_acknowledgements_and_the_server_position_is_a_range_for_the_tracker_outside_a_transaction()
     {
+        _progress.Commit(Lsn(100));
         _progress.Acknowledge(Lsn(300));
         _progress.Acknowledge(Lsn(200)); // an older acknowledgement changes nothing
-        Assert.Equal(Lsn(300), _progress.TakeConfirmation(Lsn(900), settled: false));
-        Assert.Null(_progress.TakeConfirmation(Lsn(900), settled: false));
-        Assert.Equal(Lsn(900), _progress.TakeConfirmation(Lsn(900), settled: true));
+        Assert.Equal(Lsn(300), _progress.TakeConfirmation());
+        Assert.Null(_progress.TakeConfirmation());
+
+        // Quiet outside a transaction: the server's position is a range to move over, confirmed only once the
+        // tracker acknowledges it (after everything read before it is done), like any transaction's end.
+        Assert.Equal((100L, 900L), _progress.Idle(Lsn(900)));
+        Assert.Equal(Lsn(900), _progress.Boundary);
+        Assert.Null(_progress.TakeConfirmation());
+        _progress.Acknowledge(Lsn(900));
+        Assert.Equal(Lsn(900), _progress.TakeConfirmation());
         Assert.Equal(Lsn(900), _progress.Confirmed);
-        Assert.Null(_progress.TakeConfirmation(Lsn(800), settled: true));
+        Assert.Null(_progress.Idle(Lsn(800)));
+        Assert.Null(_progress.Idle(Lsn(900)));
     }
 
     [Fact]
@@ -82,8 +84,6 @@ public sealed class ReplicationProgressTests
         _progress.Begin(CommitTime);
         _progress.Change(Lsn(10));
         _progress.Acknowledge(Lsn(5));
-        _progress.Fill.Added();
-        _time.Advance(TimeSpan.FromSeconds(1));
 
         _progress.Reset();
 
@@ -91,19 +91,5 @@ public sealed class ReplicationProgressTests
         Assert.Equal(default, _progress.Boundary);
         Assert.Equal(default, _progress.Confirmed);
         Assert.Equal(default, _progress.Acknowledged);
-        Assert.Equal(TimeSpan.Zero, _progress.Fill.SinceFirst);
-    }
-
-    [Fact]
-    public void The_open_batch_is_due_after_max_wait_on_the_fake_clock_while_earlier_batches_are_in_flight()
-    {
-        _progress.Begin(CommitTime);
-        _progress.Change(Lsn(10));
-        _progress.Fill.Added();
-        Assert.False(_progress.Fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
-        _time.Advance(TimeSpan.FromMilliseconds(49));
-        Assert.False(_progress.Fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
-        _time.Advance(TimeSpan.FromMilliseconds(1));
-        Assert.True(_progress.Fill.IsDue(1, recordReady: false, inFlight: 1, hasRoom: true));
     }
 }

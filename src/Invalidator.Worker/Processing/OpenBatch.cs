@@ -1,0 +1,80 @@
+using Invalidator.Core.ChangeEvents;
+
+namespace Invalidator.Worker.Processing;
+
+/// <summary>
+/// The batch a <see cref="SourceRunner"/> is filling, as its source plans records into it, with its clock
+/// (<see cref="BatchFill"/>). The batch's first record takes the live rules version
+/// (<see cref="ChangeRecordPlanner.UseLatestRules"/>): a reload takes effect between batches, and a batch is planned
+/// with one version, whatever the source.
+/// </summary>
+internal sealed class OpenBatch(ChangeRecordPlanner planner, BatchFill fill, int maxRecordBytes)
+{
+    public SourceBatch Batch { get; private set; } = new();
+
+    public BatchFill Fill => fill;
+
+    /// <summary>Decodes a Debezium record (Kafka) and adds what it invalidates to the batch.</summary>
+    public PlannedRecord Plan(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        TakeRulesIfFirst();
+        return planner.Add(topic, key, value, Batch.Invalidations, maxRecordBytes);
+    }
+
+    /// <summary>Adds what a decoded change (direct mode) invalidates to the batch.</summary>
+    public PlannedRecord Plan(string source, ChangeEvent change)
+    {
+        TakeRulesIfFirst();
+        return planner.Add(source, change, Batch.Invalidations);
+    }
+
+    /// <summary>A change the source could not take whole (over a size bound): poison with the source's reason.</summary>
+    public PlannedRecord Poison(string source, ChangeEvent change, string reason)
+    {
+        TakeRulesIfFirst();
+        return planner.Poison(source, change, reason);
+    }
+
+    /// <summary>A record the source could not even decode (a deserializer that threw, an unreadable message): poison with the reason.</summary>
+    public PlannedRecord Poison(string source, string reason)
+    {
+        TakeRulesIfFirst();
+        return planner.Poison(source, reason);
+    }
+
+    /// <summary>Counts a planned record in the batch: its position, and its dead letter if it is poison.</summary>
+    internal void Add(in SourceRead read)
+    {
+        if (read.Poison is { } poison)
+        {
+            Batch.AddPoison(poison);
+        }
+
+        Batch.Track(read.Partition.Source, read.Partition.Partition, read.Position, read.NextPosition, read.CommitTime);
+        fill.Added();
+    }
+
+    /// <summary>Hands the batch over and starts <paramref name="next"/> (empty) in its place.</summary>
+    internal SourceBatch Cut(SourceBatch next)
+    {
+        var cut = Batch;
+        Batch = next;
+        fill.Reset();
+        return cut;
+    }
+
+    /// <summary>Forgets the batch: nothing in it will be acknowledged (a session lost, a shutdown).</summary>
+    internal void Discard()
+    {
+        Batch.Reset();
+        fill.Reset();
+    }
+
+    private void TakeRulesIfFirst()
+    {
+        if (Batch.RecordCount == 0)
+        {
+            planner.UseLatestRules();
+        }
+    }
+}
