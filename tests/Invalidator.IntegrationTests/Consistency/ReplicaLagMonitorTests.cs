@@ -159,3 +159,34 @@ public sealed class ReplicaLagMonitorTests(ReplicatedPostgresFixture fixture)
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>The replicas' connection check: a standby passes, the primary and a replica that is down are named, without a password.</summary>
+[Collection(ReplicatedPostgresCollection.Name)]
+public sealed class ReplicaChecksTests(ReplicatedPostgresFixture fixture)
+{
+    [Fact]
+    public async Task A_standby_passes_and_the_primary_or_a_replica_that_is_down_is_an_error_naming_its_key()
+    {
+        var down = new NpgsqlConnectionStringBuilder(fixture.Servers.Standby.ConnectionString())
+        {
+            Port = 1, // nothing listens on port 1
+            Password = "hunter2-replica-secret",
+            Timeout = 2,
+        }.ConnectionString;
+
+        var findings = await ReplicaChecks.RunAsync(
+            new Dictionary<string, string>
+            {
+                ["standby"] = fixture.Servers.Standby.ConnectionString(),
+                ["primary"] = fixture.Servers.Primary.ConnectionString(),
+                ["down"] = down,
+            },
+            CancellationToken.None);
+
+        Assert.Equal(2, findings.Count);
+        Assert.All(findings, f => Assert.Equal(Invalidator.Worker.Sources.Postgres.CheckSeverity.Error, f.Severity));
+        Assert.StartsWith("Cannot connect to read replica down (Invalidator:Consistency:ReadReplicas:down): ", findings[0].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", findings[0].Message, StringComparison.Ordinal);
+        Assert.StartsWith("Read replica primary (Invalidator:Consistency:ReadReplicas:primary) is not a standby", findings[1].Message, StringComparison.Ordinal);
+    }
+}
