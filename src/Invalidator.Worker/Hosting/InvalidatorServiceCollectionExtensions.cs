@@ -7,7 +7,7 @@ using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Sources;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
@@ -123,11 +123,11 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
         services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
-        services.TryAddSingleton(sp => new ChangeRecordPlanner(
+        services.TryAddSingleton(sp => new RecordIntake(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
             sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
+            sp.GetRequiredService<ILogger<RecordIntake>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;

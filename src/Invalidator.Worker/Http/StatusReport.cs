@@ -2,7 +2,7 @@ using System.Globalization;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Http;
