@@ -111,6 +111,11 @@ internal static class InvalidatorServiceCollectionExtensions
             }
 
             RulesReloader.LogShadowRules(logger, loaded.Rules);
+            if (ConsistencyOptionsValidation.ValidateRules(loaded.Rules, options.Consistency, options.Source) is { Count: > 0 } failures)
+            {
+                throw new OptionsValidationException(InvalidatorOptions.SectionName, typeof(InvalidatorOptions), failures);
+            }
+
             var live = new LiveRules(loaded);
             sp.GetRequiredService<InvalidatorMetrics>().ObserveRules(live.InfoMeasurements);
             return live;
