@@ -56,7 +56,7 @@ internal static class DecodeBenchmark
         Measure(table, $"generated customers update, with schema ({Size(schemaful)})", schemaful, decoder, planner, hints, scale);
         MeasureDecodeOnly(table, "  decode only, schemaless", schemaless, decoder, hints, scale);
         MeasureDecodeOnly(table, "  decode only, with schema", schemaful, decoder, hints, scale);
-        MeasureWorkerPath(table, "worker path: ChangeRecordPlanner.Add into 5000-record InvalidationBatch, with schema", schemaful, rules, scale);
+        MeasureWorkerPath(table, "worker path: RecordIntake.Add into 5000-record InvalidationBatch, with schema", schemaful, rules, scale);
     }
 
     private static void Measure(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, DebeziumDecoder decoder, InvalidationPlanner planner, DecoderHints hints, Scale scale)
@@ -93,7 +93,7 @@ internal static class DecodeBenchmark
     private static void MeasureWorkerPath(ResultTable table, string @case, IReadOnlyList<BenchRecord> records, RuleSet rules, Scale scale)
     {
         using var meters = new MeterFactoryScope();
-        var recordPlanner = new ChangeRecordPlanner(rules, meters.Events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        var recordPlanner = new RecordIntake(rules, meters.Events, NullLogger<RecordIntake>.Instance, TimeProvider.System);
         var batch = new InvalidationBatch();
         var (rate, bytes) = Loop(records, scale, record =>
         {

@@ -18,7 +18,7 @@ namespace Invalidator.Benchmarks.Drain;
 /// <summary>
 /// Decode + plan with BenchmarkDotNet (memory diagnoser on), schemaless and with schemas, over 4,096 distinct
 /// customer updates of the drain (3 keys each): the library calls (<c>DebeziumDecoder.Decode</c> then
-/// <c>InvalidationPlanner.Plan</c>), and the Kafka source's per-record step (<c>ChangeRecordPlanner.Add</c> into a
+/// <c>InvalidationPlanner.Plan</c>), and the Kafka source's per-record step (<c>RecordIntake.Add</c> into a
 /// batch that is emptied every 5,000 records, as the worker's batches are).
 /// </summary>
 [MemoryDiagnoser]
@@ -30,7 +30,7 @@ public class DecodePlanBenchmarks
     private string _topic = "";
     private RuleSet _rules = null!;
     private InvalidationPlanner _planner = null!;
-    private ChangeRecordPlanner _recordPlanner = null!;
+    private RecordIntake _recordPlanner = null!;
     private readonly DebeziumDecoder _decoder = new();
     private InvalidationBatch _batch = null!;
     private MeterFactoryScope _meters = null!;
@@ -46,7 +46,7 @@ public class DecodePlanBenchmarks
         _rules = RulesLoader.Parse(DrainRecords.Rules, "bench-rules.yaml");
         _planner = new InvalidationPlanner(_rules);
         _meters = new MeterFactoryScope();
-        _recordPlanner = new ChangeRecordPlanner(_rules, _meters.Events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        _recordPlanner = new RecordIntake(_rules, _meters.Events, NullLogger<RecordIntake>.Instance, TimeProvider.System);
         _batch = new InvalidationBatch();
     }
 
@@ -158,7 +158,7 @@ internal static class MicroBenchmarks
     {
         var method = result.BenchmarkCase.Descriptor.WorkloadMethod.Name;
         var withSchema = result.BenchmarkCase.Parameters.Items.Any(p => p.Name == nameof(DecodePlanBenchmarks.WithSchema) && p.Value is true);
-        var name = method == nameof(DecodePlanBenchmarks.WorkerPath) ? "worker path (ChangeRecordPlanner.Add into the batch)" : "DebeziumDecoder.Decode + InvalidationPlanner.Plan";
+        var name = method == nameof(DecodePlanBenchmarks.WorkerPath) ? "worker path (RecordIntake.Add into the batch)" : "DebeziumDecoder.Decode + InvalidationPlanner.Plan";
         var nanoseconds = result.ResultStatistics?.Mean ?? double.NaN;
         var allocated = result.GcStats.GetBytesAllocatedPerOperation(result.BenchmarkCase);
         report.Add(Part, $"**{name}, {(withSchema ? "with schema" : "schemaless")}**", nanoseconds / 1000, "µs/record",

@@ -17,7 +17,11 @@ public sealed class RuleSet
             UsedColumns = [.. t.Keys.Concat(t.Tags).SelectMany(k => k.Columns).Concat(t.Changed ?? []).Distinct(StringComparer.Ordinal)],
         }));
         HasShadowRules = _tables.Values.Any(t => t.Shadow);
+        HasReplicaWaitRules = _tables.Values.Any(t => t.WaitForReplicas);
     }
+
+    /// <summary>Some table's rule says <c>waitForReplicas: true</c>.</summary>
+    public bool HasReplicaWaitRules { get; }
 
     /// <summary>Some table's rule says <c>shadow: true</c>.</summary>
     public bool HasShadowRules { get; }
@@ -94,6 +98,13 @@ public sealed class TableRule
     /// beside the live ones against production traffic before it is trusted.
     /// </summary>
     public bool Shadow { get; init; }
+
+    /// <summary>
+    /// <c>waitForReplicas: true</c>: delete what this table invalidates once more when every read replica
+    /// (<c>Invalidator:Consistency:ReadReplicas</c>) has replayed the change, so a reader of a lagging replica cannot
+    /// store the old row for good (<c>Invalidator:Consistency:WaitForReplicas</c> does it for every table).
+    /// </summary>
+    public bool WaitForReplicas { get; init; }
 
     /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
     public int Line { get; init; }

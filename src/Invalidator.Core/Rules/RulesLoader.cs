@@ -11,7 +11,7 @@ namespace Invalidator.Core.Rules;
 public static class RulesLoader
 {
     private static readonly string[] TopLevelFields = ["tables"];
-    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases", "secondDelete", "shadow"];
+    private static readonly string[] TableFields = ["keys", "tags", "ops", "changed", "truncate", "decimals", "replicaIdentity", "format", "leases", "secondDelete", "shadow", "waitForReplicas"];
     private static readonly string[] TruncateFields = ["keys", "tags"];
     private const string ValidOps = "c (insert), u (update), d (delete), r (snapshot read) and t (truncate)";
 
@@ -204,6 +204,8 @@ public static class RulesLoader
             var leases = Flag(fields, "leases", name, "write 'leases: true' to delete each key's lease key with it, or remove the line");
             var shadow = Flag(fields, "shadow", name, "write 'shadow: true' to plan and count this table's invalidations without deleting anything, or remove the line");
             var secondDelete = SecondDelete(fields, name);
+            var waitForReplicas = Flag(fields, "waitForReplicas", name,
+                "write 'waitForReplicas: true' to delete this table's keys once more when every read replica has replayed the change, or remove the line");
 
             // Only when the fields themselves were fine: a broken 'keys' would otherwise also report "does nothing".
             if (Errors.Count == errorsBefore && keys.Count + tags.Count + truncateKeys.Count + truncateTags.Count == 0)
@@ -227,6 +229,7 @@ public static class RulesLoader
                 Leases = leases,
                 SecondDelete = secondDelete,
                 Shadow = shadow,
+                WaitForReplicas = waitForReplicas,
                 Line = key.Line,
             };
         }
@@ -407,7 +410,7 @@ public static class RulesLoader
             return fallback;
         }
 
-        /// <summary>A true/false field (<c>leases</c>, <c>shadow</c>); false when absent or broken.</summary>
+        /// <summary>A true/false field (<c>leases</c>, <c>shadow</c>, <c>waitForReplicas</c>); false when absent or broken.</summary>
         private bool Flag(Dictionary<string, KeyValuePair<YamlSourceNode, YamlSourceNode>> fields, string field, string table, string fix)
         {
             if (!fields.TryGetValue(field, out var entry))

@@ -31,8 +31,8 @@ internal static class DlqCommand
                 var services = host.Services;
                 var options = services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
                 // The selected source's store: the topic in Kafka mode, the table in direct mode.
-                var replay = new DeadLetterReplay(
-                    services.GetRequiredService<IDeadLetterReader>(), services.GetRequiredService<ChangeRecordPlanner>(), services.GetRequiredService<RegionSet>(), options.DeadLetter.MaxRecordBytes);
+                var replay = new DeadLetterReapply(
+                    services.GetRequiredService<IDeadLetterReader>(), services.GetRequiredService<RecordIntake>(), services.GetRequiredService<RegionSet>(), options.DeadLetter.MaxRecordBytes);
                 var report = await replay.RunAsync(parse.GetValue(region), parse.GetValue(reason), parse.GetValue(dryRun), error, cancellationToken).ConfigureAwait(false);
                 await output.WriteLineAsync(report.ToString()).ConfigureAwait(false);
                 return report.Failures.Count == 0 ? 0 : 1;

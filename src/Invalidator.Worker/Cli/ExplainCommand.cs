@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 
 namespace Invalidator.Worker.Cli;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.Cli.Diff;
 using Invalidator.Worker.Options;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Sources.Postgres;
 
 namespace Invalidator.Worker.Cli;

@@ -1,7 +1,7 @@
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.DeadLetters;

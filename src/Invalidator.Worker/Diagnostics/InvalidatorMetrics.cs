@@ -22,7 +22,9 @@ internal sealed class InvalidatorMetrics :
     IEventListener<RegionApplied>,
     IEventListener<RegionSecondDeleted>,
     IEventListener<RegionRetried>,
-    IEventListener<DeadLetterWritten>
+    IEventListener<DeadLetterWritten>,
+    IEventListener<ReplicaWatched>,
+    IEventListener<ReplicaWaitExpired>
 {
     public const string MeterName = "Invalidator";
 
@@ -63,6 +65,7 @@ internal sealed class InvalidatorMetrics :
         ShadowTags = meter.CreateCounter<long>("invalidator_shadow_tags", description: "Tags shadow plans would have invalidated (per change, before deduplication), by table.");
         SuspectDefaultIdentity = meter.CreateCounter<long>("invalidator_suspect_default_identity", description: "Deletes whose before image holds only the key's columns and type defaults (REPLICA IDENTITY DEFAULT's shape) of tables whose rule does not state replicaIdentity, by table.");
         RegionPoison = meter.CreateCounter<long>("invalidator_region_poison", description: "Keys and tags a region's server refused for good (WRONGTYPE and other command errors), dead-lettered as poison letters while the rest of their batch applied, and region letters the redrive quarantined, by region.");
+        ReplicaWaitsExpired = meter.CreateCounter<long>("invalidator_replica_waits_expired", description: "Waits for a read replica that reached Invalidator:Consistency:ReplicaWaitMax before it replayed the change (its keys were deleted again without it), by replica.");
         EndToEndSeconds = meter.CreateHistogram(
             "invalidator_end_to_end_seconds",
             unit: "s",
@@ -107,6 +110,8 @@ internal sealed class InvalidatorMetrics :
 
     private Counter<long> SecondDeletesEarly { get; }
 
+    private Counter<long> ReplicaWaitsExpired { get; }
+
     private Counter<long> UnresolvedTemplates { get; }
 
     private Histogram<int> BatchSize { get; }
@@ -150,6 +155,11 @@ internal sealed class InvalidatorMetrics :
             () => status.SecondDeletesPending,
             description: "Keys and tags waiting for their delayed second delete (bounded by Invalidator:Consistency:SecondDeleteMaxPending).");
         _meter.CreateObservableGauge(
+            "invalidator_replica_lag_seconds",
+            () => status.Replicas().Where(r => r.LagSeconds is not null).Select(r => new Measurement<double>(r.LagSeconds!.Value, new KeyValuePair<string, object?>("replica", r.Name))).ToList(),
+            unit: "s",
+            description: "A read replica's replay lag as last polled: 0 when it replayed all it received, else the age of the last transaction it replayed; while it does not answer, the last lag plus the time since.");
+        _meter.CreateObservableGauge(
             "invalidator_redrive_backlog_age_seconds",
             () => status.Regions().Select(r => new Measurement<double>(r.RedriveAge(status.Time.GetUtcNow())?.TotalSeconds ?? 0, RegionTag(r.Name))).ToList(),
             unit: "s",
@@ -186,6 +196,11 @@ internal sealed class InvalidatorMetrics :
     }
 
     public void On(in SecondDeletesRanEarly e) => SecondDeletesEarly.Add(e.Names);
+
+    // The series starts at 0 when the replica is first watched, so increase() sees the first expiry.
+    public void On(in ReplicaWatched e) => ReplicaWaitsExpired.Add(0, new KeyValuePair<string, object?>("replica", e.Replica));
+
+    public void On(in ReplicaWaitExpired e) => ReplicaWaitsExpired.Add(1, new KeyValuePair<string, object?>("replica", e.Replica));
 
     public void On(in RegionApplied e)
     {

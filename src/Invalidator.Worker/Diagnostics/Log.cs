@@ -224,6 +224,15 @@ internal static partial class Log
     [LoggerMessage(8102, LogLevel.Error, "Region {Region}: {Endpoint} says this connection is user '{Actual}', not '{User}' (Invalidator:Regions:{Region}:User): the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) ({Suppressed} more in the last minute)")]
     public static partial void RegionWrongIdentity(ILogger logger, string region, string endpoint, string actual, string user, long suppressed);
 
+    [LoggerMessage(8320, LogLevel.Warning, "Read replica {Replica} does not answer: {Error}. Waits for it end at Invalidator:Consistency:ReplicaWaitMax")]
+    public static partial void ReplicaUnreachable(ILogger logger, string replica, string error);
+
+    [LoggerMessage(8321, LogLevel.Information, "Read replica {Replica} answers again (replayed up to {ReplayedLsn})")]
+    public static partial void ReplicaBack(ILogger logger, string replica, string replayedLsn);
+
+    [LoggerMessage(8322, LogLevel.Warning, "Waits for read replica {Replica} reach Invalidator:Consistency:ReplicaWaitMax ({WaitMax}): its keys are deleted again without it having replayed the change (counted in invalidator_replica_waits_expired_total); said once until a wait succeeds again")]
+    public static partial void ReplicaWaitsExpiring(ILogger logger, string replica, TimeSpan waitMax);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 }

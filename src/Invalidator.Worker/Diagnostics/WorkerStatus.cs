@@ -32,7 +32,10 @@ internal sealed class WorkerStatus :
     IEventListener<SecondDeletesPendingChanged>,
     IEventListener<SecondDeletesRanEarly>,
     IEventListener<ShadowPlanned>,
-    IEventListener<SuspectDefaultIdentitySeen>
+    IEventListener<SuspectDefaultIdentitySeen>,
+    IEventListener<ReplicaWatched>,
+    IEventListener<ReplicaPolled>,
+    IEventListener<ReplicaWaitExpired>
 {
     private const int RecentDeadLetters = 20;
 
@@ -44,6 +47,7 @@ internal sealed class WorkerStatus :
     private readonly Dictionary<string, RegionStatus> _regions = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SuspectIdentityState> _suspectIdentity = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ReplicaState> _replicas = new(StringComparer.Ordinal);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -206,7 +210,17 @@ internal sealed class WorkerStatus :
     public void On(in SuspectDefaultIdentitySeen e) =>
         _suspectIdentity.GetOrAdd(e.Table, static _ => new SuspectIdentityState()).Add(_time.GetUtcNow());
 
+    public void On(in ReplicaWatched e) => _replicas.GetOrAdd(e.Replica, static _ => new ReplicaState());
+
+    public void On(in ReplicaPolled e) => _replicas.GetOrAdd(e.Replica, static _ => new ReplicaState()).Polled(e);
+
+    public void On(in ReplicaWaitExpired e) => _replicas.GetOrAdd(e.Replica, static _ => new ReplicaState()).Expired();
+
     // ---- Reads: status page, health checks, gauges ----
+
+    /// <summary>The read replicas the worker waits for, with their replay lag as last polled.</summary>
+    internal IReadOnlyList<ReplicaView> Replicas() =>
+        _replicas.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => r.Value.View(r.Key)).ToList();
 
     internal IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentities() =>
         _suspectIdentity.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => s.Value.View(s.Key)).ToList();

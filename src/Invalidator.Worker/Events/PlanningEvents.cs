@@ -1,6 +1,6 @@
 namespace Invalidator.Worker.Events;
 
-// What planning a record found (ChangeRecordPlanner), and the rules it plans with (RulesReloader). Published per record:
+// What planning a record found (RecordIntake), and the rules it plans with (RulesReloader). Published per record:
 // the fields are strings the caller already has.
 
 /// <summary>A source record was handled: <paramref name="Outcome"/> is its label (<c>invalidated</c>, <c>no_rule</c>, <c>poison</c>, ...).</summary>

@@ -7,7 +7,7 @@ using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Sources;
 using Invalidator.Worker.Sources.Kafka;
 using Invalidator.Worker.Sources.Postgres;
@@ -111,6 +111,11 @@ internal static class InvalidatorServiceCollectionExtensions
             }
 
             RulesReloader.LogShadowRules(logger, loaded.Rules);
+            if (ConsistencyOptionsValidation.ValidateRules(loaded.Rules, options.Consistency, options.Source) is { Count: > 0 } failures)
+            {
+                throw new OptionsValidationException(InvalidatorOptions.SectionName, typeof(InvalidatorOptions), failures);
+            }
+
             var live = new LiveRules(loaded);
             sp.GetRequiredService<InvalidatorMetrics>().ObserveRules(live.InfoMeasurements);
             return live;
@@ -118,11 +123,11 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddSingleton(sp => sp.GetRequiredService<LiveRules>().Current.Rules);
         services.TryAddSingleton<RulesReloader>();
         services.AddHostedService<RulesWatcher>();
-        services.TryAddSingleton(sp => new ChangeRecordPlanner(
+        services.TryAddSingleton(sp => new RecordIntake(
             sp.GetRequiredService<LiveRules>(),
             sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Mode,
             sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILogger<ChangeRecordPlanner>>(),
+            sp.GetRequiredService<ILogger<RecordIntake>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<KeyRedaction>()));
         return services;

@@ -2,7 +2,7 @@ using System.Globalization;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Http;
@@ -88,6 +88,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             status.Shadow())
         {
             SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
+            Replicas = status.Replicas(),
         };
     }
 
@@ -232,6 +233,9 @@ internal sealed record StatusSnapshot(
 {
     /// <summary>Tables whose deletes looked like REPLICA IDENTITY DEFAULT's while their rule does not say (see docs/rules.md, `replicaIdentity`).</summary>
     public IReadOnlyList<SuspectIdentityView> SuspectDefaultIdentity { get; init; } = [];
+
+    /// <summary>The read replicas the worker waits for (<c>Invalidator:Consistency:ReadReplicas</c>), each with its replay lag.</summary>
+    public IReadOnlyList<ReplicaView> Replicas { get; init; } = [];
 }
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>

@@ -40,6 +40,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
             PostgresOptionsValidation.ValidateDeadLetter(options.DeadLetter, failures);
         }
 
+        ConsistencyOptionsValidation.Validate(options.Consistency, options.Source, failures);
         ValidateRegions(options.Regions, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -4,7 +4,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;

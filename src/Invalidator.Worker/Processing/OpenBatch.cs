@@ -5,10 +5,10 @@ namespace Invalidator.Worker.Processing;
 /// <summary>
 /// The batch a <see cref="SourceRunner"/> is filling, as its source plans records into it, with its clock
 /// (<see cref="BatchFill"/>). The batch's first record takes the live rules version
-/// (<see cref="ChangeRecordPlanner.UseLatestRules"/>): a reload takes effect between batches, and a batch is planned
+/// (<see cref="RecordIntake.UseLatestRules"/>): a reload takes effect between batches, and a batch is planned
 /// with one version, whatever the source.
 /// </summary>
-internal sealed class OpenBatch(ChangeRecordPlanner planner, BatchFill fill, int maxRecordBytes)
+internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRecordBytes)
 {
     public SourceBatch Batch { get; private set; } = new();
 

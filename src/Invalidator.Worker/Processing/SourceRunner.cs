@@ -34,7 +34,7 @@ internal sealed class SourceRunner : IDisposable
 
     /// <param name="readWait">Set for a source that reads a backlog (a replay): a batch goes when full or when nothing came for that long (<see cref="BatchFill"/>).</param>
     public SourceRunner(
-        string name, ChangeRecordPlanner planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerEvents? events = null, TimeSpan? readWait = null)
+        string name, RecordIntake planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerEvents? events = null, TimeSpan? readWait = null)
     {
         _name = name;
         _time = time;

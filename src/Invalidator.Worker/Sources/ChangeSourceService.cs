@@ -11,7 +11,7 @@ namespace Invalidator.Worker.Sources;
 
 /// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the events.</summary>
 internal sealed record SourceHost(
-    IOptions<InvalidatorOptions> Options, ChangeRecordPlanner Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events);
+    IOptions<InvalidatorOptions> Options, RecordIntake Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events);
 
 /// <summary>
 /// One of the worker's sources as a hosted service: it is opened (the source's start-up checks), then read by its

@@ -87,7 +87,7 @@ public class DefaultIdentityShapeTests
         string[] values = ["1", "-3", "0.5", "1E+2", "\"ann\"", "\"0x\"", "true", "\"1970-01-02\"", "\"00:00:01\"", "[0]", "{\"a\":0}", "\"false \"", "\"null\"", "\" \""];
         var random = new Random(1707);
         var rules = Rules();
-        var planner = new RecordPlanner(rules);
+        var planner = new OnePassPlanner(rules);
         var fastTaken = 0;
         for (var n = 0; n < 3000; n++)
         {

@@ -271,7 +271,7 @@ public class MongoDbEventTests
         var value = $$$"""{"op":"d","before":null,"after":null,"updateDescription":null,"source":{{{Source}}},"transaction":null}""";
         var batch = new InvalidationBatch();
 
-        var taken = new RecordPlanner(Rules).TryPlan(Topic, Encoding.UTF8.GetBytes(Key), Encoding.UTF8.GetBytes(value), batch, out _);
+        var taken = new OnePassPlanner(Rules).TryPlan(Topic, Encoding.UTF8.GetBytes(Key), Encoding.UTF8.GetBytes(value), batch, out _);
 
         Assert.False(taken);
         Assert.Equal(0, batch.PlanCount);

@@ -30,7 +30,7 @@ public class MutatedRecordTests
         Assert.Null(change.CommitTime);
         Assert.Equal(["t:1"], new InvalidationPlanner(Rules).Plan(change).Keys);
         var batch = new InvalidationBatch();
-        Assert.True(new RecordPlanner(Rules).TryPlan("srv.public.t", [], value, batch, out var fast));
+        Assert.True(new OnePassPlanner(Rules).TryPlan("srv.public.t", [], value, batch, out var fast));
         Assert.Null(fast.CommitTime);
         Assert.Equal(["t:1"], batch.Keys);
     }
@@ -56,7 +56,7 @@ public class MutatedRecordTests
 
             var change = new DebeziumDecoder().Decode("srv.public.t", [], value, Rules.DecoderHints).Change!;
             Assert.Null(change.CommitTime);
-            Assert.True(new RecordPlanner(Rules).TryPlan("srv.public.t", [], value, new InvalidationBatch(), out var fast));
+            Assert.True(new OnePassPlanner(Rules).TryPlan("srv.public.t", [], value, new InvalidationBatch(), out var fast));
             Assert.Null(fast.CommitTime);
         }
     }
@@ -83,7 +83,7 @@ public class MutatedRecordTests
         var error = Assert.Throws<ChangeEventFormatException>(() => new DebeziumDecoder().Decode("mall.shop.price_list", [], value, Rules.DecoderHints));
 
         Assert.Contains($"scale {scale}", error.Message, StringComparison.Ordinal);
-        Assert.False(new RecordPlanner(Rules).TryPlan("mall.shop.price_list", [], value, new InvalidationBatch(), out _));
+        Assert.False(new OnePassPlanner(Rules).TryPlan("mall.shop.price_list", [], value, new InvalidationBatch(), out _));
     }
 
     [Theory]
@@ -110,7 +110,7 @@ public class MutatedRecordTests
         var seed = Seed();
         var mutator = new RecordMutator(seed);
         var seeds = MutationSeeds.All();
-        var fast = new RecordPlanner(Rules);
+        var fast = new OnePassPlanner(Rules);
         var full = new InvalidationPlanner(Rules);
         var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < 10_000; i++)

@@ -79,7 +79,7 @@ public class SchemaDecimalTests
 
             // The one-pass path never plans it: the full decode dead-letters it.
             var batch = new InvalidationBatch();
-            Assert.False(new RecordPlanner(rules).TryPlan(Topic, [], Encoding.UTF8.GetBytes(Value(json)), batch, out _));
+            Assert.False(new OnePassPlanner(rules).TryPlan(Topic, [], Encoding.UTF8.GetBytes(Value(json)), batch, out _));
             Assert.True(batch.IsEmpty);
         }
     }
@@ -109,7 +109,7 @@ public class SchemaDecimalTests
             // One more significant digit after the point than the scale holds: no key.
             var tooPrecise = Expected(unscaled * 10 + random.Next(1, 10), scale + 1);
             Assert.Throws<ChangeEventFormatException>(() => Price(Value(tooPrecise, scale), UsesPrice));
-            Assert.False(new RecordPlanner(UsesPrice).TryPlan(Topic, [], Encoding.UTF8.GetBytes(Value(tooPrecise, scale)), new InvalidationBatch(), out _));
+            Assert.False(new OnePassPlanner(UsesPrice).TryPlan(Topic, [], Encoding.UTF8.GetBytes(Value(tooPrecise, scale)), new InvalidationBatch(), out _));
         }
     }
 
@@ -154,7 +154,7 @@ public class SchemaDecimalTests
     private static void AssertOnePassPathAgrees(string value, RuleSet rules, string key)
     {
         var batch = new InvalidationBatch();
-        Assert.True(new RecordPlanner(rules).TryPlan(Topic, [], Encoding.UTF8.GetBytes(value), batch, out _));
+        Assert.True(new OnePassPlanner(rules).TryPlan(Topic, [], Encoding.UTF8.GetBytes(value), batch, out _));
         Assert.Contains(key, batch.Keys);
     }
 }

@@ -81,7 +81,7 @@ public class MaxKeyBytesTests
     {
         const int Limit = 300;
         var planner = new InvalidationPlanner(RuleSet, Limit);
-        var records = new RecordPlanner(planner, RuleSet, new DebeziumDecoder());
+        var records = new OnePassPlanner(planner, RuleSet, new DebeziumDecoder());
         var random = new Random(17);
         string[] alphabet = ["a", "Z", "é", "ß", "€", "中", "😀"];
         for (var i = 0; i < 3000; i++)

@@ -682,6 +682,9 @@ public class RulesLoaderLeasesTests
     [InlineData("shadow", " on", 13, "'on'", "shadow: true")]
     [InlineData("shadow", " {x: 1}", 13, "a mapping", "shadow: true")]
     [InlineData("shadow", "", 5, "empty", "shadow: true")]
+    [InlineData("waitForReplicas", " yes", 22, "'yes'", "waitForReplicas: true")]
+    [InlineData("waitForReplicas", " [true]", 22, "a list", "waitForReplicas: true")]
+    [InlineData("waitForReplicas", "", 5, "empty", "waitForReplicas: true")]
     public void A_flag_value_other_than_true_or_false_names_the_line_and_the_fix(string field, string value, int column, string what, string fix)
     {
         var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse($$"""
@@ -696,6 +699,45 @@ public class RulesLoaderLeasesTests
         Assert.Contains($"'{field}' of table 'public.customers' must be true or false", error.Message, StringComparison.Ordinal);
         Assert.Contains(what, error.Message, StringComparison.Ordinal);
         Assert.Contains(fix, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WaitForReplicas_is_off_unless_the_rule_turns_it_on()
+    {
+        var rules = RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                waitForReplicas: true
+              public.orders:
+                keys: ["order:{id}"]
+                waitForReplicas: false
+              public.items:
+                keys: ["item:{id}"]
+            """, File);
+
+        Assert.True(rules.Tables["public.customers"].WaitForReplicas);
+        Assert.False(rules.Tables["public.orders"].WaitForReplicas);
+        Assert.False(rules.Tables["public.items"].WaitForReplicas);
+        Assert.True(rules.HasReplicaWaitRules);
+        Assert.False(RulesLoader.Parse("""
+            tables:
+              public.items:
+                keys: ["item:{id}"]
+            """, File).HasReplicaWaitRules);
+    }
+
+    [Fact]
+    public void A_misspelt_waitForReplicas_field_is_caught_with_a_suggestion()
+    {
+        var ex = Assert.Throws<RulesException>(() => RulesLoader.Parse("""
+            tables:
+              public.customers:
+                keys: ["customer:{id}"]
+                waitForReplica: true
+            """, File));
+
+        Assert.Contains("did you mean 'waitForReplicas'?", Assert.Single(ex.Errors).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -148,8 +148,8 @@ public sealed class ExplainCommandTests : IDisposable
         Assert.True(live.ExitCode == 0 && shadow.ExitCode == 0, live + "\n" + shadow);
         using var liveJson = ParseSingleObject(live.Output);
         using var shadowJson = ParseSingleObject(shadow.Output);
-        Assert.Equal(Invalidator.Worker.Rules.LoadedRules.VersionOf(Rules), liveJson.RootElement.GetProperty("rulesVersion").GetString());
-        Assert.Equal(Invalidator.Worker.Rules.LoadedRules.VersionOf(shadowText), shadowJson.RootElement.GetProperty("rulesVersion").GetString());
+        Assert.Equal(Invalidator.Worker.RulesReload.LoadedRules.VersionOf(Rules), liveJson.RootElement.GetProperty("rulesVersion").GetString());
+        Assert.Equal(Invalidator.Worker.RulesReload.LoadedRules.VersionOf(shadowText), shadowJson.RootElement.GetProperty("rulesVersion").GetString());
         Assert.False(liveJson.RootElement.GetProperty("shadow").GetBoolean());
         Assert.True(shadowJson.RootElement.GetProperty("shadow").GetBoolean());
         // The keys are those the worker would count in shadow.

@@ -1,4 +1,4 @@
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 
 namespace Invalidator.IntegrationTests.Cli;
 

@@ -96,7 +96,7 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
 
         var dom = await Chromium.DumpDomAsync(http.StatusAddress, ScriptBudget);
 
-        var version = Invalidator.Worker.Rules.LoadedRules.VersionOf(rules);
+        var version = Invalidator.Worker.RulesReload.LoadedRules.VersionOf(rules);
         Assert.Equal("shadow mode: nothing is deleted", ElementText(dom, "mode"));
         Assert.Equal(version, ElementText(dom, "rules-version"));
         var rulesRow = Row(dom, "id", "rules");

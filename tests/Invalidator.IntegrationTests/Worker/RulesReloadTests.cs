@@ -1,6 +1,6 @@
 using Invalidator.IntegrationTests.Diagnostics;
 using Invalidator.IntegrationTests.Infrastructure;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 
 namespace Invalidator.IntegrationTests.Worker;
 

@@ -79,6 +79,31 @@ public sealed class InvalidatorMetricsTests : IDisposable
             _measured);
     }
 
+    [Fact]
+    public void A_replica_s_expired_waits_start_at_zero_when_it_is_watched_and_its_lag_is_the_status_s()
+    {
+        var metrics = new InvalidatorMetrics(_meters);
+        var status = new WorkerStatus(Microsoft.Extensions.Options.Options.Create(new Invalidator.Worker.Options.InvalidatorOptions()), TimeProvider.System);
+        metrics.ObserveStatus(status);
+        var events = new WorkerEvents([metrics, status]);
+        _measured.Clear();
+
+        events.Publish(new ReplicaWatched("eu1"));
+        events.Publish(new ReplicaPolled("eu1", 0x1_0000_0028, 2.5, null, DateTimeOffset.UnixEpoch));
+        events.Publish(new ReplicaWaitExpired("eu1"));
+        _listener.RecordObservableInstruments();
+
+        Assert.Equal(
+            [
+                ("invalidator_replica_waits_expired", 0, "replica=eu1"),
+                ("invalidator_replica_waits_expired", 1, "replica=eu1"),
+            ],
+            _measured.Where(m => m.Instrument == "invalidator_replica_waits_expired"));
+        Assert.Equal([("invalidator_replica_lag_seconds", 2.5, "replica=eu1")], _measured.Where(m => m.Instrument == "invalidator_replica_lag_seconds"));
+        var replica = Assert.Single(status.Replicas());
+        Assert.Equal(new ReplicaView("eu1", true, 2.5, "1/28", DateTimeOffset.UnixEpoch, null, 1), replica);
+    }
+
     public void Dispose()
     {
         _listener.Dispose();

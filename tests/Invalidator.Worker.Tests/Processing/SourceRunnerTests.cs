@@ -5,7 +5,7 @@ using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -26,7 +26,7 @@ public sealed class SourceRunnerTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly string _directory = Directory.CreateTempSubdirectory("source-runner-").FullName;
     private readonly WorkerEvents _events;
-    private readonly ChangeRecordPlanner _planner;
+    private readonly RecordIntake _planner;
     private readonly Listener _listener = new();
 
     public SourceRunnerTests()
@@ -34,8 +34,8 @@ public sealed class SourceRunnerTests : IDisposable
         var path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
         _events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
-        _planner = new ChangeRecordPlanner(
-            LiveRules.Fixed(LoadedRules.Load(path, DateTimeOffset.UtcNow).Rules), WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, TimeProvider.System);
+        _planner = new RecordIntake(
+            LiveRules.Fixed(LoadedRules.Load(path, DateTimeOffset.UtcNow).Rules), WorkerMode.Live, _events, NullLogger<RecordIntake>.Instance, TimeProvider.System);
     }
 
     public void Dispose()

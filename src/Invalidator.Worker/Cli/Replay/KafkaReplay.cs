@@ -24,7 +24,7 @@ internal sealed record KafkaReplaySettings(
 /// them). Its acknowledgement commits nothing: it only measures progress. Undecodable records are only counted: the
 /// worker dead-lettered them when it first read them.
 /// </summary>
-internal sealed class KafkaReplay(KafkaReplaySettings settings, ChangeRecordPlanner planner, BatchApplier? applier, TextWriter log, TimeProvider time)
+internal sealed class KafkaReplay(KafkaReplaySettings settings, RecordIntake planner, BatchApplier? applier, TextWriter log, TimeProvider time)
     : IChangeSource, IDisposable
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);

@@ -5,7 +5,7 @@ using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
 using Invalidator.Worker.Regions;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -92,8 +92,8 @@ internal static class ReplayCommand
         var time = services.GetRequiredService<TimeProvider>();
         var events = services.GetRequiredService<WorkerEvents>();
         var loggers = services.GetRequiredService<ILoggerFactory>();
-        var planner = new ChangeRecordPlanner(
-            table is null ? live : new LiveRules(rules.Only(table)), options.Mode, events, loggers.CreateLogger<ChangeRecordPlanner>(), time);
+        var planner = new RecordIntake(
+            table is null ? live : new LiveRules(rules.Only(table)), options.Mode, events, loggers.CreateLogger<RecordIntake>(), time);
         // The worker's apply path: the regions' resilience, and region letters for a region that cannot take its share.
         var store = dryRun ? null : new CountingDeadLetterWriter(services.GetRequiredService<IDeadLetterWriter>());
         var applier = store is null

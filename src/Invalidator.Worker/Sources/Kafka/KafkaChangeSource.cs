@@ -133,7 +133,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
         {
             // A deserializer threw (Confluent wraps its exception): librdkafka has moved past the record, so the next
             // stored offset would commit past it. It is poison like any other: dead-lettered raw, with the reason.
-            var planned = Runner.Open.Poison(raw.Topic, ChangeRecordPlanner.UnexpectedReason(ex.InnerException ?? ex));
+            var planned = Runner.Open.Poison(raw.Topic, RecordIntake.UnexpectedReason(ex.InnerException ?? ex));
             return ValueTask.FromResult(Read(raw.TopicPartitionOffset, planned, raw.Message.Key, raw.Message.Value, raw.Message.Headers, raw.Message.Timestamp));
         }
         catch (ConsumeException ex) when (!ex.Error.IsFatal)

@@ -20,7 +20,7 @@ internal readonly record struct PlannedMessage(PlannedRecord Planned, byte[]? Po
 /// array (for a schema-enabled value most of the record). Only a poison record's key and value are copied, for the
 /// dead-letter topic, and come back with it. Confluent calls the key's deserializer first, then the value's, on the
 /// consuming thread: the key is kept in a reusable buffer until the value arrives. Never throws: bad input is a poison
-/// outcome, as <see cref="ChangeRecordPlanner.Add"/> says.
+/// outcome, as <see cref="RecordIntake.Add"/> says.
 /// </summary>
 internal sealed class PlanningDeserializer(OpenBatch open) : IDeserializer<KeyKept?>, IDeserializer<PlannedMessage>
 {

@@ -78,15 +78,45 @@ internal sealed class ProcessPostgresServer : PostgresServer
     /// <summary>The port it listens on (127.0.0.1).</summary>
     public int Port => _port;
 
-    private async Task StartAsync(string walLevel, PostgresTls? tls)
+    /// <summary>
+    /// A streaming standby of <paramref name="primary"/>: its data directory is a <c>pg_basebackup -R</c> of the primary
+    /// (which writes <c>primary_conninfo</c> and <c>standby.signal</c>), in a temp directory of its own, on its own port.
+    /// </summary>
+    public static async Task<ProcessPostgresServer> CreateStandbyAsync(ProcessPostgresServer primary)
+    {
+        ArgumentNullException.ThrowIfNull(primary);
+        var server = new ProcessPostgresServer(primary._binaries, Directory.CreateTempSubdirectory("invalidator-pg-standby-"));
+        try
+        {
+            await server.StartAsync("logical", tls: null, standbyOf: primary).ConfigureAwait(false);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartAsync(string walLevel, PostgresTls? tls, ProcessPostgresServer? standbyOf = null)
     {
         if (IsRoot)
         {
             await RunAsync("chown", ["-R", $"{OsUser}:{OsUser}", _directory.FullName]).ConfigureAwait(false);
         }
 
-        await RunAsync(AsPostgresUser(Path.Combine(_binaries, "initdb")), AsPostgresUserArguments(
-            Path.Combine(_binaries, "initdb"), "-D", DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")).ConfigureAwait(false);
+        if (standbyOf is null)
+        {
+            await RunAsync(AsPostgresUser(Path.Combine(_binaries, "initdb")), AsPostgresUserArguments(
+                Path.Combine(_binaries, "initdb"), "-D", DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")).ConfigureAwait(false);
+        }
+        else
+        {
+            // initdb's default pg_hba.conf trusts replication connections from 127.0.0.1, which this uses.
+            await RunAsync(AsPostgresUser(Path.Combine(_binaries, "pg_basebackup")), AsPostgresUserArguments(
+                Path.Combine(_binaries, "pg_basebackup"), "-D", DataDirectory, "-h", "127.0.0.1", "-p", standbyOf.Port.ToString(CultureInfo.InvariantCulture),
+                "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "--no-sync")).ConfigureAwait(false);
+        }
 
         var tlsArguments = tls is null ? [] : await ConfigureTlsAsync(tls).ConfigureAwait(false);
         var start = new ProcessStartInfo(AsPostgresUser(Path.Combine(_binaries, "postgres")))

@@ -3,7 +3,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -45,7 +45,7 @@ public sealed class PlanningDeserializerTests : IDisposable
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
         var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time);
-        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new RecordIntake(live, WorkerMode.Live, _events, NullLogger<RecordIntake>.Instance, _time);
         var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         var deserializer = new PlanningDeserializer(open);
 
@@ -69,7 +69,7 @@ public sealed class PlanningDeserializerTests : IDisposable
     [Fact]
     public void A_poison_record_comes_back_with_its_key_and_value_for_the_dead_letter_and_another_record_without()
     {
-        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new RecordIntake(LiveRules.Fixed(LoadedRules.Load(_path, _time.GetUtcNow()).Rules), WorkerMode.Live, _events, NullLogger<RecordIntake>.Instance, _time);
         var open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         var deserializer = new PlanningDeserializer(open);
         var poison = "{not json"u8.ToArray();

@@ -4,7 +4,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -32,7 +32,7 @@ public sealed class UnreadableRecordTests : IDisposable
         var path = Path.Combine(_directory, "rules.yaml");
         File.WriteAllText(path, "tables:\n  public.t:\n    keys: [\"t:{id}\"]\n");
         var events = new WorkerEvents([new InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]);
-        var planner = new ChangeRecordPlanner(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new RecordIntake(LiveRules.Fixed(LoadedRules.Load(path, _time.GetUtcNow()).Rules), WorkerMode.Live, events, NullLogger<RecordIntake>.Instance, _time);
         _open = new OpenBatch(planner, new BatchFill(new BatchingOptions(), _time), int.MaxValue);
         _deserializer = new PlanningDeserializer(_open);
     }

@@ -4,7 +4,7 @@ using Invalidator.Core.Rules;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Logging;
 
 namespace Invalidator.Worker.Processing;
@@ -17,7 +17,7 @@ namespace Invalidator.Worker.Processing;
 /// <see cref="UseLatestRules"/>, which the sources call before a batch's first record. Owns the decoder (its schema and
 /// name caches outlive a rules version) and the one-pass planner's reusable rows: not thread-safe, one per source loop.
 /// </summary>
-internal sealed class ChangeRecordPlanner
+internal sealed class RecordIntake
 {
     private static readonly TimeSpan UnresolvedLogInterval = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SuspectIdentityLogInterval = TimeSpan.FromMinutes(1);
@@ -25,26 +25,26 @@ internal sealed class ChangeRecordPlanner
     private readonly LiveRules _live;
     private readonly bool _shadowAll;
     private readonly WorkerEvents _events;
-    private readonly ILogger<ChangeRecordPlanner> _logger;
+    private readonly ILogger<RecordIntake> _logger;
     private readonly RateLimitedLog _unresolvedLog;
     private readonly RateLimitedLog _shadowLog;
     private readonly RateLimitedLog _suspectIdentityLog;
     private readonly KeyRedaction _redaction;
     private readonly DebeziumDecoder _decoder = new();
     private LoadedRules _rules;
-    private RecordPlanner _records;
+    private OnePassPlanner _records;
 
-    internal ChangeRecordPlanner(RuleSet rules, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time)
+    internal RecordIntake(RuleSet rules, WorkerEvents events, ILogger<RecordIntake> logger, TimeProvider time)
         : this(LiveRules.Fixed(rules), WorkerMode.Live, events, logger, time)
     {
     }
 
-    internal ChangeRecordPlanner(LiveRules rules, WorkerMode mode, WorkerEvents events, ILogger<ChangeRecordPlanner> logger, TimeProvider time, KeyRedaction? redaction = null)
+    internal RecordIntake(LiveRules rules, WorkerMode mode, WorkerEvents events, ILogger<RecordIntake> logger, TimeProvider time, KeyRedaction? redaction = null)
     {
         _redaction = redaction ?? KeyRedaction.Redacting;
         _live = rules;
         _rules = rules.Current;
-        _records = new RecordPlanner(_rules.Planner, _rules.Rules, _decoder);
+        _records = new OnePassPlanner(_rules.Planner, _rules.Rules, _decoder);
         _shadowAll = mode == WorkerMode.Shadow;
         _events = events;
         _logger = logger;
@@ -66,7 +66,7 @@ internal sealed class ChangeRecordPlanner
         if (!ReferenceEquals(latest, _rules))
         {
             _rules = latest;
-            _records = new RecordPlanner(latest.Planner, latest.Rules, _decoder);
+            _records = new OnePassPlanner(latest.Planner, latest.Rules, _decoder);
         }
 
         return latest;

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Invalidator.Worker.Rules;
+namespace Invalidator.Worker.RulesReload;
 
 /// <summary>
 /// Reloads the rules file while the worker runs: when it changes (<c>Invalidator:Rules:Watch</c>, once it has been

@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 
-namespace Invalidator.Worker.Rules;
+namespace Invalidator.Worker.RulesReload;
 
 /// <summary>How the last reload ended.</summary>
 internal enum RulesReloadResult
@@ -29,7 +29,7 @@ internal sealed record RulesReload(DateTimeOffset At, string Trigger, RulesReloa
 /// <summary>
 /// The rules the worker runs now. A reload swaps the whole <see cref="LoadedRules"/> (rules, planner and decoder hints
 /// together) in one reference write; the sources take the new version when they start their next batch
-/// (<see cref="Processing.ChangeRecordPlanner.UseLatestRules"/>), so a batch is always planned with one version.
+/// (<see cref="Processing.RecordIntake.UseLatestRules"/>), so a batch is always planned with one version.
 /// </summary>
 internal sealed class LiveRules
 {

@@ -6,7 +6,7 @@ using Invalidator.Worker.Regions;
 namespace Invalidator.Worker.Cli;
 
 /// <summary>What <c>dlq replay</c> did.</summary>
-internal sealed record ReplayReport(
+internal sealed record ReapplyReport(
     int Read,
     int Poison,
     int Matched,
@@ -37,9 +37,9 @@ internal sealed record ReplayReport(
 /// refused again is a failure. It marks nothing, so it can be run again at will: repeated deletes are harmless. Region
 /// letters are counted and left to the redrive.
 /// </summary>
-internal sealed class DeadLetterReplay(IDeadLetterReader letters, ChangeRecordPlanner planner, RegionSet regions, int maxRecordBytes)
+internal sealed class DeadLetterReapply(IDeadLetterReader letters, RecordIntake planner, RegionSet regions, int maxRecordBytes)
 {
-    public async Task<ReplayReport> RunAsync(string? region, string? reason, bool dryRun, TextWriter log, CancellationToken cancellationToken)
+    public async Task<ReapplyReport> RunAsync(string? region, string? reason, bool dryRun, TextWriter log, CancellationToken cancellationToken)
     {
         var targets = region is null ? regions.Regions : [regions.Find(region) ?? throw new ArgumentException(
             $"Unknown region '{region}'; configured: {string.Join(", ", regions.Regions.Select(r => r.Name))}", nameof(region))];
@@ -133,7 +133,7 @@ internal sealed class DeadLetterReplay(IDeadLetterReader letters, ChangeRecordPl
             }
         }
 
-        return new ReplayReport(read, poison, matched, replanned, stillPoison, regionLetters,
+        return new ReapplyReport(read, poison, matched, replanned, stillPoison, regionLetters,
             batch.Keys.Count + regionNames.Values.Sum(n => n.Keys.Count), batch.Tags.Count + regionNames.Values.Sum(n => n.Tags.Count),
             targets.Select(t => t.Name).ToList(), dryRun, failures, regionPoison);
     }

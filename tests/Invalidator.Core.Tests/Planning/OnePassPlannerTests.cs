@@ -8,13 +8,13 @@ using Invalidator.TestData;
 namespace Invalidator.Core.Tests.Planning;
 
 /// <summary>
-/// The worker's one-pass path (<see cref="RecordPlanner"/>) against the full path (decode, plan, add the plan to a
+/// The worker's one-pass path (<see cref="OnePassPlanner"/>) against the full path (decode, plan, add the plan to a
 /// batch): for every record it takes, the same keys, tags, lease names, second-delete names by delay, outcome,
 /// unresolved templates, table, operation and commit time, and for a shadow plan (a rule's <c>shadow: true</c> or every
 /// plan in shadow mode) the same counts and example with nothing added to the batch; for every record it leaves to the
 /// full path, an untouched batch.
 /// </summary>
-public class RecordPlannerTests
+public class OnePassPlannerTests
 {
     private const string FixtureRules = """
         tables:
@@ -176,7 +176,7 @@ public class RecordPlannerTests
         // Many records into one batch each way: names repeated across tables and delays end up where the plans put them.
         var fastBatch = new InvalidationBatch();
         var slowBatch = new InvalidationBatch();
-        var planner = new RecordPlanner(new InvalidationPlanner(Consistency), Consistency, _decoder);
+        var planner = new OnePassPlanner(new InvalidationPlanner(Consistency), Consistency, _decoder);
         var shadowed = 0;
         foreach (var name in DebeziumFixtures.Names())
         {
@@ -309,7 +309,7 @@ public class RecordPlannerTests
             {
                 var plan = new InvalidationPlanner(rules).Plan(change);
                 var batch = new InvalidationBatch();
-                var planned = new RecordPlanner(rules).Plan(change, batch, shadowAll);
+                var planned = new OnePassPlanner(rules).Plan(change, batch, shadowAll);
                 Assert.Equal(plan.Outcome, planned.Outcome);
                 Assert.Equal(plan.Unresolved, planned.Unresolved);
                 AssertSameShadow(rules, change.Table, plan, shadowAll, planned, batch);
@@ -321,7 +321,7 @@ public class RecordPlannerTests
     private bool Compare(RuleSet rules, string topic, byte[] key, byte[] value, bool shadowAll = false)
     {
         var fastBatch = new InvalidationBatch();
-        var taken = new RecordPlanner(new InvalidationPlanner(rules), rules, _decoder).TryPlan(topic, key, value, fastBatch, out var fast, shadowAll);
+        var taken = new OnePassPlanner(new InvalidationPlanner(rules), rules, _decoder).TryPlan(topic, key, value, fastBatch, out var fast, shadowAll);
         if (!taken)
         {
             Assert.True(fastBatch.IsEmpty);
@@ -344,7 +344,7 @@ public class RecordPlannerTests
     }
 
     /// <summary>
-    /// As <c>ChangeRecordPlanner</c> decides on the full path: an invalidating plan of a shadow rule (or any, in shadow
+    /// As <c>RecordIntake</c> decides on the full path: an invalidating plan of a shadow rule (or any, in shadow
     /// mode) is counted and not added to the batch.
     /// </summary>
     private static bool IsShadow(RuleSet rules, string table, InvalidationPlan plan, bool shadowAll) =>

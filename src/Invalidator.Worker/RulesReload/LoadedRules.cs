@@ -4,7 +4,7 @@ using System.Text;
 using Invalidator.Core.Planning;
 using Invalidator.Core.Rules;
 
-namespace Invalidator.Worker.Rules;
+namespace Invalidator.Worker.RulesReload;
 
 /// <summary>
 /// One version of the rules file as the worker runs it: the rules, the planner built from them and their decoder

@@ -3,13 +3,13 @@ using Invalidator.Core.Planning;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
-using Invalidator.Worker.Rules;
+using Invalidator.Worker.RulesReload;
 using Invalidator.Worker.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
-namespace Invalidator.Worker.Tests.Rules;
+namespace Invalidator.Worker.Tests.RulesReload;
 
 /// <summary>Reloading the rules file: a good file is swapped in whole, a bad one refused, and a batch keeps its version.</summary>
 public sealed class RulesReloaderTests : IDisposable
@@ -107,7 +107,7 @@ public sealed class RulesReloaderTests : IDisposable
     public void A_batch_is_planned_with_one_version_whose_decoder_hints_and_planner_swap_together()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
-        var planner = new ChangeRecordPlanner(live, WorkerMode.Live, _events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var planner = new RecordIntake(live, WorkerMode.Live, _events, NullLogger<RecordIntake>.Instance, _time);
         // An unwrapped row: poison while the rule says format: envelope, a change once it says unwrapped.
         var row = """{"id": 7, "__op": "u"}"""u8.ToArray();
         var key = """{"id": 7}"""u8.ToArray();
@@ -145,8 +145,8 @@ public sealed class RulesReloaderTests : IDisposable
         var options = new InvalidatorOptions();
         var status = new WorkerStatus(Microsoft.Extensions.Options.Options.Create(options), _time);
         var events = new WorkerEvents([_metrics, status]);
-        var perRule = new ChangeRecordPlanner(live, WorkerMode.Live, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
-        var everything = new ChangeRecordPlanner(live, WorkerMode.Shadow, events, NullLogger<ChangeRecordPlanner>.Instance, _time);
+        var perRule = new RecordIntake(live, WorkerMode.Live, events, NullLogger<RecordIntake>.Instance, _time);
+        var everything = new RecordIntake(live, WorkerMode.Shadow, events, NullLogger<RecordIntake>.Instance, _time);
         var order = new ChangeEvent("public.orders", ChangeOperation.Update, null, Row(("id", "1"), ("customer_id", "7")), null, null);
         var customer = new ChangeEvent("public.customers", ChangeOperation.Update, null, Row(("id", "7")), null, null);
 

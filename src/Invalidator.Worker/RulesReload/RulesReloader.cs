@@ -3,7 +3,7 @@ using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Microsoft.Extensions.Logging;
 
-namespace Invalidator.Worker.Rules;
+namespace Invalidator.Worker.RulesReload;
 
 /// <summary>
 /// Loads the rules file again and swaps it in when it validates. A file that does not validate is refused with the

@@ -3,7 +3,7 @@ using Invalidator.Core.Rules;
 
 namespace Invalidator.Core.Planning;
 
-/// <summary>What <see cref="RecordPlanner.TryPlan"/> made of one record.</summary>
+/// <summary>What <see cref="OnePassPlanner.TryPlan"/> made of one record.</summary>
 /// <param name="Table">The change's table.</param>
 /// <param name="Operation">What happened to the row.</param>
 /// <param name="Outcome">The plan's outcome.</param>
@@ -33,14 +33,14 @@ public readonly record struct ShadowPlan(int Keys, int Tags, string? Example);
 /// Owns its reusable rows, and uses its decoder's caches: not thread-safe, one per planning loop (the worker's record
 /// planner, a benchmark, a test).
 /// </summary>
-public sealed class RecordPlanner
+public sealed class OnePassPlanner
 {
     private readonly DecodeScratch _scratch = new();
     private readonly RoutingSink _sink = new();
     private readonly InvalidationPlanner _planner;
     private readonly DecoderHints _hints;
 
-    public RecordPlanner(RuleSet rules)
+    public OnePassPlanner(RuleSet rules)
         : this(new InvalidationPlanner(rules), rules, new DebeziumDecoder())
     {
     }
@@ -49,7 +49,7 @@ public sealed class RecordPlanner
     /// Plans with <paramref name="planner"/>, which must be built from <paramref name="rules"/>, and reads records with
     /// <paramref name="decoder"/> (whose caches outlive a rules version).
     /// </summary>
-    public RecordPlanner(InvalidationPlanner planner, RuleSet rules, DebeziumDecoder decoder)
+    public OnePassPlanner(InvalidationPlanner planner, RuleSet rules, DebeziumDecoder decoder)
     {
         ArgumentNullException.ThrowIfNull(planner);
         ArgumentNullException.ThrowIfNull(rules);
