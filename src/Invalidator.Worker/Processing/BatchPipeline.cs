@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Invalidator.Worker.Processing;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Invalidator.Worker.Processing;
 /// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure). A batch's delayed second delete is a part
 /// that holds no slot: its <see cref="SecondDeleteScheduler"/> starts it here when due, so the shutdown covers it too.
 /// </summary>
-internal sealed class BatchPipeline
+internal sealed class BatchPipeline : IDisposable
 {
     private static readonly TimeSpan WaitTick = TimeSpan.FromMilliseconds(250);
 
@@ -109,6 +111,9 @@ internal sealed class BatchPipeline
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
+    /// <summary>After <see cref="AbandonAsync"/> (nothing runs any more), or when nothing was ever submitted.</summary>
+    public void Dispose() => _abandon.Dispose();
+
     private void Start(Func<Task> work, TrackedBatch tracked, BatchPart part, CancellationToken token) =>
         Track(Task.Run(
             () => RunAsync(
@@ -167,6 +172,9 @@ internal sealed class BatchPipeline
     }
 
     /// <summary>Runs work to its end: done, cut short by shutdown (never done), or failed (the source stops).</summary>
+    [SuppressMessage("Design", "CA1031", Justification =
+        "The work runs in the background, where an exception would be lost: every failure goes to the tracker's fault "
+        + "(the part fails), which stops the source loop with BatchFailedException.")]
     private static async Task RunAsync(Func<Task> work, Action completed, Action abandoned, Action<Exception> failed, CancellationToken token)
     {
         try

@@ -12,7 +12,7 @@ namespace Invalidator.Worker.Processing;
 /// stopped, running work abandoned (it stays unacknowledged), what finished before acknowledged, the tracker closed.
 /// Without an applier (a dry run) a batch is only counted.
 /// </summary>
-internal sealed class SourceRunner
+internal sealed class SourceRunner : IDisposable
 {
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(250);
 
@@ -153,6 +153,9 @@ internal sealed class SourceRunner
         Tracker.Close();
         Open.Discard();
     }
+
+    /// <summary>After <see cref="StopAsync"/>, or when the runner never ran.</summary>
+    public void Dispose() => _pipeline?.Dispose();
 
     /// <summary>
     /// Forgets partitions the source no longer owns (revoked, lost, or a replication session that ended): what was

@@ -56,6 +56,13 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         // A source's reads may block (Kafka's Consume): keep them off the thread that starts the host.
         Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
 
+    /// <summary>The host disposes a service after stopping it: the runner's shutdown has run by then.</summary>
+    public override void Dispose()
+    {
+        Runner.Dispose();
+        base.Dispose();
+    }
+
     private async Task RunAsync(CancellationToken stoppingToken)
     {
         try

@@ -38,7 +38,11 @@ public sealed class BatchPipelineSecondDeleteTests : IDisposable
         _pipeline = new BatchPipeline(applier, new AcknowledgementTracker(1, OnAcknowledged), _time);
     }
 
-    public void Dispose() => _services.Dispose();
+    public void Dispose()
+    {
+        _pipeline.Dispose();
+        _services.Dispose();
+    }
 
     private void OnAcknowledged(AcknowledgedPosition position)
     {

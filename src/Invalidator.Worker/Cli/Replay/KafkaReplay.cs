@@ -25,7 +25,7 @@ internal sealed record KafkaReplaySettings(
 /// worker dead-lettered them when it first read them.
 /// </summary>
 internal sealed class KafkaReplay(KafkaReplaySettings settings, RecordIntake planner, BatchApplier? applier, TextWriter log, TimeProvider time)
-    : IChangeSource
+    : IChangeSource, IDisposable
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
@@ -145,6 +145,8 @@ internal sealed class KafkaReplay(KafkaReplaySettings settings, RecordIntake pla
             return ValueTask.FromResult(SourceRead.Record(new SourcePartition(record.Topic, record.Partition.Value), offset, offset + 1, planned.CommitTime, poison: null));
         }
     }
+
+    public void Dispose() => _runner.Dispose();
 
     /// <summary>How far each partition's records are applied: progress only, nothing is committed.</summary>
     public void Acknowledge(AcknowledgedPosition position) => _applied[position.Partition] = position.Position;

@@ -102,7 +102,8 @@ internal static class ReplayCommand
         var settings = new KafkaReplaySettings(options, window, table, targets.Select(t => t.Name).ToList(), dryRun, rules.Version);
         var progress = new ReplayProgress(error, ReplayProgress.IsTerminal(error), time);
         await error.WriteLineAsync($"replay: {window}, rules version {rules.Version}{(table is null ? "" : $", table {table}")}, regions {string.Join(", ", settings.Regions)}{(dryRun ? ", dry run" : "")}").ConfigureAwait(false);
-        var summary = await new KafkaReplay(settings, planner, applier, error, time).RunAsync(progress, cancellationToken).ConfigureAwait(false);
+        using var replay = new KafkaReplay(settings, planner, applier, error, time);
+        var summary = await replay.RunAsync(progress, cancellationToken).ConfigureAwait(false);
         summary.RegionLetters = store?.RegionLetters ?? new Dictionary<string, int>();
         return summary;
     }

@@ -11,8 +11,10 @@ internal sealed class PostgresDeadLetterReader(PostgresDeadLetterTable table) : 
     /// <summary>Every row, oldest first, for <c>dlq replay</c>.</summary>
     public async IAsyncEnumerable<StoredDeadLetter> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await using var command = table.DataSource.CreateCommand($"SELECT id, kind, reason, payload::text FROM {table.Quoted} ORDER BY id");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = table.DataSource.CreateCommand($"SELECT id, kind, reason, payload::text FROM {table.Quoted} ORDER BY id");
+        await using var disposeCommand = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeReader = reader.ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var (id, kind, reason, payload) = (reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));

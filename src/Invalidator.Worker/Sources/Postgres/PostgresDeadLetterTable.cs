@@ -74,50 +74,54 @@ internal sealed class PostgresDeadLetterTable : IDisposable
     /// </summary>
     public async Task EnsureTableAsync(CancellationToken cancellationToken)
     {
-        await using var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection) { Parameters = { new() { Value = Quoted } } })
+        var connection = await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeConnection = connection.ConfigureAwait(false);
+        if (!await IsTrueAsync(connection, "SELECT to_regclass($1) IS NOT NULL", cancellationToken).ConfigureAwait(false))
         {
-            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+            var pending = $"\"{_name}_pending\"";
+            var create = new NpgsqlCommand(
+                $"""
+                CREATE TABLE IF NOT EXISTS {Quoted} (
+                    id bigserial PRIMARY KEY,
+                    kind text NOT NULL CHECK (kind IN ('region', 'poison')),
+                    region text,
+                    reason text NOT NULL,
+                    attempts int NOT NULL DEFAULT 0,
+                    payload jsonb NOT NULL,
+                    source_position text,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    redriven_at timestamptz);
+                CREATE INDEX IF NOT EXISTS {pending} ON {Quoted} (id) WHERE kind = 'region' AND redriven_at IS NULL;
+                """,
+                connection);
+            await using (create.ConfigureAwait(false))
             {
-                var pending = $"\"{_name}_pending\"";
-                await using var create = new NpgsqlCommand(
-                    $"""
-                    CREATE TABLE IF NOT EXISTS {Quoted} (
-                        id bigserial PRIMARY KEY,
-                        kind text NOT NULL CHECK (kind IN ('region', 'poison')),
-                        region text,
-                        reason text NOT NULL,
-                        attempts int NOT NULL DEFAULT 0,
-                        payload jsonb NOT NULL,
-                        source_position text,
-                        created_at timestamptz NOT NULL DEFAULT now(),
-                        redriven_at timestamptz);
-                    CREATE INDEX IF NOT EXISTS {pending} ON {Quoted} (id) WHERE kind = 'region' AND redriven_at IS NULL;
-                    """,
-                    connection);
                 await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 
-        await using (var privileges = new NpgsqlCommand("SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE')", connection) { Parameters = { new() { Value = Quoted } } })
+        if (!await IsTrueAsync(connection, "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE')", cancellationToken).ConfigureAwait(false))
         {
-            if (await privileges.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-            {
-                throw new InvalidOperationException(
-                    $"the worker's user lacks SELECT, INSERT or UPDATE on {Table}: GRANT SELECT, INSERT, UPDATE ON {Table} TO <user>; GRANT USAGE ON SEQUENCE {Table}_id_seq TO <user>;");
-            }
+            throw new InvalidOperationException(
+                $"the worker's user lacks SELECT, INSERT or UPDATE on {Table}: GRANT SELECT, INSERT, UPDATE ON {Table} TO <user>; GRANT USAGE ON SEQUENCE {Table}_id_seq TO <user>;");
         }
 
-        await using (var delete = new NpgsqlCommand("SELECT has_table_privilege($1, 'DELETE')", connection) { Parameters = { new() { Value = Quoted } } })
+        if (!await IsTrueAsync(connection, "SELECT has_table_privilege($1, 'DELETE')", cancellationToken).ConfigureAwait(false))
         {
-            if (await delete.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-            {
-                throw new InvalidOperationException(
-                    $"the worker's user lacks DELETE on {Table}, which Invalidator:DeadLetter:Retention needs to purge redriven and old rows: GRANT DELETE ON {Table} TO <user>;");
-            }
+            throw new InvalidOperationException(
+                $"the worker's user lacks DELETE on {Table}, which Invalidator:DeadLetter:Retention needs to purge redriven and old rows: GRANT DELETE ON {Table} TO <user>;");
         }
 
         Log.DeadLetterTableReady(_logger, Table);
+    }
+
+    /// <summary>Whether <paramref name="sql"/>, given the quoted table name as $1, answers true.</summary>
+    private async Task<bool> IsTrueAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(sql, connection);
+        await using var disposeCommand = command.ConfigureAwait(false);
+        command.Parameters.Add(new() { Value = Quoted });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <summary>
@@ -126,8 +130,9 @@ internal sealed class PostgresDeadLetterTable : IDisposable
     /// </summary>
     public async Task<int> PurgeAsync(TimeSpan retention, int limit, CancellationToken cancellationToken)
     {
-        await using var command = DataSource.CreateCommand(
+        var command = DataSource.CreateCommand(
             $"DELETE FROM {Quoted} WHERE id IN (SELECT id FROM {Quoted} WHERE redriven_at IS NOT NULL OR created_at < now() - $1 ORDER BY id LIMIT {limit})");
+        await using var disposeCommand = command.ConfigureAwait(false);
         command.Parameters.Add(new() { Value = retention, NpgsqlDbType = NpgsqlDbType.Interval });
         try
         {

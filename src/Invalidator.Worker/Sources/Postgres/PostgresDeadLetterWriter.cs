@@ -57,8 +57,9 @@ internal sealed class PostgresDeadLetterWriter(PostgresDeadLetterTable table, IO
 
     private async Task InsertAsync(string kind, string? region, string reason, int attempts, string payload, string position, CancellationToken cancellationToken)
     {
-        await using var command = table.DataSource.CreateCommand(
+        var command = table.DataSource.CreateCommand(
             $"INSERT INTO {table.Quoted} (kind, region, reason, attempts, payload, source_position) VALUES ($1, $2, $3, $4, $5, $6)");
+        await using var disposeCommand = command.ConfigureAwait(false);
         command.Parameters.Add(new() { Value = kind });
         command.Parameters.Add(new() { Value = (object?)region ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new() { Value = reason });

@@ -36,11 +36,13 @@ internal sealed class PostgresRedriveReader(PostgresDeadLetterTable table, IOpti
         try
         {
             await ReportUnknownRegionsAsync(cancellationToken).ConfigureAwait(false);
-            await using var command = table.DataSource.CreateCommand(
+            var command = table.DataSource.CreateCommand(
                 $"SELECT id, payload::text FROM {table.Quoted} WHERE kind = 'region' AND redriven_at IS NULL AND lower(region) = lower($1) AND id > $2 ORDER BY id LIMIT {limit}");
+            await using var disposeCommand = command.ConfigureAwait(false);
             command.Parameters.Add(new() { Value = region });
             command.Parameters.Add(new() { Value = cursor });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var disposeReader = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 RegionDeadLetter? letter;
@@ -76,7 +78,8 @@ internal sealed class PostgresRedriveReader(PostgresDeadLetterTable table, IOpti
     public async Task MarkRedrivenAsync(PendingRegionLetter letter, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(letter);
-        await using var command = table.DataSource.CreateCommand($"UPDATE {table.Quoted} SET redriven_at = now() WHERE id = $1");
+        var command = table.DataSource.CreateCommand($"UPDATE {table.Quoted} SET redriven_at = now() WHERE id = $1");
+        await using var disposeCommand = command.ConfigureAwait(false);
         command.Parameters.Add(new() { Value = letter.Position });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -89,11 +92,13 @@ internal sealed class PostgresRedriveReader(PostgresDeadLetterTable table, IOpti
             return;
         }
 
-        await using var command = table.DataSource.CreateCommand(
+        var command = table.DataSource.CreateCommand(
             $"SELECT coalesce(region, ''), count(*) FROM {table.Quoted} WHERE kind = 'region' AND redriven_at IS NULL AND NOT (lower(coalesce(region, '')) = ANY($1)) GROUP BY 1");
+        await using var disposeCommand = command.ConfigureAwait(false);
         command.Parameters.Add(new() { Value = _configuredRegions.Select(r => r.ToLowerInvariant()).ToArray() });
         var unknown = new List<(string Region, long Count)>();
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {

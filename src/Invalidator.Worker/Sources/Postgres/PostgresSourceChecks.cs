@@ -66,21 +66,19 @@ internal static partial class PostgresSourceChecks
     {
         ArgumentNullException.ThrowIfNull(rules);
         var report = new PostgresCheckReport();
-        NpgsqlConnection connection;
-        try
-        {
-            connection = new NpgsqlConnection(connectionString);
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
-        {
-            report.Error($"Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString): " +
-                (ex is ArgumentException ? PostgresCredentials.DescribeInvalid(connectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") : PostgresCredentials.DescribeConnectFailure(ex)));
-            return report;
-        }
-
+        var connection = new NpgsqlConnection();
         await using (connection.ConfigureAwait(false))
         {
+            try
+            {
+                connection.ConnectionString = connectionString; // an invalid one throws here, reported like a failed connect
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or ArgumentException or TimeoutException)
+            {
+                return CannotConnect(report, connectionString, ex);
+            }
+
             var database = await CheckServerAsync(connection, report, cancellationToken).ConfigureAwait(false);
             var publishesAll = await CheckPublicationAsync(connection, publication, rules, report, cancellationToken).ConfigureAwait(false);
             foreach (var rule in rules.Tables.Values.OrderBy(r => r.Table, StringComparer.Ordinal))
@@ -94,16 +92,25 @@ internal static partial class PostgresSourceChecks
         return report;
     }
 
+    private static PostgresCheckReport CannotConnect(PostgresCheckReport report, string connectionString, Exception ex)
+    {
+        report.Error($"Cannot connect to PostgreSQL (Invalidator:Postgres:ConnectionString): " +
+            (ex is ArgumentException ? PostgresCredentials.DescribeInvalid(connectionString, ex, "Invalidator:Postgres:Password or :PasswordFile") : PostgresCredentials.DescribeConnectFailure(ex)));
+        return report;
+    }
+
     /// <summary>wal_level, server version, the replication privilege; returns the current database.</summary>
     private static async Task<string> CheckServerAsync(NpgsqlConnection connection, PostgresCheckReport report, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlCommand(
             """
             SELECT current_setting('wal_level'), current_setting('server_version_num')::int, current_database(), current_user,
                    (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)
             """,
             connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeCommand = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeReader = reader.ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var walLevel = reader.GetString(0);
         var version = reader.GetInt32(1);
@@ -133,12 +140,14 @@ internal static partial class PostgresSourceChecks
     private static async Task<bool> CheckPublicationAsync(
         NpgsqlConnection connection, string publication, RuleSet rules, PostgresCheckReport report, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlCommand(
             "SELECT puballtables, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = $1", connection)
         {
             Parameters = { new() { Value = publication } },
         };
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeCommand = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeReader = reader.ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var tables = string.Join(", ", rules.Tables.Keys.Order(StringComparer.Ordinal).Select(QuoteTableName));
@@ -172,7 +181,7 @@ internal static partial class PostgresSourceChecks
     {
         var dot = rule.Table.IndexOf('.', StringComparison.Ordinal);
         var (schema, name) = dot < 0 ? ("public", rule.Table) : (rule.Table[..dot], rule.Table[(dot + 1)..]);
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlCommand(
             """
             SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
                    c.relreplident::text,
@@ -191,7 +200,9 @@ internal static partial class PostgresSourceChecks
         {
             Parameters = { new() { Value = schema }, new() { Value = name }, new() { Value = publication } },
         };
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeCommand = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeReader = reader.ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             report.Warning($"{rule.Table} is in the rules file (line {rule.Line}) but there is no such table in this database.");
@@ -248,7 +259,7 @@ internal static partial class PostgresSourceChecks
 
     private static async Task CheckSlotAsync(NpgsqlConnection connection, string slot, string database, PostgresCheckReport report, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlCommand(
             """
             SELECT s.slot_type, s.plugin, s.database, s.active, s.active_pid, a.application_name, host(a.client_addr),
                    current_setting('max_replication_slots')::int, (SELECT count(*)::int FROM pg_replication_slots)
@@ -260,7 +271,9 @@ internal static partial class PostgresSourceChecks
         {
             Parameters = { new() { Value = slot } },
         };
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeCommand = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var disposeReader = reader.ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (reader.IsDBNull(0))
         {

@@ -24,10 +24,10 @@ internal sealed class ReplicationSession : IAsyncDisposable
     private Task<bool>? _next;
     private bool _confirmUnsent;
 
-    private ReplicationSession(LogicalReplicationConnection connection, TimeProvider time, CancellationToken stoppingToken)
+    private ReplicationSession(string connectionString, TimeProvider time, CancellationToken stoppingToken)
     {
-        _connection = connection;
         _session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        _connection = new LogicalReplicationConnection(connectionString);
         _time = time;
     }
 
@@ -40,8 +40,8 @@ internal sealed class ReplicationSession : IAsyncDisposable
     /// <summary>Connects, creates the slot unless <paramref name="slotExists"/>, and starts streaming the publication.</summary>
     public static async Task<ReplicationSession> OpenAsync(PostgresOptions postgres, bool slotExists, ILogger logger, TimeProvider time, CancellationToken stoppingToken)
     {
-        var connection = new LogicalReplicationConnection(PostgresChangeSource.ReplicationConnectionString(PostgresCredentials.ConnectionString(postgres)));
-        var session = new ReplicationSession(connection, time, stoppingToken);
+        var session = new ReplicationSession(PostgresChangeSource.ReplicationConnectionString(PostgresCredentials.ConnectionString(postgres)), time, stoppingToken);
+        var connection = session._connection;
         try
         {
             await connection.Open(stoppingToken).ConfigureAwait(false);
