@@ -69,7 +69,7 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton<WorkerEvents>();
         services.TryAddSingleton<WorkerExit>();
-        services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
+        services.TryAddSingleton<KeyRedaction>();
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("invalidator"))
