@@ -142,16 +142,7 @@ internal static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
-        services.TryAddSingleton(sp => new BatchApplier(
-            sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IDeadLetterWriter>(),
-            sp.GetServices<IBatchListener>(),
-            sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILogger<BatchApplier>>(),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
-            sp.GetRequiredService<KeyRedaction>(),
-            sp.GetRequiredService<LiveRules>()));
+        services.TryAddSingleton<BatchApplier>();
         return services;
     }
 
