@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Options;
+using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Diagnostics;
 
@@ -15,6 +17,12 @@ namespace Invalidator.Worker.Diagnostics;
 /// </summary>
 internal sealed class KeyRedaction(bool showKeys)
 {
+    /// <summary>As <c>Invalidator:Diagnostics:ShowKeys</c> says (the host's).</summary>
+    public KeyRedaction(IOptions<InvalidatorOptions> options)
+        : this(options?.Value.Diagnostics.ShowKeys ?? throw new ArgumentNullException(nameof(options)))
+    {
+    }
+
     /// <summary>Redacting: the default.</summary>
     public static KeyRedaction Redacting { get; } = new(showKeys: false);
 

@@ -69,7 +69,7 @@ internal static class InvalidatorServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, WorkerStatus>(sp => sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton<WorkerEvents>();
         services.TryAddSingleton<WorkerExit>();
-        services.TryAddSingleton(sp => new KeyRedaction(sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Diagnostics.ShowKeys));
+        services.TryAddSingleton<KeyRedaction>();
         // OpenTelemetry's Prometheus exporter reads the Invalidator meter; HttpEndpoints serves it at /metrics.
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("invalidator"))
@@ -142,16 +142,7 @@ internal static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
-        services.TryAddSingleton(sp => new BatchApplier(
-            sp.GetRequiredService<RegionSet>(),
-            sp.GetService<IDeadLetterWriter>(),
-            sp.GetServices<IBatchListener>(),
-            sp.GetRequiredService<WorkerEvents>(),
-            sp.GetRequiredService<ILogger<BatchApplier>>(),
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value.Consistency,
-            sp.GetRequiredService<KeyRedaction>(),
-            sp.GetRequiredService<LiveRules>()));
+        services.TryAddSingleton<BatchApplier>();
         return services;
     }
 

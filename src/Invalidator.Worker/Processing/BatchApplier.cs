@@ -6,6 +6,7 @@ using Invalidator.Worker.Options;
 using Invalidator.Worker.Regions;
 using Invalidator.Worker.RulesReload;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Invalidator.Worker.Processing;
 
@@ -30,6 +31,21 @@ internal sealed class BatchApplier
     private readonly TimeProvider _time;
     private readonly ConsistencyOptions _consistency;
     private readonly RegionPoisonWriter _refusals;
+
+    /// <summary>The host's: <c>Invalidator:Consistency</c> from the options; the dead-letter writer when the source has one.</summary>
+    public BatchApplier(
+        RegionSet regions,
+        IEnumerable<IBatchListener> listeners,
+        WorkerEvents events,
+        ILogger<BatchApplier> logger,
+        TimeProvider time,
+        IOptions<InvalidatorOptions> options,
+        KeyRedaction redaction,
+        LiveRules rules,
+        IDeadLetterWriter? deadLetters = null)
+        : this(regions, deadLetters, listeners, events, logger, time, options?.Value.Consistency ?? throw new ArgumentNullException(nameof(options)), redaction, rules)
+    {
+    }
 
     internal BatchApplier(
         RegionSet regions,
