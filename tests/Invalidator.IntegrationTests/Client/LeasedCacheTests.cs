@@ -172,7 +172,13 @@ public sealed class LeasedCacheTests(RedisFixture redis) : IDisposable
         var read = cache.GetOrLoadAsync("customer:7", _ => Task.FromResult<string?>($"loaded {++loads}"), Ttl);
         await Eventually.AssertAsync(() => counters["invalidator_client_lease_waits"] == 1, Deadline, "the reader waits behind the holder's lease");
         await Db.StringSetAsync(_prefix + "customer:7", "from the holder");
-        time.Advance(TimeSpan.FromMilliseconds(50));
+        // The counter rises before the reader registers its delay with the fake clock: one advance could come too
+        // early and leave the delay waiting forever. Advance until the reader has looked again.
+        await Eventually.AssertAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(50));
+            return read.IsCompleted;
+        }, Deadline, "the waiting reader looks again once its delay passed");
 
         Assert.Equal("from the holder", await read.WaitAsync(Deadline));
         Assert.Equal(0, loads);
