@@ -15,28 +15,8 @@ public sealed class RegionReplicaWaitOptionsTests
 {
     private const string Region = "Invalidator:Regions:east";
 
-    private static (InvalidatorOptions? Options, List<string> Failures) Start(params (string Key, string? Value)[] settings)
-    {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Invalidator:Kafka:BootstrapServers"] = "localhost:9092",
-                ["Invalidator:Kafka:Topics:0"] = "dbserver1.public.customers",
-                ["Invalidator:Rules:Path"] = "rules.yaml",
-                [$"{Region}:Redis"] = "localhost:6379",
-            })
-            .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
-            .Build();
-        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddInvalidatorOptions().BuildServiceProvider();
-        try
-        {
-            return (services.GetRequiredService<IOptions<InvalidatorOptions>>().Value, []);
-        }
-        catch (OptionsValidationException ex)
-        {
-            return (null, [.. ex.Failures]);
-        }
-    }
+    private static (InvalidatorOptions? Options, List<string> Failures) Start(params (string Key, string? Value)[] settings) =>
+        OptionsAtStart.Start([], settings);
 
     [Fact]
     public void By_default_a_region_waits_for_no_replica_and_would_wait_one_second()

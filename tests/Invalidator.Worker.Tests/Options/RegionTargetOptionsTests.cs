@@ -16,30 +16,11 @@ public sealed class RegionTargetOptionsTests
 {
     private const string Region = "Invalidator:Regions:east";
 
-    private static (InvalidatorOptions? Options, List<string> Failures) Start(params (string Key, string? Value)[] settings)
-    {
-        var configuration = new ConfigurationBuilder()
-            .AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Invalidator:Kafka:BootstrapServers"] = "localhost:9092",
-                ["Invalidator:Kafka:Topics:0"] = "dbserver1.public.customers",
-                ["Invalidator:Rules:Path"] = "rules.yaml",
-                [$"{Region}:Redis"] = "localhost:6379",
-                // A second region, so that a region the binder drops leaves one (else "configure at least one region" too).
-                ["Invalidator:Regions:west:Redis"] = "localhost:6380",
-            })
-            .AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)))
-            .Build();
-        using var services = new ServiceCollection().AddSingleton<IConfiguration>(configuration).AddInvalidatorOptions().BuildServiceProvider();
-        try
-        {
-            return (services.GetRequiredService<IOptions<InvalidatorOptions>>().Value, []);
-        }
-        catch (OptionsValidationException ex)
-        {
-            return (null, [.. ex.Failures]);
-        }
-    }
+    private static (InvalidatorOptions? Options, List<string> Failures) Start(params (string Key, string? Value)[] settings) =>
+        OptionsAtStart.Start([
+            // A second region, so that a region the binder drops leaves one (else "configure at least one region" too).
+            new("Invalidator:Regions:west:Redis", "localhost:6380"),
+        ], settings);
 
     [Fact]
     public void A_region_is_Redis_by_default_and_has_no_options_of_another_target()
