@@ -33,22 +33,33 @@ internal static class RulesCommand
             Description = "The largest rules file accepted, as the worker's Invalidator:Rules:MaxBytes (default 1048576, 1 MiB).",
             DefaultValueFactory = _ => RulesLimits.DefaultMaxBytes,
         };
+        var probeTable = new Option<string>("--probe-table")
+        {
+            Description = "The canary table whose rule is built in (Invalidator:Probe:Table).",
+            DefaultValueFactory = _ => CanaryRule.DefaultTable,
+        };
         var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.")
         {
-            file, database, passwordFile, publication, slot, maxBytes,
+            file, database, passwordFile, publication, slot, maxBytes, probeTable,
         };
         check.SetAction(async (parse, cancellationToken) =>
         {
             var path = parse.GetValue(file)!.FullName;
             try
             {
-                var loaded = LoadedRules.Load(path, DateTimeOffset.UtcNow, new RulesLimits { MaxBytes = Math.Max(1, parse.GetValue(maxBytes)) });
+                var loaded = LoadedRules.Load(
+                    path, DateTimeOffset.UtcNow, new RulesLimits { MaxBytes = Math.Max(1, parse.GetValue(maxBytes)) }, canaryTable: parse.GetValue(probeTable));
                 var rules = loaded.Rules;
-                var keys = rules.Tables.Values.Sum(t => t.Keys.Count);
-                var tags = rules.Tables.Values.Sum(t => t.Tags.Count);
-                var shadow = rules.Tables.Values.Count(t => t.Shadow);
-                output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates" +
+                var own = rules.Tables.Values.Where(t => !t.BuiltIn).ToList();
+                var keys = own.Sum(t => t.Keys.Count);
+                var tags = own.Sum(t => t.Tags.Count);
+                var shadow = own.Count(t => t.Shadow);
+                output.WriteLine($"{path}: OK, {own.Count} tables, {keys} key templates, {tags} tag templates" +
                     (shadow > 0 ? $", {shadow} in shadow" : "") + $" (version {loaded.Version})");
+                foreach (var builtIn in rules.Tables.Values.Where(t => t.BuiltIn))
+                {
+                    output.WriteLine($"built in: {builtIn.Table} keys [\"{string.Join("\", \"", builtIn.Keys.Select(k => k.Text))}\"] (the freshness probe's canaries, Invalidator:Probe:Table)");
+                }
                 if (parse.GetValue(database) is not { } connectionString)
                 {
                     return 0;

@@ -30,7 +30,7 @@ internal sealed class RulesReloader(LiveRules live, WorkerEvents events, ILogger
             LoadedRules next;
             try
             {
-                next = LoadedRules.Load(current.Path, now, current.Limits, current.MaxKeyBytes);
+                next = LoadedRules.Load(current.Path, now, current.Limits, current.MaxKeyBytes, current.CanaryTable);
             }
             catch (RulesException ex)
             {
@@ -57,7 +57,7 @@ internal sealed class RulesReloader(LiveRules live, WorkerEvents events, ILogger
             }
 
             var result = Done(new RulesReload(now, trigger, RulesReloadResult.Applied, next.Version, []), next);
-            Log.RulesReloaded(_logger, next.Path, trigger, next.Version, next.Rules.Tables.Count, current.Version);
+            Log.RulesReloaded(_logger, next.Path, trigger, next.Version, next.Rules.Tables.Values.Count(t => !t.BuiltIn), current.Version);
             LogShadowRules(_logger, next.Rules);
             return result;
         }
