@@ -19,6 +19,7 @@ namespace Invalidator.Worker.Probe;
 internal sealed class ProbeService(
     IOptions<InvalidatorOptions> options,
     RegionSet regions,
+    WorkerStatus status,
     ProbeWorkerName workerName,
     WorkerEvents events,
     InvalidatorMetrics metrics,
@@ -47,6 +48,11 @@ internal sealed class ProbeService(
                 return;
             }
 
+            if (settings.Source == ChangeSourceKind.Postgres)
+            {
+                await StreamingAsync(stoppingToken).ConfigureAwait(false);
+            }
+
             metrics.ObserveProbe(targets.Select(t => t.Region));
             Log.ProbeStarted(_logger, probe.Worker, targets.Count, settings.Probe.Interval, table.Table, settings.Probe.Objective, settings.Probe.Deadline);
             await RunAsync(probe, settings.Probe.Interval, stoppingToken).ConfigureAwait(false);
@@ -59,6 +65,21 @@ internal sealed class ProbeService(
             }
         }
     }
+
+    /// <summary>
+    /// Direct mode: waits until the source streams. A change committed before the worker's slot exists is never streamed,
+    /// so a canary written then would be lost although nothing is wrong. (Debezium captures changes whether or not this
+    /// worker consumes yet, so Kafka mode does not wait.)
+    /// </summary>
+    private async Task StreamingAsync(CancellationToken stoppingToken)
+    {
+        while (!status.ConnectedSources().Any(s => s.DisconnectedReason is null))
+        {
+            await Task.Delay(StreamingPoll, time, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private static readonly TimeSpan StreamingPoll = TimeSpan.FromMilliseconds(100);
 
     /// <summary>The canary table's database: Kafka mode names it; direct mode uses the source's.</summary>
     internal static NpgsqlDataSource DataSource(InvalidatorOptions settings)
