@@ -37,6 +37,7 @@ public sealed partial class DashboardTests(ServersFixture servers)
                 "invalidator_keys_deleted_total", "invalidator_keys_found_total", "invalidator_region_retries_total",
                 "invalidator_region_circuit_open", "invalidator_dead_letters_total",
                 "invalidator_second_deletes_total", "invalidator_second_delete_hits_total",
+                "invalidator_freshness_seconds_bucket", "invalidator_freshness_probes_total",
             },
             queried);
 
@@ -61,6 +62,7 @@ public sealed partial class DashboardTests(ServersFixture servers)
         Assert.Contains("invalidator_region_circuit_open", queried);
         Assert.Contains("invalidator_dead_letters_total", queried);
         Assert.Contains("invalidator_consumer_lag_messages", queried);
+        Assert.Contains("invalidator_freshness_probes_total", queried);
 
         var scrape = File.ReadAllText(Path.Combine(Repository.Root, "deploy", "prometheus", "prometheus.yml"));
         Assert.Contains("metrics_path: /metrics", scrape, StringComparison.Ordinal);

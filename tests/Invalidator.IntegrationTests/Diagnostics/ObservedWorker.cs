@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
+using Invalidator.Worker.Events;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Invalidator.IntegrationTests.Diagnostics;
@@ -100,6 +102,12 @@ public sealed class ObservedWorker : IAsyncDisposable
                 },
                 Deadline,
                 "the committed offsets reach the log end on every partition (lag 0 from librdkafka statistics)");
+
+            // Two canaries as the freshness probe publishes them (one ok, one lost), so its instruments have series. The
+            // probe itself needs Debezium to capture its row in Kafka mode; Probe/FreshnessProbeTests runs it for real in direct mode.
+            var events = host.Services.GetRequiredService<WorkerEvents>();
+            events.Publish(new CanaryMeasured(servers.Regions[0], "invalidator:canary:observed:1", CanaryResult.Ok, TimeSpan.FromMilliseconds(80), DateTimeOffset.UtcNow, null));
+            events.Publish(new CanaryMeasured(servers.Regions[1], "invalidator:canary:observed:1", CanaryResult.Lost, null, DateTimeOffset.UtcNow, "not gone"));
             return worker;
         }
         catch
