@@ -136,6 +136,41 @@ public sealed class FreshnessProbeTests(PostgresFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task FusionCache_and_output_cache_regions_measure_their_canaries_through_the_backplane_and_the_tag()
+    {
+        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "probetargets", Schema("probetargets"));
+        var unique = harness.KeyPrefix.TrimEnd(':');
+        harness.Settings[$"Invalidator:Regions:{East}:Target"] = "FusionCache";
+        harness.Settings[$"Invalidator:Regions:{East}:KeyPrefix"] = "";
+        harness.Settings[$"Invalidator:Regions:{East}:FusionCache:CacheName"] = unique;
+        harness.Settings[$"Invalidator:Regions:{East}:FusionCache:CacheKeyPrefix"] = unique + ":";
+        harness.Settings[$"Invalidator:Regions:{West}:Target"] = "OutputCache";
+        harness.Settings[$"Invalidator:Regions:{West}:KeyPrefix"] = "";
+        harness.Settings[$"Invalidator:Regions:{West}:OutputCache:InstanceName"] = unique + ":";
+        var canaries = Probing(harness, objective: "00:00:03", deadline: "00:00:10");
+        await harness.StartAsync();
+
+        await Eventually.AssertAsync(() => canaries.Of(East).Count >= 5 && canaries.Of(West).Count >= 5, Deadline, "both regions measure five canaries");
+        output.WriteLine($"FusionCache: {canaries.Describe(East)}");
+        output.WriteLine($"OutputCache: {canaries.Describe(West)}");
+        // The first FusionCache canary may precede the probe's backplane subscription; after it, every one is removed by the worker's remove.
+        Assert.All(canaries.Of(East).Skip(1), c => Assert.Equal(CanaryResult.Ok, c.Result));
+        Assert.All(canaries.Of(West), c => Assert.Equal(CanaryResult.Ok, c.Result));
+
+        // Control: canaries written the same way whose row never changes stay, while the probe's own keep going.
+        using var east = await fixture.Redis.ConnectAsync(0);
+        using var west = await fixture.Redis.ConnectAsync(1);
+        using var fusion = new FusionCacheCanary(East, new() { CacheName = unique, CacheKeyPrefix = unique + ":" }, east, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        using var outputCache = new OutputCacheCanary(West, new() { InstanceName = unique + ":" }, west);
+        await fusion.WriteAsync("invalidator:canary:control:1", TimeSpan.FromMinutes(1), default);
+        await outputCache.WriteAsync("invalidator:canary:control:1", TimeSpan.FromMinutes(1), default);
+        var written = DateTimeOffset.UtcNow;
+        await Eventually.AssertAsync(() => canaries.Of(East, written).Count >= 3 && canaries.Of(West, written).Count >= 3, Deadline, "three more canaries each");
+        Assert.False(await fusion.IsGoneAsync("invalidator:canary:control:1", default));
+        Assert.False(await outputCache.IsGoneAsync("invalidator:canary:control:1", default));
+    }
+
+    [Fact]
     public async Task A_missing_canary_table_stops_the_start_with_the_DDL_to_create_it()
     {
         await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, Rules, "probenotable",
