@@ -23,22 +23,16 @@ public static class RaceHarness
         ArgumentNullException.ThrowIfNull(settings);
         using var workerCounters = new CounterTotals(world.Worker.GetRequiredService<IMeterFactory>());
         using var reader = mode.CreateReader(world.Redis, world.KeyPrefix, settings.Ttl);
-        var builder = new NpgsqlConnectionStringBuilder(world.ConnectionString)
-        {
-            Pooling = true,
-            MaxPoolSize = settings.MaxDatabaseConnections,
-            // Commits flushed at once, as on a production server: with synchronous_commit=off (as the test server runs)
-            // the change reaches the replication stream up to a few hundred ms after readers already see it.
-            Options = "-c synchronous_commit=on",
-        };
-        await using var database = NpgsqlDataSource.Create(builder.ConnectionString);
+        await using var database = DataSource(world.ConnectionString, settings);
+        await using var replica = world.ReadConnectionString is { } read ? DataSource(read, settings) : null;
+        var readDatabase = replica ?? database;
 
         var counts = new Counts();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(settings.Duration);
         var clock = Stopwatch.StartNew();
         var writers = Enumerable.Range(0, settings.Writers).Select(i => WriteAsync(database, world.PublishChangesAsync, settings, new Random(settings.Seed + i), counts, stop.Token));
-        var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(database, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
+        var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(readDatabase, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
         await Task.WhenAll(writers.Concat(readers)).ConfigureAwait(false);
         var elapsed = clock.Elapsed;
         cancellationToken.ThrowIfCancellationRequested();
@@ -51,6 +45,15 @@ public static class RaceHarness
             populates.Stored, populates.Refused, populates.LeaseWaits, populates.LoadsWithoutPopulate,
             settings.Rows, cached, stale, mode.SecondDeleteHits(workerCounters));
     }
+
+    private static NpgsqlDataSource DataSource(string connectionString, RaceSettings settings) => NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString)
+    {
+        Pooling = true,
+        MaxPoolSize = settings.MaxDatabaseConnections,
+        // Commits flushed at once, as on a production server: with synchronous_commit=off (as the test server runs)
+        // the change reaches the replication stream up to a few hundred ms after readers already see it.
+        Options = "-c synchronous_commit=on",
+    }.ConnectionString);
 
     private static async Task WriteAsync(
         NpgsqlDataSource database, Func<IReadOnlyList<(int Id, long Version)>, Task>? publish, RaceSettings settings, Random random, Counts counts, CancellationToken stop)

@@ -29,6 +29,16 @@ public abstract class RaceMode
     /// <summary>The second delete with another delay (one shorter than the readers' pause leaves stale keys again).</summary>
     public static RaceMode SecondDeleteAfter(TimeSpan delay) => new SecondDeleteMode(delay);
 
+    /// <summary>Both defences: leases (readers through <see cref="LeasedCache"/>) and <c>secondDelete: 800ms</c>.</summary>
+    public static RaceMode LeasesAndSecondDelete { get; } = new BothMode(TimeSpan.FromMilliseconds(800));
+
+    /// <summary>
+    /// <paramref name="inner"/> with <c>waitForReplicas: true</c> on the rule: the worker deletes once more when every
+    /// read replica (<c>Invalidator:Consistency:ReadReplicas</c>, the run's settings) replayed the change. For the
+    /// lagging-replica race, where readers load from a replica (<see cref="RaceWorld.ReadConnectionString"/>).
+    /// </summary>
+    public static RaceMode WaitingForReplicas(RaceMode inner) => new ReplicaWaitMode(inner);
+
     /// <summary>The name in reports.</summary>
     public abstract string Name { get; }
 
@@ -74,6 +84,36 @@ public abstract class RaceMode
             ArgumentNullException.ThrowIfNull(workerCounters);
             return workerCounters["invalidator_second_delete_hits"];
         }
+    }
+
+    private sealed class BothMode(TimeSpan delay) : RaceMode
+    {
+        private readonly long _milliseconds = (long)delay.TotalMilliseconds;
+
+        public override string Name => $"leases + second delete ({_milliseconds} ms)";
+
+        public override IReadOnlyList<string> RuleFields => ["leases: true", $"secondDelete: {_milliseconds}ms"];
+
+        public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => new LeaseReader(redis, keyPrefix, ttl);
+
+        public override long? SecondDeleteHits(CounterTotals workerCounters)
+        {
+            ArgumentNullException.ThrowIfNull(workerCounters);
+            return workerCounters["invalidator_second_delete_hits"];
+        }
+    }
+
+    private sealed class ReplicaWaitMode(RaceMode inner) : RaceMode
+    {
+        public override string Name => $"waitForReplicas + {inner.Name}";
+
+        public override IReadOnlyList<string> RuleFields => [.. inner.RuleFields, "waitForReplicas: true"];
+
+        public override IReadOnlyDictionary<string, string?> WorkerSettings => inner.WorkerSettings;
+
+        public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => inner.CreateReader(redis, keyPrefix, ttl);
+
+        public override long? SecondDeleteHits(CounterTotals workerCounters) => inner.SecondDeleteHits(workerCounters);
     }
 
     private sealed class LeaseMode : RaceMode

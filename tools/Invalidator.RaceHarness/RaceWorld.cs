@@ -15,6 +15,12 @@ public sealed class RaceWorld
     /// <summary>An Npgsql connection string of the run's database.</summary>
     public required string ConnectionString { get; init; }
 
+    /// <summary>
+    /// Where readers load rows on a miss: a read replica (a streaming standby) of that database for the lagging-replica
+    /// race; null for the database itself. Writers and the final comparison always use <see cref="ConnectionString"/>.
+    /// </summary>
+    public string? ReadConnectionString { get; init; }
+
     /// <summary>The region the readers populate (one the worker invalidates).</summary>
     public required IDatabase Redis { get; init; }
 
