@@ -66,7 +66,11 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
         await standby.OwnDirectoryAsync().ConfigureAwait(false);
         await standby.PgAsync("pg_basebackup", "-D", standby.DataDirectory, "-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture),
             "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "--no-sync").ConfigureAwait(false);
-        await standby.StartServerAsync($"-c hot_standby=on -c recovery_min_apply_delay={(long)applyDelay.TotalMilliseconds}ms").ConfigureAwait(false);
+        // Readers' queries are never cancelled for a conflict with the replay (vacuum on the primary): the feedback keeps
+        // the rows they may still see, and the replay waits for a conflicting query (they take milliseconds).
+        await standby.StartServerAsync(
+            $"-c hot_standby=on -c hot_standby_feedback=on -c max_standby_streaming_delay=-1 -c recovery_min_apply_delay={(long)applyDelay.TotalMilliseconds}ms")
+            .ConfigureAwait(false);
         return standby;
     }
 

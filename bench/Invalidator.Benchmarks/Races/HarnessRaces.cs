@@ -17,8 +17,8 @@ internal static class HarnessRaces
     public const string SetAfterDelete = "set-after-delete";
     public const string ReplicaLag = "replica lag";
 
-    /// <summary>The standby's replay lag: longer than the 800 ms second delete, so that one alone is shown to fall short.</summary>
-    private static readonly TimeSpan Lag = TimeSpan.FromSeconds(1);
+    /// <summary>The standby's replay lag: well past the 800 ms second delete, so that one alone is shown to fall short.</summary>
+    private static readonly TimeSpan Lag = TimeSpan.FromSeconds(2);
 
     private static readonly Dictionary<string, string?> NoSettings = [];
 
@@ -56,7 +56,7 @@ internal static class HarnessRaces
             : new RaceSettings
             {
                 Rows = 20_000, Writers = 4, RowsPerWrite = 20, WritePause = TimeSpan.FromMilliseconds(2), Readers = 384,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(12), MaxDatabaseConnections = 48,
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(10), MaxDatabaseConnections = 48,
             };
         Console.WriteLine($"race: set-after-delete: {Describe(settings)}");
         for (var i = 0; i < SetAfterDeleteModes.Length; i++)
@@ -85,7 +85,7 @@ internal static class HarnessRaces
             : new RaceSettings
             {
                 Rows = 5_000, Writers = 2, RowsPerWrite = 10, WritePause = TimeSpan.FromMilliseconds(5), Readers = 96,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(10),
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(8),
             };
         Console.WriteLine($"race: replica lag: {Describe(settings)}; readers load from the standby");
         for (var i = 0; i < ReplicaModes.Length; i++)
