@@ -16,8 +16,8 @@ public sealed class RaceWorld
     public required string ConnectionString { get; init; }
 
     /// <summary>
-    /// Where readers load rows on a miss: a read replica (a streaming standby) of that database for the lagging-replica
-    /// race; null for the database itself. Writers and the final comparison always use <see cref="ConnectionString"/>.
+    /// Where readers load rows from: a read replica for the replica race (it shows a change only once it replayed it);
+    /// null: <see cref="ConnectionString"/>. Writes and the final comparison always use the primary.
     /// </summary>
     public string? ReadConnectionString { get; init; }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Invalidator.RaceHarness;
 using Npgsql;
@@ -37,8 +38,8 @@ internal static class HarnessRaces
         ("none (plain delete)", RaceMode.PlainDelete),
         ("leases alone", RaceMode.Leases),
         ("second delete alone (800 ms)", RaceMode.SecondDelete),
-        ("waitForReplicas + leases", RaceMode.WaitingForReplicas(RaceMode.Leases)),
-        ("waitForReplicas + second delete (800 ms)", RaceMode.WaitingForReplicas(RaceMode.SecondDelete)),
+        ("waitForReplicas + leases", RaceMode.WaitForReplicas(leases: true)),
+        ("waitForReplicas + second delete (800 ms)", RaceMode.WaitForReplicas(leases: false, TimeSpan.FromMilliseconds(800))),
     ];
 
     public static async Task RunSetAfterDeleteAsync(Scale scale, List<RaceRow> rows, IReadOnlyDictionary<string, string?> overrides)
@@ -64,8 +65,9 @@ internal static class HarnessRaces
             var (defence, mode) = SetAfterDeleteModes[i];
             await using var worker = await RaceWorkerHost.StartAsync(postgres, $"race{i}", settings.Rows, mode, redis.ConnectionString, NoSettings, overrides)
                 .ConfigureAwait(false);
-            var report = await RaceHarness.RaceHarness.RunAsync(World(worker, connection, readFrom: null), mode, settings).ConfigureAwait(false);
-            Add(rows, SetAfterDelete, defence, report, worker.Counters);
+            var catchUp = new Stopwatch();
+            var report = await RaceHarness.RaceHarness.RunAsync(World(worker, connection, readFrom: null, catchUp), mode, settings).ConfigureAwait(false);
+            Add(rows, SetAfterDelete, defence, report, worker.Counters, catchUp.Elapsed);
         }
     }
 
@@ -97,30 +99,57 @@ internal static class HarnessRaces
             await using var worker = await RaceWorkerHost.StartAsync(primary, name, settings.Rows, mode, redis.ConnectionString, consistency, overrides)
                 .ConfigureAwait(false);
             await WaitForStandbyAsync(standby.ConnectionString(name), settings.Rows).ConfigureAwait(false);
-            var report = await RaceHarness.RaceHarness.RunAsync(World(worker, connection, readFrom: standby.ConnectionString(name)), mode, settings).ConfigureAwait(false);
-            Add(rows, ReplicaLag, defence, report, worker.Counters);
+            var catchUp = new Stopwatch();
+            var report = await RaceHarness.RaceHarness.RunAsync(World(worker, connection, readFrom: standby.ConnectionString(name), catchUp), mode, settings)
+                .ConfigureAwait(false);
+            Add(rows, ReplicaLag, defence, report, worker.Counters, catchUp.Elapsed);
         }
     }
 
-    private static RaceWorld World(RaceWorkerHost worker, ConnectionMultiplexer connection, string? readFrom) => new()
+    /// <summary>The run's world; the worker's catch-up after the run (its acknowledgements' delay: a replica wait holds them) is timed into <paramref name="catchUp"/>.</summary>
+    private static RaceWorld World(RaceWorkerHost worker, ConnectionMultiplexer connection, string? readFrom, Stopwatch catchUp) => new()
     {
         ConnectionString = worker.ConnectionString,
         ReadConnectionString = readFrom,
         Redis = connection.GetDatabase(),
         KeyPrefix = worker.KeyPrefix,
         Worker = worker.Services,
-        WaitForWorkerAsync = worker.WaitForWorkerAsync,
+        WaitForWorkerAsync = async (timeout, cancellationToken) =>
+        {
+            catchUp.Restart();
+            await worker.WaitForWorkerAsync(timeout, cancellationToken).ConfigureAwait(false);
+            catchUp.Stop();
+        },
     };
 
-    private static void Add(List<RaceRow> rows, string race, string defence, RaceReport report, CounterTotals counters)
+    private static void Add(List<RaceRow> rows, string race, string defence, RaceReport report, CounterTotals counters, TimeSpan catchUp)
     {
-        var secondDeletes = counters["invalidator_second_deletes"];
-        var extra = secondDeletes == 0
-            ? "none"
-            : string.Create(CultureInfo.InvariantCulture, $"{secondDeletes:N0} second deletes ({counters["invalidator_second_delete_hits"]:N0} found the key)");
-        var waits = report.LeaseWaits == 0 ? "none" : string.Create(CultureInfo.InvariantCulture, $"{report.LeaseWaits:N0} lease waits");
-        var row = new RaceRow(race, defence, report.Elapsed, report.RowWrites, report.Populates, report.StaleKeys, report.CachedKeys, report.Rows, extra, waits,
-            report.PopulatesRefused);
+        var extra = new List<string>();
+        if (counters["invalidator_replica_deletes"] is var replicaDeletes and > 0)
+        {
+            extra.Add(string.Create(CultureInfo.InvariantCulture, $"{replicaDeletes:N0} replica deletes ({counters["invalidator_replica_delete_hits"]:N0} found the key)"));
+        }
+
+        if (counters["invalidator_second_deletes"] is var secondDeletes and > 0)
+        {
+            extra.Add(string.Create(CultureInfo.InvariantCulture, $"{secondDeletes:N0} second deletes ({counters["invalidator_second_delete_hits"]:N0} found the key)"));
+        }
+
+        var waits = new List<string>();
+        if (report.LeaseWaits > 0)
+        {
+            waits.Add(string.Create(CultureInfo.InvariantCulture, $"{report.LeaseWaits:N0} lease waits"));
+        }
+
+        if (counters["invalidator_replica_waits_expired"] is var expired and > 0)
+        {
+            waits.Add(string.Create(CultureInfo.InvariantCulture, $"{expired:N0} replica waits expired"));
+        }
+
+        // How long the last changes took to be acknowledged: a replica wait holds the acknowledgement until the replay.
+        waits.Add(string.Create(CultureInfo.InvariantCulture, $"catch-up {catchUp.TotalSeconds:0.0} s"));
+        var row = new RaceRow(race, defence, report.Elapsed, report.RowWrites, report.Populates, report.StaleKeys, report.CachedKeys, report.Rows,
+            extra.Count == 0 ? "none" : string.Join("; ", extra), string.Join("; ", waits), report.PopulatesRefused);
         rows.Add(row);
         Console.WriteLine($"race: {row}");
     }
