@@ -52,12 +52,12 @@ internal static class HarnessRaces
             ? new RaceSettings
             {
                 Rows = 2_000, Writers = 2, RowsPerWrite = 10, WritePause = TimeSpan.FromMilliseconds(2), Readers = 64,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(5),
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(4),
             }
             : new RaceSettings
             {
                 Rows = 20_000, Writers = 4, RowsPerWrite = 20, WritePause = TimeSpan.FromMilliseconds(2), Readers = 384,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(10), MaxDatabaseConnections = 48,
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(8), MaxDatabaseConnections = 48,
             };
         Console.WriteLine($"race: set-after-delete: {Describe(settings)}");
         for (var i = 0; i < SetAfterDeleteModes.Length; i++)
@@ -82,12 +82,12 @@ internal static class HarnessRaces
             ? new RaceSettings
             {
                 Rows = 1_000, Writers = 2, RowsPerWrite = 5, WritePause = TimeSpan.FromMilliseconds(5), Readers = 32,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(5),
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(4),
             }
             : new RaceSettings
             {
                 Rows = 5_000, Writers = 2, RowsPerWrite = 10, WritePause = TimeSpan.FromMilliseconds(5), Readers = 96,
-                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(8),
+                MaxPause = TimeSpan.FromMilliseconds(100), Duration = TimeSpan.FromSeconds(6),
             };
         Console.WriteLine($"race: replica lag: {Describe(settings)}; readers load from the standby");
         for (var i = 0; i < ReplicaModes.Length; i++)
