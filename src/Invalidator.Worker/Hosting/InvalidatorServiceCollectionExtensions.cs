@@ -3,7 +3,6 @@ using Invalidator.Core.Rules;
 using Invalidator.Worker.Consistency;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Events;
-using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
