@@ -23,6 +23,7 @@ internal sealed class InvalidatorMetrics :
     IEventListener<RegionSecondDeleted>,
     IEventListener<RegionReplicaDeleted>,
     IEventListener<RegionRetried>,
+    IEventListener<RegionReplicaAcksMissing>,
     IEventListener<DeadLetterWritten>,
     IEventListener<ReplicaWatched>,
     IEventListener<ReplicaWaitExpired>
@@ -46,6 +47,7 @@ internal sealed class InvalidatorMetrics :
         KeysDeleted = meter.CreateCounter<long>("invalidator_keys_deleted", description: "Keys sent to UNLINK/DEL, by region.");
         KeysFound = meter.CreateCounter<long>("invalidator_keys_found", description: "Deletes that removed a cached key, by region.");
         RegionRetries = meter.CreateCounter<long>("invalidator_region_retries", description: "Retried delete attempts, by region.");
+        RegionReplicaAcksMissing = meter.CreateCounter<long>("invalidator_region_replica_acks_missing", description: "Delete attempts whose WAIT got fewer replica acknowledgements than Invalidator:Regions:<name>:WaitReplicas (the attempt failed and was retried or dead-lettered), by region.");
         RegionDeleteSeconds = meter.CreateHistogram(
             "invalidator_region_delete_seconds",
             unit: "s",
@@ -81,6 +83,7 @@ internal sealed class InvalidatorMetrics :
             KeysDeleted.Add(0, tag);
             KeysFound.Add(0, tag);
             RegionRetries.Add(0, tag);
+            RegionReplicaAcksMissing.Add(0, tag);
             SecondDeletes.Add(0, tag);
             SecondDeleteHits.Add(0, tag);
             ReplicaDeletes.Add(0, tag);
@@ -104,6 +107,8 @@ internal sealed class InvalidatorMetrics :
     private Counter<long> KeysFound { get; }
 
     private Counter<long> RegionRetries { get; }
+
+    private Counter<long> RegionReplicaAcksMissing { get; }
 
     private Histogram<double> RegionDeleteSeconds { get; }
 
@@ -235,6 +240,8 @@ internal sealed class InvalidatorMetrics :
     }
 
     public void On(in RegionRetried e) => RegionRetries.Add(1, RegionTag(e.Region));
+
+    public void On(in RegionReplicaAcksMissing e) => RegionReplicaAcksMissing.Add(1, RegionTag(e.Region));
 
     public void On(in DeadLetterWritten e)
     {

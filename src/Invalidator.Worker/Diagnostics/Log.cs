@@ -224,6 +224,15 @@ internal static partial class Log
     [LoggerMessage(8102, LogLevel.Error, "Region {Region}: {Endpoint} says this connection is user '{Actual}', not '{User}' (Invalidator:Regions:{Region}:User): the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) ({Suppressed} more in the last minute)")]
     public static partial void RegionWrongIdentity(ILogger logger, string region, string endpoint, string actual, string user, long suppressed);
 
+    [LoggerMessage(8300, LogLevel.Error, "Read replica check failed: {Message}")]
+    public static partial void ReplicaCheckFailed(ILogger logger, string message);
+
+    [LoggerMessage(8301, LogLevel.Warning, "Read replica check: {Message} The worker starts: waits for it end at Invalidator:Consistency:ReplicaWaitMax (counted in invalidator_replica_waits_expired_total) until it answers")]
+    public static partial void ReplicaCheckUnreachable(ILogger logger, string message);
+
+    [LoggerMessage(8302, LogLevel.Information, "Read replicas checked: {Replicas} answer as standbys{Primary}")]
+    public static partial void ReplicaChecksPassed(ILogger logger, string replicas, string primary);
+
     [LoggerMessage(8320, LogLevel.Warning, "Read replica {Replica} does not answer: {Error}. Waits for it end at Invalidator:Consistency:ReplicaWaitMax")]
     public static partial void ReplicaUnreachable(ILogger logger, string replica, string error);
 

@@ -1,8 +1,8 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Events;
-using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -33,6 +33,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddInvalidatorDiagnostics()
             .AddInvalidatorHttp()
             .AddInvalidatorRules()
+            .AddInvalidatorReplicaChecks()
             .AddInvalidatorRegions()
             .AddInvalidatorDeadLetters()
             .AddInvalidatorKafkaSource()
@@ -131,6 +132,17 @@ internal static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<ILogger<RecordIntake>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<KeyRedaction>()));
+        return services;
+    }
+
+    /// <summary>
+    /// The read replicas' start-up checks (<see cref="ReplicaStartupChecks"/>), registered before the sources so that none
+    /// starts while a replica is misconfigured.
+    /// </summary>
+    public static IServiceCollection AddInvalidatorReplicaChecks(this IServiceCollection services)
+    {
+        services.TryAddSingleton<ReplicaStartupChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaStartupChecks>());
         return services;
     }
 
