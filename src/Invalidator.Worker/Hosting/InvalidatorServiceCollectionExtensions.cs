@@ -201,6 +201,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<SlotLagMonitor>(ChangeSourceKind.Postgres);
         return services;
     }
 
