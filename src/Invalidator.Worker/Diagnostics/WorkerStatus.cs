@@ -129,6 +129,11 @@ internal sealed class WorkerStatus :
     /// <summary>The batch's changes wait from now until its <see cref="BatchApplied"/>: per partition, since its oldest commit.</summary>
     public void On(in BatchSubmitted e)
     {
+        if (e.PositionOnly)
+        {
+            return;
+        }
+
         lock (_partitionsLock)
         {
             foreach (var submitted in e.Partitions)

@@ -10,13 +10,15 @@ namespace Invalidator.Worker.Events;
 internal readonly record struct BatchApplied(int Records, IReadOnlyList<DateTimeOffset> CommitTimes, IReadOnlyList<PartitionApplied> Partitions, DateTimeOffset At, long Batch = 0);
 
 /// <summary>
-/// A batch with records went to be applied (it may still wait for a free slot), at <paramref name="At"/>: until its
-/// <see cref="BatchApplied"/> (same <paramref name="Batch"/>) its changes wait, and the lag is the oldest one's age.
+/// A batch went to be applied (it may still wait for a free slot), at <paramref name="At"/>, numbered in read order.
+/// With records, its changes wait until its <see cref="BatchApplied"/> (same <paramref name="Batch"/>), and the lag is
+/// the oldest one's age. <paramref name="PositionOnly"/>: it only moves positions (a transaction's commit, the server's
+/// position while idle); it has nothing to apply and no <see cref="BatchApplied"/> follows.
 /// </summary>
-internal readonly record struct BatchSubmitted(long Batch, IReadOnlyList<PartitionSubmitted> Partitions, DateTimeOffset At);
+internal readonly record struct BatchSubmitted(long Batch, IReadOnlyList<PartitionSubmitted> Partitions, DateTimeOffset At, bool PositionOnly = false);
 
-/// <summary>A submitted batch's share of a partition: the commit time of its oldest record there, when known.</summary>
-internal readonly record struct PartitionSubmitted(SourcePartition Partition, DateTimeOffset? FirstCommitTime);
+/// <summary>A submitted batch's share of a partition: the commit time of its oldest record there (when known), and the position it reaches.</summary>
+internal readonly record struct PartitionSubmitted(SourcePartition Partition, DateTimeOffset? FirstCommitTime, long NextPosition = 0);
 
 /// <summary>Where an applied batch got to in one partition: the next position, and its newest record's commit time when known.</summary>
 internal readonly record struct PartitionApplied(SourcePartition Partition, long NextPosition, DateTimeOffset? LastCommitTime);

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Diagnostics;
@@ -202,6 +203,10 @@ internal static class InvalidatorServiceCollectionExtensions
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
         services.AddSourceBound<SlotLagMonitor>(ChangeSourceKind.Postgres);
+        // Read-your-writes: the applied position, tracked from the pipeline's events and published in every region.
+        services.TryAddSingleton<AppliedPositions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, AppliedPositions>(sp => sp.GetRequiredService<AppliedPositions>()));
+        services.AddSourceBound<AppliedPositionWriter>(ChangeSourceKind.Postgres);
         return services;
     }
 

@@ -212,12 +212,11 @@ internal sealed class SourceRunner : IDisposable
         }
 
         Open.Cut(_pipeline.NewBatch());
-        if (!batch.IsPositionOnly)
-        {
-            // Its changes wait from now (the lag is the oldest one's age) until its BatchApplied, even while it waits for a slot.
-            batch.Sequence = Interlocked.Increment(ref _batchNumbers);
-            _events?.Publish(new BatchSubmitted(batch.Sequence, [.. batch.Progress.Select(p => new PartitionSubmitted(p.Key, p.FirstCommitTime))], _time.GetUtcNow()));
-        }
+        // Numbered in read order. Its changes wait from now (the lag is the oldest one's age) until its BatchApplied,
+        // even while it waits for a slot; the applied position (direct mode) passes a position-only batch at once.
+        batch.Sequence = Interlocked.Increment(ref _batchNumbers);
+        _events?.Publish(new BatchSubmitted(
+            batch.Sequence, [.. batch.Progress.Select(p => new PartitionSubmitted(p.Key, p.FirstCommitTime, p.NextPosition))], _time.GetUtcNow(), batch.IsPositionOnly));
 
         await _pipeline.SubmitAsync(batch, _waiting, cancellationToken).ConfigureAwait(false);
     }
