@@ -159,7 +159,11 @@ internal sealed class InvalidatorMetrics :
             "invalidator_lag_seconds",
             () => status.Partitions().Where(p => p.LagSeconds is not null).Select(p => new Measurement<double>(p.LagSeconds!.Value, PartitionTags(p))).ToList(),
             unit: "s",
-            description: "Now minus the database commit time of the partition's last applied record.");
+            description: "Age (now minus the database commit time) of the partition's oldest change not applied yet; 0 when nothing waits. Direct mode: topic postgres, partition 0.");
+        _meter.CreateObservableGauge(
+            "invalidator_slot_lag_bytes",
+            () => status.Slot is { LagBytes: { } bytes } slot ? [new Measurement<long>(bytes, new KeyValuePair<string, object?>("slot", slot.Name))] : Array.Empty<Measurement<long>>(),
+            description: "Direct mode: WAL the server has written past the replication slot's confirmed position (pg_wal_lsn_diff of pg_current_wal_lsn() and confirmed_flush_lsn), as last polled.");
         _meter.CreateObservableGauge(
             "invalidator_region_circuit_open",
             () => status.Regions().Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, RegionTag(r.Name))).ToList(),

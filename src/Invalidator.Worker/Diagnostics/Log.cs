@@ -218,6 +218,18 @@ internal static partial class Log
     [LoggerMessage(8062, LogLevel.Information, "The status page and /status.json are off (Invalidator:Http:StatusUrls is empty)")]
     public static partial void StatusPageOff(ILogger logger);
 
+    [LoggerMessage(8340, LogLevel.Warning, "Cannot read replication slot {Slot}'s lag (invalidator_slot_lag_bytes): {Reason}. Said once until it can again")]
+    public static partial void SlotLagUnreadable(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(8341, LogLevel.Information, "Replication slot {Slot}'s lag can be read again: {Bytes} bytes")]
+    public static partial void SlotLagReadable(ILogger logger, string slot, long bytes);
+
+    [LoggerMessage(8342, LogLevel.Warning, "Region {Region}: cannot publish the applied position {Key}: {Reason}. Readers that wait for it bypass the cache there until it is written; tried again every second, said once until it works")]
+    public static partial void AppliedPositionWriteFailed(ILogger logger, string region, string key, string reason);
+
+    [LoggerMessage(8343, LogLevel.Information, "Region {Region}: the applied position is published again ({Lsn})")]
+    public static partial void AppliedPositionWritten(ILogger logger, string region, string lsn);
+
     [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
 

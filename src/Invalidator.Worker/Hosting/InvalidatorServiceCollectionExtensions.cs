@@ -217,6 +217,11 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<SlotLagMonitor>(ChangeSourceKind.Postgres);
+        // Read-your-writes: the applied position, tracked from the pipeline's events and published in every region.
+        services.TryAddSingleton<AppliedPositions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, AppliedPositions>(sp => sp.GetRequiredService<AppliedPositions>()));
+        services.AddSourceBound<AppliedPositionWriter>(ChangeSourceKind.Postgres);
         return services;
     }
 

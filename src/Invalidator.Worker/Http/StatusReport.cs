@@ -89,6 +89,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
         {
             SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
             Replicas = status.Replicas(),
+            Slot = status.Slot,
         };
     }
 
@@ -236,6 +237,9 @@ internal sealed record StatusSnapshot(
 
     /// <summary>The read replicas the worker waits for (<c>Invalidator:Consistency:ReadReplicas</c>), each with its replay lag.</summary>
     public IReadOnlyList<ReplicaView> Replicas { get; init; } = [];
+
+    /// <summary>Direct mode: the replication slot's lag in bytes as last polled (null in Kafka mode).</summary>
+    public SlotView? Slot { get; init; }
 }
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
