@@ -262,4 +262,17 @@ internal static partial class Log
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
+
+    // 8350-8369: the freshness probe.
+    [LoggerMessage(8350, LogLevel.Warning, "Canary {Canary} lost in region {Region}: {Reason}")]
+    public static partial void CanaryLost(ILogger logger, string canary, string region, string reason);
+
+    [LoggerMessage(8351, LogLevel.Error, "The freshness probe cannot start: {Problem}")]
+    public static partial void ProbeNotReady(ILogger logger, string problem);
+
+    [LoggerMessage(8352, LogLevel.Information, "Freshness probe started as worker {Worker}: a canary in {Regions} region(s) every {Interval}, table {Table}, objective {Objective}, deadline {Deadline}")]
+    public static partial void ProbeStarted(ILogger logger, string worker, int regions, TimeSpan interval, string table, TimeSpan objective, TimeSpan deadline);
+
+    [LoggerMessage(8353, LogLevel.Warning, "A freshness probe round failed")]
+    public static partial void ProbeRoundFailed(ILogger logger, Exception exception);
 }
