@@ -17,8 +17,14 @@ internal static class BenchmarkCommand
     {
         if (args is ["worker-child", var directory])
         {
-            // The memory benchmark's worker process (see MemoryBenchmark).
-            return await MemoryBenchmark.RunChildAsync(directory).ConfigureAwait(false);
+            // The drain's and the memory benchmark's worker process (see ChildProcesses).
+            return await ChildProcesses.RunWorkerChildAsync(directory).ConfigureAwait(false);
+        }
+
+        if (args is ["consume-child", var consumeDirectory])
+        {
+            // The drain's baseline consumers (see ChildProcesses).
+            return await ChildProcesses.RunConsumeChildAsync(consumeDirectory).ConfigureAwait(false);
         }
 
         var quick = false;
