@@ -11,7 +11,7 @@ namespace Invalidator.Benchmarks;
 internal static class BenchmarkCommand
 {
     private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
-        "[--only micro,drain,latency,memory,direct] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
+        "[--only micro,drain,latency,memory,direct,first] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {

@@ -24,10 +24,23 @@ internal static class DrainBenchmark
         // whose first seconds of tiered JIT are inside, as for a worker restarted onto a backlog.
         var schemaless = scale.IsQuick ? 10_000 : 200_000;
         var withSchema = scale.IsQuick ? 5_000 : 100_000;
-        await RunCaseAsync(report, kafka, regions, "3 keys, schemaless", DrainMix.ThreeKeys, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "3 keys, with schema", DrainMix.ThreeKeys, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "mixed, schemaless", DrainMix.Mixed, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "mixed, with schema", DrainMix.Mixed, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
+        (string Label, DrainMix Mix, bool Schema, int Count)[] cases =
+        [
+            ("3 keys, schemaless", DrainMix.ThreeKeys, false, schemaless),
+            ("3 keys, with schema", DrainMix.ThreeKeys, true, withSchema),
+            ("mixed, schemaless", DrainMix.Mixed, false, schemaless),
+            ("mixed, with schema", DrainMix.Mixed, true, withSchema),
+        ];
+        // INVALIDATOR_BENCH_DRAIN_CASES=1,3 runs only those cases (1-based), e.g. while profiling one of them.
+        var only = (Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_DRAIN_CASES") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        for (var i = 0; i < cases.Length; i++)
+        {
+            if (only.Count == 0 || only.Contains((i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                var (label, mix, schema, count) = cases[i];
+                await RunCaseAsync(report, kafka, regions, label, mix, schema, count, scale, overrides).ConfigureAwait(false);
+            }
+        }
     }
 
     private static async Task RunCaseAsync(
@@ -39,7 +52,8 @@ internal static class DrainBenchmark
         var records = Enumerable.Range(0, count).Select(i => DrainRecords.Create(i, mix, withSchema)).ToArray();
         var topics = CreateTopics(kafka, run, records, out var partitions);
         var prefix = $"{run}:";
-        var admins = await Task.WhenAll(servers.Select(s => ConnectionMultiplexer.ConnectAsync(s.ConnectionString))).ConfigureAwait(false);
+        // A long timeout: populating sends hundreds of MSETs at once, which a machine under load (other sessions) may take seconds to answer.
+        var admins = await Task.WhenAll(servers.Select(s => ConnectionMultiplexer.ConnectAsync(s.ConnectionString + ",asyncTimeout=120000,syncTimeout=120000"))).ConfigureAwait(false);
         try
         {
             var (distinctKeys, tags) = await PopulateAsync(admins, prefix, records).ConfigureAwait(false);
