@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Events;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -143,6 +144,9 @@ internal static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton<BatchApplier>();
+        // The read replicas' wait (off without Invalidator:Consistency:ReadReplicas); polled from the start.
+        services.TryAddSingleton<ReplicaWait>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaWait>());
         return services;
     }
 
