@@ -11,14 +11,20 @@ namespace Invalidator.Benchmarks;
 internal static class BenchmarkCommand
 {
     private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
-        "[--only micro,drain,latency,memory,direct] [--race set-after-delete,failover,replica] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
+        "[--only micro,drain,latency,memory,direct,first] [--race set-after-delete,failover,replica] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         if (args is ["worker-child", var directory])
         {
-            // The memory benchmark's worker process (see MemoryBenchmark).
-            return await MemoryBenchmark.RunChildAsync(directory).ConfigureAwait(false);
+            // The drain's and the memory benchmark's worker process (see ChildProcesses).
+            return await ChildProcesses.RunWorkerChildAsync(directory).ConfigureAwait(false);
+        }
+
+        if (args is ["consume-child", var consumeDirectory])
+        {
+            // The drain's baseline consumers (see ChildProcesses).
+            return await ChildProcesses.RunConsumeChildAsync(consumeDirectory).ConfigureAwait(false);
         }
 
         var quick = false;
