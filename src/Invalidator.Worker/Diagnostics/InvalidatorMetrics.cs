@@ -23,6 +23,7 @@ internal sealed class InvalidatorMetrics :
     IEventListener<RegionSecondDeleted>,
     IEventListener<RegionReplicaDeleted>,
     IEventListener<RegionRetried>,
+    IEventListener<RegionReplicaAcksMissing>,
     IEventListener<DeadLetterWritten>,
     IEventListener<ReplicaWatched>,
     IEventListener<ReplicaWaitExpired>,
@@ -48,6 +49,7 @@ internal sealed class InvalidatorMetrics :
         KeysDeleted = meter.CreateCounter<long>("invalidator_keys_deleted", description: "Keys sent to UNLINK/DEL, by region.");
         KeysFound = meter.CreateCounter<long>("invalidator_keys_found", description: "Deletes that removed a cached key, by region.");
         RegionRetries = meter.CreateCounter<long>("invalidator_region_retries", description: "Retried delete attempts, by region.");
+        RegionReplicaAcksMissing = meter.CreateCounter<long>("invalidator_region_replica_acks_missing", description: "Delete attempts whose WAIT got fewer replica acknowledgements than Invalidator:Regions:<name>:WaitReplicas (the attempt failed and was retried or dead-lettered), by region.");
         RegionDeleteSeconds = meter.CreateHistogram(
             "invalidator_region_delete_seconds",
             unit: "s",
@@ -92,6 +94,7 @@ internal sealed class InvalidatorMetrics :
             KeysDeleted.Add(0, tag);
             KeysFound.Add(0, tag);
             RegionRetries.Add(0, tag);
+            RegionReplicaAcksMissing.Add(0, tag);
             SecondDeletes.Add(0, tag);
             SecondDeleteHits.Add(0, tag);
             ReplicaDeletes.Add(0, tag);
@@ -115,6 +118,8 @@ internal sealed class InvalidatorMetrics :
     private Counter<long> KeysFound { get; }
 
     private Counter<long> RegionRetries { get; }
+
+    private Counter<long> RegionReplicaAcksMissing { get; }
 
     private Histogram<double> RegionDeleteSeconds { get; }
 
@@ -169,7 +174,11 @@ internal sealed class InvalidatorMetrics :
             "invalidator_lag_seconds",
             () => status.Partitions().Where(p => p.LagSeconds is not null).Select(p => new Measurement<double>(p.LagSeconds!.Value, PartitionTags(p))).ToList(),
             unit: "s",
-            description: "Now minus the database commit time of the partition's last applied record.");
+            description: "Age (now minus the database commit time) of the partition's oldest change not applied yet; 0 when nothing waits. Direct mode: topic postgres, partition 0.");
+        _meter.CreateObservableGauge(
+            "invalidator_slot_lag_bytes",
+            () => status.Slot is { LagBytes: { } bytes } slot ? [new Measurement<long>(bytes, new KeyValuePair<string, object?>("slot", slot.Name))] : Array.Empty<Measurement<long>>(),
+            description: "Direct mode: WAL the server has written past the replication slot's confirmed position (pg_wal_lsn_diff of pg_current_wal_lsn() and confirmed_flush_lsn), as last polled.");
         _meter.CreateObservableGauge(
             "invalidator_region_circuit_open",
             () => status.Regions().Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, RegionTag(r.Name))).ToList(),
@@ -280,6 +289,8 @@ internal sealed class InvalidatorMetrics :
     }
 
     public void On(in RegionRetried e) => RegionRetries.Add(1, RegionTag(e.Region));
+
+    public void On(in RegionReplicaAcksMissing e) => RegionReplicaAcksMissing.Add(1, RegionTag(e.Region));
 
     public void On(in DeadLetterWritten e)
     {

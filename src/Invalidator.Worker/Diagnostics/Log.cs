@@ -218,11 +218,32 @@ internal static partial class Log
     [LoggerMessage(8062, LogLevel.Information, "The status page and /status.json are off (Invalidator:Http:StatusUrls is empty)")]
     public static partial void StatusPageOff(ILogger logger);
 
+    [LoggerMessage(8340, LogLevel.Warning, "Cannot read replication slot {Slot}'s lag (invalidator_slot_lag_bytes): {Reason}. Said once until it can again")]
+    public static partial void SlotLagUnreadable(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(8341, LogLevel.Information, "Replication slot {Slot}'s lag can be read again: {Bytes} bytes")]
+    public static partial void SlotLagReadable(ILogger logger, string slot, long bytes);
+
+    [LoggerMessage(8342, LogLevel.Warning, "Region {Region}: cannot publish the applied position {Key}: {Reason}. Readers that wait for it bypass the cache there until it is written; tried again every second, said once until it works")]
+    public static partial void AppliedPositionWriteFailed(ILogger logger, string region, string key, string reason);
+
+    [LoggerMessage(8343, LogLevel.Information, "Region {Region}: the applied position is published again ({Lsn})")]
+    public static partial void AppliedPositionWritten(ILogger logger, string region, string lsn);
+
     [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
 
     [LoggerMessage(8102, LogLevel.Error, "Region {Region}: {Endpoint} says this connection is user '{Actual}', not '{User}' (Invalidator:Regions:{Region}:User): the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) ({Suppressed} more in the last minute)")]
     public static partial void RegionWrongIdentity(ILogger logger, string region, string endpoint, string actual, string user, long suppressed);
+
+    [LoggerMessage(8300, LogLevel.Error, "Read replica check failed: {Message}")]
+    public static partial void ReplicaCheckFailed(ILogger logger, string message);
+
+    [LoggerMessage(8301, LogLevel.Warning, "Read replica check: {Message} The worker starts: waits for it end at Invalidator:Consistency:ReplicaWaitMax (counted in invalidator_replica_waits_expired_total) until it answers")]
+    public static partial void ReplicaCheckUnreachable(ILogger logger, string message);
+
+    [LoggerMessage(8302, LogLevel.Information, "Read replicas checked: {Replicas} answer as standbys{Primary}")]
+    public static partial void ReplicaChecksPassed(ILogger logger, string replicas, string primary);
 
     [LoggerMessage(8320, LogLevel.Warning, "Read replica {Replica} does not answer: {Error}. Waits for it end at Invalidator:Consistency:ReplicaWaitMax")]
     public static partial void ReplicaUnreachable(ILogger logger, string replica, string error);

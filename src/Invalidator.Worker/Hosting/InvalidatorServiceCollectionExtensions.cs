@@ -1,8 +1,8 @@
 using System.Diagnostics.Metrics;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Events;
-using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Http;
 using Invalidator.Worker.Options;
@@ -33,6 +33,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddInvalidatorDiagnostics()
             .AddInvalidatorHttp()
             .AddInvalidatorRules()
+            .AddInvalidatorReplicaChecks()
             .AddInvalidatorRegions()
             .AddInvalidatorDeadLetters()
             .AddInvalidatorProbe()
@@ -135,6 +136,17 @@ internal static class InvalidatorServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// The read replicas' start-up checks (<see cref="ReplicaStartupChecks"/>), registered before the sources so that none
+    /// starts while a replica is misconfigured.
+    /// </summary>
+    public static IServiceCollection AddInvalidatorReplicaChecks(this IServiceCollection services)
+    {
+        services.TryAddSingleton<ReplicaStartupChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaStartupChecks>());
+        return services;
+    }
+
     public static IServiceCollection AddInvalidatorRegions(this IServiceCollection services)
     {
         services.TryAddSingleton(RedisErrorClassifier.Default);
@@ -214,6 +226,11 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<SlotLagMonitor>(ChangeSourceKind.Postgres);
+        // Read-your-writes: the applied position, tracked from the pipeline's events and published in every region.
+        services.TryAddSingleton<AppliedPositions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, AppliedPositions>(sp => sp.GetRequiredService<AppliedPositions>()));
+        services.AddSourceBound<AppliedPositionWriter>(ChangeSourceKind.Postgres);
         return services;
     }
 

@@ -89,6 +89,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
         {
             SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
             Replicas = status.Replicas(),
+            Slot = status.Slot,
             Freshness = status.Probe.Enabled || status.Freshness().Count > 0
                 ? new ProbeView(status.Probe.Enabled, status.Probe.Interval.TotalSeconds, status.Probe.Objective.TotalSeconds, status.Probe.Deadline.TotalSeconds, status.Freshness())
                 : null,
@@ -239,6 +240,9 @@ internal sealed record StatusSnapshot(
 
     /// <summary>The read replicas the worker waits for (<c>Invalidator:Consistency:ReadReplicas</c>), each with its replay lag.</summary>
     public IReadOnlyList<ReplicaView> Replicas { get; init; } = [];
+
+    /// <summary>Direct mode: the replication slot's lag in bytes as last polled (null in Kafka mode).</summary>
+    public SlotView? Slot { get; init; }
 
     /// <summary>The freshness probe (<c>Invalidator:Probe</c>) and each region's canaries; null when the worker does not probe.</summary>
     public ProbeView? Freshness { get; init; }
