@@ -23,6 +23,10 @@ public sealed class LeasedCache : IDisposable
     /// <summary>The name of the meter of the client's counters.</summary>
     public const string MeterName = "Invalidator.Client";
 
+    // WaitForAppliedAsync polls the applied position: often at first (it is usually there within milliseconds), then less.
+    private static readonly TimeSpan AppliedPollFirst = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan AppliedPollLast = TimeSpan.FromMilliseconds(20);
+
     private readonly IDatabase _database;
     private readonly string _prefix;
     private readonly TimeSpan _leaseTime;
@@ -30,6 +34,7 @@ public sealed class LeasedCache : IDisposable
     private readonly int _maxLeaseWaits;
     private readonly TimeProvider _time;
     private readonly LeasedCacheMetrics _metrics;
+    private readonly RedisKey _appliedKey;
 
     /// <param name="database">The Redis database (standalone or cluster) of the region this application reads.</param>
     /// <param name="options">Key prefix and lease timings; the defaults when null.</param>
@@ -47,6 +52,7 @@ public sealed class LeasedCache : IDisposable
         _maxLeaseWaits = options.MaxLeaseWaits;
         _time = timeProvider ?? TimeProvider.System;
         _metrics = new LeasedCacheMetrics(meterFactory);
+        _appliedKey = _prefix + AppliedPosition.KeyName;
     }
 
     /// <summary>The prefix put before every key and tag-set name.</summary>
@@ -62,22 +68,71 @@ public sealed class LeasedCache : IDisposable
     /// <param name="tags">Tags whose sets <c>tag:T</c> list the key, registered before the load.</param>
     /// <param name="cancellationToken">Cancels the waits, the Redis calls' awaiting and the loader.</param>
     /// <exception cref="ArgumentException">The key is empty or has a brace that forms no hash tag (see <see cref="LeaseProtocol.TryGetLeaseKey"/>).</exception>
+    public Task<string?> GetOrLoadAsync(
+        string key, Func<CancellationToken, Task<string?>> loader, TimeSpan ttl, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
+        GetOrLoadAsync(key, loader, ttl, tags, null, cancellationToken);
+
+    /// <summary>As the other string overload, with <paramref name="options"/> for this read (read-your-writes: <see cref="LeasedReadOptions.AfterLsn"/>).</summary>
+    /// <param name="key">The cache key, without the prefix; the names the worker's rules produce.</param>
+    /// <param name="loader">Reads the value from the source of truth.</param>
+    /// <param name="ttl">How long a stored value lives (the backstop for anything the protocol cannot see).</param>
+    /// <param name="tags">Tags whose sets <c>tag:T</c> list the key, registered before the load.</param>
+    /// <param name="options">How this read treats the cache; null: an ordinary read.</param>
+    /// <param name="cancellationToken">Cancels the waits, the Redis calls' awaiting and the loader.</param>
     public async Task<string?> GetOrLoadAsync(
-        string key, Func<CancellationToken, Task<string?>> loader, TimeSpan ttl, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+        string key, Func<CancellationToken, Task<string?>> loader, TimeSpan ttl, IEnumerable<string>? tags, LeasedReadOptions? options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(loader);
-        var value = await GetOrLoadCoreAsync(key, async ct => (RedisValue)await loader(ct).ConfigureAwait(false), ttl, tags, cancellationToken).ConfigureAwait(false);
+        var value = await GetOrLoadCoreAsync(key, async ct => (RedisValue)await loader(ct).ConfigureAwait(false), ttl, tags, options, cancellationToken).ConfigureAwait(false);
         return (string?)value;
     }
 
     /// <summary>As the string overload, for bytes. A null from the loader is returned and not cached.</summary>
     /// <inheritdoc cref="GetOrLoadAsync(string, Func{CancellationToken, Task{string}}, TimeSpan, IEnumerable{string}, CancellationToken)" path="/param"/>
+    public Task<byte[]?> GetOrLoadAsync(
+        string key, Func<CancellationToken, Task<byte[]?>> loader, TimeSpan ttl, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
+        GetOrLoadAsync(key, loader, ttl, tags, null, cancellationToken);
+
+    /// <summary>As the other bytes overload, with <paramref name="options"/> for this read (read-your-writes: <see cref="LeasedReadOptions.AfterLsn"/>).</summary>
+    /// <inheritdoc cref="GetOrLoadAsync(string, Func{CancellationToken, Task{string}}, TimeSpan, IEnumerable{string}, LeasedReadOptions, CancellationToken)" path="/param"/>
     public async Task<byte[]?> GetOrLoadAsync(
-        string key, Func<CancellationToken, Task<byte[]?>> loader, TimeSpan ttl, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+        string key, Func<CancellationToken, Task<byte[]?>> loader, TimeSpan ttl, IEnumerable<string>? tags, LeasedReadOptions? options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(loader);
-        var value = await GetOrLoadCoreAsync(key, async ct => (RedisValue)await loader(ct).ConfigureAwait(false), ttl, tags, cancellationToken).ConfigureAwait(false);
+        var value = await GetOrLoadCoreAsync(key, async ct => (RedisValue)await loader(ct).ConfigureAwait(false), ttl, tags, options, cancellationToken).ConfigureAwait(false);
         return (byte[]?)value;
+    }
+
+    /// <summary>
+    /// Waits until this region's applied position (<see cref="AppliedPosition.KeyName"/>, direct mode) is at or past
+    /// <paramref name="lsn"/>: true then, every change committed before it is invalidated here; false when
+    /// <paramref name="timeout"/> passed first (the worker is behind, stopped, or in Kafka mode, which publishes no position).
+    /// </summary>
+    /// <param name="lsn">The writer's LSN, <c>SELECT pg_current_wal_lsn()</c> after its commit (<c>16/B374D848</c>).</param>
+    /// <param name="timeout">How long to wait at most.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="ArgumentException"><paramref name="lsn"/> is not an LSN in Postgres' text form.</exception>
+    public async Task<bool> WaitForAppliedAsync(string lsn, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var target = AppliedPosition.Parse(lsn, nameof(lsn));
+        var started = _time.GetTimestamp();
+        var pause = AppliedPollFirst;
+        while (true)
+        {
+            if (await IsAppliedAsync(target, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+
+            var left = timeout - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            await Task.Delay(pause < left ? pause : left, _time, cancellationToken).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, AppliedPollLast.Ticks));
+        }
     }
 
     /// <summary>
@@ -96,7 +151,27 @@ public sealed class LeasedCache : IDisposable
     {
         ArgumentNullException.ThrowIfNull(jsonTypeInfo);
         return GetOrLoadJsonCoreAsync(
-            key, loader, ttl, tags,
+            key, loader, ttl, tags, null,
+            value => JsonSerializer.SerializeToUtf8Bytes(value, jsonTypeInfo),
+            bytes => JsonSerializer.Deserialize(bytes, jsonTypeInfo),
+            cancellationToken);
+    }
+
+    /// <summary>As the other <see cref="JsonTypeInfo{T}"/> overload, with <paramref name="options"/> for this read (read-your-writes: <see cref="LeasedReadOptions.AfterLsn"/>).</summary>
+    /// <param name="key">The cache key, without the prefix.</param>
+    /// <param name="loader">Reads the value from the source of truth.</param>
+    /// <param name="ttl">How long a stored value lives.</param>
+    /// <param name="jsonTypeInfo">The type's JSON metadata, e.g. from a <c>JsonSerializerContext</c>.</param>
+    /// <param name="tags">Tags whose sets list the key, registered before the load.</param>
+    /// <param name="options">How this read treats the cache; null: an ordinary read.</param>
+    /// <param name="cancellationToken">Cancels the waits, the Redis calls' awaiting and the loader.</param>
+    public Task<T?> GetOrLoadJsonAsync<T>(
+        string key, Func<CancellationToken, Task<T?>> loader, TimeSpan ttl, JsonTypeInfo<T> jsonTypeInfo,
+        IEnumerable<string>? tags, LeasedReadOptions? options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jsonTypeInfo);
+        return GetOrLoadJsonCoreAsync(
+            key, loader, ttl, tags, options,
             value => JsonSerializer.SerializeToUtf8Bytes(value, jsonTypeInfo),
             bytes => JsonSerializer.Deserialize(bytes, jsonTypeInfo),
             cancellationToken);
@@ -115,7 +190,7 @@ public sealed class LeasedCache : IDisposable
         string key, Func<CancellationToken, Task<T?>> loader, TimeSpan ttl,
         IEnumerable<string>? tags = null, JsonSerializerOptions? jsonOptions = null, CancellationToken cancellationToken = default) =>
         GetOrLoadJsonCoreAsync(
-            key, loader, ttl, tags,
+            key, loader, ttl, tags, null,
             value => JsonSerializer.SerializeToUtf8Bytes(value, jsonOptions),
             bytes => JsonSerializer.Deserialize<T>(bytes, jsonOptions),
             cancellationToken);
@@ -124,7 +199,7 @@ public sealed class LeasedCache : IDisposable
     public void Dispose() => _metrics.Dispose();
 
     private async Task<T?> GetOrLoadJsonCoreAsync<T>(
-        string key, Func<CancellationToken, Task<T?>> loader, TimeSpan ttl, IEnumerable<string>? tags,
+        string key, Func<CancellationToken, Task<T?>> loader, TimeSpan ttl, IEnumerable<string>? tags, LeasedReadOptions? options,
         Func<T, byte[]> serialize, Func<byte[], T?> deserialize, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(loader);
@@ -141,12 +216,13 @@ public sealed class LeasedCache : IDisposable
             },
             ttl,
             tags,
+            options,
             cancellationToken).ConfigureAwait(false);
         return loaded ? value : raw.IsNull ? default : deserialize((byte[])raw!);
     }
 
     private async Task<RedisValue> GetOrLoadCoreAsync(
-        string key, Func<CancellationToken, Task<RedisValue>> load, TimeSpan ttl, IEnumerable<string>? tags, CancellationToken cancellationToken)
+        string key, Func<CancellationToken, Task<RedisValue>> load, TimeSpan ttl, IEnumerable<string>? tags, LeasedReadOptions? options, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         if (ttl < TimeSpan.FromMilliseconds(1))
@@ -163,6 +239,15 @@ public sealed class LeasedCache : IDisposable
 
         RedisKey cacheKey = _prefix + key;
         RedisKey leaseKey = LeaseProtocol.LeaseKey(_prefix + key);
+        var after = options?.AfterLsn is { } lsn ? AppliedPosition.Parse(lsn, nameof(options)) : (ulong?)null;
+
+        // The applied position is read before the key (never together: in a cluster they live on different nodes): once
+        // it is seen at or past the writer's LSN, the worker's deletes for that write ran before this read of the key.
+        if (after is { } written && !await IsAppliedAsync(written, cancellationToken).ConfigureAwait(false))
+        {
+            _metrics.ReadsBypassed.Add(1);
+            return await load(cancellationToken).ConfigureAwait(false);
+        }
 
         var cached = await _database.StringGetAsync(cacheKey).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (!cached.IsNull)
@@ -234,6 +319,13 @@ public sealed class LeasedCache : IDisposable
             [token, value, (long)Math.Ceiling(ttl.TotalMilliseconds)]).WaitAsync(cancellationToken).ConfigureAwait(false);
         (((long)stored == 1) ? _metrics.PopulatesStored : _metrics.PopulatesRefused).Add(1);
         return value;
+    }
+
+    /// <summary>Whether this region's applied position is at or past <paramref name="lsn"/> (an absent or unreadable one is not).</summary>
+    private async Task<bool> IsAppliedAsync(ulong lsn, CancellationToken cancellationToken)
+    {
+        var applied = await _database.StringGetAsync(_appliedKey).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return AppliedPosition.TryParse((string?)applied, out var position) && position >= lsn;
     }
 
     /// <summary>Ends the reader's own lease early so waiting readers need not wait for it to expire; best effort.</summary>

@@ -22,6 +22,8 @@ internal sealed class LeasedCacheMetrics : IDisposable
             description: "Pauses taken because another reader held the key's lease.");
         LoadsWithoutPopulate = meter.CreateCounter<long>("invalidator_client_loads_without_populate",
             description: "Loads done without populating, after the bounded lease waits ran out.");
+        ReadsBypassed = meter.CreateCounter<long>("invalidator_client_reads_bypassed",
+            description: "Reads with LeasedReadOptions.AfterLsn that loaded from the database without the cache: the region had not applied that position yet.");
     }
 
     public Counter<long> PopulatesStored { get; }
@@ -31,6 +33,8 @@ internal sealed class LeasedCacheMetrics : IDisposable
     public Counter<long> LeaseWaits { get; }
 
     public Counter<long> LoadsWithoutPopulate { get; }
+
+    public Counter<long> ReadsBypassed { get; }
 
     public void Dispose() => _ownedMeter?.Dispose();
 }

@@ -42,22 +42,33 @@ internal static class RulesCommand
             Description = "With --database: a JSON configuration file to use instead of appsettings.json, whose read replicas " +
                 "(Invalidator:Consistency:ReadReplicas) and, in Kafka mode with replica waits, primary (Invalidator:Consistency:Primary) are checked too.",
         };
+        var probeTable = new Option<string>("--probe-table")
+        {
+            Description = "The canary table whose rule is built in (Invalidator:Probe:Table).",
+            DefaultValueFactory = _ => CanaryRule.DefaultTable,
+        };
         var check = new Command("check", "Check a rules file: exit 0 with a summary, or non-zero with file:line:column and how to fix each error.")
         {
-            file, database, passwordFile, publication, slot, maxBytes, config,
+            file, database, passwordFile, publication, slot, maxBytes, config, probeTable,
         };
         check.SetAction(async (parse, cancellationToken) =>
         {
             var path = parse.GetValue(file)!.FullName;
             try
             {
-                var loaded = LoadedRules.Load(path, DateTimeOffset.UtcNow, new RulesLimits { MaxBytes = Math.Max(1, parse.GetValue(maxBytes)) });
+                var loaded = LoadedRules.Load(
+                    path, DateTimeOffset.UtcNow, new RulesLimits { MaxBytes = Math.Max(1, parse.GetValue(maxBytes)) }, canaryTable: parse.GetValue(probeTable));
                 var rules = loaded.Rules;
-                var keys = rules.Tables.Values.Sum(t => t.Keys.Count);
-                var tags = rules.Tables.Values.Sum(t => t.Tags.Count);
-                var shadow = rules.Tables.Values.Count(t => t.Shadow);
-                output.WriteLine($"{path}: OK, {rules.Tables.Count} tables, {keys} key templates, {tags} tag templates" +
+                var own = rules.Tables.Values.Where(t => !t.BuiltIn).ToList();
+                var keys = own.Sum(t => t.Keys.Count);
+                var tags = own.Sum(t => t.Tags.Count);
+                var shadow = own.Count(t => t.Shadow);
+                output.WriteLine($"{path}: OK, {own.Count} tables, {keys} key templates, {tags} tag templates" +
                     (shadow > 0 ? $", {shadow} in shadow" : "") + $" (version {loaded.Version})");
+                foreach (var builtIn in rules.Tables.Values.Where(t => t.BuiltIn))
+                {
+                    output.WriteLine($"built in: {builtIn.Table} keys [\"{string.Join("\", \"", builtIn.Keys.Select(k => k.Text))}\"] (the freshness probe's canaries, Invalidator:Probe:Table)");
+                }
                 if (parse.GetValue(database) is not { } connectionString)
                 {
                     return 0;

@@ -26,13 +26,15 @@ internal sealed class InvalidatorMetrics :
     IEventListener<RegionReplicaAcksMissing>,
     IEventListener<DeadLetterWritten>,
     IEventListener<ReplicaWatched>,
-    IEventListener<ReplicaWaitExpired>
+    IEventListener<ReplicaWaitExpired>,
+    IEventListener<CanaryMeasured>
 {
     public const string MeterName = "Invalidator";
 
     // Explicit buckets: the exporter's defaults are milliseconds-shaped (0..10000), useless for seconds.
     private static readonly double[] DeleteSecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
     private static readonly double[] EndToEndSecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+    private static readonly double[] FreshnessSecondsBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
     private static readonly int[] BatchSizeBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000];
 
     private readonly Meter _meter;
@@ -76,6 +78,15 @@ internal sealed class InvalidatorMetrics :
             unit: "s",
             description: "Database commit time to the moment every region acknowledged the delete.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EndToEndSecondsBuckets });
+
+        FreshnessSeconds = meter.CreateHistogram(
+            "invalidator_freshness_seconds",
+            unit: "s",
+            description: "Freshness probe: a canary row's commit to its canary being gone, by region.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = FreshnessSecondsBuckets });
+        FreshnessProbes = meter.CreateCounter<long>(
+            "invalidator_freshness_probes",
+            description: "Freshness probe canaries by region and result: ok (gone within Invalidator:Probe:Objective), late, or lost (not gone by Invalidator:Probe:Deadline).");
 
         foreach (var region in regions ?? [])
         {
@@ -136,6 +147,10 @@ internal sealed class InvalidatorMetrics :
 
     private Counter<long> RulesReloads { get; }
 
+    private Histogram<double> FreshnessSeconds { get; }
+
+    private Counter<long> FreshnessProbes { get; }
+
     private Counter<long> ShadowRecords { get; }
 
     private Counter<long> ShadowKeys { get; }
@@ -159,7 +174,11 @@ internal sealed class InvalidatorMetrics :
             "invalidator_lag_seconds",
             () => status.Partitions().Where(p => p.LagSeconds is not null).Select(p => new Measurement<double>(p.LagSeconds!.Value, PartitionTags(p))).ToList(),
             unit: "s",
-            description: "Now minus the database commit time of the partition's last applied record.");
+            description: "Age (now minus the database commit time) of the partition's oldest change not applied yet; 0 when nothing waits. Direct mode: topic postgres, partition 0.");
+        _meter.CreateObservableGauge(
+            "invalidator_slot_lag_bytes",
+            () => status.Slot is { LagBytes: { } bytes } slot ? [new Measurement<long>(bytes, new KeyValuePair<string, object?>("slot", slot.Name))] : Array.Empty<Measurement<long>>(),
+            description: "Direct mode: WAL the server has written past the replication slot's confirmed position (pg_wal_lsn_diff of pg_current_wal_lsn() and confirmed_flush_lsn), as last polled.");
         _meter.CreateObservableGauge(
             "invalidator_region_circuit_open",
             () => status.Regions().Select(r => new Measurement<int>(r.Circuit == CircuitState.Closed ? 0 : 1, RegionTag(r.Name))).ToList(),
@@ -231,6 +250,36 @@ internal sealed class InvalidatorMetrics :
         SecondDeletes.Add(e.KeysDeleted, region);
         SecondDeleteHits.Add(e.KeysFound, region);
     }
+
+    /// <summary>The probe's series from 0 for each region and result, so increase() sees the first late or lost canary. Called when the probe starts.</summary>
+    public void ObserveProbe(IEnumerable<string> regions)
+    {
+        foreach (var region in regions)
+        {
+            foreach (var result in new[] { CanaryResult.Ok, CanaryResult.Late, CanaryResult.Lost })
+            {
+                FreshnessProbes.Add(0, RegionTag(region), ResultTag(result));
+            }
+        }
+    }
+
+    public void On(in CanaryMeasured e)
+    {
+        var region = RegionTag(e.Region);
+        if (e.Freshness is { } freshness)
+        {
+            FreshnessSeconds.Record(freshness.TotalSeconds, region);
+        }
+
+        FreshnessProbes.Add(1, region, ResultTag(e.Result));
+    }
+
+    private static KeyValuePair<string, object?> ResultTag(CanaryResult result) => new("result", result switch
+    {
+        CanaryResult.Ok => "ok",
+        CanaryResult.Late => "late",
+        _ => "lost",
+    });
 
     public void On(in RegionReplicaDeleted e)
     {

@@ -218,6 +218,18 @@ internal static partial class Log
     [LoggerMessage(8062, LogLevel.Information, "The status page and /status.json are off (Invalidator:Http:StatusUrls is empty)")]
     public static partial void StatusPageOff(ILogger logger);
 
+    [LoggerMessage(8340, LogLevel.Warning, "Cannot read replication slot {Slot}'s lag (invalidator_slot_lag_bytes): {Reason}. Said once until it can again")]
+    public static partial void SlotLagUnreadable(ILogger logger, string slot, string reason);
+
+    [LoggerMessage(8341, LogLevel.Information, "Replication slot {Slot}'s lag can be read again: {Bytes} bytes")]
+    public static partial void SlotLagReadable(ILogger logger, string slot, long bytes);
+
+    [LoggerMessage(8342, LogLevel.Warning, "Region {Region}: cannot publish the applied position {Key}: {Reason}. Readers that wait for it bypass the cache there until it is written; tried again every second, said once until it works")]
+    public static partial void AppliedPositionWriteFailed(ILogger logger, string region, string key, string reason);
+
+    [LoggerMessage(8343, LogLevel.Information, "Region {Region}: the applied position is published again ({Lsn})")]
+    public static partial void AppliedPositionWritten(ILogger logger, string region, string lsn);
+
     [LoggerMessage(8101, LogLevel.Error, "Region {Region}: refused the server's TLS certificate: {Reason}. Check Invalidator:Regions:{Region}:TlsCaFile ({Suppressed} more in the last minute)")]
     public static partial void RegionCertificateRejected(ILogger logger, string region, string reason, long suppressed);
 
@@ -250,4 +262,17 @@ internal static partial class Log
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
+
+    // 8350-8369: the freshness probe.
+    [LoggerMessage(8350, LogLevel.Warning, "Canary {Canary} lost in region {Region}: {Reason}")]
+    public static partial void CanaryLost(ILogger logger, string canary, string region, string reason);
+
+    [LoggerMessage(8351, LogLevel.Error, "The freshness probe cannot start: {Problem}")]
+    public static partial void ProbeNotReady(ILogger logger, string problem);
+
+    [LoggerMessage(8352, LogLevel.Information, "Freshness probe started as worker {Worker}: a canary in {Regions} region(s) every {Interval}, table {Table}, objective {Objective}, deadline {Deadline}")]
+    public static partial void ProbeStarted(ILogger logger, string worker, int regions, TimeSpan interval, string table, TimeSpan objective, TimeSpan deadline);
+
+    [LoggerMessage(8353, LogLevel.Warning, "A freshness probe round failed")]
+    public static partial void ProbeRoundFailed(ILogger logger, Exception exception);
 }

@@ -19,6 +19,8 @@ internal sealed class WorkerStatus :
     IEventListener<SourceConnected>,
     IEventListener<SourceDisconnected>,
     IEventListener<ConsumerStatisticsReported>,
+    IEventListener<SlotLagPolled>,
+    IEventListener<BatchSubmitted>,
     IEventListener<BatchApplied>,
     IEventListener<RegionApplied>,
     IEventListener<RegionSecondDeleted>,
@@ -36,9 +38,13 @@ internal sealed class WorkerStatus :
     IEventListener<SuspectDefaultIdentitySeen>,
     IEventListener<ReplicaWatched>,
     IEventListener<ReplicaPolled>,
-    IEventListener<ReplicaWaitExpired>
+    IEventListener<ReplicaWaitExpired>,
+    IEventListener<CanaryMeasured>
 {
     private const int RecentDeadLetters = 20;
+
+    /// <summary>The direct source's name (its one partition is the slot's stream).</summary>
+    private const string SlotSource = "postgres";
 
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, LoopState> _loops = new(StringComparer.Ordinal);
@@ -49,11 +55,13 @@ internal sealed class WorkerStatus :
     private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SuspectIdentityState> _suspectIdentity = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ReplicaState> _replicas = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FreshnessWindow> _freshness = new(StringComparer.OrdinalIgnoreCase);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
     private readonly LatencyWindow _endToEnd = new();
     private volatile Statistics? _statistics;
+    private volatile SlotView? _slot;
     private long _recordsApplied;
     private long _batchesApplied;
     private long _deadLetterTotal;
@@ -68,6 +76,7 @@ internal sealed class WorkerStatus :
         StartedAt = time.GetUtcNow();
         SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
         MaxRedriveAge = options.Value.DeadLetter.MaxRedriveAge;
+        Probe = options.Value.Probe;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionStatus(region, time);
@@ -75,6 +84,20 @@ internal sealed class WorkerStatus :
     }
 
     public DateTimeOffset StartedAt { get; }
+
+    /// <summary><c>Invalidator:Probe</c>: whether the worker probes, and its objective.</summary>
+    public ProbeOptions Probe { get; }
+
+    // ---- The freshness probe ----
+
+    public void On(in CanaryMeasured e) => _freshness.GetOrAdd(e.Region, static r => new FreshnessWindow(r)).Add(in e);
+
+    /// <summary>Each region's canaries of the last 15 minutes, by region name.</summary>
+    public IReadOnlyList<FreshnessView> Freshness()
+    {
+        var now = _time.GetUtcNow();
+        return [.. _freshness.Values.Select(w => w.Summarize(now)).OrderBy(v => v.Region, StringComparer.Ordinal)];
+    }
 
     /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
     public TimeSpan SecondDeleteDelay { get; }
@@ -117,9 +140,33 @@ internal sealed class WorkerStatus :
     // Only the string is kept (the handler runs inside Consume()); it is parsed when read.
     public void On(in ConsumerStatisticsReported e) => _statistics = new Statistics(e.Json, _time.GetUtcNow());
 
-    // ---- Applied batches ----
+    public void On(in SlotLagPolled e) => _slot = new SlotView(e.Slot, e.Bytes, _time.GetUtcNow(), e.Error);
 
-    /// <summary>End-to-end latency, per-partition positions and commit times, throughput.</summary>
+    // ---- Submitted and applied batches ----
+
+    /// <summary>The batch's changes wait from now until its <see cref="BatchApplied"/>: per partition, since its oldest commit.</summary>
+    public void On(in BatchSubmitted e)
+    {
+        if (e.PositionOnly)
+        {
+            return;
+        }
+
+        lock (_partitionsLock)
+        {
+            foreach (var submitted in e.Partitions)
+            {
+                if (!_partitions.TryGetValue(submitted.Partition, out var state))
+                {
+                    _partitions[submitted.Partition] = state = new PartitionState();
+                }
+
+                state.Unapplied[e.Batch] = submitted.FirstCommitTime ?? e.At;
+            }
+        }
+    }
+
+    /// <summary>End-to-end latency, per-partition positions and commit times, throughput; the batch's changes no longer wait.</summary>
     public void On(in BatchApplied e)
     {
         if (e.CommitTimes.Count > 0)
@@ -147,6 +194,7 @@ internal sealed class WorkerStatus :
                 state.NextPosition = Math.Max(state.NextPosition ?? long.MinValue, progress.NextPosition);
                 state.LastCommitTime = progress.LastCommitTime ?? state.LastCommitTime;
                 state.LastAppliedAt = e.At;
+                state.Unapplied.Remove(e.Batch);
             }
         }
 
@@ -258,26 +306,43 @@ internal sealed class WorkerStatus :
     internal IReadOnlyList<(string Source, string? DisconnectedReason)> ConnectedSources() =>
         _connectedSources.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => (s.Key, s.Value)).ToList();
 
-    /// <summary>The owned partitions (librdkafka keeps reporting revoked ones for a while: those are left out).</summary>
+    /// <summary>
+    /// The owned partitions (librdkafka keeps reporting revoked ones for a while: those are left out), each with its lag:
+    /// messages (Kafka), seconds (<see cref="SourceLag"/>: 0 when nothing waits), and for the direct source the slot's bytes.
+    /// </summary>
     internal IReadOnlyList<PartitionView> Partitions()
     {
         var now = _time.GetUtcNow();
+        var statistics = _statistics;
         var offsets = ParsedStatistics();
+        var slot = _slot;
         lock (_partitionsLock)
         {
             return _partitions
                 .OrderBy(p => p.Key.Source, StringComparer.Ordinal)
                 .ThenBy(p => p.Key.Partition)
-                .Select(p => new PartitionView(
-                    p.Key.Source,
-                    p.Key.Partition,
-                    offsets?.GetValueOrDefault((p.Key.Source, p.Key.Partition)).LagMessages,
-                    p.Value.LastCommitTime is { } committed ? Math.Max(0, (now - committed).TotalSeconds) : null,
-                    p.Value.NextPosition,
-                    p.Value.LastAppliedAt))
+                .Select(p =>
+                {
+                    var state = p.Value;
+                    var lagMessages = offsets?.GetValueOrDefault((p.Key.Source, p.Key.Partition)).LagMessages;
+                    // Statistics from before the last applied batch settled still count what it applied.
+                    var unreadWaiting = lagMessages > 0 && statistics!.ReceivedAt - (state.LastAppliedAt ?? DateTimeOffset.MinValue) >= SourceLag.StatisticsSettle;
+                    DateTimeOffset? oldest = state.Unapplied.Count > 0 ? state.Unapplied.Values.Min() : null;
+                    return new PartitionView(
+                        p.Key.Source,
+                        p.Key.Partition,
+                        lagMessages,
+                        SourceLag.Seconds(now, oldest, unreadWaiting, state.LastCommitTime),
+                        state.NextPosition,
+                        state.LastAppliedAt,
+                        slot is not null && p.Key.Source == SlotSource ? slot.LagBytes : null);
+                })
                 .ToList();
         }
     }
+
+    /// <summary>The direct source's slot as last polled (null in Kafka mode, and before the first poll).</summary>
+    internal SlotView? Slot => _slot;
 
     internal double? StatisticsAgeSeconds => _statistics is { } statistics ? (_time.GetUtcNow() - statistics.ReceivedAt).TotalSeconds : null;
 
@@ -385,6 +450,9 @@ internal sealed class WorkerStatus :
 
     private sealed class PartitionState
     {
+        /// <summary>Submitted batches not applied yet: since when each one's changes wait (the oldest commit, else when it was cut).</summary>
+        public Dictionary<long, DateTimeOffset> Unapplied { get; } = [];
+
         public long? NextPosition { get; set; }
 
         public DateTimeOffset? LastCommitTime { get; set; }
@@ -393,8 +461,14 @@ internal sealed class WorkerStatus :
     }
 }
 
-/// <summary>One owned partition on the status page.</summary>
-internal sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt);
+/// <summary>One owned partition on the status page; <paramref name="LagBytes"/> is the slot's, for the direct source.</summary>
+internal sealed record PartitionView(string Source, int Partition, long? LagMessages, double? LagSeconds, long? NextPosition, DateTimeOffset? LastAppliedAt, long? LagBytes = null);
+
+/// <summary>
+/// The direct source's replication slot as last polled: the server's WAL past its confirmed position, in bytes (null
+/// before the slot exists or when the poll failed, with the reason).
+/// </summary>
+internal sealed record SlotView(string Name, long? LagBytes, DateTimeOffset PolledAt, string? Error);
 
 /// <summary>One table's shadow plans since the start: what would have been deleted.</summary>
 internal sealed record ShadowTableView(string Table, long Records, long Keys, long Tags, string? LastExample, DateTimeOffset? LastAt);

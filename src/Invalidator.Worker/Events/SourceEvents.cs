@@ -25,3 +25,9 @@ internal readonly record struct SourceDisconnected(string Source, string Reason)
 /// passed on, and it is parsed when someone reads the lag.
 /// </summary>
 internal readonly record struct ConsumerStatisticsReported(string Json);
+
+/// <summary>
+/// The direct source's slot as last polled: how many bytes of WAL the server has written past the slot's confirmed
+/// position (null before the slot exists, or when the poll failed: then <paramref name="Error"/> says why).
+/// </summary>
+internal readonly record struct SlotLagPolled(string Slot, long? Bytes, string? Error);

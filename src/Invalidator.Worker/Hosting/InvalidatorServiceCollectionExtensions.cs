@@ -36,6 +36,7 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddInvalidatorReplicaChecks()
             .AddInvalidatorRegions()
             .AddInvalidatorDeadLetters()
+            .AddInvalidatorProbe()
             .AddInvalidatorKafkaSource()
             .AddInvalidatorPostgresSource();
 
@@ -104,9 +105,9 @@ internal static class InvalidatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
-            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
+            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes, options.Probe.Table);
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(RulesReloader.LogCategory);
-            Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
+            Log.RulesLoaded(logger, path, loaded.Rules.Tables.Values.Count(t => !t.BuiltIn), loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
             {
                 Log.ShadowMode(logger);
@@ -159,6 +160,14 @@ internal static class InvalidatorServiceCollectionExtensions
         // The read replicas' wait (off without Invalidator:Consistency:ReadReplicas); polled from the start.
         services.TryAddSingleton<ReplicaWait>();
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaWait>());
+        return services;
+    }
+
+    /// <summary>The freshness probe (<c>Invalidator:Probe</c>); it runs only when enabled.</summary>
+    public static IServiceCollection AddInvalidatorProbe(this IServiceCollection services)
+    {
+        services.TryAddSingleton(_ => Probe.ProbeWorkerName.FromHost());
+        services.AddHostedService<Probe.ProbeService>();
         return services;
     }
 
@@ -217,6 +226,11 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddDeadLetterRole<IDeadLetterReader, PostgresDeadLetterReader>(ChangeSourceKind.Postgres);
         services.AddSourceBound<PostgresChangeSource>(ChangeSourceKind.Postgres);
         services.AddSourceBound<DeadLetterPurge>(ChangeSourceKind.Postgres);
+        services.AddSourceBound<SlotLagMonitor>(ChangeSourceKind.Postgres);
+        // Read-your-writes: the applied position, tracked from the pipeline's events and published in every region.
+        services.TryAddSingleton<AppliedPositions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IWorkerEventListener, AppliedPositions>(sp => sp.GetRequiredService<AppliedPositions>()));
+        services.AddSourceBound<AppliedPositionWriter>(ChangeSourceKind.Postgres);
         return services;
     }
 

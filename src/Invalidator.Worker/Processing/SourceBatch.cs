@@ -10,7 +10,8 @@ namespace Invalidator.Worker.Processing;
 /// <param name="FirstPosition">Position of the partition's first record in the batch (for the direct source: the confirmed boundary before it).</param>
 /// <param name="NextPosition">The next Kafka offset to read, or the replication LSN to confirm, once the batch is done.</param>
 /// <param name="LastCommitTime">Database commit time of the partition's newest record in the batch, when known.</param>
-internal readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime)
+/// <param name="FirstCommitTime">Database commit time of the partition's oldest record in the batch, when known.</param>
+internal readonly record struct PartitionProgress(string Source, int Partition, long FirstPosition, long NextPosition, DateTimeOffset? LastCommitTime, DateTimeOffset? FirstCommitTime = null)
 {
     public SourcePartition Key => new(Source, Partition);
 }
@@ -35,6 +36,9 @@ internal sealed class SourceBatch
     public IReadOnlyList<DateTimeOffset> CommitTimes => _commitTimes;
 
     public IReadOnlyCollection<PartitionProgress> Progress => _progress.Values;
+
+    /// <summary>The number <see cref="BatchSubmitted"/> gave the batch, for its <see cref="BatchApplied"/> (0 until submitted).</summary>
+    internal long Sequence { get; set; }
 
     /// <summary>Records that could not be used: they go to the dead-letter store before the batch counts as done.</summary>
     public IReadOnlyList<PoisonRecord> Poison => _poison;
@@ -95,8 +99,9 @@ internal sealed class SourceBatch
         var key = new SourcePartition(source, partition);
         var known = _progress.TryGetValue(key, out var previous);
         var last = commitTime ?? (known ? previous.LastCommitTime : null);
+        var first = known ? previous.FirstCommitTime ?? commitTime : commitTime;
         var next = known ? Math.Max(previous.NextPosition, nextPosition) : nextPosition;
-        _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, next, last);
+        _progress[key] = new PartitionProgress(source, partition, known ? previous.FirstPosition : position, next, last, first);
     }
 
     /// <summary>The records the batch covers, per partition, as a region dead letter names them.</summary>
@@ -105,7 +110,7 @@ internal sealed class SourceBatch
 
     /// <summary>What the batch covered, as published once every region applied it (at <paramref name="at"/>).</summary>
     internal BatchApplied ToAppliedEvent(DateTimeOffset at) =>
-        new(RecordCount, _commitTimes, [.. _progress.Values.Select(p => new PartitionApplied(p.Key, p.NextPosition, p.LastCommitTime))], at);
+        new(RecordCount, _commitTimes, [.. _progress.Values.Select(p => new PartitionApplied(p.Key, p.NextPosition, p.LastCommitTime))], at, Sequence);
 
     /// <summary>A record of this batch to dead-letter (it is tracked like any other record, with <see cref="Track"/>).</summary>
     public void AddPoison(PoisonRecord poison) => _poison.Add(poison);
@@ -131,5 +136,6 @@ internal sealed class SourceBatch
         _lastTransactionEnd = 0;
         _inOpenTransaction = false;
         _openTransactionEnd = null;
+        Sequence = 0;
     }
 }

@@ -22,6 +22,9 @@ internal sealed class SourceRunner : IDisposable
     /// <summary>The liveness tick reads the clock: once per many records is plenty (the timeout is minutes).</summary>
     private const int LoopTickRecords = 256;
 
+    /// <summary>Numbers the submitted batches of every runner, so the status can tell them apart.</summary>
+    private static long _batchNumbers;
+
     private readonly string _name;
     private readonly BatchPipeline? _pipeline;
     private readonly TimeProvider _time;
@@ -211,6 +214,12 @@ internal sealed class SourceRunner : IDisposable
         }
 
         Open.Cut(_pipeline.NewBatch());
+        // Numbered in read order. Its changes wait from now (the lag is the oldest one's age) until its BatchApplied,
+        // even while it waits for a slot; the applied position (direct mode) passes a position-only batch at once.
+        batch.Sequence = Interlocked.Increment(ref _batchNumbers);
+        _events?.Publish(new BatchSubmitted(
+            batch.Sequence, [.. batch.Progress.Select(p => new PartitionSubmitted(p.Key, p.FirstCommitTime, p.NextPosition))], _time.GetUtcNow(), batch.IsPositionOnly));
+
         await _pipeline.SubmitAsync(batch, _waiting, cancellationToken).ConfigureAwait(false);
     }
 

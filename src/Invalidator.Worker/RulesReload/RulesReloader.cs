@@ -58,7 +58,7 @@ internal sealed class RulesReloader
             LoadedRules next;
             try
             {
-                next = LoadedRules.Load(current.Path, now, current.Limits, current.MaxKeyBytes);
+                next = LoadedRules.Load(current.Path, now, current.Limits, current.MaxKeyBytes, current.CanaryTable);
             }
             catch (RulesException ex)
             {
@@ -97,7 +97,7 @@ internal sealed class RulesReloader
             }
 
             var result = Done(new RulesReload(now, trigger, RulesReloadResult.Applied, next.Version, []), next);
-            Log.RulesReloaded(_logger, next.Path, trigger, next.Version, next.Rules.Tables.Count, current.Version);
+            Log.RulesReloaded(_logger, next.Path, trigger, next.Version, next.Rules.Tables.Values.Count(t => !t.BuiltIn), current.Version);
             LogShadowRules(_logger, next.Rules);
             return result;
         }

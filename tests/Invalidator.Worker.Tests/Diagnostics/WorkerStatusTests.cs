@@ -165,9 +165,9 @@ public sealed class WorkerStatusTests : IDisposable
         Assert.Equal(0.99, snapshot.EndToEnd.P99!.Value, 3);
         Assert.Equal(1.0, snapshot.EndToEnd.Max!.Value, 3);
         var partition0 = snapshot.Partitions.Single(p => p.Partition == 0);
-        Assert.Equal(2.01, partition0.LagSeconds!.Value, 3); // newest commit 10 ms before the batch, 2 s ago
+        Assert.Equal(0, partition0.LagSeconds); // everything read is applied: nothing waits, however old the last commit
         Assert.Equal(100, partition0.NextPosition);
-        Assert.Null(snapshot.Partitions.Single(p => p.Partition == 1).LagSeconds);
+        Assert.Equal(0, snapshot.Partitions.Single(p => p.Partition == 1).LagSeconds);
         Assert.Equal(60, snapshot.Throughput.Count);
         Assert.Equal(101, snapshot.Throughput.Sum());
         Assert.Equal(1, snapshot.DeadLetterTotal);
@@ -195,7 +195,95 @@ public sealed class WorkerStatusTests : IDisposable
         Assert.Equal(20, _report.Snapshot().Partitions.Single(p => p.Partition == 0).LagMessages);
     }
 
+    [Fact]
+    public void Lag_seconds_is_the_oldest_waiting_change_age_and_stays_0_while_idle()
+    {
+        var partition = new SourcePartition("postgres", 0);
+        var start = _time.GetUtcNow();
+        var first = Submitted(1, partition, 0, start - TimeSpan.FromSeconds(1));
+        var second = Submitted(2, partition, 10, start);
+        Assert.Equal(1, LagSeconds(partition), 3);
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(6, LagSeconds(partition), 3);
+        Assert.Equal(6, Observe<double>("invalidator_lag_seconds").Single().Value, 3);
+
+        // Batches finish in any order: the older one still waits.
+        _events.Publish(second.ToAppliedEvent(_time.GetUtcNow()));
+        Assert.Equal(6, LagSeconds(partition), 3);
+        _events.Publish(first.ToAppliedEvent(_time.GetUtcNow()));
+        Assert.Equal(0, LagSeconds(partition));
+
+        // Idle: the last applied commit gets older, the lag does not.
+        _time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(0, LagSeconds(partition));
+        Assert.Equal(0, Observe<double>("invalidator_lag_seconds").Single().Value);
+
+        // A batch whose records carry no commit time waits from when it was cut.
+        Submitted(3, partition, 20, null);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal(3, LagSeconds(partition), 3);
+    }
+
+    [Fact]
+    public void Kafka_message_lag_counts_as_waiting_only_in_statistics_newer_than_the_last_applied_batch()
+    {
+        var partition = new SourcePartition("orders", 0);
+        _events.Publish(new PartitionsAssigned([partition]));
+        var committed = _time.GetUtcNow() - TimeSpan.FromSeconds(1);
+        var batch = Submitted(1, partition, 0, committed);
+        _events.Publish(batch.ToAppliedEvent(_time.GetUtcNow()));
+
+        // Statistics taken before the commit of the applied offsets caught up still show them as lag.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _events.Publish(new ConsumerStatisticsReported(Statistics(lag: 3)));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, LagSeconds(partition));
+
+        // Newer statistics that still see lag: unread changes wait, younger than the newest applied commit.
+        _events.Publish(new ConsumerStatisticsReported(Statistics(lag: 3)));
+        Assert.Equal(32, LagSeconds(partition), 3);
+
+        _events.Publish(new ConsumerStatisticsReported(Statistics(lag: 0)));
+        Assert.Equal(0, LagSeconds(partition));
+    }
+
+    [Fact]
+    public void The_slot_lag_in_bytes_is_a_gauge_and_the_direct_source_row_shows_it()
+    {
+        Assert.Empty(Observe<long>("invalidator_slot_lag_bytes"));
+        Submitted(1, new SourcePartition("postgres", 0), 0, _time.GetUtcNow());
+        _events.Publish(new SlotLagPolled("invalidator", 4096, null));
+
+        var (bytes, tags) = Assert.Single(Observe<long>("invalidator_slot_lag_bytes"));
+        Assert.Equal(4096, bytes);
+        Assert.Equal("invalidator", tags["slot"]);
+        var snapshot = _report.Snapshot();
+        Assert.Equal(4096, snapshot.Partitions.Single().LagBytes);
+        Assert.Equal("invalidator", snapshot.Slot!.Name);
+
+        _events.Publish(new SlotLagPolled("invalidator", null, "connection refused"));
+        Assert.Empty(Observe<long>("invalidator_slot_lag_bytes"));
+        Assert.Equal("connection refused", _report.Snapshot().Slot!.Error);
+    }
+
     public void Dispose() => _services.Dispose();
+
+    private static string Statistics(long lag) =>
+        "{\"topics\":{\"orders\":{\"partitions\":{\"0\":{\"partition\":0,\"hi_offset\":100,\"lo_offset\":0,\"committed_offset\":"
+        + (100 - lag).ToString(System.Globalization.CultureInfo.InvariantCulture) + ",\"consumer_lag\":" + lag.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}}}}";
+
+    /// <summary>A batch of one record at <paramref name="position"/>, submitted as the runner does.</summary>
+    private SourceBatch Submitted(long number, SourcePartition partition, long position, DateTimeOffset? commitTime)
+    {
+        var batch = new SourceBatch { Sequence = number };
+        batch.Track(partition.Source, partition.Partition, position, position + 1, commitTime);
+        _events.Publish(new BatchSubmitted(number, [.. batch.Progress.Select(p => new PartitionSubmitted(p.Key, p.FirstCommitTime))], _time.GetUtcNow()));
+        return batch;
+    }
+
+    private double LagSeconds(SourcePartition partition) =>
+        _status.Partitions().Single(p => p.Source == partition.Source && p.Partition == partition.Partition).LagSeconds!.Value;
 
     private static HealthCheck Region(HealthReport report, string region) => report.Checks.Single(c => c.Name == $"region:{region}");
 
