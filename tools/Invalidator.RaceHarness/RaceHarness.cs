@@ -32,13 +32,16 @@ public static class RaceHarness
             Options = "-c synchronous_commit=on",
         };
         await using var database = NpgsqlDataSource.Create(builder.ConnectionString);
+        await using var readDatabase = world.ReadConnectionString is { } replica
+            ? NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(replica) { Pooling = true, MaxPoolSize = settings.MaxDatabaseConnections }.ConnectionString)
+            : null;
 
         var counts = new Counts();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stop.CancelAfter(settings.Duration);
         var clock = Stopwatch.StartNew();
         var writers = Enumerable.Range(0, settings.Writers).Select(i => WriteAsync(database, world.PublishChangesAsync, settings, new Random(settings.Seed + i), counts, stop.Token));
-        var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(database, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
+        var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(readDatabase ?? database, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
         await Task.WhenAll(writers.Concat(readers)).ConfigureAwait(false);
         var elapsed = clock.Elapsed;
         cancellationToken.ThrowIfCancellationRequested();
@@ -49,7 +52,10 @@ public static class RaceHarness
         return new RaceReport(
             mode.Name, elapsed, Interlocked.Read(ref counts.Writes), Interlocked.Read(ref counts.Reads), Interlocked.Read(ref counts.Loads),
             populates.Stored, populates.Refused, populates.LeaseWaits, populates.LoadsWithoutPopulate,
-            settings.Rows, cached, stale, mode.SecondDeleteHits(workerCounters));
+            settings.Rows, cached, stale, mode.SecondDeleteHits(workerCounters))
+        {
+            ReplicaDeleteHits = mode.ReplicaDeleteHits(workerCounters),
+        };
     }
 
     private static async Task WriteAsync(
@@ -205,6 +211,9 @@ public sealed record RaceReport(
     long StaleKeys,
     long? SecondDeleteHits)
 {
+    /// <summary>Keys the replica delete found cached again (stored from a replica that had not replayed the change), for a mode that waits for replicas; null otherwise.</summary>
+    public long? ReplicaDeleteHits { get; init; }
+
     /// <summary>Populates attempted after a load: stored or refused.</summary>
     public long Populates => PopulatesStored + PopulatesRefused;
 
@@ -220,5 +229,5 @@ public sealed record RaceReport(
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Mode}: {StaleKeys} stale of {CachedKeys} cached keys ({Rows} rows) after {Elapsed.TotalSeconds:0.0} s; {RowWrites} row updates, {Reads} reads, {Loads} loads, " +
         $"{Populates} populates ({PopulatesStored} stored, {PopulatesRefused} refused), {LeaseWaits} lease waits, {LoadsWithoutPopulate} loads without populate, " +
-        $"second-delete hits {(SecondDeleteHits?.ToString(CultureInfo.InvariantCulture) ?? "n/a")}");
+        $"second-delete hits {(SecondDeleteHits?.ToString(CultureInfo.InvariantCulture) ?? "n/a")}, replica-delete hits {(ReplicaDeleteHits?.ToString(CultureInfo.InvariantCulture) ?? "n/a")}");
 }

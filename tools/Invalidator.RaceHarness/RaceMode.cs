@@ -14,6 +14,9 @@ public abstract class RaceMode
 {
     private static readonly Dictionary<string, string?> NoSettings = [];
 
+    /// <summary>The second delete's delay in <see cref="SecondDelete"/>: longer than the readers' longest pause (declared first: statics initialize in order).</summary>
+    public static TimeSpan SecondDeleteDelay { get; } = TimeSpan.FromMilliseconds(800);
+
     /// <summary>The worker deletes; readers GET, load, pause, SET.</summary>
     public static RaceMode PlainDelete { get; } = new PlainDeleteMode();
 
@@ -24,10 +27,17 @@ public abstract class RaceMode
     /// The rule says <c>secondDelete: 800ms</c>, longer than the readers' longest pause (the tests' 150 ms, the
     /// benchmark's 100 ms); readers are plain, so nothing refuses a late populate, but the second delete removes it.
     /// </summary>
-    public static RaceMode SecondDelete { get; } = new SecondDeleteMode(TimeSpan.FromMilliseconds(800));
+    public static RaceMode SecondDelete { get; } = new SecondDeleteMode(SecondDeleteDelay);
 
     /// <summary>The second delete with another delay (one shorter than the readers' pause leaves stale keys again).</summary>
     public static RaceMode SecondDeleteAfter(TimeSpan delay) => new SecondDeleteMode(delay);
+
+    /// <summary>
+    /// The rule says <c>waitForReplicas: true</c> (the keys are deleted again once every read replica replayed the
+    /// change), with leases or with a second delete of <paramref name="secondDelete"/> counted from then, or neither (the
+    /// replica delete alone). The worker's replicas are the run's settings (<c>Invalidator:Consistency:ReadReplicas</c>).
+    /// </summary>
+    public static RaceMode WaitForReplicas(bool leases, TimeSpan? secondDelete = null) => new ReplicaWaitMode(leases, secondDelete);
 
     /// <summary>The name in reports.</summary>
     public abstract string Name { get; }
@@ -43,6 +53,9 @@ public abstract class RaceMode
 
     /// <summary>Populates a second delete found and removed, from the worker's counters; null where the mode has no second delete.</summary>
     public virtual long? SecondDeleteHits(CounterTotals workerCounters) => null;
+
+    /// <summary>Keys the replica delete found cached again, from the worker's counters; null where the mode does not wait for replicas.</summary>
+    public virtual long? ReplicaDeleteHits(CounterTotals workerCounters) => null;
 
     public override string ToString() => Name;
 
@@ -73,6 +86,31 @@ public abstract class RaceMode
         {
             ArgumentNullException.ThrowIfNull(workerCounters);
             return workerCounters["invalidator_second_delete_hits"];
+        }
+    }
+
+    private sealed class ReplicaWaitMode(bool leases, TimeSpan? secondDelete) : RaceMode
+    {
+        public override string Name =>
+            "waitForReplicas" + (leases ? " + leases" : "") + (secondDelete is { } delay ? $" + second delete ({(long)delay.TotalMilliseconds} ms)" : "");
+
+        public override IReadOnlyList<string> RuleFields =>
+        [
+            "waitForReplicas: true",
+            .. leases ? ["leases: true"] : Array.Empty<string>(),
+            .. secondDelete is { } delay ? [$"secondDelete: {(long)delay.TotalMilliseconds}ms"] : Array.Empty<string>(),
+        ];
+
+        public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) =>
+            leases ? new LeaseReader(redis, keyPrefix, ttl) : new PlainReader(redis, keyPrefix, ttl);
+
+        public override long? SecondDeleteHits(CounterTotals workerCounters) =>
+            secondDelete is null ? null : (workerCounters ?? throw new ArgumentNullException(nameof(workerCounters)))["invalidator_second_delete_hits"];
+
+        public override long? ReplicaDeleteHits(CounterTotals workerCounters)
+        {
+            ArgumentNullException.ThrowIfNull(workerCounters);
+            return workerCounters["invalidator_replica_delete_hits"];
         }
     }
 

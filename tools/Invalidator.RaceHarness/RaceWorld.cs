@@ -15,6 +15,12 @@ public sealed class RaceWorld
     /// <summary>An Npgsql connection string of the run's database.</summary>
     public required string ConnectionString { get; init; }
 
+    /// <summary>
+    /// Where readers load rows from: a read replica for the replica race (it shows a change only once it replayed it);
+    /// null: <see cref="ConnectionString"/>. Writes and the final comparison always use the primary.
+    /// </summary>
+    public string? ReadConnectionString { get; init; }
+
     /// <summary>The region the readers populate (one the worker invalidates).</summary>
     public required IDatabase Redis { get; init; }
 

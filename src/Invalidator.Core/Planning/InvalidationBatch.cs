@@ -15,6 +15,7 @@ public sealed class InvalidationBatch
     private readonly HashSet<string> _leaseKeys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _leaseTags = new(StringComparer.Ordinal);
     private Dictionary<TimeSpan, InvalidationNames>? _secondDeletes;
+    private InvalidationNames? _replicaWaits;
     private BatchSink? _sink;
 
     public IReadOnlyCollection<string> Keys => _keys;
@@ -33,6 +34,12 @@ public sealed class InvalidationBatch
     /// </summary>
     public IReadOnlyDictionary<TimeSpan, InvalidationNames> SecondDeletes =>
         (IReadOnlyDictionary<TimeSpan, InvalidationNames>?)_secondDeletes ?? NoSecondDeletes;
+
+    /// <summary>
+    /// The keys and tags that rules with <c>waitForReplicas: true</c> planned: deleted once more when the read replicas
+    /// replayed the change. Null when no such rule planned a name in this batch.
+    /// </summary>
+    public InvalidationNames? ReplicaWaits => _replicaWaits is { Count: > 0 } names ? names : null;
 
     /// <summary>Plans added, including ones that invalidate nothing.</summary>
     public int PlanCount { get; private set; }
@@ -66,6 +73,11 @@ public sealed class InvalidationBatch
         if (plan.SecondDelete is { } delay && !plan.IsEmpty)
         {
             SecondDeleteNames(delay).Add(plan.Keys, plan.Tags);
+        }
+
+        if (plan.WaitForReplicas && !plan.IsEmpty)
+        {
+            (_replicaWaits ??= new InvalidationNames()).Add(plan.Keys, plan.Tags);
         }
 
         NamesBeforeDeduplication += plan.Keys.Count + plan.Tags.Count;
@@ -103,6 +115,7 @@ public sealed class InvalidationBatch
         _leaseKeys.Clear();
         _leaseTags.Clear();
         _secondDeletes?.Clear();
+        _replicaWaits?.Clear();
         PlanCount = 0;
         NamesBeforeDeduplication = 0;
     }
@@ -118,6 +131,7 @@ public sealed class InvalidationBatch
         private bool _leases;
         private TimeSpan? _secondDelay;
         private InvalidationNames? _secondDelete;
+        private bool _waitForReplicas;
 
         public void Reset()
         {
@@ -126,6 +140,7 @@ public sealed class InvalidationBatch
             _leases = false;
             _secondDelay = null;
             _secondDelete = null;
+            _waitForReplicas = false;
         }
 
         public void Begin(TableRule rule)
@@ -133,6 +148,7 @@ public sealed class InvalidationBatch
             _leases = rule.Leases;
             _secondDelay = rule.SecondDelete;
             _secondDelete = null; // taken at the first name: a plan that renders nothing has no second delete
+            _waitForReplicas = rule.WaitForReplicas;
         }
 
         public void Add(PlanName kind, ReadOnlySpan<char> name, string? text)
@@ -165,7 +181,7 @@ public sealed class InvalidationBatch
                 set.Add(name);
             }
 
-            if (!_leases && _secondDelay is null)
+            if (!_leases && _secondDelay is null && !_waitForReplicas)
             {
                 return;
             }
@@ -181,6 +197,11 @@ public sealed class InvalidationBatch
             if (_secondDelay is { } delay)
             {
                 (_secondDelete ??= batch.SecondDeleteNames(delay)).Add(kind, text);
+            }
+
+            if (_waitForReplicas)
+            {
+                (batch._replicaWaits ??= new InvalidationNames()).Add(kind, text);
             }
         }
 
@@ -212,4 +233,10 @@ public sealed class InvalidationNames
     }
 
     internal void Add(PlanName kind, string name) => (kind == PlanName.Key ? _keys : _tags).Add(name);
+
+    internal void Clear()
+    {
+        _keys.Clear();
+        _tags.Clear();
+    }
 }

@@ -59,4 +59,7 @@ public sealed record InvalidationPlan(
 
     /// <summary>The rule's <c>secondDelete</c>: null when it does not say, zero when it turns the second delete off.</summary>
     public TimeSpan? SecondDelete { get; init; }
+
+    /// <summary>The rule says <c>waitForReplicas: true</c>: delete the names once more when the read replicas replayed the change.</summary>
+    public bool WaitForReplicas { get; init; }
 }

@@ -46,6 +46,7 @@ public sealed class InvalidationPlanner
             {
                 Leases = sink.Rule?.Leases ?? false,
                 SecondDelete = sink.Rule?.SecondDelete,
+                WaitForReplicas = sink.Rule?.WaitForReplicas ?? false,
             },
         };
     }

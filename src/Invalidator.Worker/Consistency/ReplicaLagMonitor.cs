@@ -62,7 +62,8 @@ internal sealed class ReplicaLagMonitor : IAsyncDisposable
     /// past it), or when <c>ReplicaWaitMax</c> has passed: then it returns the replicas that had not (each counted in
     /// <c>invalidator_replica_waits_expired_total{replica}</c>). Empty when all of them replayed it.
     /// </summary>
-    public async ValueTask<IReadOnlyList<string>> WaitForReplayAsync(ulong lsn, CancellationToken cancellationToken)
+    /// <param name="within">How long it may wait (default <c>ReplicaWaitMax</c>; less when part of the bound went on finding the position).</param>
+    public async ValueTask<IReadOnlyList<string>> WaitForReplayAsync(ulong lsn, CancellationToken cancellationToken, TimeSpan? within = null)
     {
         List<(ReplicaPoller Replica, ReplicaPoller.Waiter Waiter)>? pending = null;
         foreach (var replica in _replicas)
@@ -85,7 +86,8 @@ internal sealed class ReplicaLagMonitor : IAsyncDisposable
 
         try
         {
-            await Task.WhenAll(pending.Select(p => p.Waiter.Task)).WaitAsync(_waitMax, _time, cancellationToken).ConfigureAwait(false);
+            var bound = within is { } left ? (left < TimeSpan.Zero ? TimeSpan.Zero : left) : _waitMax;
+            await Task.WhenAll(pending.Select(p => p.Waiter.Task)).WaitAsync(bound, _time, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -114,6 +116,20 @@ internal sealed class ReplicaLagMonitor : IAsyncDisposable
         }
 
         return expired ?? [];
+    }
+
+    /// <summary>
+    /// The position to wait for could not be found within the bound (the primary did not answer): every replica's
+    /// wait counts as expired. Returns the replicas' names.
+    /// </summary>
+    public IReadOnlyList<string> ExpireAll()
+    {
+        foreach (var replica in _replicas)
+        {
+            replica.Expired();
+        }
+
+        return [.. Replicas];
     }
 
     public async ValueTask DisposeAsync()

@@ -21,6 +21,7 @@ internal sealed class InvalidatorMetrics :
     IEventListener<SecondDeletesRanEarly>,
     IEventListener<RegionApplied>,
     IEventListener<RegionSecondDeleted>,
+    IEventListener<RegionReplicaDeleted>,
     IEventListener<RegionRetried>,
     IEventListener<DeadLetterWritten>,
     IEventListener<ReplicaWatched>,
@@ -53,6 +54,8 @@ internal sealed class InvalidatorMetrics :
         DeadLetters = meter.CreateCounter<long>("invalidator_dead_letters", description: "Records written to the dead-letter topic, by reason and region.");
         SecondDeletes = meter.CreateCounter<long>("invalidator_second_deletes", description: "Keys and tag members deleted again by the delayed second delete, by region.");
         SecondDeleteHits = meter.CreateCounter<long>("invalidator_second_delete_hits", description: "Second deletes that found the key again (repopulated inside the window; with leases also a lease a reader held), by region.");
+        ReplicaDeletes = meter.CreateCounter<long>("invalidator_replica_deletes", description: "Keys and tag members deleted again once every read replica replayed their change (tables that wait for replicas), by region.");
+        ReplicaDeleteHits = meter.CreateCounter<long>("invalidator_replica_delete_hits", description: "Replica deletes that found the key cached again (a reader stored the old row from a replica that had not replayed the change yet), by region.");
         SecondDeletesEarly = meter.CreateCounter<long>("invalidator_second_deletes_early", description: "Keys and tags whose second delete ran before its delay because Invalidator:Consistency:SecondDeleteMaxPending was reached.");
         UnresolvedTemplates = meter.CreateCounter<long>("invalidator_unresolved_templates", description: "Template renders skipped for a missing, null, unavailable, untrusted or undecodable column, no image at all, or a name over Rules:MaxKeyBytes.");
         BatchSize = meter.CreateHistogram(
@@ -80,6 +83,8 @@ internal sealed class InvalidatorMetrics :
             RegionRetries.Add(0, tag);
             SecondDeletes.Add(0, tag);
             SecondDeleteHits.Add(0, tag);
+            ReplicaDeletes.Add(0, tag);
+            ReplicaDeleteHits.Add(0, tag);
             RegionPoison.Add(0, tag);
         }
 
@@ -105,6 +110,10 @@ internal sealed class InvalidatorMetrics :
     private Counter<long> DeadLetters { get; }
 
     private Counter<long> SecondDeletes { get; }
+
+    private Counter<long> ReplicaDeletes { get; }
+
+    private Counter<long> ReplicaDeleteHits { get; }
 
     private Counter<long> SecondDeleteHits { get; }
 
@@ -220,6 +229,13 @@ internal sealed class InvalidatorMetrics :
         var region = RegionTag(e.Region);
         SecondDeletes.Add(e.KeysDeleted, region);
         SecondDeleteHits.Add(e.KeysFound, region);
+    }
+
+    public void On(in RegionReplicaDeleted e)
+    {
+        var region = RegionTag(e.Region);
+        ReplicaDeletes.Add(e.KeysDeleted, region);
+        ReplicaDeleteHits.Add(e.KeysFound, region);
     }
 
     public void On(in RegionRetried e) => RegionRetries.Add(1, RegionTag(e.Region));

@@ -245,6 +245,12 @@ internal static partial class Log
     [LoggerMessage(8322, LogLevel.Warning, "Waits for read replica {Replica} reach Invalidator:Consistency:ReplicaWaitMax ({WaitMax}): its keys are deleted again without it having replayed the change (counted in invalidator_replica_waits_expired_total); said once until a wait succeeds again")]
     public static partial void ReplicaWaitsExpiring(ILogger logger, string replica, TimeSpan waitMax);
 
+    [LoggerMessage(8323, LogLevel.Warning, "The primary's WAL position cannot be read for the replica wait: {Error}. Retried until Invalidator:Consistency:ReplicaWaitMax, then the keys are deleted again without waiting; said once until a read succeeds again")]
+    public static partial void PrimaryPositionUnreadable(ILogger logger, string error);
+
+    [LoggerMessage(8324, LogLevel.Debug, "Deleted {Keys} keys and {Tags} tags again after the read replicas replayed their change ({Expired})")]
+    public static partial void ReplicaDeleteApplied(ILogger logger, int keys, int tags, string expired);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 }

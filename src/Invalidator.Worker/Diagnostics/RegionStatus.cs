@@ -36,6 +36,16 @@ internal sealed class RegionStatus(string name, TimeProvider time)
         }
     }
 
+    /// <summary>A later delete (the replica delete) applied: the region is no longer failing.</summary>
+    public void Succeeded()
+    {
+        lock (_lock)
+        {
+            _failing = false;
+            _deadLettering = false;
+        }
+    }
+
     public void SecondDeleted(long keysDeleted, long keysFound)
     {
         lock (_lock)

@@ -24,6 +24,7 @@ internal sealed class WorkerStatus :
     IEventListener<BatchApplied>,
     IEventListener<RegionApplied>,
     IEventListener<RegionSecondDeleted>,
+    IEventListener<RegionReplicaDeleted>,
     IEventListener<RegionFailed>,
     IEventListener<CircuitOpened>,
     IEventListener<CircuitHalfOpened>,
@@ -197,6 +198,12 @@ internal sealed class WorkerStatus :
     {
         RegionActivity();
         Region(e.Region)?.SecondDeleted(e.KeysDeleted, e.KeysFound);
+    }
+
+    public void On(in RegionReplicaDeleted e)
+    {
+        RegionActivity();
+        Region(e.Region)?.Succeeded();
     }
 
     public void On(in RegionFailed e)

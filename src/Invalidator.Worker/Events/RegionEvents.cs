@@ -14,6 +14,13 @@ internal readonly record struct RegionApplied(string Region, long KeysDeleted, l
 /// </summary>
 internal readonly record struct RegionSecondDeleted(string Region, long KeysDeleted, long KeysFound);
 
+/// <summary>
+/// A region applied a replica delete (the names of tables that wait for the read replicas, deleted again once every
+/// replica replayed their change): how many it deleted, and how many it found cached again (a value a reader stored
+/// from a replica that had not replayed the change yet). Like <see cref="RegionApplied"/>, the region is no longer failing.
+/// </summary>
+internal readonly record struct RegionReplicaDeleted(string Region, long KeysDeleted, long KeysFound);
+
 /// <summary>A region could not apply a batch (retries exhausted, circuit open): it is failing until its next success.</summary>
 internal readonly record struct RegionFailed(string Region, Exception Error);
 

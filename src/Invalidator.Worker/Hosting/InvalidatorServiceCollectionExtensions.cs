@@ -144,6 +144,9 @@ internal static class InvalidatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<RedisErrorClassifier>()));
         services.TryAddSingleton<BatchApplier>();
+        // The read replicas' wait (off without Invalidator:Consistency:ReadReplicas); polled from the start.
+        services.TryAddSingleton<ReplicaWait>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaWait>());
         return services;
     }
 

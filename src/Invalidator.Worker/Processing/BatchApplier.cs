@@ -101,6 +101,19 @@ internal sealed class BatchApplier
         Log.SecondDeleteApplied(_logger, invalidations.Keys.Count, invalidations.Tags.Count, run.Batches.Count(), run.Early ? "early, the pending bound was reached" : "due");
     }
 
+    /// <summary>
+    /// Applies a batch's replica delete (its names that wait for the read replicas, once they replayed the change) in
+    /// every region, like a second delete: durably, dead-lettered where a region cannot. Returns once it is durable.
+    /// </summary>
+    public async Task ApplyReplicaDeleteAsync(TrackedBatch tracked, InvalidationBatch names, IReadOnlyList<string> expired, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tracked);
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(expired);
+        await ApplyDurablyAsync(names, DeleteRound.AfterReplicas, tracked.Batch.Ranges, cancellationToken).ConfigureAwait(false);
+        Log.ReplicaDeleteApplied(_logger, names.Keys.Count, names.Tags.Count, expired.Count == 0 ? "every replica replayed it" : "at the bound, without " + string.Join(", ", expired));
+    }
+
     /// <summary>Writes the batch's poison records to the dead-letter store, retrying each until it is durable.</summary>
     public async Task WritePoisonAsync(SourceBatch batch, CancellationToken cancellationToken)
     {
@@ -174,7 +187,7 @@ internal sealed class BatchApplier
     /// <summary>Writes a region's refused names as poison letters, retrying until they are durable (like a poison record).</summary>
     private async Task WriteRefusedAsync(RegionRefusals refusals, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources, CancellationToken cancellationToken)
     {
-        var what = round == DeleteRound.Second ? "second delete: " : "";
+        var what = RoundPrefix(round);
         while (true)
         {
             try
@@ -190,12 +203,19 @@ internal sealed class BatchApplier
         }
     }
 
+    private static string RoundPrefix(DeleteRound round) => round switch
+    {
+        DeleteRound.Second => "second delete: ",
+        DeleteRound.AfterReplicas => "replica delete: ",
+        _ => "",
+    };
+
     private async Task<bool> TryDeadLetterAsync(
         IDeadLetterWriter store, InvalidationBatch invalidations, DeleteRound round, IReadOnlyList<RegionDeadLetter.SourceRange> sources,
         IReadOnlyList<RegionApplyException> failures, CancellationToken cancellationToken)
     {
-        // A second delete's letter says so: redriving it deletes the names again, which is all a second delete does.
-        var what = round == DeleteRound.Second ? "second delete: " : "";
+        // A later delete's letter says so: redriving it deletes the names again, which is all such a delete does.
+        var what = RoundPrefix(round);
         try
         {
             foreach (var failure in failures)

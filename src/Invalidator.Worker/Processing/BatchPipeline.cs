@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Invalidator.Worker.Consistency;
 
 namespace Invalidator.Worker.Processing;
 
@@ -8,6 +9,8 @@ namespace Invalidator.Worker.Processing;
 /// source keeps consuming and planning meanwhile. At most <c>Invalidator:Batching:MaxInFlight</c> batches run at
 /// once; <see cref="SubmitAsync"/> waits for a free slot (backpressure). A batch's delayed second delete is a part
 /// that holds no slot: its <see cref="SecondDeleteScheduler"/> starts it here when due, so the shutdown covers it too.
+/// So is the replica delete of a batch whose tables wait for the read replicas (<see cref="ReplicaWait"/>): once every
+/// replica replayed the batch's changes, their names are deleted again, and only then their second delete scheduled.
 /// </summary>
 internal sealed class BatchPipeline : IDisposable
 {
@@ -20,12 +23,15 @@ internal sealed class BatchPipeline : IDisposable
     private readonly Stack<SourceBatch> _spare = new();
     private readonly Lock _lock = new();
     private readonly SecondDeleteScheduler _secondDeletes;
+    private readonly ReplicaWait? _replicas;
 
-    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time)
+    /// <param name="replicas">The read replicas' wait, when the worker has replicas (a replay has none: its changes were replayed long ago).</param>
+    public BatchPipeline(BatchApplier applier, AcknowledgementTracker tracker, TimeProvider time, ReplicaWait? replicas = null)
     {
         _applier = applier;
         Tracker = tracker;
         _time = time;
+        _replicas = replicas is { IsOn: true } ? replicas : null;
         _secondDeletes = applier.NewSecondDeleteScheduler(StartSecondDelete, _abandon.Token);
     }
 
@@ -60,13 +66,15 @@ internal sealed class BatchPipeline : IDisposable
             return;
         }
 
-        // Backpressure: the source reads nothing more until a batch in flight finishes.
-        while (!Tracker.HasRoom)
+        // Backpressure: the source reads nothing more until a batch in flight finishes (or, past their bound, names
+        // waiting for the replicas stop waiting).
+        while (!Tracker.HasRoom || _replicas is { HasRoom: false })
         {
             waiting();
+            var room = Tracker.HasRoom ? _replicas!.WaitForRoomAsync(cancellationToken) : Tracker.WaitForRoomAsync(cancellationToken);
             try
             {
-                await Tracker.WaitForRoomAsync(cancellationToken).WaitAsync(WaitTick, _time, cancellationToken).ConfigureAwait(false);
+                await room.WaitAsync(WaitTick, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -74,6 +82,7 @@ internal sealed class BatchPipeline : IDisposable
             }
         }
 
+        var cutAt = _time.GetTimestamp();
         var tracked = Tracker.Register(batch);
         var poison = batch.Poison.Count > 0 ? tracked.AddPart("poison") : null;
         var regions = tracked.AddPart("regions");
@@ -84,14 +93,66 @@ internal sealed class BatchPipeline : IDisposable
             Start(() => _applier.WritePoisonAsync(batch, token), tracked, poison, token);
         }
 
-        Start(() => ApplyAsync(tracked, token), tracked, regions, token);
+        Start(() => ApplyAsync(tracked, cutAt, token), tracked, regions, token);
     }
 
-    /// <summary>The first deletes, then the second delete attached before the regions part completes, so the batch cannot be done in between.</summary>
-    private async Task ApplyAsync(TrackedBatch tracked, CancellationToken token)
+    /// <summary>
+    /// The first deletes, then the later ones attached before the regions part completes, so the batch cannot be done
+    /// in between: the second delete, or, when some names wait for the read replicas, their replica delete and the
+    /// other names' second delete.
+    /// </summary>
+    private async Task ApplyAsync(TrackedBatch tracked, long cutAt, CancellationToken token)
     {
         await _applier.ApplyAsync(tracked, token).ConfigureAwait(false);
-        _secondDeletes.Schedule(tracked);
+        if (_replicas?.NamesOf(tracked.Batch.Invalidations) is { } waiting)
+        {
+            StartReplicaDelete(tracked, waiting, cutAt);
+            _secondDeletes.Schedule(tracked, waiting, afterReplicas: false);
+        }
+        else
+        {
+            _secondDeletes.Schedule(tracked);
+        }
+    }
+
+    /// <summary>
+    /// A part that holds no slot: waits until every replica replayed the batch's changes (or <c>ReplicaWaitMax</c>),
+    /// deletes the waiting names again (with their lease keys), and schedules their second delete from then.
+    /// </summary>
+    private void StartReplicaDelete(TrackedBatch tracked, ReplicaWaitNames names, long cutAt)
+    {
+        var replicas = _replicas!;
+        var part = tracked.AddPart("replica delete", holdsSlot: false);
+        var held = names.Count(tracked.Batch.Invalidations);
+        replicas.Hold(held);
+        var token = _abandon.Token;
+        Track(Task.Run(
+            () => RunAsync(
+                async () =>
+                {
+                    var position = await tracked.Batch.ReplicaPositionAsync().ConfigureAwait(false);
+                    var expired = await replicas.WaitAsync(position, cutAt, token).ConfigureAwait(false);
+                    await _applier.ApplyReplicaDeleteAsync(tracked, names.ToBatch(tracked.Batch.Invalidations), expired, token).ConfigureAwait(false);
+                    _secondDeletes.Schedule(tracked, names, afterReplicas: true);
+                },
+                () =>
+                {
+                    replicas.Release(held);
+                    part.Complete();
+                    Recycle(tracked);
+                },
+                () =>
+                {
+                    replicas.Release(held);
+                    part.Abandon();
+                },
+                ex =>
+                {
+                    replicas.Release(held);
+                    part.Fail(ex);
+                },
+                token),
+            CancellationToken.None));
     }
 
     /// <summary>

@@ -10,6 +10,8 @@ namespace Invalidator.Worker.Processing;
 /// </summary>
 internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRecordBytes)
 {
+    private TransactionEnd? _transactionEnd;
+
     public SourceBatch Batch { get; private set; } = new();
 
     public BatchFill Fill => fill;
@@ -54,10 +56,36 @@ internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRec
         fill.Added();
     }
 
+    /// <summary>The direct source planned a change of a transaction whose commit it has not read yet.</summary>
+    public void ChangeInTransaction() => Batch.ChangeInTransaction();
+
+    /// <summary>
+    /// The direct source read a commit ending at <paramref name="endLsn"/>: the open batch and the batches cut inside
+    /// that transaction know their replica position now.
+    /// </summary>
+    public void TransactionEnded(ulong endLsn)
+    {
+        Batch.TransactionEnded(endLsn);
+        _transactionEnd?.Committed(endLsn);
+        _transactionEnd = null;
+    }
+
+    /// <summary>The session ended inside a transaction: the batches cut inside it fall back to the primary's position.</summary>
+    public void TransactionLost()
+    {
+        _transactionEnd?.Lost();
+        _transactionEnd = null;
+    }
+
     /// <summary>Hands the batch over and starts <paramref name="next"/> (empty) in its place.</summary>
     internal SourceBatch Cut(SourceBatch next)
     {
         var cut = Batch;
+        if (cut.InOpenTransaction)
+        {
+            cut.AwaitTransactionEnd(_transactionEnd ??= new TransactionEnd());
+        }
+
         Batch = next;
         fill.Reset();
         return cut;
@@ -66,6 +94,7 @@ internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRec
     /// <summary>Forgets the batch: nothing in it will be acknowledged (a session lost, a shutdown).</summary>
     internal void Discard()
     {
+        TransactionLost();
         Batch.Reset();
         fill.Reset();
     }

@@ -1,4 +1,5 @@
 using Invalidator.Core.Planning;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.DeadLetters;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
@@ -107,10 +108,26 @@ internal sealed class SecondDeleteScheduler
     /// once the first deletes are durable and before the part that calls it completes, so the batch cannot be done in
     /// between. Does nothing for a batch without second deletes. Never waits.
     /// </summary>
-    public void Schedule(TrackedBatch tracked)
+    /// <param name="replicas">
+    /// The batch's names that wait for the read replicas, when some do: their second delete counts from their replica
+    /// delete, so it is scheduled in two calls, the other names' after the first delete (<paramref name="afterReplicas"/>
+    /// false), theirs after the replica delete (true).
+    /// </param>
+    public void Schedule(TrackedBatch tracked, ReplicaWaitNames? replicas = null, bool afterReplicas = false)
     {
         ArgumentNullException.ThrowIfNull(tracked);
-        var shares = SharesOf(tracked);
+        if (replicas is { IsEvery: true })
+        {
+            // Every name waits: all of them after the replica delete, none before.
+            if (!afterReplicas)
+            {
+                return;
+            }
+
+            replicas = null;
+        }
+
+        var shares = SharesOf(tracked, replicas, afterReplicas);
         if (shares.Count == 0)
         {
             return;
@@ -146,7 +163,7 @@ internal sealed class SecondDeleteScheduler
         }
     }
 
-    private List<SecondDeleteShare> SharesOf(TrackedBatch tracked)
+    private List<SecondDeleteShare> SharesOf(TrackedBatch tracked, ReplicaWaitNames? replicas, bool afterReplicas)
     {
         var invalidations = tracked.Batch.Invalidations;
         var shares = new List<SecondDeleteShare>();
@@ -155,17 +172,30 @@ internal sealed class SecondDeleteScheduler
             return shares;
         }
 
-        foreach (var (delay, names) in invalidations.SecondDeletes)
+        foreach (var (delay, listed) in invalidations.SecondDeletes)
         {
+            var names = replicas is null ? listed : SecondDeleteShare.Split(listed.Keys, listed.Tags, replicas, afterReplicas);
             if (delay > TimeSpan.Zero && names.Count > 0)
             {
                 shares.Add(new SecondDeleteShare(tracked, tracked.AddPart($"second delete {delay.TotalMilliseconds:0} ms", holdsSlot: false), delay, names, names.Count));
             }
         }
 
-        if (_defaultDelay > TimeSpan.Zero && SecondDeleteShare.CountUnlisted(invalidations) is var unlisted and > 0)
+        if (_defaultDelay <= TimeSpan.Zero)
         {
-            shares.Add(new SecondDeleteShare(tracked, tracked.AddPart("second delete", holdsSlot: false), _defaultDelay, null, unlisted));
+            return shares;
+        }
+
+        if (replicas is null)
+        {
+            if (SecondDeleteShare.CountUnlisted(invalidations) is var unlisted and > 0)
+            {
+                shares.Add(new SecondDeleteShare(tracked, tracked.AddPart("second delete", holdsSlot: false), _defaultDelay, null, unlisted));
+            }
+        }
+        else if (SecondDeleteShare.SplitUnlisted(invalidations, replicas, afterReplicas) is { Count: > 0 } unlisted)
+        {
+            shares.Add(new SecondDeleteShare(tracked, tracked.AddPart("second delete", holdsSlot: false), _defaultDelay, unlisted, unlisted.Count));
         }
 
         return shares;
@@ -275,19 +305,10 @@ internal sealed record SecondDeleteShare(TrackedBatch Batch, BatchPart Part, Tim
     public void AddTo(InvalidationBatch into)
     {
         var invalidations = Batch.Batch.Invalidations;
-        List<string> keys = [], tags = [], leaseKeys = [], leaseTags = [];
-        foreach (var key in Names?.Keys ?? Unlisted(invalidations.Keys, invalidations, static n => n.Keys))
-        {
-            (invalidations.LeaseKeys.Contains(key) ? leaseKeys : keys).Add(key);
-        }
-
-        foreach (var tag in Names?.Tags ?? Unlisted(invalidations.Tags, invalidations, static n => n.Tags))
-        {
-            (invalidations.LeaseTags.Contains(tag) ? leaseTags : tags).Add(tag);
-        }
-
-        into.Add(new InvalidationPlan(PlanOutcome.Invalidate, keys, tags, []));
-        into.Add(new InvalidationPlan(PlanOutcome.Invalidate, leaseKeys, leaseTags, []) { Leases = true });
+        into.AddWithLeaseMarks(
+            invalidations,
+            Names?.Keys ?? Unlisted(invalidations.Keys, invalidations, static n => n.Keys),
+            Names?.Tags ?? Unlisted(invalidations.Tags, invalidations, static n => n.Tags));
     }
 
     /// <summary>How many of the batch's keys and tags no rule with its own <c>secondDelete</c> planned.</summary>
@@ -295,6 +316,18 @@ internal sealed record SecondDeleteShare(TrackedBatch Batch, BatchPart Part, Tim
         invalidations.SecondDeletes.Count == 0
             ? invalidations.Keys.Count + invalidations.Tags.Count
             : Unlisted(invalidations.Keys, invalidations, static n => n.Keys).Count() + Unlisted(invalidations.Tags, invalidations, static n => n.Tags).Count();
+
+    /// <summary>The names among <paramref name="keys"/> and <paramref name="tags"/> that wait for the replicas (<paramref name="waiting"/>) or that do not.</summary>
+    public static InvalidationNames Split(IEnumerable<string> keys, IEnumerable<string> tags, ReplicaWaitNames replicas, bool waiting)
+    {
+        var names = new InvalidationNames();
+        names.Add(keys.Where(key => replicas.HasKey(key) == waiting), tags.Where(tag => replicas.HasTag(tag) == waiting));
+        return names;
+    }
+
+    /// <summary>The batch's names under the global delay that wait for the replicas (<paramref name="waiting"/>) or that do not.</summary>
+    public static InvalidationNames SplitUnlisted(InvalidationBatch invalidations, ReplicaWaitNames replicas, bool waiting) =>
+        Split(Unlisted(invalidations.Keys, invalidations, static n => n.Keys), Unlisted(invalidations.Tags, invalidations, static n => n.Tags), replicas, waiting);
 
     // A rule's own secondDelete (zero included) replaces the global delay for the names it planned.
     private static IEnumerable<string> Unlisted(IEnumerable<string> names, InvalidationBatch invalidations, Func<InvalidationNames, IReadOnlySet<string>> set) =>

@@ -25,6 +25,9 @@ internal sealed class SourceBatch
     private readonly Dictionary<SourcePartition, PartitionProgress> _progress = [];
     private readonly List<DateTimeOffset> _commitTimes = [];
     private readonly List<PoisonRecord> _poison = [];
+    private ulong _lastTransactionEnd;
+    private bool _inOpenTransaction;
+    private TransactionEnd? _openTransactionEnd;
 
     public InvalidationBatch Invalidations { get; } = new();
 
@@ -42,6 +45,39 @@ internal sealed class SourceBatch
 
     /// <summary>Whether there is nothing to do but acknowledge: no record (only positions, such as a transaction's commit).</summary>
     public bool IsPositionOnly => RecordCount == 0 && _poison.Count == 0;
+
+    /// <summary>
+    /// The WAL position the read replicas must replay before the batch's replica delete (direct mode): the end of the
+    /// last transaction whose changes it holds (pgoutput's <c>TransactionEndLsn</c>: a standby at the commit record's
+    /// start still shows the old row); for a batch cut inside a transaction, that transaction's end once its commit is
+    /// read. Null when it is not known (Kafka mode, or the session ended before the commit): the primary's current
+    /// position, read after the batch was cut, is used then.
+    /// </summary>
+    public async ValueTask<ulong?> ReplicaPositionAsync()
+    {
+        if (_openTransactionEnd is { } open)
+        {
+            return await open.Task.ConfigureAwait(false) is var end and > 0 ? end : null;
+        }
+
+        return _inOpenTransaction || _lastTransactionEnd == 0 ? null : _lastTransactionEnd;
+    }
+
+    /// <summary>Whether the batch holds changes of a transaction whose commit the source has not read yet.</summary>
+    internal bool InOpenTransaction => _inOpenTransaction;
+
+    /// <summary>The direct source planned a change of a transaction whose commit it has not read yet.</summary>
+    public void ChangeInTransaction() => _inOpenTransaction = true;
+
+    /// <summary>The direct source read a commit ending at <paramref name="endLsn"/>: the batch's changes up to here are committed by then.</summary>
+    public void TransactionEnded(ulong endLsn)
+    {
+        _inOpenTransaction = false;
+        _lastTransactionEnd = Math.Max(_lastTransactionEnd, endLsn);
+    }
+
+    /// <summary>Cut inside a transaction: its position is that transaction's end, when the source reads it.</summary>
+    internal void AwaitTransactionEnd(TransactionEnd end) => _openTransactionEnd = end;
 
     /// <summary>Counts a record at <paramref name="position"/>; <paramref name="nextPosition"/> is what to acknowledge once it is applied.</summary>
     public void Track(string source, int partition, long position, long nextPosition, DateTimeOffset? commitTime)
@@ -98,5 +134,8 @@ internal sealed class SourceBatch
         Invalidations.Clear();
         RecordCount = 0;
         Sequence = 0;
+        _lastTransactionEnd = 0;
+        _inOpenTransaction = false;
+        _openTransactionEnd = null;
     }
 }

@@ -36,8 +36,10 @@ internal sealed class SourceRunner : IDisposable
     private IChangeSource? _source;
 
     /// <param name="readWait">Set for a source that reads a backlog (a replay): a batch goes when full or when nothing came for that long (<see cref="BatchFill"/>).</param>
+    /// <param name="replicas">The read replicas' wait (the worker's sources; a replay has none).</param>
     public SourceRunner(
-        string name, RecordIntake planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerEvents? events = null, TimeSpan? readWait = null)
+        string name, RecordIntake planner, BatchApplier? applier, BatchingOptions batching, int maxRecordBytes, TimeProvider time, WorkerEvents? events = null, TimeSpan? readWait = null,
+        Consistency.ReplicaWait? replicas = null)
     {
         _name = name;
         _time = time;
@@ -45,7 +47,7 @@ internal sealed class SourceRunner : IDisposable
         // The tracker's decision comes on whichever thread finished the work: it is only noted here, and handed to the
         // source on the loop (the tracker's Changed signal wakes a source that waits for it).
         Tracker = new AcknowledgementTracker(batching.MaxInFlight, Note);
-        _pipeline = applier is null ? null : new BatchPipeline(applier, Tracker, time);
+        _pipeline = applier is null ? null : new BatchPipeline(applier, Tracker, time, replicas);
         Open = new OpenBatch(planner, new BatchFill(batching, time, readWait), maxRecordBytes);
         _waiting = () => _events?.Publish(new ConsumeLoopTicked(_name));
     }

@@ -16,6 +16,9 @@ internal enum DeleteRound
 {
     First,
     Second,
+
+    /// <summary>The names of tables that wait for the read replicas, again once every replica replayed the change.</summary>
+    AfterReplicas,
 }
 
 /// <summary>
@@ -186,6 +189,10 @@ internal sealed class RegionInvalidator : IDisposable
         if (round == DeleteRound.Second)
         {
             _events.Publish(new RegionSecondDeleted(Name, result.KeysDeleted, result.KeysFound));
+        }
+        else if (round == DeleteRound.AfterReplicas)
+        {
+            _events.Publish(new RegionReplicaDeleted(Name, result.KeysDeleted, result.KeysFound));
         }
         else
         {

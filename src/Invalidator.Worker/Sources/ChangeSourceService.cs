@@ -1,3 +1,4 @@
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
@@ -11,7 +12,7 @@ namespace Invalidator.Worker.Sources;
 
 /// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the events.</summary>
 internal sealed record SourceHost(
-    IOptions<InvalidatorOptions> Options, RecordIntake Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events);
+    IOptions<InvalidatorOptions> Options, RecordIntake Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events, ReplicaWait Replicas);
 
 /// <summary>
 /// One of the worker's sources as a hosted service: it is opened (the source's start-up checks), then read by its
@@ -27,7 +28,7 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         Logger = logger;
         Time = host.Time;
         Events = host.Events;
-        Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Events);
+        Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Events, replicas: host.Replicas);
     }
 
     protected InvalidatorOptions Options { get; }

@@ -45,8 +45,8 @@ public sealed class ReplicaLagMonitorTests(ReplicatedPostgresFixture fixture)
         // test servers run with synchronous_commit=off, where pg_current_wal_lsn() (the write position) may be before
         // a commit that returned.
         await Servers.Primary.ExecuteAsync("postgres", "SET synchronous_commit = on; INSERT INTO replica_wait DEFAULT VALUES");
-        await using var primary = new PrimaryWalPosition(Servers.Primary.ConnectionString());
-        return await primary.CurrentAsync(CancellationToken.None);
+        await using var primary = new PrimaryWalPosition(Servers.Primary.ConnectionString(), TimeProvider.System);
+        return await primary.ReadSinceAsync(TimeProvider.System.GetTimestamp(), CancellationToken.None);
     }
 
     [Fact]

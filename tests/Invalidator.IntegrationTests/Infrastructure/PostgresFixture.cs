@@ -9,7 +9,7 @@ namespace Invalidator.IntegrationTests.Infrastructure;
 /// "pgeast" and "pgwest". A collection of its own, so these tests run beside the Kafka collection instead of
 /// after it; each test owns a database, publication, slot and key prefix.
 /// </summary>
-public sealed class PostgresFixture : IAsyncLifetime
+public sealed class PostgresFixture : IAsyncLifetime, IDirectServers
 {
     private PostgresServer? _postgres;
     private RedisServers? _redis;
@@ -65,6 +65,17 @@ public sealed class PostgresFixture : IAsyncLifetime
             await _redis.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>What a direct-mode worker test runs on: a Postgres server (logical WAL) and a Redis server per region.</summary>
+public interface IDirectServers
+{
+    /// <summary>Region names in server-index order, unique to the fixture (the in-process meters would mix equal names).</summary>
+    IReadOnlyList<string> Regions { get; }
+
+    PostgresServer Postgres { get; }
+
+    RedisServers Redis { get; }
 }
 
 /// <summary>Tests that use the Postgres fixture: <c>[Collection(PostgresCollection.Name)]</c>.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Confluent.Kafka;
 using Invalidator.IntegrationTests.Infrastructure;
+using Invalidator.IntegrationTests.Infrastructure.Postgres;
 using Invalidator.IntegrationTests.Worker;
 using Invalidator.RaceHarness;
 using Xunit.Abstractions;
@@ -28,13 +29,34 @@ public sealed class KafkaSourceRaceTests(ServersFixture servers, PostgresFixture
 
     private async Task<RaceReport> RunAsync(RaceMode mode, string name)
     {
-        var database = await postgres.Postgres.CreateDatabaseAsync(name);
+        var report = await KafkaRace.RunAsync(servers, postgres.Postgres, mode, name);
+        output.WriteLine(report.ToString());
+        return report;
+    }
+}
+
+/// <summary>One race run with the worker reading Kafka, the writers standing in for Debezium.</summary>
+internal static class KafkaRace
+{
+    /// <param name="settings">Worker settings over the mode's (a replica's connection string, for example), given the run's database.</param>
+    /// <param name="readConnectionString">Where readers load from, given the run's database (null: the primary).</param>
+    public static async Task<RaceReport> RunAsync(
+        ServersFixture servers, PostgresServer postgres, RaceMode mode, string name,
+        Func<string, IReadOnlyDictionary<string, string?>>? settings = null, Func<string, string>? readConnectionString = null,
+        Func<string, Task>? databaseReady = null)
+    {
+        var database = await postgres.CreateDatabaseAsync(name);
         try
         {
-            await postgres.Postgres.ExecuteAsync(database, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
+            await postgres.ExecuteAsync(database, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
+            if (databaseReady is not null)
+            {
+                await databaseReady(database);
+            }
+
             await using var harness = new WorkerHarness(servers, RaceTable.Rules(mode), name.Replace('_', '-'));
             await harness.CreateTopicAsync(partitions: 3);
-            foreach (var (key, value) in mode.WorkerSettings)
+            foreach (var (key, value) in mode.WorkerSettings.Concat(settings?.Invoke(database) ?? new Dictionary<string, string?>()))
             {
                 harness.Settings[key] = value;
             }
@@ -47,11 +69,11 @@ public sealed class KafkaSourceRaceTests(ServersFixture servers, PostgresFixture
                 Acks = Acks.All,
             }).Build();
             await using var redis = await servers.Redis.ConnectAsync(ServersFixture.East);
-            var connectionString = postgres.Postgres.ConnectionString(database);
-            var report = await RaceHarness.RaceHarness.RunAsync(
+            return await RaceHarness.RaceHarness.RunAsync(
                 new RaceWorld
                 {
-                    ConnectionString = connectionString,
+                    ConnectionString = postgres.ConnectionString(database),
+                    ReadConnectionString = readConnectionString?.Invoke(database),
                     Redis = redis.GetDatabase(),
                     KeyPrefix = harness.KeyPrefix,
                     Worker = worker.Services,
@@ -65,12 +87,10 @@ public sealed class KafkaSourceRaceTests(ServersFixture servers, PostgresFixture
                 },
                 mode,
                 RaceAssert.Settings);
-            output.WriteLine(report.ToString());
-            return report;
         }
         finally
         {
-            await postgres.Postgres.DropDatabaseAsync(database);
+            await postgres.DropDatabaseAsync(database);
         }
     }
 

@@ -16,11 +16,11 @@ namespace Invalidator.IntegrationTests.Worker;
 /// </summary>
 public sealed class PostgresWorkerHarness : IAsyncDisposable
 {
-    private readonly PostgresFixture _fixture;
+    private readonly IDirectServers _fixture;
     private readonly string _directory;
     private readonly List<IHost> _hosts = [];
 
-    private PostgresWorkerHarness(PostgresFixture fixture, string database, string rulesYaml, string name)
+    private PostgresWorkerHarness(IDirectServers fixture, string database, string rulesYaml, string name)
     {
         _fixture = fixture;
         Database = database;
@@ -55,7 +55,7 @@ public sealed class PostgresWorkerHarness : IAsyncDisposable
     public Action<IServiceCollection>? Services { get; set; }
 
     /// <summary>A database of its own, with <paramref name="schemaSql"/> run in it.</summary>
-    public static async Task<PostgresWorkerHarness> CreateAsync(PostgresFixture fixture, string rulesYaml, string name, string schemaSql)
+    public static async Task<PostgresWorkerHarness> CreateAsync(IDirectServers fixture, string rulesYaml, string name, string schemaSql)
     {
         var database = await fixture.Postgres.CreateDatabaseAsync($"t_{name}");
         var harness = new PostgresWorkerHarness(fixture, database, rulesYaml, name);

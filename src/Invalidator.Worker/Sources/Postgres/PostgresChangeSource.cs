@@ -179,6 +179,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
 
             case CommitMessage commit:
                 var (from, to) = _progress.Commit(commit.TransactionEndLsn);
+                Runner.Open.TransactionEnded((ulong)commit.TransactionEndLsn);
                 return SourceRead.Advance(Slot, from, to);
         }
 
@@ -220,6 +221,11 @@ internal sealed class PostgresChangeSource : ChangeSourceService
         var poison = planned.IsPoison
             ? new PoisonRecord(Slot, (long)(ulong)walStart, walStart.ToString(), planned.PoisonReason!, new ChangeContent(change))
             : null;
+        if (_progress.InTransaction)
+        {
+            Runner.Open.ChangeInTransaction();
+        }
+
         var (position, nextPosition, commitTime) = _progress.Change(walEnd);
         return SourceRead.Record(Slot, position, nextPosition, commitTime, poison);
     }
@@ -253,6 +259,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
 
         // Finished work is confirmed while the session is still there; the rest is dropped.
         Runner.Drop([Slot]);
+        Runner.Open.TransactionLost();
         _session = null;
         await session.DisposeAsync().ConfigureAwait(false);
         _changes.Clear();

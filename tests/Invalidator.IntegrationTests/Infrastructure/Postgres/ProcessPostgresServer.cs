@@ -44,6 +44,13 @@ internal sealed class ProcessPostgresServer : PostgresServer
 
     private string DataDirectory => Path.Combine(_directory.FullName, "data");
 
+    /// <summary>Adds a setting to <c>postgresql.auto.conf</c> (a later line wins) and reloads the server's configuration.</summary>
+    public async Task AppendConfigurationAsync(string line)
+    {
+        await File.AppendAllTextAsync(Path.Combine(DataDirectory, "postgresql.auto.conf"), line + "\n").ConfigureAwait(false);
+        await ExecuteAsync("postgres", "SELECT pg_reload_conf()").ConfigureAwait(false);
+    }
+
     /// <param name="walLevel">The server's wal_level.</param>
     /// <param name="tls">TLS on (ssl=on with this certificate) and these pg_hba.conf lines instead of initdb's trust for all.</param>
     public static async Task<ProcessPostgresServer> CreateAsync(string walLevel, PostgresTls? tls = null)

@@ -1,3 +1,4 @@
+using Invalidator.IntegrationTests.Infrastructure.Redis;
 using Npgsql;
 
 namespace Invalidator.IntegrationTests.Infrastructure.Postgres;
@@ -58,6 +59,19 @@ public sealed class ReplicatedPostgres : IAsyncDisposable
             "the standby's replay paused").ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The standby applies each commit <paramref name="delay"/> after it was made (<c>recovery_min_apply_delay</c>; zero:
+    /// at once): a replica that lags by a steady amount, as under load. Written to the standby's configuration and reloaded.
+    /// </summary>
+    public async Task SetApplyDelayAsync(TimeSpan delay)
+    {
+        await _standby.AppendConfigurationAsync($"recovery_min_apply_delay = '{(long)delay.TotalMilliseconds}ms'").ConfigureAwait(false);
+        await Eventually.AssertAsync(
+            async () => await Standby.ScalarAsync<string>("postgres", "SHOW recovery_min_apply_delay").ConfigureAwait(false) == (delay == TimeSpan.Zero ? "0" : $"{(long)delay.TotalMilliseconds}ms"),
+            TimeSpan.FromSeconds(30),
+            "the standby took the apply delay").ConfigureAwait(false);
+    }
+
     /// <summary>Applies WAL again, from where it paused.</summary>
     public Task ResumeReplayAsync() => Standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()");
 
@@ -83,19 +97,46 @@ public sealed class ReplicatedPostgres : IAsyncDisposable
 }
 
 /// <summary>The primary and standby for the read-replica tests, shared by the classes of <see cref="ReplicatedPostgresCollection"/>.</summary>
-public sealed class ReplicatedPostgresFixture : IAsyncLifetime
+public sealed class ReplicatedPostgresFixture : IAsyncLifetime, IDirectServers
 {
     private ReplicatedPostgres? _servers;
+    private RedisServers? _redis;
 
     public ReplicatedPostgres Servers => _servers ?? throw new InvalidOperationException("The fixture is not initialized");
 
-    public async Task InitializeAsync() => _servers = await ReplicatedPostgres.StartNewAsync().ConfigureAwait(false);
+    /// <summary>The worker reads the primary's slot; the readers of the replica race read the standby.</summary>
+    public PostgresServer Postgres => Servers.Primary;
+
+    /// <summary>Two regions for the worker tests on the pair (names of their own: see <see cref="PostgresFixture.Regions"/>).</summary>
+    public IReadOnlyList<string> Regions { get; } = ["rpeast", "rpwest"];
+
+    public RedisServers Redis => _redis ?? throw new InvalidOperationException("The fixture is not initialized");
+
+    public async Task InitializeAsync()
+    {
+        var servers = ReplicatedPostgres.StartNewAsync();
+        var redis = RedisServers.StartNewAsync(Regions.Count);
+        try
+        {
+            await Task.WhenAll(servers, redis).ConfigureAwait(false);
+        }
+        finally
+        {
+            _servers = servers.IsCompletedSuccessfully ? servers.Result : null;
+            _redis = redis.IsCompletedSuccessfully ? redis.Result : null;
+        }
+    }
 
     public async Task DisposeAsync()
     {
         if (_servers is not null)
         {
             await _servers.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync().ConfigureAwait(false);
         }
     }
 }
