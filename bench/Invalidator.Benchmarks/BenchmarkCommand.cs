@@ -11,18 +11,25 @@ namespace Invalidator.Benchmarks;
 internal static class BenchmarkCommand
 {
     private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
-        "[--only micro,drain,latency,memory,direct] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
+        "[--only micro,drain,latency,memory,direct,first] [--race set-after-delete,failover,replica] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         if (args is ["worker-child", var directory])
         {
-            // The memory benchmark's worker process (see MemoryBenchmark).
-            return await MemoryBenchmark.RunChildAsync(directory).ConfigureAwait(false);
+            // The drain's and the memory benchmark's worker process (see ChildProcesses).
+            return await ChildProcesses.RunWorkerChildAsync(directory).ConfigureAwait(false);
+        }
+
+        if (args is ["consume-child", var consumeDirectory])
+        {
+            // The drain's baseline consumers (see ChildProcesses).
+            return await ChildProcesses.RunConsumeChildAsync(consumeDirectory).ConfigureAwait(false);
         }
 
         var quick = false;
         var only = new HashSet<string>(PerfSuite.Parts, StringComparer.Ordinal);
+        var races = new HashSet<string>(RaceBenchmark.Races, StringComparer.Ordinal);
         string? results = null;
         string? label = null;
         var names = new List<string>();
@@ -43,6 +50,12 @@ internal static class BenchmarkCommand
             else if (args[i] == "--only" && i + 1 < args.Length && args[i + 1].Split(',') is var parts && parts.All(PerfSuite.Parts.Contains))
             {
                 only = new HashSet<string>(parts, StringComparer.Ordinal);
+                i++;
+            }
+            else if (args[i] == "--race" && i + 1 < args.Length && args[i + 1].Split(',') is var chosen && chosen.All(RaceBenchmark.Races.Contains))
+            {
+                // Which of the race benchmark's races to run (default all).
+                races = new HashSet<string>(chosen, StringComparer.Ordinal);
                 i++;
             }
             else if (args[i] == "--results" && i + 1 < args.Length)
@@ -103,7 +116,7 @@ internal static class BenchmarkCommand
 
         if (which is "race" or "all")
         {
-            await RaceBenchmark.RunAsync(scale, table, overrides).ConfigureAwait(false);
+            await RaceBenchmark.RunAsync(scale, table, overrides, races).ConfigureAwait(false);
         }
 
         if (which is "audit" or "all")

@@ -47,22 +47,50 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
             throw new InvalidOperationException("PostgreSQL not found (/usr/lib/postgresql/<version>/bin/initdb): apt-get install postgresql (or run .ci/run once)");
         }
 
-        var directory = Directory.CreateTempSubdirectory("invalidator-bench-pg-").FullName;
-        var server = new PostgresServerProcess(binaries, directory, FreePort());
+        var server = new PostgresServerProcess(binaries, Directory.CreateTempSubdirectory("invalidator-bench-pg-").FullName, FreePort());
+        await server.OwnDirectoryAsync().ConfigureAwait(false);
+        await server.PgAsync("initdb", "-D", server.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").ConfigureAwait(false);
+        await server.StartServerAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>
+    /// A streaming standby of this server (<c>pg_basebackup -R</c>, which writes <c>primary_conninfo</c> and
+    /// <c>standby.signal</c>; initdb's pg_hba.conf trusts replication from 127.0.0.1) that applies each commit
+    /// <paramref name="applyDelay"/> after it was made (<c>recovery_min_apply_delay</c>): a read replica with a
+    /// controlled replay lag. Readers of it see a change that much later than readers of this server.
+    /// </summary>
+    public async Task<PostgresServerProcess> StartStandbyAsync(TimeSpan applyDelay)
+    {
+        var standby = new PostgresServerProcess(_binaries, Directory.CreateTempSubdirectory("invalidator-bench-pg-standby-").FullName, FreePort());
+        await standby.OwnDirectoryAsync().ConfigureAwait(false);
+        await standby.PgAsync("pg_basebackup", "-D", standby.DataDirectory, "-h", "127.0.0.1", "-p", Port.ToString(CultureInfo.InvariantCulture),
+            "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "--no-sync").ConfigureAwait(false);
+        // Readers' queries are never cancelled for a conflict with the replay (vacuum on the primary): the feedback keeps
+        // the rows they may still see, and the replay waits for a conflicting query (they take milliseconds).
+        await standby.StartServerAsync(
+            $"-c hot_standby=on -c hot_standby_feedback=on -c max_standby_streaming_delay=-1 -c recovery_min_apply_delay={(long)applyDelay.TotalMilliseconds}ms")
+            .ConfigureAwait(false);
+        return standby;
+    }
+
+    private async Task OwnDirectoryAsync()
+    {
         if (IsRoot)
         {
-            await RunAsync("chown", ["-R", "postgres:postgres", directory]).ConfigureAwait(false);
+            await RunAsync("chown", ["-R", "postgres:postgres", _directory]).ConfigureAwait(false);
         }
+    }
 
-        await server.PgAsync("initdb", "-D", server.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").ConfigureAwait(false);
+    private async Task StartServerAsync(string extraOptions = "")
+    {
         var options = string.Join(' ',
-            $"-p {server.Port}", $"-k {directory}", "-c listen_addresses=127.0.0.1", "-c wal_level=logical", "-c max_replication_slots=8",
-            "-c max_wal_senders=8", "-c fsync=off", "-c full_page_writes=off", "-c max_connections=200", "-c shared_buffers=256MB");
-        await server.PgAsync("pg_ctl", "start", "-D", server.DataDirectory, "-l", Path.Combine(directory, "postgres.log"), "-w", "-t", "60", "-o", options)
+            $"-p {Port}", $"-k {_directory}", "-c listen_addresses=127.0.0.1", "-c wal_level=logical", "-c max_replication_slots=8",
+            "-c max_wal_senders=8", "-c fsync=off", "-c full_page_writes=off", "-c max_connections=200", "-c shared_buffers=256MB", extraOptions);
+        await PgAsync("pg_ctl", "start", "-D", DataDirectory, "-l", Path.Combine(_directory, "postgres.log"), "-w", "-t", "60", "-o", options)
             .ConfigureAwait(false);
         // pg_ctl daemonizes the server: stop it also when the benchmark is interrupted.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.StopAsync().GetAwaiter().GetResult();
-        return server;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAsync().GetAwaiter().GetResult();
     }
 
     public async Task ExecuteAsync(string database, string sql)

@@ -12,8 +12,8 @@ namespace Invalidator.Benchmarks;
 internal sealed class RedisServerProcess : IAsyncDisposable
 {
     private static readonly List<Process> Started = [];
-    private readonly Process _process;
     private readonly string _directory;
+    private Process _process;
 
     private RedisServerProcess(Process process, int port, string directory)
     {
@@ -33,10 +33,82 @@ internal sealed class RedisServerProcess : IAsyncDisposable
     public static async Task<RedisServerProcess> StartAsync(params string[] extraArguments)
     {
         KillAllOnExit();
-        var executable = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" }.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException("redis-server not found: apt-get install redis-server (or run .ci/run once)");
         var port = FreePort();
         var directory = Directory.CreateTempSubdirectory("invalidator-bench-redis-").FullName;
+        var server = new RedisServerProcess(Launch(port, directory, extraArguments), port, directory);
+        await server.WaitForPingAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>
+    /// Starts redis-sentinel with <paramref name="configuration"/> lines (a file in this server's own directory,
+    /// which Sentinel rewrites with what it learns) on a free port; ended by PID like a server.
+    /// </summary>
+    public static async Task<RedisServerProcess> StartSentinelAsync(Func<int, IEnumerable<string>> configuration)
+    {
+        KillAllOnExit();
+        var executable = new[] { "/usr/bin/redis-sentinel", "/usr/local/bin/redis-sentinel" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("redis-sentinel not found: apt-get install redis-sentinel (or run .ci/run once)");
+        var port = FreePort();
+        var directory = Directory.CreateTempSubdirectory("invalidator-bench-sentinel-").FullName;
+        var file = Path.Combine(directory, "sentinel.conf");
+        await File.WriteAllLinesAsync(file, [$"port {port}", "bind 127.0.0.1", "daemonize no", $"dir {directory}",
+            $"logfile {Path.Combine(directory, "sentinel.log")}", .. configuration(port)]).ConfigureAwait(false);
+        var start = new ProcessStartInfo(executable) { UseShellExecute = false };
+        start.ArgumentList.Add(file);
+        var server = new RedisServerProcess(Track(Process.Start(start) ?? throw new InvalidOperationException("could not start redis-sentinel")), port, directory);
+        await server.WaitForPingAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>Sends <paramref name="signal"/> (<c>STOP</c>, <c>CONT</c>) to this server's process, by its PID.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            ?? throw new InvalidOperationException("could not start kill");
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {_process.Id} exited with {kill.ExitCode}");
+        }
+    }
+
+    /// <summary>SIGKILLs the server, as a crash would (nothing is saved: the benchmark's servers have no persistence).</summary>
+    public async Task KillAsync()
+    {
+        Stop(_process);
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a killed server again on its port, empty, with <paramref name="extraArguments"/> (none: a primary of its own).</summary>
+    public async Task RestartAsync(params string[] extraArguments)
+    {
+        Forget(_process);
+        _process.Dispose();
+        _process = Launch(Port, _directory, extraArguments);
+        await WaitForPingAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Stop(_process);
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+        Forget(_process);
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp directory is harmless.
+        }
+    }
+
+    private static Process Launch(int port, string directory, IEnumerable<string> extraArguments)
+    {
+        var executable = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" }.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("redis-server not found: apt-get install redis-server (or run .ci/run once)");
         var start = new ProcessStartInfo(executable) { UseShellExecute = false };
         foreach (var arg in new[]
         {
@@ -48,53 +120,52 @@ internal sealed class RedisServerProcess : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start redis-server");
+        return Track(Process.Start(start) ?? throw new InvalidOperationException("could not start redis-server"));
+    }
+
+    private static Process Track(Process process)
+    {
         lock (Started)
         {
             Started.Add(process);
         }
 
-        var server = new RedisServerProcess(process, port, directory);
-        var clock = Stopwatch.StartNew();
-        while (!await PingAsync(port).ConfigureAwait(false))
-        {
-            if (process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(15))
-            {
-                await server.DisposeAsync().ConfigureAwait(false);
-                throw new InvalidOperationException($"redis-server on port {port} did not answer PING (exited: {process.HasExited})");
-            }
-
-            await Task.Delay(20).ConfigureAwait(false);
-        }
-
-        return server;
+        return process;
     }
 
-    public async ValueTask DisposeAsync()
+    private static void Forget(Process process)
+    {
+        lock (Started)
+        {
+            Started.Remove(process);
+        }
+    }
+
+    private static void Stop(Process process)
     {
         try
         {
-            _process.Kill(); // by PID: this Process object is the one we started
+            process.Kill(); // by PID: this Process object is the one we started
         }
         catch (InvalidOperationException)
         {
             // Already exited.
         }
+    }
 
-        await _process.WaitForExitAsync().ConfigureAwait(false);
-        lock (Started)
+    private async Task WaitForPingAsync()
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await PingAsync(Port).ConfigureAwait(false))
         {
-            Started.Remove(_process);
-        }
+            if (_process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(15))
+            {
+                var exited = _process.HasExited;
+                await DisposeAsync().ConfigureAwait(false);
+                throw new InvalidOperationException($"redis on port {Port} did not answer PING (exited: {exited})");
+            }
 
-        _process.Dispose();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A leftover temp directory is harmless.
+            await Task.Delay(20).ConfigureAwait(false);
         }
     }
 

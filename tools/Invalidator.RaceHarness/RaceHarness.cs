@@ -38,11 +38,12 @@ public static class RaceHarness
 
         var counts = new Counts();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        stop.CancelAfter(settings.Duration);
+        var extend = ExtendUntilWrittenAsync(settings, counts, stop);
         var clock = Stopwatch.StartNew();
         var writers = Enumerable.Range(0, settings.Writers).Select(i => WriteAsync(database, world.PublishChangesAsync, settings, new Random(settings.Seed + i), counts, stop.Token));
         var readers = Enumerable.Range(0, settings.Readers).Select(i => ReadAsync(readDatabase ?? database, reader, settings, new Random(settings.Seed + 10_000 + i), counts, stop));
         await Task.WhenAll(writers.Concat(readers)).ConfigureAwait(false);
+        await extend.ConfigureAwait(false);
         var elapsed = clock.Elapsed;
         cancellationToken.ThrowIfCancellationRequested();
 
@@ -56,6 +57,26 @@ public static class RaceHarness
         {
             ReplicaDeleteHits = mode.ReplicaDeleteHits(workerCounters),
         };
+    }
+
+    /// <summary>Ends the run after its duration, once enough rows were written (or at four times the duration).</summary>
+    private static async Task ExtendUntilWrittenAsync(RaceSettings settings, Counts counts, CancellationTokenSource stop)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await Task.Delay(settings.Duration, stop.Token).ConfigureAwait(false);
+            while (Interlocked.Read(ref counts.Writes) < settings.MinRowWrites && clock.Elapsed < settings.Duration * 4)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), stop.Token).ConfigureAwait(false);
+            }
+
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ended by TargetPopulates or the caller.
+        }
     }
 
     private static async Task WriteAsync(

@@ -32,6 +32,9 @@ public abstract class RaceMode
     /// <summary>The second delete with another delay (one shorter than the readers' pause leaves stale keys again).</summary>
     public static RaceMode SecondDeleteAfter(TimeSpan delay) => new SecondDeleteMode(delay);
 
+    /// <summary>Both defences: leases (readers through <see cref="LeasedCache"/>) and <c>secondDelete: 800ms</c>.</summary>
+    public static RaceMode LeasesAndSecondDelete { get; } = new BothMode(TimeSpan.FromMilliseconds(800));
+
     /// <summary>
     /// The rule says <c>waitForReplicas: true</c> (the keys are deleted again once every read replica replayed the
     /// change), with leases or with a second delete of <paramref name="secondDelete"/> counted from then, or neither (the
@@ -81,6 +84,23 @@ public abstract class RaceMode
         public override IReadOnlyList<string> RuleFields => [$"secondDelete: {_milliseconds}ms"];
 
         public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => new PlainReader(redis, keyPrefix, ttl);
+
+        public override long? SecondDeleteHits(CounterTotals workerCounters)
+        {
+            ArgumentNullException.ThrowIfNull(workerCounters);
+            return workerCounters["invalidator_second_delete_hits"];
+        }
+    }
+
+    private sealed class BothMode(TimeSpan delay) : RaceMode
+    {
+        private readonly long _milliseconds = (long)delay.TotalMilliseconds;
+
+        public override string Name => $"leases + second delete ({_milliseconds} ms)";
+
+        public override IReadOnlyList<string> RuleFields => ["leases: true", $"secondDelete: {_milliseconds}ms"];
+
+        public override RaceReader CreateReader(IDatabase redis, string keyPrefix, TimeSpan ttl) => new LeaseReader(redis, keyPrefix, ttl);
 
         public override long? SecondDeleteHits(CounterTotals workerCounters)
         {

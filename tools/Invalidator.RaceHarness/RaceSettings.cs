@@ -33,6 +33,12 @@ public sealed record RaceSettings
     /// <summary>... or once this many populates were attempted, if set (the benchmark's "at least N racing populates").</summary>
     public long? TargetPopulates { get; init; }
 
+    /// <summary>
+    /// ... but not before this many row updates were committed (up to four times <see cref="Duration"/>): on a loaded
+    /// machine a run of a few seconds may write too little for any race to happen, and prove nothing.
+    /// </summary>
+    public long MinRowWrites { get; init; }
+
     /// <summary>How long the worker may take to catch up with the last write after the run.</summary>
     public TimeSpan CatchUpTimeout { get; init; } = TimeSpan.FromMinutes(2);
 

@@ -15,24 +15,31 @@ namespace Invalidator.Benchmarks.Drain;
 internal static class Baselines
 {
     /// <summary>
-    /// Seconds from the first to the last record for a plain consumer (the worker's consumer settings, a group of its
-    /// own); with <paramref name="parse"/> every value is also read through once with Utf8JsonReader, the least any
-    /// JSON consumer does.
+    /// Seconds, and this process's CPU seconds (all threads), from the first to the last record for a plain consumer (the
+    /// worker's consumer settings, a group of its own); with <paramref name="parse"/> every value is also read through
+    /// once with Utf8JsonReader, the least any JSON consumer does. Run in a process of its own
+    /// (<see cref="ChildProcesses.ConsumeAsync"/>), so the CPU is the consumer's alone.
     /// </summary>
-    public static double Consume(KafkaMockCluster kafka, IReadOnlyList<string> topics, int count, bool parse)
+    public static (double Seconds, double CpuSeconds) Consume(string bootstrapServers, IReadOnlyList<string> topics, int count, bool parse)
     {
-        var config = KafkaConsumerSettings.Build(new KafkaOptions { BootstrapServers = kafka.BootstrapServers, GroupId = $"ceiling-{Guid.NewGuid():N}" });
+        var config = KafkaConsumerSettings.Build(new KafkaOptions { BootstrapServers = bootstrapServers, GroupId = $"ceiling-{Guid.NewGuid():N}" });
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
         consumer.Subscribe(topics);
         var limit = Stopwatch.StartNew();
         long? first = null;
+        var cpuAtFirst = TimeSpan.Zero;
         var seen = 0;
         long tokens = 0;
         while (seen < count && limit.Elapsed < TimeSpan.FromSeconds(120))
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false, Message: not null } record)
             {
-                first ??= Stopwatch.GetTimestamp();
+                if (first is null)
+                {
+                    first = Stopwatch.GetTimestamp();
+                    cpuAtFirst = Process.GetCurrentProcess().TotalProcessorTime;
+                }
+
                 seen++;
                 if (parse && record.Message.Value is { } value)
                 {
@@ -46,9 +53,10 @@ internal static class Baselines
         }
 
         var seconds = first is { } start ? Stopwatch.GetElapsedTime(start).TotalSeconds : double.NaN;
+        var cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuAtFirst).TotalSeconds;
         consumer.Close();
         GC.KeepAlive(tokens);
-        return seen == count ? seconds : throw new InvalidOperationException($"the ceiling consumer read {seen} of {count} records");
+        return seen == count ? (seconds, cpuSeconds) : throw new InvalidOperationException($"the ceiling consumer read {seen} of {count} records");
     }
 
     /// <summary>

@@ -20,18 +20,31 @@ internal static class DrainBenchmark
 
     public static async Task RunAsync(Scale scale, PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides)
     {
-        // A short unreported run first, so the measured ones do not pay for JIT compilation and connection setup.
-        await RunCaseAsync(null, kafka, regions, "warm-up", DrainMix.ThreeKeys, withSchema: false, 5_000, scale, overrides).ConfigureAwait(false);
+        // No warm-up run: every case starts a new worker process, whose start (JIT, connections) is outside its window but
+        // whose first seconds of tiered JIT are inside, as for a worker restarted onto a backlog.
         var schemaless = scale.IsQuick ? 10_000 : 200_000;
         var withSchema = scale.IsQuick ? 5_000 : 100_000;
-        await RunCaseAsync(report, kafka, regions, "3 keys, schemaless", DrainMix.ThreeKeys, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "3 keys, with schema", DrainMix.ThreeKeys, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "mixed, schemaless", DrainMix.Mixed, withSchema: false, schemaless, scale, overrides).ConfigureAwait(false);
-        await RunCaseAsync(report, kafka, regions, "mixed, with schema", DrainMix.Mixed, withSchema: true, withSchema, scale, overrides).ConfigureAwait(false);
+        (string Label, DrainMix Mix, bool Schema, int Count)[] cases =
+        [
+            ("3 keys, schemaless", DrainMix.ThreeKeys, false, schemaless),
+            ("3 keys, with schema", DrainMix.ThreeKeys, true, withSchema),
+            ("mixed, schemaless", DrainMix.Mixed, false, schemaless),
+            ("mixed, with schema", DrainMix.Mixed, true, withSchema),
+        ];
+        // INVALIDATOR_BENCH_DRAIN_CASES=1,3 runs only those cases (1-based), e.g. while profiling one of them.
+        var only = (Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_DRAIN_CASES") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+        for (var i = 0; i < cases.Length; i++)
+        {
+            if (only.Count == 0 || only.Contains((i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                var (label, mix, schema, count) = cases[i];
+                await RunCaseAsync(report, kafka, regions, label, mix, schema, count, scale, overrides).ConfigureAwait(false);
+            }
+        }
     }
 
     private static async Task RunCaseAsync(
-        PerfReport? report, KafkaMockCluster kafka, RedisServerProcess[] servers, string label, DrainMix mix, bool withSchema, int count, Scale scale,
+        PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] servers, string label, DrainMix mix, bool withSchema, int count, Scale scale,
         IReadOnlyDictionary<string, string?> overrides)
     {
         Console.WriteLine($"drain: {label}, {count:N0} records ...");
@@ -39,7 +52,8 @@ internal static class DrainBenchmark
         var records = Enumerable.Range(0, count).Select(i => DrainRecords.Create(i, mix, withSchema)).ToArray();
         var topics = CreateTopics(kafka, run, records, out var partitions);
         var prefix = $"{run}:";
-        var admins = await Task.WhenAll(servers.Select(s => ConnectionMultiplexer.ConnectAsync(s.ConnectionString))).ConfigureAwait(false);
+        // A long timeout: populating sends hundreds of MSETs at once, which a machine under load (other sessions) may take seconds to answer.
+        var admins = await Task.WhenAll(servers.Select(s => ConnectionMultiplexer.ConnectAsync(s.ConnectionString + ",asyncTimeout=120000,syncTimeout=120000"))).ConfigureAwait(false);
         try
         {
             var (distinctKeys, tags) = await PopulateAsync(admins, prefix, records).ConfigureAwait(false);
@@ -48,52 +62,48 @@ internal static class DrainBenchmark
             var keysPerRecord = records.Average(r => r.Keys.Length);
             var tagged = records.Count(r => r.Tags.Length > 0);
 
-            double raw = 0, parsed = 0;
-            string rawCpu = "", parsedCpu = "", naiveCpu = "";
-            (int Records, long Deletes, double Seconds) naive = default;
-            if (report is not null)
-            {
-                var cpu = CpuMeter.Start(servers);
-                raw = count / Baselines.Consume(kafka, topics, count, parse: false);
-                rawCpu = cpu.Describe(count);
-                cpu = CpuMeter.Start(servers);
-                parsed = count / Baselines.Consume(kafka, topics, count, parse: true);
-                parsedCpu = cpu.Describe(count);
-                cpu = CpuMeter.Start(servers);
-                naive = await Baselines.NaiveWorkerAsync(
-                    kafka, topics, DrainRecords.Rules, servers.Select(s => s.ConnectionString).ToArray(), $"naive-{prefix}",
-                    scale.IsQuick ? 500 : 10_000, TimeSpan.FromSeconds(scale.IsQuick ? 3 : 10)).ConfigureAwait(false);
-                naiveCpu = cpu.Describe(naive.Records);
-            }
+            // Each baseline consumer runs in a process of its own, as the worker does below: its CPU is its own.
+            var raw = await ChildProcesses.ConsumeAsync(kafka, topics, count, parse: false).ConfigureAwait(false);
+            var parsed = await ChildProcesses.ConsumeAsync(kafka, topics, count, parse: true).ConfigureAwait(false);
+            var cpu = CpuMeter.Start(servers);
+            var naive = await Baselines.NaiveWorkerAsync(
+                kafka, topics, DrainRecords.Rules, servers.Select(s => s.ConnectionString).ToArray(), $"naive-{prefix}",
+                scale.IsQuick ? 500 : 10_000, TimeSpan.FromSeconds(scale.IsQuick ? 3 : 10)).ConfigureAwait(false);
+            var naiveCpu = cpu.Describe(naive.Records);
 
-            var workerCpu = CpuMeter.Start(servers);
-            var measured = await RunWorkerAsync(kafka, servers.Select(s => s.ConnectionString).ToArray(), topics, prefix, ends, count, scale, overrides, new Dictionary<string, string?>()).ConfigureAwait(false);
-            var workerCpuText = workerCpu.Describe(count); // includes the host's start and stop
+            var around = CpuMeter.Start(servers); // the broker (this process) and the redis-servers while the worker drains
+            var measured = await RunWorkerProcessAsync(kafka, servers.Select(s => s.ConnectionString).ToArray(), topics, prefix, ends, count, scale, overrides).ConfigureAwait(false);
+            var (brokerCpu, redisCpu) = around.PerRecord(count);
             long left = 0;
             foreach (var admin in admins)
             {
                 left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
             }
 
-            if (report is null)
-            {
-                return;
-            }
-
+            var child = measured.Report;
+            var workerCpu = child.CpuSeconds * 1e6 / count;
+            var parsedCpu = parsed.CpuSeconds * 1e6 / count;
             var workerRate = count / measured.ToCommitted.TotalSeconds;
+            var parsedRate = count / parsed.Seconds;
             var naiveRate = naive.Records / naive.Seconds;
             var shape = $"~{bytes / count:N0} B a record, {keysPerRecord:F2} keys a record ({distinctKeys:N0} distinct), {tagged:N0} records with a tag ({tags:N0} distinct)";
             report.Add(Part, $"{label}: produce {count:N0} records", count / produceSeconds, "records/s", $"{shape}; {partitions} partitions a topic");
-            report.Add(Part, $"{label}: consume ceiling, raw", raw, "records/s", $"Confluent consumer with the worker's settings, no processing; {rawCpu}");
-            report.Add(Part, $"{label}: consume ceiling, minimal JSON parse", parsed, "records/s", $"plus one Utf8JsonReader pass over each value; {parsedCpu}");
+            report.Add(Part, $"**{label}: worker CPU**", workerCpu, "µs/record",
+                $"the worker process (all threads, user + system) from its first consumed record until the group's commits reached the end; " +
+                $"{workerCpu / parsedCpu:F2}x the consume-with-parse baseline's; {child.CpuSecondsBeforeFirst:F2} s of CPU before the first record (start, JIT, group join)");
+            report.Add(Part, $"**{label}: consume-with-parse CPU**", parsedCpu, "µs/record",
+                $"a Confluent consumer with the worker's settings and one Utf8JsonReader pass over each value, in a process of its own, first to last record; raw (no parse) {raw.CpuSeconds * 1e6 / count:F1} µs/record");
+            report.Add(Part, $"{label}: consume ceiling, raw", count / raw.Seconds, "records/s", "Confluent consumer with the worker's settings, no processing, a process of its own");
+            report.Add(Part, $"{label}: consume ceiling, minimal JSON parse", parsedRate, "records/s", "plus one Utf8JsonReader pass over each value");
             report.Add(Part, $"{label}: naive worker", naiveRate, "records/s",
                 $"{naive.Records:N0} records, {naive.Deletes:N0} awaited single-key DELs over 2 regions, a synchronous commit per record; {naiveCpu}");
             report.Add(Part, $"**{label}: worker**", workerRate, "records/s",
                 $"{(measured.TimedOut ? "TIMED OUT; " : "")}first consume -> committed end {measured.ToCommitted.TotalSeconds:F2} s; " +
-                $"{measured.KeysDeleted / measured.ToCommitted.TotalSeconds:N0} keys/s deleted over both regions ({measured.KeysDeleted:N0} UNLINKed, " +
-                $"{measured.KeysFound:N0} existed); keys left in Redis: {left:N0}; {measured.Batches} batches; {workerCpuText}");
+                $"{child.KeysDeleted / measured.ToCommitted.TotalSeconds:N0} keys/s deleted over both regions ({child.KeysDeleted:N0} UNLINKed, " +
+                $"{child.KeysFound:N0} existed); keys left in Redis: {left:N0}; {child.Batches} batches; allocated {child.AllocatedBytes / (double)count:N0} B/record, " +
+                $"GCs {child.Gen0}/{child.Gen1}/{child.Gen2}, peak RSS {child.PeakRssKb / 1024.0:F0} MB; meanwhile the broker's process {brokerCpu:F1} and the redis-servers {redisCpu:F1} µs/record of CPU");
             report.Add(Part, $"{label}: worker / naive", workerRate / naiveRate, "x");
-            report.Add(Part, $"{label}: worker / consume with parse", 100 * workerRate / parsed, "%");
+            report.Add(Part, $"{label}: worker / consume with parse", 100 * workerRate / parsedRate, "%");
             if (left != 0 || measured.TimedOut)
             {
                 report.Note(Part, label, $"FAILED CHECK: {left:N0} keys left in Redis, timed out: {measured.TimedOut}");
@@ -188,14 +198,17 @@ internal static class DrainBenchmark
         return settings;
     }
 
-    /// <summary>Runs the worker host until the group's committed offsets reach <paramref name="endOffsets"/>.</summary>
-    internal static async Task<Measured> RunWorkerAsync(
+    /// <summary>
+    /// Runs the worker host in a process of its own (<see cref="ChildProcesses.RunWorkerAsync"/>) until the group's committed
+    /// offsets reach <paramref name="endOffsets"/>, timed from its first consumed record.
+    /// </summary>
+    internal static async Task<ChildMeasured> RunWorkerProcessAsync(
         KafkaMockCluster kafka, string[] regionRedis, IReadOnlyList<string> topics, string prefix, IReadOnlyDictionary<TopicPartition, long> endOffsets, int count,
-        Scale scale, IReadOnlyDictionary<string, string?> overrides, IReadOnlyDictionary<string, string?> extra)
+        Scale scale, IReadOnlyDictionary<string, string?> overrides)
     {
         var groupId = $"{topics[0]}-group";
         var settings = KafkaSettings(kafka, groupId, topics, regionRedis, prefix);
-        foreach (var (key, value) in extra.Concat(overrides))
+        foreach (var (key, value) in overrides)
         {
             settings[key] = value;
         }
@@ -204,13 +217,18 @@ internal static class DrainBenchmark
         try
         {
             await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), DrainRecords.Rules).ConfigureAwait(false);
-            return await RunHostAsync(kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(180)).ConfigureAwait(false);
+            var (report, committedAt) = await ChildProcesses.RunWorkerAsync(
+                kafka, directory, settings, groupId, endOffsets, count, scale.IsQuick ? TimeSpan.FromSeconds(60) : TimeSpan.FromSeconds(180)).ConfigureAwait(false);
+            var end = committedAt ?? DateTimeOffset.UtcNow;
+            return new ChildMeasured(end - report.FirstRecordAt, report, committedAt is null);
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    internal sealed record ChildMeasured(TimeSpan ToCommitted, WorkerChildReport Report, bool TimedOut);
 
     /// <summary>
     /// Runs the worker host (rules and settings in <paramref name="directory"/>) until the group's committed offsets reach

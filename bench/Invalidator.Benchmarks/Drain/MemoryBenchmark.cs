@@ -1,8 +1,4 @@
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
-using System.Text.Json;
 using Invalidator.KafkaMock;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Invalidator.Benchmarks.Drain;
 
@@ -47,38 +43,9 @@ internal static class MemoryBenchmark
             }
 
             await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), DrainRecords.Rules).ConfigureAwait(false);
-            await File.WriteAllTextAsync(Path.Combine(directory, "settings.json"), JsonSerializer.Serialize(settings)).ConfigureAwait(false);
-            // INVALIDATOR_BENCH_TRACE=<file.nettrace> runs the worker process under dotnet-trace (CPU sampling): the
-            // profile of the worker alone while it drains (dotnet-trace from PATH or INVALIDATOR_BENCH_DOTNET_TRACE).
-            var trace = Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_TRACE");
-            var start = new ProcessStartInfo(trace is null ? "dotnet" : Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_DOTNET_TRACE") ?? "dotnet-trace") { UseShellExecute = false };
-            if (trace is not null)
-            {
-                foreach (var argument in new[] { "collect", "--profile", "dotnet-sampled-thread-time", "-o", trace, "--", "dotnet" })
-                {
-                    start.ArgumentList.Add(argument);
-                }
-            }
-
-            start.ArgumentList.Add(typeof(MemoryBenchmark).Assembly.Location);
-            start.ArgumentList.Add("worker-child");
-            start.ArgumentList.Add(directory);
             Console.WriteLine($"memory: draining in a worker process ({partitions} partitions a topic) ...");
-            using var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the worker process");
-            var clock = Stopwatch.StartNew();
-            var committedAt = await Task.Run(() => KafkaBench.WaitForCommittedEnd(kafka, groupId, ends, TimeSpan.FromMinutes(5))).ConfigureAwait(false);
-            var drained = clock.Elapsed;
-            await File.WriteAllTextAsync(Path.Combine(directory, "stop"), "").ConfigureAwait(false); // the worker process reports and stops
-            if (!child.WaitForExit(TimeSpan.FromSeconds(90)))
-            {
-                child.Kill(entireProcessTree: true);
-                throw new InvalidOperationException("the worker process did not stop within 90 s");
-            }
-
-            var reportPath = Path.Combine(directory, "report.json");
-            var child_ = File.Exists(reportPath)
-                ? JsonSerializer.Deserialize<ChildReport>(await File.ReadAllTextAsync(reportPath).ConfigureAwait(false))!
-                : throw new InvalidOperationException("the worker process wrote no report");
+            var (child_, committedAt) = await ChildProcesses.RunWorkerAsync(kafka, directory, settings, groupId, ends, count, TimeSpan.FromMinutes(5)).ConfigureAwait(false);
+            var drained = child_.FirstRecordAt == DateTimeOffset.MinValue ? TimeSpan.Zero : (committedAt ?? DateTimeOffset.UtcNow) - child_.ProcessStartedAt;
             report.Add(Part, $"**{count:N0}-record backlog: peak RSS**", child_.PeakRssKb / 1024.0, "MB",
                 $"the worker process's VmHWM; ~{bytes / count:N0} B a record (3 keys, schemaless), {partitions} partitions a topic, 2 regions; " +
                 $"{(committedAt is null ? "TIMED OUT" : $"drained in {drained.TotalSeconds:F1} s from the process start")}");
@@ -93,53 +60,4 @@ internal static class MemoryBenchmark
             Directory.Delete(directory, recursive: true);
         }
     }
-
-    /// <summary>
-    /// <c>worker-child DIR</c>: the real worker host with DIR/settings.json, until the file DIR/stop appears; then writes
-    /// DIR/report.json (<see cref="ChildReport"/>) and stops.
-    /// </summary>
-    public static async Task<int> RunChildAsync(string directory)
-    {
-        var settings = JsonSerializer.Deserialize<Dictionary<string, string?>>(await File.ReadAllTextAsync(Path.Combine(directory, "settings.json")).ConfigureAwait(false))!;
-        using var host = WorkerHost.Build(directory, settings, []);
-        long allocatedAtFirst = 0;
-        var cpuAtFirst = TimeSpan.Zero;
-        int gen0 = 0, gen1 = 0, gen2 = 0;
-        using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
-        {
-            allocatedAtFirst = GC.GetTotalAllocatedBytes(precise: false);
-            cpuAtFirst = Process.GetCurrentProcess().TotalProcessorTime;
-            (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
-        });
-        await host.StartAsync().ConfigureAwait(false);
-        while (!File.Exists(Path.Combine(directory, "stop")))
-        {
-            await Task.Delay(20).ConfigureAwait(false);
-        }
-
-        var child = new ChildReport(
-            counters.Records,
-            GC.GetTotalAllocatedBytes(precise: true) - allocatedAtFirst,
-            PeakRssKb(),
-            GC.CollectionCount(0) - gen0,
-            GC.CollectionCount(1) - gen1,
-            GC.CollectionCount(2) - gen2,
-            GC.GetTotalMemory(false),
-            (Process.GetCurrentProcess().TotalProcessorTime - cpuAtFirst).TotalSeconds);
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-        {
-            await host.StopAsync(timeout.Token).ConfigureAwait(false);
-        }
-
-        await File.WriteAllTextAsync(Path.Combine(directory, "report.json"), JsonSerializer.Serialize(child)).ConfigureAwait(false);
-        return 0;
-    }
-
-    private static long PeakRssKb()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    internal sealed record ChildReport(long Records, long AllocatedBytes, long PeakRssKb, int Gen0, int Gen1, int Gen2, long HeapBytes, double CpuSeconds);
 }

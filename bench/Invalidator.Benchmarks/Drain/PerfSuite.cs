@@ -10,7 +10,7 @@ namespace Invalidator.Benchmarks.Drain;
 /// </summary>
 internal static class PerfSuite
 {
-    public static readonly string[] Parts = ["micro", "drain", "latency", "memory", "direct"];
+    public static readonly string[] Parts = ["micro", "drain", "latency", "memory", "direct", "first"];
 
     public static async Task<PerfReport> RunAsync(Scale scale, IReadOnlySet<string> parts, IReadOnlyDictionary<string, string?> overrides)
     {
@@ -20,7 +20,7 @@ internal static class PerfSuite
             MicroBenchmarks.Run(scale, report);
         }
 
-        if (!parts.Overlaps(["drain", "latency", "memory", "direct"]))
+        if (!parts.Overlaps(["drain", "latency", "memory", "direct", "first"]))
         {
             return report;
         }
@@ -29,7 +29,7 @@ internal static class PerfSuite
         await using var east = await RedisServerProcess.StartAsync().ConfigureAwait(false);
         await using var west = await RedisServerProcess.StartAsync().ConfigureAwait(false);
         RedisServerProcess[] regions = [east, west];
-        if (parts.Overlaps(["drain", "latency", "memory"]))
+        if (parts.Overlaps(["drain", "latency", "memory", "first"]))
         {
             Console.WriteLine("perf: starting the Kafka mock cluster ...");
             using var kafka = new KafkaMockCluster();
@@ -46,6 +46,11 @@ internal static class PerfSuite
             if (parts.Contains("memory"))
             {
                 await MemoryBenchmark.RunAsync(scale, report, kafka, regions, overrides).ConfigureAwait(false);
+            }
+
+            if (parts.Contains("first"))
+            {
+                await FirstChangeBenchmark.RunAsync(scale, report, kafka, regions).ConfigureAwait(false);
             }
         }
 

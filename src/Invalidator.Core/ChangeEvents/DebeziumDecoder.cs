@@ -157,7 +157,7 @@ public sealed class DebeziumDecoder
 
         // The table the topic is named after: computed only when a hint or a rare record kind needs it.
         string? topicTable = null;
-        if (fields.MayBeMongoDb && SourceFields.Scan(value, fields.Source) is var mongoSource && mongoSource.IsMongoDb(value)
+        if (fields.MayBeMongoDb && fields.SourceFieldsOf(value) is var mongoSource && mongoSource.IsMongoDb(value)
             && (!hints.HasFormats || hints.For(topicTable ??= TableFromTopic(topic))?.Format != RecordFormat.Unwrapped))
         {
             if (!sink.TakesEveryRecord)
@@ -387,7 +387,7 @@ public sealed class DebeziumDecoder
         }
 
         var operation = ParseOperation(value, fields.Op, "op", unwrappedHint);
-        var source = SourceFields.Scan(value, fields.Source);
+        var source = fields.SourceFieldsOf(value);
         var table = TableName(topic, value, source);
         var tableHints = hints.IsEmpty ? null : hints.For(table);
         var commitTime = source.Ts.Instant ?? fields.Ts.Instant; // Debezium's processing time, when the source has none

@@ -27,6 +27,10 @@ internal struct EnvelopeFields
     public JsonSegment Transaction;
     public Timestamps Ts;
 
+    /// <summary><see cref="Source"/>'s fields, read as the scan passed over it, when <see cref="HasSourceScan"/>.</summary>
+    public SourceFields SourceScan;
+    public bool HasSourceScan;
+
     // Transaction metadata: {status, id, event_count, data_collections, ts_ms}.
     public JsonSegment Status;
     public JsonSegment Id;
@@ -124,6 +128,9 @@ internal struct EnvelopeFields
 
     /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
     public readonly bool HasHeartbeatShape => PropertyCount == 1 && Ts.Millis.HasValue;
+
+    /// <summary><see cref="Source"/>'s fields: as the scan read them, or read now.</summary>
+    public readonly SourceFields SourceFieldsOf(ReadOnlySpan<byte> json) => HasSourceScan ? SourceScan : SourceFields.Scan(json, Source);
 
     private static bool IsObjectOrNull(JsonSegment segment) => !segment.IsPresent || segment.IsObject || segment.IsNull;
 
@@ -224,7 +231,21 @@ internal struct EnvelopeFields
                 return;
             case (byte)'s' when name.SequenceEqual("source"u8):
                 EnvelopeNameCount++;
-                Source = TakeNext(ref reader, baseOffset);
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    // Read while passing over it, instead of skipped now and read again for the table and commit time.
+                    var start = (int)reader.TokenStartIndex;
+                    SourceScan = SourceFields.ScanInline(ref reader, baseOffset, out var complete);
+                    HasSourceScan = complete;
+                    Source = new JsonSegment(baseOffset + start, (int)reader.BytesConsumed - start, JsonTokenType.StartObject);
+                }
+                else
+                {
+                    HasSourceScan = false;
+                    Source = JsonSegment.Take(ref reader, baseOffset);
+                }
+
                 return;
             case (byte)'s' when name.SequenceEqual("status"u8):
                 Status = TakeNext(ref reader, baseOffset);
@@ -302,40 +323,61 @@ internal struct SourceFields
 
     public static SourceFields Scan(ReadOnlySpan<byte> json, JsonSegment source)
     {
-        var fields = default(SourceFields);
         if (!source.IsObject)
         {
-            return fields;
+            return default;
         }
 
-        Span<byte> unescaped = stackalloc byte[MaxEscapedTsNameLength];
         var reader = source.Open(json);
+        return Scan(ref reader, source.Start, inline: false, out _);
+    }
+
+    /// <summary>
+    /// Scans the source object the reader is on (its StartObject) and leaves the reader on its EndObject, as
+    /// <see cref="Utf8JsonReader.Skip"/> would: the envelope's scan reads the block once instead of skipping it and reading
+    /// it again. <paramref name="complete"/> is false when a name was escaped: then the block is read again with
+    /// <see cref="Scan(ReadOnlySpan{byte}, JsonSegment)"/>, which unescapes it (unescaping may throw, skipping does not).
+    /// </summary>
+    public static SourceFields ScanInline(ref Utf8JsonReader reader, int baseOffset, out bool complete) =>
+        Scan(ref reader, baseOffset, inline: true, out complete);
+
+    private static SourceFields Scan(ref Utf8JsonReader reader, int baseOffset, bool inline, out bool complete)
+    {
+        var fields = default(SourceFields);
+        complete = true;
+        Span<byte> unescaped = stackalloc byte[MaxEscapedTsNameLength];
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("schema"u8))
+            if (inline && reader.ValueIsEscaped)
+            {
+                complete = false;
+                reader.Read();
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("schema"u8))
             {
                 reader.Read();
-                fields.Schema = JsonSegment.Take(ref reader, source.Start);
+                fields.Schema = JsonSegment.Take(ref reader, baseOffset);
             }
             else if (reader.ValueTextEquals("table"u8))
             {
                 reader.Read();
-                fields.Table = JsonSegment.Take(ref reader, source.Start);
+                fields.Table = JsonSegment.Take(ref reader, baseOffset);
             }
             else if (reader.ValueTextEquals("db"u8))
             {
                 reader.Read();
-                fields.Db = JsonSegment.Take(ref reader, source.Start);
+                fields.Db = JsonSegment.Take(ref reader, baseOffset);
             }
             else if (reader.ValueTextEquals("connector"u8))
             {
                 reader.Read();
-                fields.Connector = JsonSegment.Take(ref reader, source.Start);
+                fields.Connector = JsonSegment.Take(ref reader, baseOffset);
             }
             else if (reader.ValueTextEquals("collection"u8))
             {
                 reader.Read();
-                fields.Collection = JsonSegment.Take(ref reader, source.Start);
+                fields.Collection = JsonSegment.Take(ref reader, baseOffset);
             }
             else if (!fields.Ts.TryRead(ref reader, reader.ValueIsEscaped && reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default))
             {

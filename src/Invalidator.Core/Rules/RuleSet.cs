@@ -106,6 +106,12 @@ public sealed class TableRule
     /// </summary>
     public bool WaitForReplicas { get; init; }
 
-    /// <summary>Line of the table's entry in the rules file (1-based), for messages.</summary>
+    /// <summary>Line of the table's entry in the rules file (1-based), for messages; 0 for a built-in rule.</summary>
     public int Line { get; init; }
+
+    /// <summary>
+    /// The rule is the worker's own, not the file's (the canary table's, <see cref="CanaryRule"/>): users write none, and
+    /// the checks that ask users to fix their tables leave it to the probe's own start-up check.
+    /// </summary>
+    public bool BuiltIn { get; init; }
 }

@@ -4,7 +4,7 @@ using Invalidator.Worker.Cli.Replay;
 
 namespace Invalidator.Worker.Cli;
 
-/// <summary>The command line: <c>run</c> (the default), <c>explain</c>, <c>rules check</c>, <c>rules diff</c>, <c>dlq replay</c>, <c>audit</c> and <c>replay</c>.</summary>
+/// <summary>The command line: <c>run</c> (the default), <c>explain</c>, <c>rules check</c>, <c>rules diff</c>, <c>dlq replay</c>, <c>audit</c>, <c>replay</c> and <c>probe</c>.</summary>
 internal static class InvalidatorCommandLine
 {
     public static Task<int> InvokeAsync(string[] args, TextWriter? output = null, TextWriter? error = null)
@@ -23,6 +23,7 @@ internal static class InvalidatorCommandLine
         root.Subcommands.Add(DlqCommand.Build(output, error));
         root.Subcommands.Add(AuditCommand.Build(output, error));
         root.Subcommands.Add(ReplayCommand.Build(output, error));
+        root.Subcommands.Add(ProbeCommand.Build(output, error));
 
         // No command means run, with run's options.
         foreach (var option in run.Options)

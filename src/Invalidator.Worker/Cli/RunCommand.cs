@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Invalidator.Core.Rules;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +34,8 @@ internal static class RunCommand
             // StartAsync is logged by the host with its full stack trace, which buries the one line to fix.
             _ = host.Services.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             _ = host.Services.GetRequiredService<RuleSet>();
+            // The read replicas too: a misconfigured one stops the start here, with what to fix.
+            await host.Services.GetRequiredService<ReplicaStartupChecks>().RunAsync().ConfigureAwait(false);
             // Taken before the run: RunAsync disposes the host's services when it returns.
             var exit = host.Services.GetRequiredService<WorkerExit>();
             await host.RunAsync(cancellationToken).ConfigureAwait(false);

@@ -23,15 +23,18 @@ internal sealed class InvalidatorMetrics :
     IEventListener<RegionSecondDeleted>,
     IEventListener<RegionReplicaDeleted>,
     IEventListener<RegionRetried>,
+    IEventListener<RegionReplicaAcksMissing>,
     IEventListener<DeadLetterWritten>,
     IEventListener<ReplicaWatched>,
-    IEventListener<ReplicaWaitExpired>
+    IEventListener<ReplicaWaitExpired>,
+    IEventListener<CanaryMeasured>
 {
     public const string MeterName = "Invalidator";
 
     // Explicit buckets: the exporter's defaults are milliseconds-shaped (0..10000), useless for seconds.
     private static readonly double[] DeleteSecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
     private static readonly double[] EndToEndSecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+    private static readonly double[] FreshnessSecondsBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
     private static readonly int[] BatchSizeBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000];
 
     private readonly Meter _meter;
@@ -46,6 +49,7 @@ internal sealed class InvalidatorMetrics :
         KeysDeleted = meter.CreateCounter<long>("invalidator_keys_deleted", description: "Keys sent to UNLINK/DEL, by region.");
         KeysFound = meter.CreateCounter<long>("invalidator_keys_found", description: "Deletes that removed a cached key, by region.");
         RegionRetries = meter.CreateCounter<long>("invalidator_region_retries", description: "Retried delete attempts, by region.");
+        RegionReplicaAcksMissing = meter.CreateCounter<long>("invalidator_region_replica_acks_missing", description: "Delete attempts whose WAIT got fewer replica acknowledgements than Invalidator:Regions:<name>:WaitReplicas (the attempt failed and was retried or dead-lettered), by region.");
         RegionDeleteSeconds = meter.CreateHistogram(
             "invalidator_region_delete_seconds",
             unit: "s",
@@ -75,12 +79,22 @@ internal sealed class InvalidatorMetrics :
             description: "Database commit time to the moment every region acknowledged the delete.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EndToEndSecondsBuckets });
 
+        FreshnessSeconds = meter.CreateHistogram(
+            "invalidator_freshness_seconds",
+            unit: "s",
+            description: "Freshness probe: a canary row's commit to its canary being gone, by region.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = FreshnessSecondsBuckets });
+        FreshnessProbes = meter.CreateCounter<long>(
+            "invalidator_freshness_probes",
+            description: "Freshness probe canaries by region and result: ok (gone within Invalidator:Probe:Objective), late, or lost (not gone by Invalidator:Probe:Deadline).");
+
         foreach (var region in regions ?? [])
         {
             var tag = new KeyValuePair<string, object?>("region", region);
             KeysDeleted.Add(0, tag);
             KeysFound.Add(0, tag);
             RegionRetries.Add(0, tag);
+            RegionReplicaAcksMissing.Add(0, tag);
             SecondDeletes.Add(0, tag);
             SecondDeleteHits.Add(0, tag);
             ReplicaDeletes.Add(0, tag);
@@ -104,6 +118,8 @@ internal sealed class InvalidatorMetrics :
     private Counter<long> KeysFound { get; }
 
     private Counter<long> RegionRetries { get; }
+
+    private Counter<long> RegionReplicaAcksMissing { get; }
 
     private Histogram<double> RegionDeleteSeconds { get; }
 
@@ -130,6 +146,10 @@ internal sealed class InvalidatorMetrics :
     private Histogram<double> EndToEndSeconds { get; }
 
     private Counter<long> RulesReloads { get; }
+
+    private Histogram<double> FreshnessSeconds { get; }
+
+    private Counter<long> FreshnessProbes { get; }
 
     private Counter<long> ShadowRecords { get; }
 
@@ -231,6 +251,36 @@ internal sealed class InvalidatorMetrics :
         SecondDeleteHits.Add(e.KeysFound, region);
     }
 
+    /// <summary>The probe's series from 0 for each region and result, so increase() sees the first late or lost canary. Called when the probe starts.</summary>
+    public void ObserveProbe(IEnumerable<string> regions)
+    {
+        foreach (var region in regions)
+        {
+            foreach (var result in new[] { CanaryResult.Ok, CanaryResult.Late, CanaryResult.Lost })
+            {
+                FreshnessProbes.Add(0, RegionTag(region), ResultTag(result));
+            }
+        }
+    }
+
+    public void On(in CanaryMeasured e)
+    {
+        var region = RegionTag(e.Region);
+        if (e.Freshness is { } freshness)
+        {
+            FreshnessSeconds.Record(freshness.TotalSeconds, region);
+        }
+
+        FreshnessProbes.Add(1, region, ResultTag(e.Result));
+    }
+
+    private static KeyValuePair<string, object?> ResultTag(CanaryResult result) => new("result", result switch
+    {
+        CanaryResult.Ok => "ok",
+        CanaryResult.Late => "late",
+        _ => "lost",
+    });
+
     public void On(in RegionReplicaDeleted e)
     {
         var region = RegionTag(e.Region);
@@ -239,6 +289,8 @@ internal sealed class InvalidatorMetrics :
     }
 
     public void On(in RegionRetried e) => RegionRetries.Add(1, RegionTag(e.Region));
+
+    public void On(in RegionReplicaAcksMissing e) => RegionReplicaAcksMissing.Add(1, RegionTag(e.Region));
 
     public void On(in DeadLetterWritten e)
     {

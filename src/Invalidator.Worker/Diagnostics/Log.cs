@@ -236,6 +236,15 @@ internal static partial class Log
     [LoggerMessage(8102, LogLevel.Error, "Region {Region}: {Endpoint} says this connection is user '{Actual}', not '{User}' (Invalidator:Regions:{Region}:User): the server refused the password and carried on with its passwordless default user. Fix :Password or :PasswordFile, and turn the default user off (ACL SETUSER default off) ({Suppressed} more in the last minute)")]
     public static partial void RegionWrongIdentity(ILogger logger, string region, string endpoint, string actual, string user, long suppressed);
 
+    [LoggerMessage(8300, LogLevel.Error, "Read replica check failed: {Message}")]
+    public static partial void ReplicaCheckFailed(ILogger logger, string message);
+
+    [LoggerMessage(8301, LogLevel.Warning, "Read replica check: {Message} The worker starts: waits for it end at Invalidator:Consistency:ReplicaWaitMax (counted in invalidator_replica_waits_expired_total) until it answers")]
+    public static partial void ReplicaCheckUnreachable(ILogger logger, string message);
+
+    [LoggerMessage(8302, LogLevel.Information, "Read replicas checked: {Replicas} answer as standbys{Primary}")]
+    public static partial void ReplicaChecksPassed(ILogger logger, string replicas, string primary);
+
     [LoggerMessage(8320, LogLevel.Warning, "Read replica {Replica} does not answer: {Error}. Waits for it end at Invalidator:Consistency:ReplicaWaitMax")]
     public static partial void ReplicaUnreachable(ILogger logger, string replica, string error);
 
@@ -253,4 +262,17 @@ internal static partial class Log
 
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
+
+    // 8350-8369: the freshness probe.
+    [LoggerMessage(8350, LogLevel.Warning, "Canary {Canary} lost in region {Region}: {Reason}")]
+    public static partial void CanaryLost(ILogger logger, string canary, string region, string reason);
+
+    [LoggerMessage(8351, LogLevel.Error, "The freshness probe cannot start: {Problem}")]
+    public static partial void ProbeNotReady(ILogger logger, string problem);
+
+    [LoggerMessage(8352, LogLevel.Information, "Freshness probe started as worker {Worker}: a canary in {Regions} region(s) every {Interval}, table {Table}, objective {Objective}, deadline {Deadline}")]
+    public static partial void ProbeStarted(ILogger logger, string worker, int regions, TimeSpan interval, string table, TimeSpan objective, TimeSpan deadline);
+
+    [LoggerMessage(8353, LogLevel.Warning, "A freshness probe round failed")]
+    public static partial void ProbeRoundFailed(ILogger logger, Exception exception);
 }

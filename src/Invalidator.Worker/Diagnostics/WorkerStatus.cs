@@ -38,7 +38,8 @@ internal sealed class WorkerStatus :
     IEventListener<SuspectDefaultIdentitySeen>,
     IEventListener<ReplicaWatched>,
     IEventListener<ReplicaPolled>,
-    IEventListener<ReplicaWaitExpired>
+    IEventListener<ReplicaWaitExpired>,
+    IEventListener<CanaryMeasured>
 {
     private const int RecentDeadLetters = 20;
 
@@ -54,6 +55,7 @@ internal sealed class WorkerStatus :
     private readonly ConcurrentDictionary<string, ShadowState> _shadow = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SuspectIdentityState> _suspectIdentity = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ReplicaState> _replicas = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FreshnessWindow> _freshness = new(StringComparer.OrdinalIgnoreCase);
     private readonly Queue<DeadLetterView> _deadLetters = new();
     private readonly Lock _deadLettersLock = new();
     private readonly RateWindow _throughput;
@@ -74,6 +76,7 @@ internal sealed class WorkerStatus :
         StartedAt = time.GetUtcNow();
         SecondDeleteDelay = options.Value.Consistency.SecondDeleteDelay;
         MaxRedriveAge = options.Value.DeadLetter.MaxRedriveAge;
+        Probe = options.Value.Probe;
         foreach (var region in options.Value.Regions.Keys.Order(StringComparer.Ordinal))
         {
             _regions[region] = new RegionStatus(region, time);
@@ -81,6 +84,20 @@ internal sealed class WorkerStatus :
     }
 
     public DateTimeOffset StartedAt { get; }
+
+    /// <summary><c>Invalidator:Probe</c>: whether the worker probes, and its objective.</summary>
+    public ProbeOptions Probe { get; }
+
+    // ---- The freshness probe ----
+
+    public void On(in CanaryMeasured e) => _freshness.GetOrAdd(e.Region, static r => new FreshnessWindow(r)).Add(in e);
+
+    /// <summary>Each region's canaries of the last 15 minutes, by region name.</summary>
+    public IReadOnlyList<FreshnessView> Freshness()
+    {
+        var now = _time.GetUtcNow();
+        return [.. _freshness.Values.Select(w => w.Summarize(now)).OrderBy(v => v.Region, StringComparer.Ordinal)];
+    }
 
     /// <summary><c>Invalidator:Consistency:SecondDeleteDelay</c> (zero: off, except for rules with their own <c>secondDelete</c>).</summary>
     public TimeSpan SecondDeleteDelay { get; }

@@ -35,3 +35,10 @@ internal readonly record struct CircuitHalfOpened(string Region);
 
 /// <summary>The region's circuit breaker closed again.</summary>
 internal readonly record struct CircuitClosed(string Region);
+
+/// <summary>
+/// A region's <c>WAIT</c> on <paramref name="Endpoint"/> got <paramref name="Acknowledged"/> of the <paramref name="Wanted"/>
+/// replica acknowledgements (<c>Invalidator:Regions:&lt;name&gt;:WaitReplicas</c>): the attempt fails and is retried,
+/// and past its retries the batch is dead-lettered. One per attempt that fell short.
+/// </summary>
+internal readonly record struct RegionReplicaAcksMissing(string Region, string Endpoint, long Acknowledged, int Wanted);

@@ -33,8 +33,10 @@ internal static class InvalidatorServiceCollectionExtensions
             .AddInvalidatorDiagnostics()
             .AddInvalidatorHttp()
             .AddInvalidatorRules()
+            .AddInvalidatorReplicaChecks()
             .AddInvalidatorRegions()
             .AddInvalidatorDeadLetters()
+            .AddInvalidatorProbe()
             .AddInvalidatorKafkaSource()
             .AddInvalidatorPostgresSource();
 
@@ -103,9 +105,9 @@ internal static class InvalidatorServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<InvalidatorOptions>>().Value;
             var environment = sp.GetRequiredService<IHostEnvironment>();
             var path = Path.GetFullPath(options.Rules.Path, environment.ContentRootPath);
-            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes);
+            var loaded = LoadedRules.Load(path, sp.GetRequiredService<TimeProvider>().GetUtcNow(), options.Rules.Limits, options.Rules.MaxKeyBytes, options.Probe.Table);
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger(RulesReloader.LogCategory);
-            Log.RulesLoaded(logger, path, loaded.Rules.Tables.Count, loaded.Version);
+            Log.RulesLoaded(logger, path, loaded.Rules.Tables.Values.Count(t => !t.BuiltIn), loaded.Version);
             if (options.Mode == WorkerMode.Shadow)
             {
                 Log.ShadowMode(logger);
@@ -134,6 +136,17 @@ internal static class InvalidatorServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// The read replicas' start-up checks (<see cref="ReplicaStartupChecks"/>), registered before the sources so that none
+    /// starts while a replica is misconfigured.
+    /// </summary>
+    public static IServiceCollection AddInvalidatorReplicaChecks(this IServiceCollection services)
+    {
+        services.TryAddSingleton<ReplicaStartupChecks>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReplicaStartupChecks>());
+        return services;
+    }
+
     public static IServiceCollection AddInvalidatorRegions(this IServiceCollection services)
     {
         services.TryAddSingleton(RedisErrorClassifier.Default);
@@ -147,6 +160,14 @@ internal static class InvalidatorServiceCollectionExtensions
         // The read replicas' wait (off without Invalidator:Consistency:ReadReplicas); polled from the start.
         services.TryAddSingleton<ReplicaWait>();
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaWait>());
+        return services;
+    }
+
+    /// <summary>The freshness probe (<c>Invalidator:Probe</c>); it runs only when enabled.</summary>
+    public static IServiceCollection AddInvalidatorProbe(this IServiceCollection services)
+    {
+        services.TryAddSingleton(_ => Probe.ProbeWorkerName.FromHost());
+        services.AddHostedService<Probe.ProbeService>();
         return services;
     }
 

@@ -90,6 +90,9 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
             SuspectDefaultIdentity = status.SuspectDefaultIdentities(),
             Replicas = status.Replicas(),
             Slot = status.Slot,
+            Freshness = status.Probe.Enabled || status.Freshness().Count > 0
+                ? new ProbeView(status.Probe.Enabled, status.Probe.Interval.TotalSeconds, status.Probe.Objective.TotalSeconds, status.Probe.Deadline.TotalSeconds, status.Freshness())
+                : null,
         };
     }
 
@@ -100,7 +103,7 @@ internal sealed class StatusReport(WorkerStatus status, RegionSet regions, IOpti
         var reload = rules.LastReload is { } last
             ? new RulesReloadView(last.At, last.Trigger, last.Result.ToString().ToLowerInvariant(), last.Version, last.Errors, last.ErrorCount)
             : null;
-        return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Count, shadowTables, reload);
+        return new RulesView(current.Path, current.Version, current.LoadedAt, current.Rules.Tables.Values.Count(t => !t.BuiltIn), shadowTables, reload);
     }
 
     private HealthCheck SourceCheck()
@@ -240,7 +243,13 @@ internal sealed record StatusSnapshot(
 
     /// <summary>Direct mode: the replication slot's lag in bytes as last polled (null in Kafka mode).</summary>
     public SlotView? Slot { get; init; }
+
+    /// <summary>The freshness probe (<c>Invalidator:Probe</c>) and each region's canaries; null when the worker does not probe.</summary>
+    public ProbeView? Freshness { get; init; }
 }
+
+/// <summary>The freshness probe on the status page: its settings (seconds) and each region's figures.</summary>
+internal sealed record ProbeView(bool Enabled, double IntervalSeconds, double ObjectiveSeconds, double DeadlineSeconds, IReadOnlyList<FreshnessView> Regions);
 
 /// <summary>The live rules version on the status page, and how the last reload ended.</summary>
 internal sealed record RulesView(string Path, string Version, DateTimeOffset LoadedAt, int Tables, IReadOnlyList<string> ShadowTables, RulesReloadView? LastReload);

@@ -39,6 +39,10 @@ internal sealed class InvalidatorOptions
 
     [Required]
     public DiagnosticsOptions Diagnostics { get; set; } = new();
+
+    /// <summary><c>Invalidator:Probe</c>: the freshness probe (canaries timed from commit to gone in every region).</summary>
+    [Required]
+    public ProbeOptions Probe { get; set; } = new();
 }
 
 /// <summary><c>Invalidator:Diagnostics</c>: what the worker's logs and status page may show.</summary>

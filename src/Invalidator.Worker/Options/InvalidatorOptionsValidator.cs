@@ -41,6 +41,7 @@ internal sealed class InvalidatorOptionsValidator : IValidateOptions<Invalidator
         }
 
         ConsistencyOptionsValidation.Validate(options.Consistency, options.Source, failures);
+        ProbeOptionsValidation.Validate(options.Probe, options.Source, failures);
         ValidateRegions(options.Regions, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

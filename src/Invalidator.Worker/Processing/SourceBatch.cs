@@ -133,9 +133,9 @@ internal sealed class SourceBatch
         _poison.Clear();
         Invalidations.Clear();
         RecordCount = 0;
-        Sequence = 0;
         _lastTransactionEnd = 0;
         _inOpenTransaction = false;
         _openTransactionEnd = null;
+        Sequence = 0;
     }
 }

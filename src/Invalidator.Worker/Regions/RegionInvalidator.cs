@@ -81,7 +81,7 @@ internal sealed class RegionInvalidator : IDisposable
         TimeProvider time,
         bool leasesForAll = false,
         RedisErrorClassifier? errors = null)
-        : this(name, new RedisTarget(options, redis, keysPerCommand, errors), redis, pipeline, events, time, leasesForAll, errors)
+        : this(name, new RedisTarget(options, redis, keysPerCommand, errors, events, name), redis, pipeline, events, time, leasesForAll, errors)
     {
         KeyPrefix = options.KeyPrefix;
     }

@@ -12,8 +12,9 @@ namespace Invalidator.Worker.RulesReload;
 /// </summary>
 internal sealed class LoadedRules
 {
-    private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt, RulesLimits limits, int maxKeyBytes)
+    private LoadedRules(RuleSet rules, string version, DateTimeOffset loadedAt, RulesLimits limits, int maxKeyBytes, string? canaryTable = null)
     {
+        CanaryTable = canaryTable;
         Limits = limits;
         Rules = rules;
         Version = version;
@@ -38,6 +39,9 @@ internal sealed class LoadedRules
 
     internal InvalidationPlanner Planner { get; }
 
+    /// <summary>The canary table whose built-in rule was added (<c>Invalidator:Probe:Table</c>); a reload adds the same.</summary>
+    public string? CanaryTable { get; }
+
     /// <summary><see cref="LoadedAt"/> as the metric label and the status page show it (ISO 8601, UTC, seconds).</summary>
     public string LoadedAtText => LoadedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 
@@ -45,17 +49,28 @@ internal sealed class LoadedRules
     /// Reads and validates a rules file with the loader every command uses (<see cref="RulesLoader"/>), so the running
     /// worker, <c>explain</c> and <c>rules check</c> agree on what a file means and which version it is.
     /// </summary>
+    /// <remarks>
+    /// The canary table's built-in rule (<see cref="CanaryRule"/>) is added for <paramref name="canaryTable"/>, so every
+    /// worker deletes canaries whether or not it probes itself; null adds none.
+    /// </remarks>
     /// <exception cref="RulesException">The file cannot be read or does not validate (file:line:column errors).</exception>
-    public static LoadedRules Load(string path, DateTimeOffset now, RulesLimits? limits = null, int maxKeyBytes = InvalidationPlanner.DefaultMaxKeyBytes)
+    public static LoadedRules Load(
+        string path, DateTimeOffset now, RulesLimits? limits = null, int maxKeyBytes = InvalidationPlanner.DefaultMaxKeyBytes, string? canaryTable = CanaryRule.DefaultTable)
     {
         limits ??= RulesLimits.Default;
         var text = RulesLoader.ReadFile(path, limits);
-        return new LoadedRules(RulesLoader.Parse(text, path, limits), VersionOf(text), now, limits, maxKeyBytes);
+        var rules = RulesLoader.Parse(text, path, limits);
+        if (canaryTable is not null)
+        {
+            rules = CanaryRule.AddTo(rules, canaryTable);
+        }
+
+        return new LoadedRules(rules, VersionOf(text), now, limits, maxKeyBytes, canaryTable);
     }
 
     /// <summary>The same version restricted to one table's rule (<c>replay --table</c>): other tables' changes plan as no rule.</summary>
     internal LoadedRules Only(string table) =>
-        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt, Limits, MaxKeyBytes);
+        new(new RuleSet(Rules.SourcePath, Rules.Tables.Values.Where(t => t.Table == table)), Version, LoadedAt, Limits, MaxKeyBytes, CanaryTable);
 
     /// <summary>Rules that did not come from a file the worker reads (benchmarks, tests): versioned by their path.</summary>
     internal static LoadedRules Of(RuleSet rules, DateTimeOffset now, int maxKeyBytes = InvalidationPlanner.DefaultMaxKeyBytes) =>

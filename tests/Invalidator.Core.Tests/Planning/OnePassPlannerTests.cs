@@ -46,7 +46,7 @@ public class OnePassPlannerTests
         """;
 
     // The fixture rules with the consistency fields: second deletes (two tables sharing a delay, one turned off), leases,
-    // shadow tables (one with leases too).
+    // shadow tables (one with leases too), tables that wait for the read replicas.
     private const string ConsistencyRules = """
         tables:
           inventory.customers:
@@ -58,6 +58,7 @@ public class OnePassPlannerTests
             keys: ["customer:{id}", "customer:email:{email|lower}"]
             truncate: ["customers:all"]
             secondDelete: 0s
+            waitForReplicas: true
           inventory.products:
             keys: ["product:{id}", "product:name:{name|lower}:{weight}"]
             changed: [name, weight]
@@ -72,6 +73,7 @@ public class OnePassPlannerTests
             keys: ["user:{id}", "user:email:{email}"]
             ops: [c, u, d, r]
             secondDelete: 800ms
+            waitForReplicas: true
           public.orders:
             keys: ["order:{order_id}", "order:{o_key}:{o_numeric}:{o_bytea}:{o_json}:{o_uuid}:{o_timestampz_6}"]
             ops: [c, u, d, r]
@@ -205,6 +207,7 @@ public class OnePassPlannerTests
 
         Assert.True(shadowed > 0);
         Assert.NotEmpty(slowBatch.SecondDeletes);
+        Assert.NotNull(slowBatch.ReplicaWaits);
         AssertSameBatch(slowBatch, fastBatch);
     }
 
@@ -382,6 +385,8 @@ public class OnePassPlannerTests
             Assert.Equal(Sorted(names.Tags), Sorted(actual.SecondDeletes[delay].Tags));
         }
 
+        Assert.Equal(Sorted(expected.ReplicaWaits?.Keys ?? Enumerable.Empty<string>()), Sorted(actual.ReplicaWaits?.Keys ?? Enumerable.Empty<string>()));
+        Assert.Equal(Sorted(expected.ReplicaWaits?.Tags ?? Enumerable.Empty<string>()), Sorted(actual.ReplicaWaits?.Tags ?? Enumerable.Empty<string>()));
         Assert.Equal(expected.NamesBeforeDeduplication, actual.NamesBeforeDeduplication);
         Assert.Equal(expected.PlanCount, actual.PlanCount);
     }

@@ -19,6 +19,9 @@ public sealed record CliResult(int ExitCode, string Output, string Error)
 /// </summary>
 public sealed class CliFiles : IDisposable
 {
+    /// <summary>The line <c>rules check</c> prints after its summary: the canary table's built-in rule.</summary>
+    public const string BuiltInCanaryLine = "built in: public.invalidator_canary keys [\"invalidator:canary:{worker}:{seq}\"] (the freshness probe's canaries, Invalidator:Probe:Table)";
+
     private static readonly Lazy<string> LazyRepository = new(() => FindUp("Invalidator.sln") is { } sln
         ? Path.GetDirectoryName(sln)!
         : throw new DirectoryNotFoundException($"No Invalidator.sln above {AppContext.BaseDirectory}"));

@@ -15,7 +15,7 @@ public sealed class RulesCheckCommandTests : IDisposable
         var result = await CliFiles.InvokeAsync("rules", "check", CliFiles.ExampleRules);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))}){Environment.NewLine}", result.Output);
+        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))}){Environment.NewLine}{CliFiles.BuiltInCanaryLine}{Environment.NewLine}", result.Output);
         Assert.Equal("", result.Error);
     }
 
@@ -123,6 +123,6 @@ public sealed class RulesCheckCommandTests : IDisposable
         var result = await CliFiles.InvokeAsync("rules", "check", path);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{path}: OK, 2 tables, 2 key templates, 0 tag templates (version {LoadedRules.VersionOf(Text)}){Environment.NewLine}", result.Output);
+        Assert.Equal($"{path}: OK, 2 tables, 2 key templates, 0 tag templates (version {LoadedRules.VersionOf(Text)}){Environment.NewLine}{CliFiles.BuiltInCanaryLine}{Environment.NewLine}", result.Output);
     }
 }

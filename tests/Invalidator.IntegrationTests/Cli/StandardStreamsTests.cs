@@ -91,7 +91,7 @@ public sealed class StandardStreamsTests : IDisposable
         var bad = await _files.RunBinaryAsync("rules", "check", _files.Write("bad.yaml", "tables:\n  public.x:\n    keyz: []\n"));
 
         Assert.True(good.ExitCode == 0, good.ToString());
-        Assert.Matches(@": OK, 1 tables, 1 key templates, 0 tag templates \(version [0-9a-f]{12}\)$", good.Output.TrimEnd('\n'));
+        Assert.Matches(@": OK, 1 tables, 1 key templates, 0 tag templates \(version [0-9a-f]{12}\)\nbuilt in: ", good.Output.TrimEnd('\n'));
         Assert.Equal("", good.Error);
         Assert.True(bad.ExitCode == 1, bad.ToString());
         Assert.Equal("", bad.Output);

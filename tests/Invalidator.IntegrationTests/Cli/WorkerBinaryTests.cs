@@ -23,7 +23,7 @@ public sealed class WorkerBinaryTests : IDisposable
         var result = await _files.RunBinaryAsync("rules", "check", CliFiles.ExampleRules);
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))})", result.Output.TrimEnd('\n'));
+        Assert.Equal($"{CliFiles.ExampleRules}: OK, 2 tables, 4 key templates, 1 tag templates (version {LoadedRules.VersionOf(File.ReadAllText(CliFiles.ExampleRules))})\n{CliFiles.BuiltInCanaryLine}", result.Output.TrimEnd('\n'));
         Assert.Equal("", result.Error);
     }
 

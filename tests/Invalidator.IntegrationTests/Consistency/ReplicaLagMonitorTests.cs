@@ -184,7 +184,7 @@ public sealed class ReplicaChecksTests(ReplicatedPostgresFixture fixture)
             CancellationToken.None);
 
         Assert.Equal(2, findings.Count);
-        Assert.All(findings, f => Assert.Equal(Invalidator.Worker.Sources.Postgres.CheckSeverity.Error, f.Severity));
+        Assert.Equal([ReplicaProblem.Unreachable, ReplicaProblem.Misconfigured], findings.Select(f => f.Problem));
         Assert.StartsWith("Cannot connect to read replica down (Invalidator:Consistency:ReadReplicas:down): ", findings[0].Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", findings[0].Message, StringComparison.Ordinal);
         Assert.StartsWith("Read replica primary (Invalidator:Consistency:ReadReplicas:primary) is not a standby", findings[1].Message, StringComparison.Ordinal);

@@ -76,6 +76,7 @@ public static class RaceAssert
         Readers = 16,
         MaxPause = TimeSpan.FromMilliseconds(150),
         Duration = TimeSpan.FromSeconds(6),
+        MinRowWrites = 300,
     };
 
     /// <summary>Plain deletes: stale keys are left, or the harness did not see the race and proves nothing.</summary>

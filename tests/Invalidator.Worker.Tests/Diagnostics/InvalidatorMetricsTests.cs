@@ -38,6 +38,7 @@ public sealed class InvalidatorMetricsTests : IDisposable
         Assert.Contains(("invalidator_keys_deleted", 0, "region=east"), _measured);
         Assert.Contains(("invalidator_region_retries", 0, "region=east"), _measured);
         Assert.Contains(("invalidator_region_poison", 0, "region=east"), _measured);
+        Assert.Contains(("invalidator_region_replica_acks_missing", 0, "region=east"), _measured);
         Assert.Contains(("invalidator_dead_letters", 0, "reason=poison,region="), _measured);
         Assert.Contains(("invalidator_rules_reloads", 0, "result=rejected"), _measured);
     }
@@ -52,6 +53,7 @@ public sealed class InvalidatorMetricsTests : IDisposable
         events.Publish(new RegionApplied("east", 5, 2, TimeSpan.FromMilliseconds(250)));
         events.Publish(new RegionSecondDeleted("east", 5, 1));
         events.Publish(new RegionRetried("west"));
+        events.Publish(new RegionReplicaAcksMissing("west", "127.0.0.1:6379", 0, 1));
         events.Publish(new DeadLetterWritten("poison", "east", "2 keys, 1 tags: WRONGTYPE", PoisonedNames: 3));
         events.Publish(new ShadowPlanned("public.customers", 2, 1, null));
         events.Publish(new BatchApplied(7, [new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero)], [], new DateTimeOffset(2026, 1, 1, 12, 0, 2, TimeSpan.Zero)));
@@ -67,6 +69,7 @@ public sealed class InvalidatorMetricsTests : IDisposable
                 ("invalidator_second_deletes", 5, "region=east"),
                 ("invalidator_second_delete_hits", 1, "region=east"),
                 ("invalidator_region_retries", 1, "region=west"),
+                ("invalidator_region_replica_acks_missing", 1, "region=west"),
                 ("invalidator_region_poison", 3, "region=east"),
                 ("invalidator_dead_letters", 1, "reason=poison,region=east"),
                 ("invalidator_shadow_records", 1, "table=public.customers"),

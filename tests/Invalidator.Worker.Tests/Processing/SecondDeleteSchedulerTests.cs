@@ -1,4 +1,5 @@
 using Invalidator.Core.Planning;
+using Invalidator.Worker.Consistency;
 using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
@@ -330,4 +331,180 @@ public sealed class SecondDeleteSchedulerTests : IDisposable
     [InlineData(4, 1)]
     public void The_tick_is_50_ms_or_an_eighth_of_a_short_delay(int delayMs, int tickMs) =>
         Assert.Equal(TimeSpan.FromMilliseconds(tickMs), SecondDeleteScheduler.TickOf(TimeSpan.FromMilliseconds(delayMs)));
+}
+
+/// <summary>
+/// The second delete of names that wait for the read replicas: scheduled in two calls, the other names' after the first
+/// delete and theirs after the replica delete, with their delays counted from each call.
+/// </summary>
+public sealed class SecondDeleteReplicaSplitTests : IDisposable
+{
+    private static readonly SourcePartition P0 = new("t", 0);
+    private static readonly TimeSpan Delay = TimeSpan.FromMilliseconds(800);
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly CancellationTokenSource _abandon = new();
+    private readonly List<AcknowledgedPosition> _acks = [];
+    private readonly List<SecondDeleteRun> _started = [];
+    private readonly WorkerEvents _events = new([]);
+
+    public void Dispose() => _abandon.Dispose();
+
+    private SecondDeleteScheduler NewScheduler(TimeSpan defaultDelay) =>
+        new(defaultDelay, 1_000_000, _time, _started.Add, NullLogger.Instance, _events, _abandon.Token);
+
+    private static InvalidationPlan Plan(string[] keys, string[] tags, TimeSpan? secondDelete = null, bool leases = false, bool replicas = false) =>
+        new(PlanOutcome.Invalidate, keys, tags, []) { SecondDelete = secondDelete, Leases = leases, WaitForReplicas = replicas };
+
+    [Fact]
+    public void The_waiting_names_second_delete_counts_from_the_replica_delete_and_the_position_waits_for_both()
+    {
+        var tracker = new AcknowledgementTracker(4, _acks.Add);
+        var scheduler = NewScheduler(Delay);
+        var batch = new SourceBatch();
+        batch.Track(P0.Source, P0.Partition, 0, 1, null);
+        batch.Invalidations.Add(Plan(["primary-only"], ["t1"]));
+        batch.Invalidations.Add(Plan(["replica"], ["t2"], leases: true, replicas: true));
+        var tracked = tracker.Register(batch);
+        var first = tracked.AddPart("regions");
+        var replicaDelete = tracked.AddPart("replica delete", holdsSlot: false);
+        tracked.Seal();
+        var waiting = new ReplicaWaitNames(batch.Invalidations.ReplicaWaits);
+
+        scheduler.Schedule(tracked, waiting, afterReplicas: false);
+        first.Complete();
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        // The replica delete ran 500 ms after the first delete: the waiting names' delay starts now.
+        Assert.Equal(["replica"], waiting.ToBatch(batch.Invalidations).Keys);
+        Assert.Equal(["replica"], waiting.ToBatch(batch.Invalidations).LeaseKeys);
+        scheduler.Schedule(tracked, waiting, afterReplicas: true);
+        replicaDelete.Complete();
+
+        _time.Advance(TimeSpan.FromMilliseconds(400));
+        var early = Assert.Single(_started);
+        Assert.Equal(["primary-only"], early.Invalidations().Keys);
+        Assert.Equal(["t1"], early.Invalidations().Tags);
+        early.Complete();
+        Assert.Empty(_acks);
+
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        var late = Assert.Single(_started.Skip(1));
+        Assert.Equal(["replica"], late.Invalidations().Keys);
+        Assert.Equal(["replica"], late.Invalidations().LeaseKeys);
+        Assert.Equal(["t2"], late.Invalidations().LeaseTags);
+        late.Complete();
+        Assert.Equal(1, _acks[^1].Position);
+    }
+
+    [Fact]
+    public void Split_in_two_the_second_deletes_cover_exactly_the_names_one_call_would_with_the_same_delays_and_lease_marks()
+    {
+        // Generated batches: random tables (delays, leases, replica waits) over a small name space, so names overlap.
+        for (var seed = 0; seed < 300; seed++)
+        {
+            var random = new Random(seed);
+            var defaultDelay = random.Next(3) == 0 ? TimeSpan.Zero : Delay;
+            var batch = new SourceBatch();
+            batch.Track(P0.Source, P0.Partition, 0, 1, null);
+            for (var plan = random.Next(1, 6); plan > 0; plan--)
+            {
+                string[] keys = [.. Enumerable.Range(0, random.Next(0, 4)).Select(_ => "k" + random.Next(8))];
+                string[] tags = [.. Enumerable.Range(0, random.Next(0, 3)).Select(_ => "t" + random.Next(4))];
+                TimeSpan? delay = random.Next(4) switch { 0 => null, 1 => TimeSpan.Zero, 2 => Delay, _ => TimeSpan.FromSeconds(2) };
+                batch.Invalidations.Add(Plan([.. keys.Distinct()], [.. tags.Distinct()], delay, random.Next(2) == 0, random.Next(2) == 0));
+            }
+
+            var whole = Scheduled(defaultDelay, batch, split: null);
+            var waiting = random.Next(5) == 0 ? ReplicaWaitNames.Every
+                : batch.Invalidations.ReplicaWaits is { } names ? new ReplicaWaitNames(names) : null;
+            if (waiting is null)
+            {
+                continue;
+            }
+
+            var split = Scheduled(defaultDelay, batch, waiting);
+            Assert.Equal(whole, split);
+        }
+    }
+
+    /// <summary>Every (delay, kind, name, lease mark) the scheduler's runs delete for the batch, scheduled whole or split in two.</summary>
+    private List<string> Scheduled(TimeSpan defaultDelay, SourceBatch batch, ReplicaWaitNames? split)
+    {
+        _started.Clear();
+        var tracker = new AcknowledgementTracker(4, _ => { });
+        using var abandon = new CancellationTokenSource();
+        var scheduler = new SecondDeleteScheduler(defaultDelay, 1_000_000, _time, _started.Add, NullLogger.Instance, _events, abandon.Token);
+        var tracked = tracker.Register(batch);
+        tracked.AddPart("regions");
+        tracked.Seal();
+        if (split is null)
+        {
+            scheduler.Schedule(tracked);
+        }
+        else
+        {
+            scheduler.Schedule(tracked, split, afterReplicas: false);
+            scheduler.Schedule(tracked, split, afterReplicas: true);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+        var names = new List<string>();
+        foreach (var run in _started)
+        {
+            var delay = run.Shares.Select(s => s.Delay).Distinct().Single();
+            var deleted = run.Invalidations();
+            names.AddRange(deleted.Keys.Select(k => $"{delay} key {k} {deleted.LeaseKeys.Contains(k)}"));
+            names.AddRange(deleted.Tags.Select(t => $"{delay} tag {t} {deleted.LeaseTags.Contains(t)}"));
+            run.Complete();
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+}
+
+/// <summary>The position a direct-mode batch's replica wait waits for: the end of the last transaction whose changes it holds.</summary>
+public sealed class SourceBatchReplicaPositionTests
+{
+    [Fact]
+    public async Task A_batch_of_whole_transactions_waits_for_the_end_of_the_last_one_and_a_kafka_batch_for_none()
+    {
+        var batch = new SourceBatch();
+        batch.ChangeInTransaction();
+        batch.TransactionEnded(100);
+        batch.ChangeInTransaction();
+        batch.TransactionEnded(250);
+        Assert.Equal(250UL, await batch.ReplicaPositionAsync());
+
+        // Kafka mode notes no transaction: the primary's position is read instead.
+        Assert.Null(await new SourceBatch().ReplicaPositionAsync());
+    }
+
+    [Fact]
+    public async Task A_batch_cut_inside_a_transaction_waits_for_that_transactions_end_once_its_commit_is_read()
+    {
+        var open = new OpenBatch(null!, new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
+        open.ChangeInTransaction();
+        var first = open.Cut(new SourceBatch());
+        open.ChangeInTransaction();
+        var second = open.Cut(new SourceBatch());
+        var positions = (first.ReplicaPositionAsync().AsTask(), second.ReplicaPositionAsync().AsTask());
+        Assert.False(positions.Item1.IsCompleted);
+
+        open.ChangeInTransaction();
+        open.TransactionEnded(900);
+        Assert.Equal(900UL, await positions.Item1);
+        Assert.Equal(900UL, await positions.Item2);
+        Assert.Equal(900UL, await open.Batch.ReplicaPositionAsync());
+    }
+
+    [Fact]
+    public async Task A_batch_cut_inside_a_transaction_the_session_lost_falls_back_to_the_primarys_position()
+    {
+        var open = new OpenBatch(null!, new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
+        open.ChangeInTransaction();
+        var cut = open.Cut(new SourceBatch());
+        open.TransactionLost();
+        Assert.Null(await cut.ReplicaPositionAsync());
+    }
 }

@@ -80,6 +80,49 @@ public sealed class RulesReloaderTests : IDisposable
     }
 
     [Fact]
+    public void A_reload_that_adds_waitForReplicas_without_a_read_replica_is_refused_with_the_fix_and_the_old_rules_stay()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        // Through the constructor the host uses: the options as configured at start, no Invalidator:Consistency:ReadReplicas.
+        var reloader = new RulesReloader(live, _events, NullLoggerFactory.Instance, _time, Microsoft.Extensions.Options.Options.Create(new InvalidatorOptions()));
+        var before = live.Current;
+        var waiting = Customers + "\n    waitForReplicas: true\n";
+        File.WriteAllText(_path, waiting);
+
+        Assert.Equal(RulesReloadResult.Rejected, reloader.Reload(RulesReloader.FileChanged));
+
+        Assert.Same(before, live.Current);
+        var refused = live.LastReload!;
+        Assert.Null(refused.Version);
+        var error = Assert.Single(refused.Errors);
+        Assert.StartsWith($"{_path} says waitForReplicas: true for public.customers (line 2), but Invalidator:Consistency:ReadReplicas names no replica: " +
+            "add Invalidator:Consistency:ReadReplicas:<name> = the connection string of each replica your applications read from", error, StringComparison.Ordinal);
+        Assert.EndsWith("or remove waitForReplicas from the rules.", error, StringComparison.Ordinal);
+
+        // The same file once replicas are configured (direct mode: no primary needed) is applied: the refusal was the replicas'.
+        var withReplica = new ConsistencyOptions { ReadReplicas = { ["replica1"] = "Host=replica1;Database=app;Username=invalidator" } };
+        Assert.Equal(RulesReloadResult.Applied, new RulesReloader(live, _events, NullLoggerFactory.Instance, _time, withReplica, ChangeSourceKind.Postgres).Reload(RulesReloader.Sighup));
+        Assert.Equal(LoadedRules.VersionOf(waiting), live.Current.Version);
+        Assert.True(live.Current.Rules.HasReplicaWaitRules);
+    }
+
+    [Fact]
+    public void In_Kafka_mode_a_reload_that_adds_waitForReplicas_needs_the_primary_too()
+    {
+        var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow()));
+        var replicas = new ConsistencyOptions { ReadReplicas = { ["replica1"] = "Host=replica1;Database=app;Username=invalidator" } };
+        var before = live.Current;
+        File.WriteAllText(_path, Customers + "\n    waitForReplicas: true\n");
+
+        Assert.Equal(RulesReloadResult.Rejected, new RulesReloader(live, _events, NullLoggerFactory.Instance, _time, replicas, ChangeSourceKind.Kafka).Reload(RulesReloader.FileChanged));
+        Assert.Same(before, live.Current);
+        Assert.Contains("but Invalidator:Consistency:Primary is empty", Assert.Single(live.LastReload!.Errors), StringComparison.Ordinal);
+
+        replicas.Primary = "Host=primary;Database=app;Username=invalidator";
+        Assert.Equal(RulesReloadResult.Applied, new RulesReloader(live, _events, NullLoggerFactory.Instance, _time, replicas, ChangeSourceKind.Kafka).Reload(RulesReloader.FileChanged));
+    }
+
+    [Fact]
     public void Hostile_files_are_refused_within_the_limits_loaded_at_start_and_the_last_good_version_stays_live()
     {
         var live = new LiveRules(LoadedRules.Load(_path, _time.GetUtcNow(), new Invalidator.Core.Rules.RulesLimits { MaxBytes = 4096 }));

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Invalidator.Client;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Options;
 using StackExchange.Redis;
 
@@ -26,9 +27,15 @@ internal sealed class RedisTarget : IRegionTarget
     private readonly RedisErrorClassifier _errors;
     private readonly int _waitReplicas;
     private readonly TimeSpan _waitTimeout;
+    private readonly WorkerEvents _events;
+    private readonly string _region;
 
-    public RedisTarget(RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand, RedisErrorClassifier? errors = null)
+    /// <param name="events">Where a <c>WAIT</c> that fell short is said (<see cref="RegionReplicaAcksMissing"/>), as region <paramref name="region"/>.</param>
+    public RedisTarget(
+        RegionOptions options, IConnectionMultiplexer redis, int keysPerCommand, RedisErrorClassifier? errors = null, WorkerEvents? events = null, string region = "")
     {
+        _events = events ?? WorkerEvents.None;
+        _region = region;
         _errors = errors ?? RedisErrorClassifier.Default;
         _redis = redis;
         _keysPerCommand = keysPerCommand;
@@ -174,7 +181,9 @@ internal sealed class RedisTarget : IRegionTarget
             var acknowledged = (long)await result.ConfigureAwait(false); // a failed WAIT (connection, timeout) throws here
             if (acknowledged < _waitReplicas)
             {
-                throw new ReplicasNotAcknowledgedException(node.EndPoint.ToString() ?? "?", acknowledged, _waitReplicas, _waitTimeout);
+                var endpoint = node.EndPoint.ToString() ?? "?";
+                _events.Publish(new RegionReplicaAcksMissing(_region, endpoint, acknowledged, _waitReplicas));
+                throw new ReplicasNotAcknowledgedException(endpoint, acknowledged, _waitReplicas, _waitTimeout);
             }
         }
     }

@@ -150,7 +150,7 @@ internal static partial class PostgresSourceChecks
         await using var disposeReader = reader.ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            var tables = string.Join(", ", rules.Tables.Keys.Order(StringComparer.Ordinal).Select(QuoteTableName));
+            var tables = string.Join(", ", rules.Tables.Values.Where(r => !r.BuiltIn).Select(r => r.Table).Order(StringComparer.Ordinal).Select(QuoteTableName));
             report.Error($"Publication {publication} does not exist (Invalidator:Postgres:Publication). " +
                 $"Create it for the tables of the rules file: CREATE PUBLICATION {QuoteIdentifier(publication)} FOR TABLE {tables};");
             return false;
@@ -205,7 +205,12 @@ internal static partial class PostgresSourceChecks
         await using var disposeReader = reader.ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            report.Warning($"{rule.Table} is in the rules file (line {rule.Line}) but there is no such table in this database.");
+            // The canary table's built-in rule: the probe checks its table at its own start (with the DDL) when it is on.
+            if (!rule.BuiltIn)
+            {
+                report.Warning($"{rule.Table} is in the rules file (line {rule.Line}) but there is no such table in this database.");
+            }
+
             return;
         }
 
@@ -226,13 +231,19 @@ internal static partial class PostgresSourceChecks
         // i(ndex) = that index, f(ull) = all, n(othing) = none.
         if (identity == "f")
         {
-            if (rule.ReplicaIdentity == ReplicaIdentity.Default)
+            if (rule.ReplicaIdentity == ReplicaIdentity.Default && !rule.BuiltIn)
             {
                 report.Warning($"{rule.Table}: its rule (line {rule.Line}) declares 'replicaIdentity: default', but the table has REPLICA IDENTITY FULL, " +
                     "so Debezium's old rows are whole and the rule throws away their non-key columns (a delete does not invalidate keys built from them). " +
                     "Remove 'replicaIdentity: default' from the rule.");
             }
 
+            return;
+        }
+
+        if (rule.BuiltIn)
+        {
+            // The canary's name is rendered from the new row only: the table needs no old values.
             return;
         }
 

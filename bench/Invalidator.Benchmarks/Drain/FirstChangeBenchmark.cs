@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection.PortableExecutable;
+using System.Text.Json;
+using Confluent.Kafka;
+using Invalidator.KafkaMock;
+using StackExchange.Redis;
+
+namespace Invalidator.Benchmarks.Drain;
+
+/// <summary>
+/// The first changes after a start (issue 21, "a warm first change"): the worker as it ships (<c>dotnet invalidator.dll
+/// run --config FILE</c>, a process of its own) starts against an empty topic; once <c>/readyz</c> says it has its
+/// partitions and its regions, one customer update is produced at a time and the clock runs from the produce call until
+/// its three keys are gone from both regions (polled). The first change pays whatever the JIT has not compiled yet.
+/// Which build: <c>INVALIDATOR_BENCH_WORKERS</c> (paths of <c>invalidator.dll</c>, ';'-separated, e.g. a
+/// <c>dotnet publish -r linux-x64</c> output, which is ReadyToRun), else the <c>invalidator.dll</c> beside this benchmark
+/// (the plain build, JIT only).
+/// </summary>
+internal static class FirstChangeBenchmark
+{
+    private const string Part = "first";
+    private const int Changes = 8;
+
+    public static async Task RunAsync(Scale scale, PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] regions)
+    {
+        var workers = (Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_WORKERS") ?? Path.Combine(AppContext.BaseDirectory, "invalidator.dll"))
+            .Split(';', StringSplitOptions.RemoveEmptyEntries);
+        var starts = scale.IsQuick ? 1 : 3;
+        var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString))).ConfigureAwait(false);
+        try
+        {
+            foreach (var worker in workers)
+            {
+                var build = IsReadyToRun(worker) ? "ReadyToRun" : "JIT only";
+                var firsts = new List<double>();
+                var laters = new List<double>();
+                for (var start = 0; start < starts; start++)
+                {
+                    var (first, later) = await RunOnceAsync(kafka, regions, admins, worker).ConfigureAwait(false);
+                    firsts.Add(first);
+                    laters.AddRange(later);
+                }
+
+                firsts.Sort();
+                laters.Sort();
+                report.Add(Part, $"**first change after start, {build}**", firsts[firsts.Count / 2], "ms",
+                    $"median of {firsts.Count} starts ({string.Join(", ", firsts.Select(f => f.ToString("F1", CultureInfo.InvariantCulture)))} ms): produce -> its 3 keys gone in both regions; {worker}");
+                report.Add(Part, $"changes 2-{Changes} after start, {build}", laters[laters.Count / 2], "ms",
+                    $"median of {laters.Count}; max {laters[^1]:F1} ms; one change at a time, each after the previous was gone");
+            }
+        }
+        finally
+        {
+            foreach (var admin in admins)
+            {
+                admin.Dispose();
+            }
+        }
+    }
+
+    private static async Task<(double First, List<double> Later)> RunOnceAsync(
+        KafkaMockCluster kafka, RedisServerProcess[] regions, ConnectionMultiplexer[] admins, string worker)
+    {
+        var run = $"first-{Guid.NewGuid():N}"[..14];
+        var topic = DrainRecords.Topic(run, "customers");
+        kafka.CreateTopic(topic, 1);
+        var prefix = $"{run}:";
+        var groupId = $"{topic}-group";
+        var port = FreePort();
+        var settings = DrainBenchmark.KafkaSettings(kafka, groupId, [topic], regions.Select(r => r.ConnectionString).ToArray(), prefix);
+        // The mock holds an empty fetch for the whole fetch.wait.max.ms (docs/environment.md): 1 ms, so the figure is the worker's.
+        settings["Invalidator:Kafka:Consumer:fetch.wait.max.ms"] = "1";
+        settings["Invalidator:Http:Urls"] = $"http://127.0.0.1:{port}";
+        settings["Invalidator:Http:StatusUrls"] = "";
+        var directory = Directory.CreateTempSubdirectory("invalidator-bench-first-").FullName;
+        Process? process = null;
+        try
+        {
+            var rules = Path.Combine(directory, "rules.yaml");
+            await File.WriteAllTextAsync(rules, DrainRecords.Rules).ConfigureAwait(false);
+            settings["Invalidator:Rules:Path"] = rules;
+            var config = Path.Combine(directory, "config.json");
+            await File.WriteAllTextAsync(config, JsonSerializer.Serialize(Nest(settings))).ConfigureAwait(false);
+            var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
+            foreach (var argument in new[] { worker, "run", "--config", config })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            process = Process.Start(start) ?? throw new InvalidOperationException("could not start the worker");
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            await WaitReadyAsync(port, process).ConfigureAwait(false);
+
+            using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 0, Acks = Acks.Leader }).Build();
+            var times = new List<double>();
+            for (var i = 0; i < Changes; i++)
+            {
+                var record = DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false);
+                var keys = record.Keys.Select(k => (RedisKey)(prefix + k)).ToArray();
+                foreach (var admin in admins)
+                {
+                    await admin.GetDatabase().StringSetAsync([.. keys.Select(k => new KeyValuePair<RedisKey, RedisValue>(k, "cached"))]).ConfigureAwait(false);
+                }
+
+                var clock = Stopwatch.StartNew();
+                producer.Produce(new TopicPartition(topic, new Partition(0)), new Message<byte[], byte[]> { Key = record.Key, Value = record.Value });
+                producer.Flush(TimeSpan.FromSeconds(10));
+                while (true)
+                {
+                    var left = 0L;
+                    foreach (var admin in admins)
+                    {
+                        left += await admin.GetDatabase().KeyExistsAsync(keys).ConfigureAwait(false);
+                    }
+
+                    if (left == 0)
+                    {
+                        break;
+                    }
+
+                    if (clock.Elapsed > TimeSpan.FromSeconds(30))
+                    {
+                        throw new InvalidOperationException($"the worker did not delete change {i}'s keys within 30 s");
+                    }
+                }
+
+                times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+
+            return (times[0], times.Skip(1).ToList());
+        }
+        finally
+        {
+            if (process is not null)
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+
+                await process.WaitForExitAsync().ConfigureAwait(false);
+                process.Dispose();
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static async Task WaitReadyAsync(int port, Process process)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the worker exited with {process.ExitCode} before it was ready");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/readyz")).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // slow to answer while it starts
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        throw new InvalidOperationException("the worker was not ready within 60 s");
+    }
+
+    /// <summary>Flat configuration keys (A:B:C) as the nested JSON object a --config file holds.</summary>
+    private static Dictionary<string, object> Nest(IReadOnlyDictionary<string, string?> flat)
+    {
+        var root = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (key, value) in flat)
+        {
+            var parts = key.Split(':');
+            var node = root;
+            for (var i = 0; i < parts.Length - 1; i++)
+            {
+                if (!node.TryGetValue(parts[i], out var child))
+                {
+                    child = new Dictionary<string, object>(StringComparer.Ordinal);
+                    node[parts[i]] = child;
+                }
+
+                node = (Dictionary<string, object>)child;
+            }
+
+            node[parts[^1]] = value ?? "";
+        }
+
+        return root;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Whether the assembly holds ReadyToRun code (a managed native header in its CLI header).</summary>
+    private static bool IsReadyToRun(string path)
+    {
+        using var stream = File.OpenRead(path);
+        using var pe = new PEReader(stream);
+        return pe.PEHeaders.CorHeader is { ManagedNativeHeaderDirectory.Size: > 0 };
+    }
+}
