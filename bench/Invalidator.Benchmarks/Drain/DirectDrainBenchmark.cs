@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
+using Invalidator.Worker.Events;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -22,7 +23,13 @@ internal static class DirectDrainBenchmark
             keys: ["customer:{id}", "customer:email:{email|lower}"]
         """;
 
-    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides)
+    /// <param name="replica">
+    /// With a streaming standby as the one read replica and <c>Invalidator:Consistency:WaitForReplicas=true</c> (issue 19):
+    /// the standby's replay is paused while the backlog is written and resumed at the worker's first record, so the
+    /// batches wait for it as they would for a replica a little behind a live stream. The drain then ends when the
+    /// slot is confirmed and every key was deleted again after the replica (the replica delete holds no slot).
+    /// </param>
+    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, bool replica = false)
     {
         var rows = scale.IsQuick ? 20_000 : 200_000;
         const int perTransaction = 1_000;
@@ -40,6 +47,7 @@ internal static class DirectDrainBenchmark
             """).ConfigureAwait(false);
         // In a transaction of its own: a slot cannot be created in one that wrote.
         await postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('directdrain', 'pgoutput')").ConfigureAwait(false);
+        await using var standby = replica ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
 
         var prefix = "direct:";
         var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString))).ConfigureAwait(false);
@@ -86,6 +94,13 @@ internal static class DirectDrainBenchmark
                 settings[$"Invalidator:Regions:{(i == 0 ? "east" : "west")}:KeyPrefix"] = prefix;
             }
 
+            if (standby is not null)
+            {
+                // The worker asks the standby only for its replay position, the same in every database.
+                settings["Invalidator:Consistency:ReadReplicas:standby"] = standby.ConnectionString("postgres");
+                settings["Invalidator:Consistency:WaitForReplicas"] = "true";
+            }
+
             foreach (var (key, value) in overrides)
             {
                 settings[key] = value;
@@ -96,18 +111,47 @@ internal static class DirectDrainBenchmark
             {
                 await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), Rules).ConfigureAwait(false);
                 var applied = new AppliedListener(rows);
-                using var host = WorkerHost.Build(directory, settings, [applied]);
-                using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
-                await host.StartAsync().ConfigureAwait(false);
+                var polls = new ReplicaPolls();
+                long? standbyCommitsBefore = standby is null ? null : await StandbyCommitsAsync(standby).ConfigureAwait(false);
                 long? caughtUpAt;
-                try
+                long pollsAtFirst = 0;
+                long pollsAtEnd;
+                CpuMeter? cpu = null;
+                Task resumed = Task.CompletedTask;
+                double workerCpu, redisCpu;
+                long keysDeleted, keysFound, replicaDeleted;
+                long? first;
+                using (var host = WorkerHost.Build(directory, settings, [applied], [polls]))
                 {
-                    caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
-                }
-                finally
-                {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                    await host.StopAsync(timeout.Token).ConfigureAwait(false);
+                    using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
+                    {
+                        // On the consume loop, once: CPU and polls from the first record (not the host's start and JIT).
+                        cpu = CpuMeter.Start(regions);
+                        pollsAtFirst = polls.Count;
+                        if (standby is not null)
+                        {
+                            resumed = Task.Run(() => standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()"));
+                        }
+                    });
+                    await host.StartAsync().ConfigureAwait(false);
+                    try
+                    {
+                        caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        if (caughtUpAt is not null && standby is not null)
+                        {
+                            caughtUpAt = await WaitForAsync(() => polls.ReplicaDeleted >= rows * 3L * regions.Length, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        pollsAtEnd = polls.Count;
+                        (workerCpu, redisCpu) = cpu?.PerRecord(rows) ?? (double.NaN, double.NaN);
+                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                        await host.StopAsync(timeout.Token).ConfigureAwait(false);
+                        await resumed.ConfigureAwait(false);
+                    }
+
+                    (keysDeleted, keysFound, replicaDeleted, first) = (counters.KeysDeleted, counters.KeysFound, polls.ReplicaDeleted, counters.FirstRecordAt);
                 }
 
                 long left = 0;
@@ -116,11 +160,24 @@ internal static class DirectDrainBenchmark
                     left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
                 }
 
-                var first = counters.FirstRecordAt ?? Stopwatch.GetTimestamp();
-                var elapsed = Stopwatch.GetElapsedTime(first, caughtUpAt ?? Stopwatch.GetTimestamp());
-                report.Add(Part, $"**{rows:N0} row updates from a WAL backlog, 2 regions, REPLICA IDENTITY FULL**", rows / elapsed.TotalSeconds, "changes/s",
-                    $"{(caughtUpAt is null ? "TIMED OUT; " : "")}first change -> slot confirmed past the last update {elapsed.TotalSeconds:F2} s; 3 keys a change; " +
-                    $"{counters.KeysDeleted:N0} keys UNLINKed over both regions ({counters.KeysFound:N0} existed), keys left in Redis: {left:N0}; {applied.Batches} batches");
+                var elapsed = Stopwatch.GetElapsedTime(first ?? Stopwatch.GetTimestamp(), caughtUpAt ?? Stopwatch.GetTimestamp());
+                var label = standby is null ? "" : ", waiting for a streaming standby (WaitForReplicas=true)";
+                var end = standby is null ? "slot confirmed past the last update" : "slot confirmed and every key deleted again after the standby";
+                report.Add(Part, $"**{rows:N0} row updates from a WAL backlog, 2 regions, REPLICA IDENTITY FULL{label}**", rows / elapsed.TotalSeconds, "changes/s",
+                    $"{(caughtUpAt is null ? "TIMED OUT; " : "")}first change -> {end} {elapsed.TotalSeconds:F2} s; 3 keys a change; " +
+                    $"{keysDeleted:N0} keys UNLINKed over both regions ({keysFound:N0} existed), keys left in Redis: {left:N0}; {applied.Batches} batches");
+                var replicaNote = "";
+                if (standby is not null)
+                {
+                    // The backends flush their statistics at most once a second, and at exit: the host is disposed (its pools closed).
+                    await Task.Delay(TimeSpan.FromSeconds(1.5)).ConfigureAwait(false);
+                    var commits = await StandbyCommitsAsync(standby).ConfigureAwait(false) - standbyCommitsBefore;
+                    replicaNote = $"; replica polls during the drain {pollsAtEnd - pollsAtFirst:N0} ({(pollsAtEnd - pollsAtFirst) / Math.Max(0.001, elapsed.TotalSeconds):F0}/s) " +
+                        $"for {applied.Batches} batches, {polls.Count:N0} over the host's life, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
+                }
+
+                report.Add(Part, $"**direct drain{(standby is null ? "" : " waiting for a standby")}: worker CPU**", workerCpu, "µs/record",
+                    $"this process (the worker host) from its first record to the end above; the redis-servers {redisCpu:F1} µs/record{replicaNote}");
             }
             finally
             {
@@ -134,6 +191,40 @@ internal static class DirectDrainBenchmark
                 admin.Dispose();
             }
         }
+    }
+
+    /// <summary>A standby of <paramref name="primary"/> (no apply delay) with its replay paused: what is written next waits in its WAL.</summary>
+    private static async Task<PostgresServerProcess> StartPausedStandbyAsync(PostgresServerProcess primary)
+    {
+        Console.WriteLine("direct: starting a streaming standby, its replay paused ...");
+        var standby = await primary.StartStandbyAsync(TimeSpan.Zero).ConfigureAwait(false);
+        await standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_pause()").ConfigureAwait(false);
+        return standby;
+    }
+
+    /// <summary>Transactions committed on the standby in the database the worker polls (read from another one).</summary>
+    private static async Task<long> StandbyCommitsAsync(PostgresServerProcess standby)
+    {
+        await using var connection = new NpgsqlConnection(standby.ConnectionString("template1"));
+        await connection.OpenAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'", connection);
+        return (long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+    }
+
+    private static async Task<long?> WaitForAsync(Func<bool> done, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit)
+        {
+            if (done())
+            {
+                return Stopwatch.GetTimestamp();
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        return null;
     }
 
     private static async Task<long?> WaitForConfirmedAsync(string connectionString, string slot, string endLsn, TimeSpan limit)
@@ -158,4 +249,19 @@ internal static class DirectDrainBenchmark
 
         return null;
     }
+}
+
+/// <summary>The worker's replica polls (one event each) and the keys it deleted again after the replicas.</summary>
+internal sealed class ReplicaPolls : IEventListener<ReplicaPolled>, IEventListener<RegionReplicaDeleted>
+{
+    private long _count;
+    private long _replicaDeleted;
+
+    public long Count => Interlocked.Read(ref _count);
+
+    public long ReplicaDeleted => Interlocked.Read(ref _replicaDeleted);
+
+    public void On(in ReplicaPolled e) => Interlocked.Increment(ref _count);
+
+    public void On(in RegionReplicaDeleted e) => Interlocked.Add(ref _replicaDeleted, e.KeysDeleted);
 }
