@@ -24,12 +24,14 @@ internal static class DirectDrainBenchmark
         """;
 
     /// <param name="replica">
-    /// With a streaming standby as the one read replica and <c>Invalidator:Consistency:WaitForReplicas=true</c> (issue 19):
-    /// the standby's replay is paused while the backlog is written and resumed at the worker's first record, so the
-    /// batches wait for it as they would for a replica a little behind a live stream. The drain then ends when the
-    /// slot is confirmed and every key was deleted again after the replica (the replica delete holds no slot).
+    /// With a streaming standby as the one read replica and <c>Invalidator:Consistency:WaitForReplicas=true</c> (issue 19),
+    /// its replay paused while the backlog is written: <see cref="StandbyCase.KeepingUp"/> resumes it at the worker's
+    /// first record (it replays the backlog long before the worker drains it: the waits find it there),
+    /// <see cref="StandbyCase.Behind"/> only once the slot is confirmed (every batch waits, and the replica is polled
+    /// as often as it is while anything waits, for the whole drain). The drain then ends when every key was deleted
+    /// again after the standby too (the replica delete holds no slot).
     /// </param>
-    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, bool replica = false)
+    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, StandbyCase replica = StandbyCase.None)
     {
         var rows = scale.IsQuick ? 20_000 : 200_000;
         const int perTransaction = 1_000;
@@ -47,7 +49,7 @@ internal static class DirectDrainBenchmark
             """).ConfigureAwait(false);
         // In a transaction of its own: a slot cannot be created in one that wrote.
         await postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('directdrain', 'pgoutput')").ConfigureAwait(false);
-        await using var standby = replica ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
+        await using var standby = replica != StandbyCase.None ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
 
         var prefix = "direct:";
         var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString))).ConfigureAwait(false);
@@ -99,6 +101,8 @@ internal static class DirectDrainBenchmark
                 // The worker asks the standby only for its replay position, the same in every database.
                 settings["Invalidator:Consistency:ReadReplicas:standby"] = standby.ConnectionString("postgres");
                 settings["Invalidator:Consistency:WaitForReplicas"] = "true";
+                // No wait gives up while the replay is held back on purpose.
+                settings["Invalidator:Consistency:ReplicaWaitMax"] = "00:05:00";
             }
 
             foreach (var (key, value) in overrides)
@@ -115,6 +119,7 @@ internal static class DirectDrainBenchmark
                 long? standbyCommitsBefore = standby is null ? null : await StandbyCommitsAsync(standby).ConfigureAwait(false);
                 long? caughtUpAt;
                 long pollsAtFirst = 0;
+                long? pollsAtConfirmed = null;
                 long pollsAtEnd;
                 CpuMeter? cpu = null;
                 Task resumed = Task.CompletedTask;
@@ -128,7 +133,7 @@ internal static class DirectDrainBenchmark
                         // On the consume loop, once: CPU and polls from the first record (not the host's start and JIT).
                         cpu = CpuMeter.Start(regions);
                         pollsAtFirst = polls.Count;
-                        if (standby is not null)
+                        if (replica == StandbyCase.KeepingUp && standby is not null)
                         {
                             resumed = Task.Run(() => standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()"));
                         }
@@ -139,6 +144,12 @@ internal static class DirectDrainBenchmark
                         caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
                         if (caughtUpAt is not null && standby is not null)
                         {
+                            if (replica == StandbyCase.Behind)
+                            {
+                                pollsAtConfirmed = polls.Count;
+                                await standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()").ConfigureAwait(false);
+                            }
+
                             caughtUpAt = await WaitForAsync(() => polls.ReplicaDeleted >= rows * 3L * regions.Length, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
                         }
                     }
@@ -161,7 +172,12 @@ internal static class DirectDrainBenchmark
                 }
 
                 var elapsed = Stopwatch.GetElapsedTime(first ?? Stopwatch.GetTimestamp(), caughtUpAt ?? Stopwatch.GetTimestamp());
-                var label = standby is null ? "" : ", waiting for a streaming standby (WaitForReplicas=true)";
+                var label = replica switch
+                {
+                    StandbyCase.KeepingUp => ", waiting for a streaming standby that keeps up (WaitForReplicas=true)",
+                    StandbyCase.Behind => ", waiting for a streaming standby whose replay resumes only once the slot is confirmed (WaitForReplicas=true)",
+                    _ => "",
+                };
                 var end = standby is null ? "slot confirmed past the last update" : "slot confirmed and every key deleted again after the standby";
                 report.Add(Part, $"**{rows:N0} row updates from a WAL backlog, 2 regions, REPLICA IDENTITY FULL{label}**", rows / elapsed.TotalSeconds, "changes/s",
                     $"{(caughtUpAt is null ? "TIMED OUT; " : "")}first change -> {end} {elapsed.TotalSeconds:F2} s; 3 keys a change; " +
@@ -173,10 +189,10 @@ internal static class DirectDrainBenchmark
                     await Task.Delay(TimeSpan.FromSeconds(1.5)).ConfigureAwait(false);
                     var commits = await StandbyCommitsAsync(standby).ConfigureAwait(false) - standbyCommitsBefore;
                     replicaNote = $"; replica polls during the drain {pollsAtEnd - pollsAtFirst:N0} ({(pollsAtEnd - pollsAtFirst) / Math.Max(0.001, elapsed.TotalSeconds):F0}/s) " +
-                        $"for {applied.Batches} batches, {polls.Count:N0} over the host's life, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
+                        $"for {applied.Batches} batches{(pollsAtConfirmed is { } atConfirmed ? $" ({atConfirmed - pollsAtFirst:N0} until the slot was confirmed)" : "")}, {polls.Count:N0} over the host's life, {polls.Expired:N0} waits expired, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
                 }
 
-                report.Add(Part, $"**direct drain{(standby is null ? "" : " waiting for a standby")}: worker CPU**", workerCpu, "µs/record",
+                report.Add(Part, $"**direct drain{(replica switch { StandbyCase.KeepingUp => ", standby keeping up", StandbyCase.Behind => ", standby behind", _ => "" })}: worker CPU**", workerCpu, "µs/record",
                     $"this process (the worker host) from its first record to the end above; the redis-servers {redisCpu:F1} µs/record{replicaNote}");
             }
             finally
@@ -252,10 +268,15 @@ internal static class DirectDrainBenchmark
 }
 
 /// <summary>The worker's replica polls (one event each) and the keys it deleted again after the replicas.</summary>
-internal sealed class ReplicaPolls : IEventListener<ReplicaPolled>, IEventListener<RegionReplicaDeleted>
+internal sealed class ReplicaPolls : IEventListener<ReplicaPolled>, IEventListener<RegionReplicaDeleted>, IEventListener<ReplicaWaitExpired>
 {
     private long _count;
     private long _replicaDeleted;
+    private long _expired;
+
+    public long Expired => Interlocked.Read(ref _expired);
+
+    public void On(in ReplicaWaitExpired e) => Interlocked.Increment(ref _expired);
 
     public long Count => Interlocked.Read(ref _count);
 
@@ -264,4 +285,12 @@ internal sealed class ReplicaPolls : IEventListener<ReplicaPolled>, IEventListen
     public void On(in ReplicaPolled e) => Interlocked.Increment(ref _count);
 
     public void On(in RegionReplicaDeleted e) => Interlocked.Add(ref _replicaDeleted, e.KeysDeleted);
+}
+
+/// <summary>The direct drain's read replica: none, a standby that keeps up, or one whose replay waits for the end of the drain.</summary>
+internal enum StandbyCase
+{
+    None,
+    KeepingUp,
+    Behind,
 }
