@@ -10,7 +10,7 @@ namespace Invalidator.Benchmarks.Races;
 /// The two races tools/Invalidator.RaceHarness runs (writers, cache-aside readers with a pause between their load and
 /// their populate, the real worker in direct mode, every cached key compared with its row at the end):
 /// the set-after-delete race (readers load from the primary), and the lagging read replica (readers load from a
-/// streaming standby that applies each commit <see cref="ReplicaLag"/> late, the worker watching it as
+/// streaming standby that applies each commit <see cref="Lag"/> late, the worker watching it as
 /// <c>Invalidator:Consistency:ReadReplicas:standby</c>).
 /// </summary>
 internal static class HarnessRaces

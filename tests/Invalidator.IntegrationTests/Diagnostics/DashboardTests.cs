@@ -40,10 +40,12 @@ public sealed partial class DashboardTests(ServersFixture servers)
                 "invalidator_keys_deleted_total", "invalidator_keys_found_total", "invalidator_region_retries_total",
                 "invalidator_region_circuit_open", "invalidator_dead_letters_total",
                 "invalidator_second_deletes_total", "invalidator_second_delete_hits_total",
+                "invalidator_replica_lag_seconds", "invalidator_replica_waits_expired_total", "invalidator_region_replica_acks_missing_total",
             },
             queried);
 
-        await using var worker = await ObservedWorker.StartAsync(servers, "dashboard");
+        // A read replica configured, so that its series exist (the issue's replica panels).
+        await using var worker = await ObservedWorker.StartAsync(servers, "dashboard", ObservedWorker.WithUnreachableReplica);
         var served = PrometheusText.Names(await worker.ScrapeAsync());
         var missing = queried.Where(name => !served.Contains(name)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0, $"{dashboardPath} queries metrics /metrics does not serve: {string.Join(", ", missing)}");
@@ -64,11 +66,13 @@ public sealed partial class DashboardTests(ServersFixture servers)
         Assert.Contains("invalidator_region_circuit_open", queried);
         Assert.Contains("invalidator_dead_letters_total", queried);
         Assert.Contains("invalidator_consumer_lag_messages", queried);
+        Assert.Contains("invalidator_replica_waits_expired_total", queried);
+        Assert.Contains("invalidator_region_replica_acks_missing_total", queried);
 
         var scrape = File.ReadAllText(Path.Combine(Repository.Root, "deploy", "prometheus", "prometheus.yml"));
         Assert.Contains("metrics_path: /metrics", scrape, StringComparison.Ordinal);
 
-        await using var worker = await ObservedWorker.StartAsync(servers, "alerts");
+        await using var worker = await ObservedWorker.StartAsync(servers, "alerts", ObservedWorker.WithUnreachableReplica);
         var served = PrometheusText.Names(await worker.ScrapeAsync());
         var missing = queried.Where(name => !served.Contains(name)).Order(StringComparer.Ordinal).ToList();
         Assert.True(missing.Count == 0, $"alerts.yml uses metrics /metrics does not serve: {string.Join(", ", missing)}");

@@ -36,6 +36,7 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
         "invalidator_rules_reloads_total",
         "invalidator_region_poison_total",
         "invalidator_redrive_backlog_age_seconds",
+        "invalidator_region_replica_acks_missing_total",
     ];
 
     [Fact]
@@ -75,6 +76,7 @@ public sealed class MetricsEndpointTests(ServersFixture servers)
             Assert.Equal(0, samples.Single(s => s.Name == "invalidator_second_delete_hits_total" && s.Has("region", region)).Value);
             Assert.Equal(0, samples.Single(s => s.Name == "invalidator_region_poison_total" && s.Has("region", region)).Value);
             Assert.Equal(0, samples.Single(s => s.Name == "invalidator_redrive_backlog_age_seconds" && s.Has("region", region)).Value);
+            Assert.Equal(0, samples.Single(s => s.Name == "invalidator_region_replica_acks_missing_total" && s.Has("region", region)).Value);
         }
 
         Assert.True(samples.Single(s => s.Name == "invalidator_end_to_end_seconds_count").Value >= 4, "one end-to-end sample per change with a commit time");

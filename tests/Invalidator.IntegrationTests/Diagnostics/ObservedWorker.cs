@@ -52,12 +52,27 @@ public sealed class ObservedWorker : IAsyncDisposable
 
     public string Topic => Harness.Topic;
 
-    public static async Task<ObservedWorker> StartAsync(ServersFixture servers, string name)
+    /// <summary>
+    /// A read replica that never answers (nothing listens on port 1): the worker starts (a replica that does not answer
+    /// is a warning at start) and watches it, so the replica series exist (<c>invalidator_replica_lag_seconds</c>,
+    /// <c>invalidator_replica_waits_expired_total</c>); no table waits for it.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string?> WithUnreachableReplica = new Dictionary<string, string?>
+    {
+        ["Invalidator:Consistency:ReadReplicas:unreachable"] = "Host=127.0.0.1;Port=1;Database=app;Username=invalidator;Timeout=2",
+    };
+
+    public static async Task<ObservedWorker> StartAsync(ServersFixture servers, string name, IReadOnlyDictionary<string, string?>? settings = null)
     {
         ArgumentNullException.ThrowIfNull(servers);
         var harness = new WorkerHarness(servers, Rules, name);
         try
         {
+            foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+            {
+                harness.Settings[key] = value;
+            }
+
             await harness.CreateTopicAsync(Partitions);
             await servers.Kafka.CreateTopicAsync(harness.DeadLetterTopic, 1);
             // Fresh lag readings within the test's patience.

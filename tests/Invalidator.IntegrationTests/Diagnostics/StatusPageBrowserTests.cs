@@ -35,6 +35,8 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         Assert.Equal("0", ElementText(dom, "second-deletes-pending"));
         Assert.Equal("no global delay", ElementText(dom, "second-delete-delay"));
         Assert.Equal("0", ElementText(dom, "second-deletes-early"));
+        Assert.Equal("(none configured: Invalidator:Consistency:ReadReplicas)", ElementText(dom, "replicas-scope"));
+        Assert.Contains("no read replicas", ElementText(dom, "replicas"), StringComparison.Ordinal);
 
         for (var partition = 0; partition < ObservedWorker.Partitions; partition++)
         {
@@ -109,6 +111,50 @@ public sealed partial class StatusPageBrowserTests(ServersFixture servers)
         Assert.Equal("2", Cell(shadow, "records"));
         Assert.Equal("4", Cell(shadow, "keys"));
         Assert.StartsWith("key customer:{id} #", Cell(shadow, "example"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_page_shows_each_read_replica_its_replayed_position_lag_expired_waits_and_why_one_does_not_answer_without_its_password()
+    {
+        const string secret = "hunter2-replica-secret";
+        await using var replicated = await Infrastructure.Postgres.ReplicatedPostgres.StartNewAsync();
+        const string rules = "tables:\n  public.customers:\n    keys: [\"customer:{id}\"]\n    waitForReplicas: true\n";
+        await using var harness = new WorkerHarness(servers, rules, "page-replicas");
+        await harness.CreateTopicAsync(partitions: 1);
+        harness.Settings["Invalidator:Consistency:ReadReplicas:standby"] = replicated.Standby.ConnectionString();
+        harness.Settings["Invalidator:Consistency:ReadReplicas:down"] =
+            new Npgsql.NpgsqlConnectionStringBuilder(replicated.Standby.ConnectionString()) { Port = 1, Password = secret, Timeout = 2 }.ConnectionString;
+        harness.Settings["Invalidator:Consistency:Primary"] = replicated.Primary.ConnectionString();
+        harness.Settings["Invalidator:Consistency:ReplicaWaitMax"] = "00:00:00.500";
+        var host = await harness.StartAsync();
+        using var http = new WorkerHttp(host);
+        await harness.ProduceAsync(Debezium.Envelope("u", null, new { id = 1 }));
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                var (_, body) = await http.GetStatusJsonAsync();
+                var replicas = body.GetProperty("replicas").EnumerateArray().ToDictionary(r => r.GetProperty("name").GetString()!);
+                return replicas.Count == 2 && replicas["down"].GetProperty("waitsExpired").GetInt64() >= 1
+                    && replicas["standby"].GetProperty("replayedLsn").ValueKind == System.Text.Json.JsonValueKind.String;
+            },
+            TimeSpan.FromSeconds(60),
+            "the change's wait expired for the replica that is down, and the standby was polled");
+
+        var dom = await Chromium.DumpDomAsync(http.StatusAddress, ScriptBudget);
+
+        var standby = Row(dom, "data-replica", "standby");
+        Assert.Equal("reachable", Cell(standby, "state"));
+        Assert.Matches("^[0-9A-F]+/[0-9A-F]+$", Cell(standby, "replayed"));
+        Assert.Matches(@"^\d+ ms$|^\d+(\.\d+)? s$", Cell(standby, "lag"));
+        Assert.Equal("0", Cell(standby, "waits-expired"));
+        Assert.Equal("–", Cell(standby, "error"));
+        var down = Row(dom, "data-replica", "down");
+        Assert.Equal("unreachable", Cell(down, "state"));
+        Assert.Equal("–", Cell(down, "replayed"));
+        Assert.True(long.Parse(Cell(down, "waits-expired"), NumberStyles.AllowThousands, CultureInfo.InvariantCulture) >= 1, "the expired wait is shown");
+        Assert.NotEqual("–", Cell(down, "error"));
+        Assert.DoesNotContain(secret, dom, StringComparison.Ordinal);
+        Assert.Equal("(waits end at Invalidator:Consistency:ReplicaWaitMax)", ElementText(dom, "replicas-scope"));
     }
 
     [Fact]

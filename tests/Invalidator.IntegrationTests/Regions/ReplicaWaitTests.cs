@@ -22,11 +22,13 @@ public sealed class ReplicaWaitTests
         var key = ServersFixture.UniqueName("wait-ok");
         await redis.PrimaryServer.ExecuteAsync("SET", key, "cached");
         await redis.WaitUntilReplicatingAsync();
-        using var region = new TestRegion(redis.Primary, "", configure: Wait(replicas: 1));
+        var shortfalls = new AcksMissing();
+        using var region = new TestRegion(redis.Primary, "", configure: Wait(replicas: 1), listener: shortfalls);
 
         var result = await region.Region.ApplyAsync([key], [], CancellationToken.None);
 
         Assert.Equal(1, result.KeysFound);
+        Assert.Empty(shortfalls.Seen); // acknowledged: nothing counted in invalidator_region_replica_acks_missing_total
         // WAIT returned only once the replica had the delete: it has it now, without any further waiting.
         Assert.False(await redis.ReplicaHasAsync(key), "the replica acknowledged the delete before the attempt succeeded");
     }
@@ -38,12 +40,16 @@ public sealed class ReplicaWaitTests
         var key = ServersFixture.UniqueName("wait-cut");
         await redis.PrimaryServer.ExecuteAsync("SET", key, "cached");
         await redis.WaitUntilReplicatingAsync();
-        using var region = new TestRegion(redis.Primary, "", configure: Wait(replicas: 1));
+        var shortfalls = new AcksMissing();
+        using var region = new TestRegion(redis.Primary, "", configure: Wait(replicas: 1), listener: shortfalls);
         await redis.FreezeReplicaAsync();
 
         var failure = await Assert.ThrowsAsync<RegionApplyException>(() => region.Region.ApplyAsync([key], [], CancellationToken.None));
 
         Assert.Equal(3, failure.Attempts); // the first attempt and both retries: a missing acknowledgement is transient
+        // Each attempt that fell short is said once (invalidator_region_replica_acks_missing_total{region="test"} += 3).
+        Assert.Equal(3, shortfalls.Seen.Count);
+        Assert.All(shortfalls.Seen, e => Assert.Equal(("test", 0L, 1), (e.Region, e.Acknowledged, e.Wanted)));
         var missing = Assert.IsType<ReplicasNotAcknowledgedException>(failure.InnerException);
         Assert.Equal(0, missing.Acknowledged);
         Assert.Equal(1, missing.Wanted);
@@ -104,4 +110,14 @@ public sealed class ReplicaWaitTests
         region.Resilience.BaseDelay = TimeSpan.FromMilliseconds(10);
         region.Resilience.MaxDelay = TimeSpan.FromMilliseconds(50);
     };
+}
+
+/// <summary>The WAIT shortfalls a region reported, as the metrics read them.</summary>
+internal sealed class AcksMissing : Invalidator.Worker.Events.IEventListener<Invalidator.Worker.Events.RegionReplicaAcksMissing>
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Invalidator.Worker.Events.RegionReplicaAcksMissing> _seen = new();
+
+    public IReadOnlyCollection<Invalidator.Worker.Events.RegionReplicaAcksMissing> Seen => _seen;
+
+    public void On(in Invalidator.Worker.Events.RegionReplicaAcksMissing e) => _seen.Enqueue(e);
 }

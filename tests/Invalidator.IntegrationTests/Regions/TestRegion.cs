@@ -11,7 +11,7 @@ internal sealed class TestRegion : IDisposable
 {
     private readonly ServiceProvider _services;
 
-    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null, RedisErrorClassifier? errors = null)
+    public TestRegion(string redis, string keyPrefix, bool leasesForAll = false, int keysPerCommand = 500, Action<RegionOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerFactory? loggers = null, RedisErrorClassifier? errors = null, Invalidator.Worker.Events.IWorkerEventListener? listener = null)
     {
         _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var region = new RegionOptions { Redis = redis, KeyPrefix = keyPrefix };
@@ -24,7 +24,8 @@ internal sealed class TestRegion : IDisposable
         };
         Set = RegionSetFactory.Create(
             MsOptions.Create(options),
-            new Invalidator.Worker.Events.WorkerEvents([new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>())]),
+            new Invalidator.Worker.Events.WorkerEvents(
+                [new Invalidator.Worker.Diagnostics.InvalidatorMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), .. listener is null ? [] : new[] { listener }]),
             loggers ?? NullLoggerFactory.Instance,
             TimeProvider.System,
             errors: errors);
