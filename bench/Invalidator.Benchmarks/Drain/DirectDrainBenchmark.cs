@@ -27,7 +27,7 @@ internal static class DirectDrainBenchmark
     /// With a streaming standby as the one read replica and <c>Invalidator:Consistency:WaitForReplicas=true</c> (issue 19),
     /// its replay paused while the backlog is written: <see cref="StandbyCase.KeepingUp"/> resumes it at the worker's
     /// first record (it replays the backlog long before the worker drains it: the waits find it there),
-    /// <see cref="StandbyCase.Behind"/> only once the slot is confirmed (every batch waits, and the replica is polled
+    /// <see cref="StandbyCase.Behind"/> only once every record's first delete is applied (every batch waits, and the replica is polled
     /// as often as it is while anything waits, for the whole drain). The drain then ends when every key was deleted
     /// again after the standby too (the replica delete holds no slot).
     /// </param>
@@ -141,15 +141,20 @@ internal static class DirectDrainBenchmark
                     await host.StartAsync().ConfigureAwait(false);
                     try
                     {
-                        caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
-                        if (caughtUpAt is not null && standby is not null)
+                        if (replica == StandbyCase.Behind && standby is not null)
                         {
-                            if (replica == StandbyCase.Behind)
+                            // The slot is confirmed only past batches whose replica delete is done: resume once every
+                            // record's first delete is applied, every batch then waiting for the standby.
+                            if (await WaitForAsync(() => applied.AllAppliedAt is not null, TimeSpan.FromMinutes(3)).ConfigureAwait(false) is not null)
                             {
                                 pollsAtConfirmed = polls.Count;
                                 await standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()").ConfigureAwait(false);
                             }
+                        }
 
+                        caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        if (caughtUpAt is not null && standby is not null)
+                        {
                             caughtUpAt = await WaitForAsync(() => polls.ReplicaDeleted >= rows * 3L * regions.Length, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
                         }
                     }
@@ -175,7 +180,7 @@ internal static class DirectDrainBenchmark
                 var label = replica switch
                 {
                     StandbyCase.KeepingUp => ", waiting for a streaming standby that keeps up (WaitForReplicas=true)",
-                    StandbyCase.Behind => ", waiting for a streaming standby whose replay resumes only once the slot is confirmed (WaitForReplicas=true)",
+                    StandbyCase.Behind => ", waiting for a streaming standby whose replay resumes only once every record's first delete is applied (WaitForReplicas=true)",
                     _ => "",
                 };
                 var end = standby is null ? "slot confirmed past the last update" : "slot confirmed and every key deleted again after the standby";
@@ -189,7 +194,7 @@ internal static class DirectDrainBenchmark
                     await Task.Delay(TimeSpan.FromSeconds(1.5)).ConfigureAwait(false);
                     var commits = await StandbyCommitsAsync(standby).ConfigureAwait(false) - standbyCommitsBefore;
                     replicaNote = $"; replica polls during the drain {pollsAtEnd - pollsAtFirst:N0} ({(pollsAtEnd - pollsAtFirst) / Math.Max(0.001, elapsed.TotalSeconds):F0}/s) " +
-                        $"for {applied.Batches} batches{(pollsAtConfirmed is { } atConfirmed ? $" ({atConfirmed - pollsAtFirst:N0} until the slot was confirmed)" : "")}, {polls.Count:N0} over the host's life, {polls.Expired:N0} waits expired, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
+                        $"for {applied.Batches} batches{(pollsAtConfirmed is { } atConfirmed ? $" ({atConfirmed - pollsAtFirst:N0} until every record's first delete was applied and the replay resumed)" : "")}, {polls.Count:N0} over the host's life, {polls.Expired:N0} waits expired, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
                 }
 
                 report.Add(Part, $"**direct drain{(replica switch { StandbyCase.KeepingUp => ", standby keeping up", StandbyCase.Behind => ", standby behind", _ => "" })}: worker CPU**", workerCpu, "µs/record",
