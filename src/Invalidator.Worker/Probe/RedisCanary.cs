@@ -4,7 +4,8 @@ namespace Invalidator.Worker.Probe;
 
 /// <summary>
 /// Target Redis: the canary is a key with the region's key prefix, SET with a TTL so that a lost one does not stay. These
-/// SETs are the only values the worker ever writes (the canaries' reserved namespace, <c>invalidator:canary:</c>).
+/// SETs and the applied position of direct mode (<c>invalidator:applied</c>, <see cref="Consistency.AppliedPositionWriter"/>)
+/// are the only values the worker ever writes (its reserved names).
 /// </summary>
 internal sealed class RedisCanary(string region, string keyPrefix, IConnectionMultiplexer connection) : ICanaryTarget
 {

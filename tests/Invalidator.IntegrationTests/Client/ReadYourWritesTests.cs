@@ -80,6 +80,19 @@ public sealed class ReadYourWritesTests(PostgresFixture fixture, ITestOutputHelp
         using var westCache = new LeasedCache(west, new LeasedCacheOptions { KeyPrefix = harness.KeyPrefix });
         Assert.True(await westCache.WaitForAppliedAsync(third, Deadline), "west gets the worker's position");
 
+        // How long a write takes to be applied in east, as a reader waiting for it sees it.
+        var waits = new List<TimeSpan>();
+        for (var round = 0; round < 50; round++)
+        {
+            var lsn = await WriteAsync(harness, 6, $"w{round}");
+            clock.Restart();
+            Assert.True(await eastCache.WaitForAppliedAsync(lsn, Deadline), $"round {round}: east applies the write");
+            waits.Add(clock.Elapsed);
+        }
+
+        waits.Sort();
+        output.WriteLine($"write to applied position in east, 50 writes: median {waits[25].TotalMilliseconds:0.0} ms, p90 {waits[45].TotalMilliseconds:0.0} ms, max {waits[^1].TotalMilliseconds:0.0} ms");
+
         // A position not reached: false once the timeout has passed.
         clock.Restart();
         Assert.False(await eastCache.WaitForAppliedAsync("FFFFFFFF/FFFFFFF0", TimeSpan.FromMilliseconds(300)));

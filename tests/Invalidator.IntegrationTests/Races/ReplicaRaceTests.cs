@@ -1,6 +1,5 @@
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Infrastructure.Postgres;
-using Invalidator.IntegrationTests.Worker;
 using Invalidator.RaceHarness;
 using Xunit.Abstractions;
 
@@ -16,8 +15,6 @@ namespace Invalidator.IntegrationTests.Races;
 [Collection(ReplicatedPostgresCollection.Name)]
 public sealed class ReplicaRaceTests(ReplicatedPostgresFixture fixture, ITestOutputHelper output)
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
-
     [Fact]
     public async Task Plain_deletes_leave_keys_stale_from_the_lagging_replica() =>
         ReplicaRace.ShowsTheRace(await RunAsync(RaceMode.PlainDelete, "rrace_plain"));
@@ -36,38 +33,23 @@ public sealed class ReplicaRaceTests(ReplicatedPostgresFixture fixture, ITestOut
 
     private async Task<RaceReport> RunAsync(RaceMode mode, string name)
     {
-        await fixture.Servers.SetApplyDelayAsync(ReplicaRace.ApplyDelay);
+        var pair = fixture.Servers;
+        await pair.SetApplyDelayAsync(ReplicaRace.ApplyDelay);
         try
         {
-            await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, RaceTable.Rules(mode), name, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
-            var standby = fixture.Servers.Standby.ConnectionString(harness.Database);
-            foreach (var (key, value) in mode.WorkerSettings.Concat(ReplicaRace.WorkerSettings(standby)))
-            {
-                harness.Settings[key] = value;
-            }
-
-            await ReplicaRace.StandbyHasTheTableAsync(fixture.Servers, harness.Database);
-            var worker = await harness.StartAsync();
-            await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
-            await using var redis = await fixture.Redis.ConnectAsync(0);
-            var report = await RaceHarness.RaceHarness.RunAsync(
-                new RaceWorld
-                {
-                    ConnectionString = harness.ConnectionString,
-                    ReadConnectionString = standby,
-                    Redis = redis.GetDatabase(),
-                    KeyPrefix = harness.KeyPrefix,
-                    Worker = worker.Services,
-                    WaitForWorkerAsync = RaceWorld.DirectSourceCatchUp(harness.ConnectionString, harness.Slot),
-                },
+            var report = await DirectRace.RunAsync(
+                fixture,
                 mode,
-                RaceAssert.Settings);
+                name,
+                database => ReplicaRace.WorkerSettings(pair.Standby.ConnectionString(database)),
+                database => pair.Standby.ConnectionString(database),
+                database => ReplicaRace.StandbyHasTheTableAsync(pair, database));
             output.WriteLine(report.ToString());
             return report;
         }
         finally
         {
-            await fixture.Servers.SetApplyDelayAsync(TimeSpan.Zero);
+            await pair.SetApplyDelayAsync(TimeSpan.Zero);
         }
     }
 }

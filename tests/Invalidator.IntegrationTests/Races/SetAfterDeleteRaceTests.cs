@@ -13,8 +13,6 @@ namespace Invalidator.IntegrationTests.Races;
 [Collection(PostgresCollection.Name)]
 public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutputHelper output)
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
-
     [Fact]
     public async Task Plain_deletes_leave_stale_keys_behind_the_race() =>
         RaceAssert.ShowsTheRace(await RunAsync(RaceMode.PlainDelete, "race_plain"));
@@ -38,19 +36,44 @@ public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutput
 
     private async Task<RaceReport> RunAsync(RaceMode mode, string name)
     {
-        await using var harness = await PostgresWorkerHarness.CreateAsync(fixture, RaceTable.Rules(mode), name, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
-        foreach (var (key, value) in mode.WorkerSettings)
+        var report = await DirectRace.RunAsync(fixture, mode, name);
+        output.WriteLine(report.ToString());
+        return report;
+    }
+}
+
+/// <summary>One race run with the worker in direct mode, streaming the run's own database.</summary>
+internal static class DirectRace
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    /// <param name="settings">Worker settings over the mode's, given the run's database.</param>
+    /// <param name="readConnectionString">Where readers load from, given the run's database (null: the primary).</param>
+    /// <param name="databaseReady">Runs once the run's database has its schema, before the worker starts.</param>
+    public static async Task<RaceReport> RunAsync(
+        IDirectServers servers, RaceMode mode, string name,
+        Func<string, IEnumerable<KeyValuePair<string, string?>>>? settings = null, Func<string, string>? readConnectionString = null,
+        Func<string, Task>? databaseReady = null)
+    {
+        await using var harness = await PostgresWorkerHarness.CreateAsync(servers, RaceTable.Rules(mode), name, RaceTable.Schema($"pub_{name}", RaceAssert.Settings.Rows));
+        foreach (var (key, value) in mode.WorkerSettings.Concat(settings?.Invoke(harness.Database) ?? []))
         {
             harness.Settings[key] = value;
         }
 
+        if (databaseReady is not null)
+        {
+            await databaseReady(harness.Database);
+        }
+
         var worker = await harness.StartAsync();
         await Eventually.AssertAsync(harness.SlotActiveAsync, Deadline, "the worker streams from its slot");
-        await using var redis = await fixture.Redis.ConnectAsync(0);
-        var report = await RaceHarness.RaceHarness.RunAsync(
+        await using var redis = await servers.Redis.ConnectAsync(0);
+        return await RaceHarness.RaceHarness.RunAsync(
             new RaceWorld
             {
                 ConnectionString = harness.ConnectionString,
+                ReadConnectionString = readConnectionString?.Invoke(harness.Database),
                 Redis = redis.GetDatabase(),
                 KeyPrefix = harness.KeyPrefix,
                 Worker = worker.Services,
@@ -58,8 +81,6 @@ public sealed class SetAfterDeleteRaceTests(PostgresFixture fixture, ITestOutput
             },
             mode,
             RaceAssert.Settings);
-        output.WriteLine(report.ToString());
-        return report;
     }
 }
 
