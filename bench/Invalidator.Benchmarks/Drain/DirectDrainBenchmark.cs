@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
+using Invalidator.Worker.Events;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -22,7 +23,15 @@ internal static class DirectDrainBenchmark
             keys: ["customer:{id}", "customer:email:{email|lower}"]
         """;
 
-    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides)
+    /// <param name="replica">
+    /// With a streaming standby as the one read replica and <c>Invalidator:Consistency:WaitForReplicas=true</c> (issue 19),
+    /// its replay paused while the backlog is written: <see cref="StandbyCase.KeepingUp"/> resumes it at the worker's
+    /// first record (it replays the backlog long before the worker drains it: the waits find it there),
+    /// <see cref="StandbyCase.Behind"/> only once every record's first delete is applied (every batch waits, and the replica is polled
+    /// as often as it is while anything waits, for the whole drain). The drain then ends when every key was deleted
+    /// again after the standby too (the replica delete holds no slot).
+    /// </param>
+    public static async Task RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, StandbyCase replica = StandbyCase.None)
     {
         var rows = scale.IsQuick ? 20_000 : 200_000;
         const int perTransaction = 1_000;
@@ -40,6 +49,7 @@ internal static class DirectDrainBenchmark
             """).ConfigureAwait(false);
         // In a transaction of its own: a slot cannot be created in one that wrote.
         await postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('directdrain', 'pgoutput')").ConfigureAwait(false);
+        await using var standby = replica != StandbyCase.None ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
 
         var prefix = "direct:";
         var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString))).ConfigureAwait(false);
@@ -86,6 +96,15 @@ internal static class DirectDrainBenchmark
                 settings[$"Invalidator:Regions:{(i == 0 ? "east" : "west")}:KeyPrefix"] = prefix;
             }
 
+            if (standby is not null)
+            {
+                // The worker asks the standby only for its replay position, the same in every database.
+                settings["Invalidator:Consistency:ReadReplicas:standby"] = standby.ConnectionString("postgres");
+                settings["Invalidator:Consistency:WaitForReplicas"] = "true";
+                // No wait gives up while the replay is held back on purpose.
+                settings["Invalidator:Consistency:ReplicaWaitMax"] = "00:05:00";
+            }
+
             foreach (var (key, value) in overrides)
             {
                 settings[key] = value;
@@ -96,18 +115,59 @@ internal static class DirectDrainBenchmark
             {
                 await File.WriteAllTextAsync(Path.Combine(directory, "rules.yaml"), Rules).ConfigureAwait(false);
                 var applied = new AppliedListener(rows);
-                using var host = WorkerHost.Build(directory, settings, [applied]);
-                using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>());
-                await host.StartAsync().ConfigureAwait(false);
+                var polls = new ReplicaPolls();
+                long? standbyCommitsBefore = standby is null ? null : await StandbyCommitsAsync(standby).ConfigureAwait(false);
                 long? caughtUpAt;
-                try
+                long pollsAtFirst = 0;
+                long? pollsAtConfirmed = null;
+                long pollsAtEnd;
+                CpuMeter? cpu = null;
+                Task resumed = Task.CompletedTask;
+                double workerCpu, redisCpu;
+                long keysDeleted, keysFound, replicaDeleted;
+                long? first;
+                using (var host = WorkerHost.Build(directory, settings, [applied], [polls]))
                 {
-                    caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
-                }
-                finally
-                {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                    await host.StopAsync(timeout.Token).ConfigureAwait(false);
+                    using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
+                    {
+                        // On the consume loop, once: CPU and polls from the first record (not the host's start and JIT).
+                        cpu = CpuMeter.Start(regions);
+                        pollsAtFirst = polls.Count;
+                        if (replica == StandbyCase.KeepingUp && standby is not null)
+                        {
+                            resumed = Task.Run(() => standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()"));
+                        }
+                    });
+                    await host.StartAsync().ConfigureAwait(false);
+                    try
+                    {
+                        if (replica == StandbyCase.Behind && standby is not null)
+                        {
+                            // The slot is confirmed only past batches whose replica delete is done: resume once every
+                            // record's first delete is applied, every batch then waiting for the standby.
+                            if (await WaitForAsync(() => applied.AllAppliedAt is not null, TimeSpan.FromMinutes(3)).ConfigureAwait(false) is not null)
+                            {
+                                pollsAtConfirmed = polls.Count;
+                                await standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_resume()").ConfigureAwait(false);
+                            }
+                        }
+
+                        caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        if (caughtUpAt is not null && standby is not null)
+                        {
+                            caughtUpAt = await WaitForAsync(() => polls.ReplicaDeleted >= rows * 3L * regions.Length, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        pollsAtEnd = polls.Count;
+                        (workerCpu, redisCpu) = cpu?.PerRecord(rows) ?? (double.NaN, double.NaN);
+                        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                        await host.StopAsync(timeout.Token).ConfigureAwait(false);
+                        await resumed.ConfigureAwait(false);
+                    }
+
+                    (keysDeleted, keysFound, replicaDeleted, first) = (counters.KeysDeleted, counters.KeysFound, polls.ReplicaDeleted, counters.FirstRecordAt);
                 }
 
                 long left = 0;
@@ -116,11 +176,29 @@ internal static class DirectDrainBenchmark
                     left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
                 }
 
-                var first = counters.FirstRecordAt ?? Stopwatch.GetTimestamp();
-                var elapsed = Stopwatch.GetElapsedTime(first, caughtUpAt ?? Stopwatch.GetTimestamp());
-                report.Add(Part, $"**{rows:N0} row updates from a WAL backlog, 2 regions, REPLICA IDENTITY FULL**", rows / elapsed.TotalSeconds, "changes/s",
-                    $"{(caughtUpAt is null ? "TIMED OUT; " : "")}first change -> slot confirmed past the last update {elapsed.TotalSeconds:F2} s; 3 keys a change; " +
-                    $"{counters.KeysDeleted:N0} keys UNLINKed over both regions ({counters.KeysFound:N0} existed), keys left in Redis: {left:N0}; {applied.Batches} batches");
+                var elapsed = Stopwatch.GetElapsedTime(first ?? Stopwatch.GetTimestamp(), caughtUpAt ?? Stopwatch.GetTimestamp());
+                var label = replica switch
+                {
+                    StandbyCase.KeepingUp => ", waiting for a streaming standby that keeps up (WaitForReplicas=true)",
+                    StandbyCase.Behind => ", waiting for a streaming standby whose replay resumes only once every record's first delete is applied (WaitForReplicas=true)",
+                    _ => "",
+                };
+                var end = standby is null ? "slot confirmed past the last update" : "slot confirmed and every key deleted again after the standby";
+                report.Add(Part, $"**{rows:N0} row updates from a WAL backlog, 2 regions, REPLICA IDENTITY FULL{label}**", rows / elapsed.TotalSeconds, "changes/s",
+                    $"{(caughtUpAt is null ? "TIMED OUT; " : "")}first change -> {end} {elapsed.TotalSeconds:F2} s; 3 keys a change; " +
+                    $"{keysDeleted:N0} keys UNLINKed over both regions ({keysFound:N0} existed), keys left in Redis: {left:N0}; {applied.Batches} batches");
+                var replicaNote = "";
+                if (standby is not null)
+                {
+                    // The backends flush their statistics at most once a second, and at exit: the host is disposed (its pools closed).
+                    await Task.Delay(TimeSpan.FromSeconds(1.5)).ConfigureAwait(false);
+                    var commits = await StandbyCommitsAsync(standby).ConfigureAwait(false) - standbyCommitsBefore;
+                    replicaNote = $"; replica polls during the drain {pollsAtEnd - pollsAtFirst:N0} ({(pollsAtEnd - pollsAtFirst) / Math.Max(0.001, elapsed.TotalSeconds):F0}/s) " +
+                        $"for {applied.Batches} batches{(pollsAtConfirmed is { } atConfirmed ? $" ({atConfirmed - pollsAtFirst:N0} until every record's first delete was applied and the replay resumed)" : "")}, {polls.Count:N0} over the host's life, {polls.Expired:N0} waits expired, the standby's xact_commit rose by {commits:N0}; {replicaDeleted:N0} keys deleted again after the standby";
+                }
+
+                report.Add(Part, $"**direct drain{(replica switch { StandbyCase.KeepingUp => ", standby keeping up", StandbyCase.Behind => ", standby behind", _ => "" })}: worker CPU**", workerCpu, "µs/record",
+                    $"this process (the worker host) from its first record to the end above; the redis-servers {redisCpu:F1} µs/record{replicaNote}");
             }
             finally
             {
@@ -134,6 +212,40 @@ internal static class DirectDrainBenchmark
                 admin.Dispose();
             }
         }
+    }
+
+    /// <summary>A standby of <paramref name="primary"/> (no apply delay) with its replay paused: what is written next waits in its WAL.</summary>
+    private static async Task<PostgresServerProcess> StartPausedStandbyAsync(PostgresServerProcess primary)
+    {
+        Console.WriteLine("direct: starting a streaming standby, its replay paused ...");
+        var standby = await primary.StartStandbyAsync(TimeSpan.Zero).ConfigureAwait(false);
+        await standby.ExecuteAsync("postgres", "SELECT pg_wal_replay_pause()").ConfigureAwait(false);
+        return standby;
+    }
+
+    /// <summary>Transactions committed on the standby in the database the worker polls (read from another one).</summary>
+    private static async Task<long> StandbyCommitsAsync(PostgresServerProcess standby)
+    {
+        await using var connection = new NpgsqlConnection(standby.ConnectionString("template1"));
+        await connection.OpenAsync().ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'", connection);
+        return (long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+    }
+
+    private static async Task<long?> WaitForAsync(Func<bool> done, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit)
+        {
+            if (done())
+            {
+                return Stopwatch.GetTimestamp();
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        return null;
     }
 
     private static async Task<long?> WaitForConfirmedAsync(string connectionString, string slot, string endLsn, TimeSpan limit)
@@ -158,4 +270,32 @@ internal static class DirectDrainBenchmark
 
         return null;
     }
+}
+
+/// <summary>The worker's replica polls (one event each) and the keys it deleted again after the replicas.</summary>
+internal sealed class ReplicaPolls : IEventListener<ReplicaPolled>, IEventListener<RegionReplicaDeleted>, IEventListener<ReplicaWaitExpired>
+{
+    private long _count;
+    private long _replicaDeleted;
+    private long _expired;
+
+    public long Expired => Interlocked.Read(ref _expired);
+
+    public void On(in ReplicaWaitExpired e) => Interlocked.Increment(ref _expired);
+
+    public long Count => Interlocked.Read(ref _count);
+
+    public long ReplicaDeleted => Interlocked.Read(ref _replicaDeleted);
+
+    public void On(in ReplicaPolled e) => Interlocked.Increment(ref _count);
+
+    public void On(in RegionReplicaDeleted e) => Interlocked.Add(ref _replicaDeleted, e.KeysDeleted);
+}
+
+/// <summary>The direct drain's read replica: none, a standby that keeps up, or one whose replay waits for the end of the drain.</summary>
+internal enum StandbyCase
+{
+    None,
+    KeepingUp,
+    Behind,
 }

@@ -12,7 +12,8 @@ internal static class PerfSuite
 {
     public static readonly string[] Parts = ["micro", "drain", "latency", "memory", "direct", "first"];
 
-    public static async Task<PerfReport> RunAsync(Scale scale, IReadOnlySet<string> parts, IReadOnlyDictionary<string, string?> overrides)
+    /// <param name="replica">The direct drain also with a streaming standby as the one read replica (issue 19), keeping up and behind: three rows.</param>
+    public static async Task<PerfReport> RunAsync(Scale scale, IReadOnlySet<string> parts, IReadOnlyDictionary<string, string?> overrides, bool replica = false)
     {
         var report = new PerfReport();
         if (parts.Contains("micro"))
@@ -57,6 +58,11 @@ internal static class PerfSuite
         if (parts.Contains("direct"))
         {
             await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides).ConfigureAwait(false);
+            if (replica)
+            {
+                await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, StandbyCase.KeepingUp).ConfigureAwait(false);
+                await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, StandbyCase.Behind).ConfigureAwait(false);
+            }
         }
 
         return report;

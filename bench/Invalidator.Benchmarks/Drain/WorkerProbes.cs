@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Invalidator.Worker.Diagnostics;
+using Invalidator.Worker.Events;
 using Invalidator.Worker.Processing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,7 +14,7 @@ namespace Invalidator.Benchmarks.Drain;
 /// <summary>The real worker host (<c>AddInvalidator()</c>) with in-memory settings, as the benchmarks run it.</summary>
 internal static class WorkerHost
 {
-    public static IHost Build(string contentRoot, IReadOnlyDictionary<string, string?> settings, IEnumerable<IBatchListener> listeners)
+    public static IHost Build(string contentRoot, IReadOnlyDictionary<string, string?> settings, IEnumerable<IBatchListener> listeners, IEnumerable<IWorkerEventListener>? events = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Invalidator:Http:Urls"] = "http://127.0.0.1:0", ["Invalidator:Http:StatusUrls"] = "" });
@@ -23,6 +24,11 @@ internal static class WorkerHost
         foreach (var listener in listeners)
         {
             builder.Services.AddSingleton(listener);
+        }
+
+        foreach (var reader in events ?? [])
+        {
+            builder.Services.AddSingleton(reader);
         }
 
         return builder.Build();
