@@ -194,6 +194,7 @@ cat >"$CONFIG" <<JSON
       "west": { "Redis": "127.0.0.1:$WEST_PORT" }
     },
     "Batching": { "MaxWait": "00:00:00.010" },
+    "Probe": { "Enabled": true },
     "Http": { "Urls": "$HTTP_URL", "StatusUrls": "$STATUS_URL" }
   }
 }
@@ -246,7 +247,8 @@ cache_orders() { # region customer-id: the customer's first orders (a demo page)
         redis-cli -p "$port" set "order:$order" "$(psql_demo -c "SELECT row_to_json(o) FROM orders o WHERE id = $order")" ex 3600 >/dev/null
     done
 }
-keys_of() { redis-cli -p "$(redis_port_of "$1")" --scan | sort | tr '\n' ' '; }
+# The freshness probe's canaries (invalidator:canary:*) come and go every 5 s: not the demo's keys.
+keys_of() { redis-cli -p "$(redis_port_of "$1")" --scan | grep -v '^invalidator:' | sort | tr '\n' ' '; }
 
 say "Demo: cache-aside reads fill both regions"
 for region in east west; do
@@ -314,7 +316,7 @@ cat <<EOF
   The worker keeps running (PID $pid) and invalidates every change to customers and orders:
     psql -h 127.0.0.1 -p $PG_PORT -U postgres $DATABASE
     redis-cli -p $EAST_PORT --scan         (region east; west is port $WEST_PORT)
-  Status page:  $STATUS_URL/   (metrics and probes: $HTTP_URL/metrics, /healthz, /readyz)
+  Status page:  $STATUS_URL/   (freshness of both regions from the canary probe; metrics: $HTTP_URL/metrics, /healthz, /readyz)
   Worker log:   $WORKER_LOG
   Config:       $CONFIG  (rules: deploy/demo/rules.yaml)
   Server logs:  $PG_DIR/postgres.log, $STATE/redis-east.log, $STATE/redis-west.log

@@ -25,11 +25,17 @@ ON CONFLICT (id) DO NOTHING;
 INSERT INTO orders (id, customer_id, total) VALUES (100, 1, 12.50), (101, 3, 99.00)
 ON CONFLICT (id) DO NOTHING;
 
+-- The freshness probe's canary table (Invalidator:Probe, docs/freshness.md): the worker updates its row every 5 s
+-- and measures how long each region takes to drop the canary.
+CREATE TABLE IF NOT EXISTS public.invalidator_canary (worker text PRIMARY KEY, seq bigint NOT NULL, written_at timestamptz NOT NULL);
+
 -- The worker streams this publication (Invalidator:Postgres:Publication).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'invalidator_demo') THEN
-        CREATE PUBLICATION invalidator_demo FOR TABLE customers, orders;
+        CREATE PUBLICATION invalidator_demo FOR TABLE customers, orders, public.invalidator_canary;
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'invalidator_demo' AND tablename = 'invalidator_canary') THEN
+        ALTER PUBLICATION invalidator_demo ADD TABLE public.invalidator_canary;
     END IF;
 END
 $$;
