@@ -20,7 +20,8 @@ public sealed class DirectModeLagTests(PostgresFixture fixture, ITestOutputHelpe
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     /// <summary>How long the held-back region blocks writes: longer than two slot polls (2 s each).</summary>
-    private static readonly TimeSpan Hold = TimeSpan.FromSeconds(8);
+    // Long enough for a loaded machine to read the change and poll the slot (2 s) while the region still holds it.
+    private static readonly TimeSpan Hold = TimeSpan.FromSeconds(15);
 
     [Fact]
     public async Task Lag_is_0_while_idle_and_the_waiting_change_age_and_slot_bytes_while_a_region_holds_it()

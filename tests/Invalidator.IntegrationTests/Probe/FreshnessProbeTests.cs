@@ -122,7 +122,16 @@ public sealed class FreshnessProbeTests(PostgresFixture fixture, ITestOutputHelp
         var before = PrometheusText.Parse(await http.MetricsAsync());
         var from = DateTimeOffset.UtcNow;
         await Eventually.AssertAsync(() => canaries.Of(West, from).Count >= 5 && canaries.Of(East, from).Count >= 5, Deadline, "both regions measure five more canaries");
-        var after = PrometheusText.Parse(await http.MetricsAsync());
+        // Scraped until it shows them: a canary's event can come before its histogram sample, and a scrape may be cached.
+        var after = before;
+        await Eventually.AssertAsync(
+            async () =>
+            {
+                after = PrometheusText.Parse(await http.MetricsAsync());
+                return Bucket(after, West, "+Inf") - Bucket(before, West, "+Inf") >= 5 && Bucket(after, East, "0.5") - Bucket(before, East, "0.5") >= 1;
+            },
+            Deadline,
+            "the histogram counts west's five slowed canaries and at least one fast one of east");
         output.WriteLine($"west slowed: {canaries.Describe(West, from)}");
         output.WriteLine($"east meanwhile: {canaries.Describe(East, from)}");
 
