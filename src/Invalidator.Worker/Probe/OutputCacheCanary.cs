@@ -19,14 +19,7 @@ internal sealed class OutputCacheCanary : ICanaryTarget
     public OutputCacheCanary(string region, OutputCacheTargetOptions options, IConnectionMultiplexer connection)
     {
         Region = region;
-        _services = new ServiceCollection()
-            .AddStackExchangeRedisOutputCache(o =>
-            {
-                o.InstanceName = options.InstanceName.Length == 0 ? null : options.InstanceName;
-                o.ConnectionMultiplexerFactory = () => Task.FromResult(connection);
-            })
-            .BuildServiceProvider();
-        _store = _services.GetRequiredService<IOutputCacheStore>();
+        (_services, _store) = Regions.Targets.OutputCacheTarget.NewStore(options, connection);
     }
 
     public string Region { get; }

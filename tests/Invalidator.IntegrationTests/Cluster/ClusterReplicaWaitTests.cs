@@ -18,16 +18,19 @@ public sealed class ClusterReplicaWaitTests(RedisClusterFixture fixture)
 
     private RedisCluster Cluster => fixture.Cluster;
 
+    /// <summary>A region that waits for one replica per node (the cluster has none: every WAIT falls short), one retry.</summary>
+    private TestRegion WaitingRegion() => new(Cluster.SeedNode(0), _prefix, configure: r =>
+    {
+        r.WaitReplicas = 1;
+        r.WaitTimeout = TimeSpan.FromMilliseconds(20);
+        r.Resilience.MaxRetryAttempts = 1;
+        r.Resilience.BaseDelay = TimeSpan.Zero;
+    });
+
     [Fact]
     public async Task Each_node_that_received_deletes_is_sent_WAIT_and_a_node_without_replicas_fails_the_attempt()
     {
-        using var region = new TestRegion(Cluster.SeedNode(0), _prefix, configure: r =>
-        {
-            r.WaitReplicas = 1;
-            r.WaitTimeout = TimeSpan.FromMilliseconds(20);
-            r.Resilience.MaxRetryAttempts = 1;
-            r.Resilience.BaseDelay = TimeSpan.Zero;
-        });
+        using var region = WaitingRegion();
         var before = await WaitCallsAsync();
 
         var failure = await Assert.ThrowsAsync<RegionApplyException>(
@@ -43,13 +46,7 @@ public sealed class ClusterReplicaWaitTests(RedisClusterFixture fixture)
     [Fact]
     public async Task A_node_that_received_no_delete_is_not_asked()
     {
-        using var region = new TestRegion(Cluster.SeedNode(0), _prefix, configure: r =>
-        {
-            r.WaitReplicas = 1;
-            r.WaitTimeout = TimeSpan.FromMilliseconds(20);
-            r.Resilience.MaxRetryAttempts = 1;
-            r.Resilience.BaseDelay = TimeSpan.Zero;
-        });
+        using var region = WaitingRegion();
         var before = await WaitCallsAsync();
 
         // One hash tag: one slot, one node.

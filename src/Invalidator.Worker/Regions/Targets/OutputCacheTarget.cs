@@ -22,20 +22,30 @@ internal sealed class OutputCacheTarget : IRegionTarget
     public OutputCacheTarget(OutputCacheTargetOptions options, IConnectionMultiplexer connection)
     {
         _connection = connection;
-        // The store is internal to its package: AddStackExchangeRedisOutputCache is the way to make one.
-        _services = new ServiceCollection()
+        (_services, _store) = NewStore(options, connection);
+        _connection.ConnectionFailed += OnConnectionFailed;
+        Description = $"output cache, instance name '{options.InstanceName}'";
+    }
+
+    public RegionTarget Kind => RegionTarget.OutputCache;
+
+    /// <summary>
+    /// The applications' Redis output-cache store on <paramref name="connection"/> (the target's, and the probe's for its
+    /// canaries), with the services that own it. The store is internal to its package: AddStackExchangeRedisOutputCache
+    /// is the way to make one.
+    /// </summary>
+    internal static (ServiceProvider Services, IOutputCacheStore Store) NewStore(OutputCacheTargetOptions options, IConnectionMultiplexer connection)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var services = new ServiceCollection()
             .AddStackExchangeRedisOutputCache(o =>
             {
                 o.InstanceName = options.InstanceName.Length == 0 ? null : options.InstanceName;
                 o.ConnectionMultiplexerFactory = () => Task.FromResult(connection);
             })
             .BuildServiceProvider();
-        _store = _services.GetRequiredService<IOutputCacheStore>();
-        _connection.ConnectionFailed += OnConnectionFailed;
-        Description = $"output cache, instance name '{options.InstanceName}'";
+        return (services, services.GetRequiredService<IOutputCacheStore>());
     }
-
-    public RegionTarget Kind => RegionTarget.OutputCache;
 
     public bool CountsFound => false;
 
