@@ -40,7 +40,7 @@ internal static class DirectDrainBenchmark
     public static async Task<DirectDrainResult> RunAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, DirectCase run)
     {
         var replica = run.Standby;
-        var rows = run.Rows ?? (scale.IsQuick ? 20_000 : 200_000);
+        var rows = run.Idle is null ? run.Rows ?? (scale.IsQuick ? 20_000 : 200_000) : 0;
         const int perTransaction = 1_000;
         Console.WriteLine("direct: starting postgres ...");
         await using var postgres = await PostgresServerProcess.StartAsync().ConfigureAwait(false);
@@ -60,7 +60,8 @@ internal static class DirectDrainBenchmark
         await using var standby = replica != StandbyCase.None ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
 
         var prefix = "direct:";
-        var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString + ",allowAdmin=true"))).ConfigureAwait(false);
+        // FLUSHDB needs admin mode; long timeouts: populating sends hundreds of MSETs at once, which a loaded machine may take seconds to answer.
+        var admins = await Task.WhenAll(regions.Select(r => ConnectionMultiplexer.ConnectAsync(r.ConnectionString + ",allowAdmin=true,asyncTimeout=120000,syncTimeout=120000"))).ConfigureAwait(false);
         try
         {
             foreach (var admin in admins)
@@ -75,7 +76,7 @@ internal static class DirectDrainBenchmark
             }
 
             string? endLsn = null;
-            if (run.OfferedPerSecond is null)
+            if (run.OfferedPerSecond is null && run.Idle is null)
             {
                 Console.WriteLine($"direct: {rows:N0} updates in transactions of {perTransaction:N0} while no worker runs ...");
                 (endLsn, var took) = await WriteUpdatesAsync(connectionString, rows, perTransaction, null).ConfigureAwait(false);
@@ -132,6 +133,7 @@ internal static class DirectDrainBenchmark
                 long? lastWriteAt = null;
                 TimeSpan written = TimeSpan.Zero;
                 string probeNote = "";
+                long? idleFrom = null;
                 CpuMeter? cpu = null;
                 Task resumed = Task.CompletedTask;
                 double workerCpu, redisCpu;
@@ -142,7 +144,12 @@ internal static class DirectDrainBenchmark
                     using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
                     {
                         // On the consume loop, once: CPU and polls from the first record (not the host's start and JIT).
-                        cpu = CpuMeter.Start(regions);
+                        // An idle run's records are the canaries alone: its window is its time instead.
+                        if (run.Idle is null)
+                        {
+                            cpu = CpuMeter.Start(regions);
+                        }
+
                         pollsAtFirst = polls.Count;
                         if (replica == StandbyCase.KeepingUp && standby is not null)
                         {
@@ -172,7 +179,20 @@ internal static class DirectDrainBenchmark
                             }
                         }
 
-                        caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn!, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        if (run.Idle is { } idle)
+                        {
+                            await WaitForAsync(() => SlotActive(connectionString, "directdrain"), TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+                            Console.WriteLine($"direct: the worker streaming, no updates for {idle.TotalSeconds:F0} s ...");
+                            idleFrom = Stopwatch.GetTimestamp();
+                            cpu = CpuMeter.Start(regions);
+                            await Task.Delay(idle).ConfigureAwait(false);
+                            caughtUpAt = Stopwatch.GetTimestamp();
+                        }
+                        else
+                        {
+                            caughtUpAt = await WaitForConfirmedAsync(connectionString, "directdrain", endLsn!, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
+                        }
+
                         if (caughtUpAt is not null && standby is not null)
                         {
                             caughtUpAt = await WaitForAsync(() => polls.ReplicaDeleted >= rows * 3L * regions.Length, TimeSpan.FromMinutes(3)).ConfigureAwait(false);
@@ -184,7 +204,7 @@ internal static class DirectDrainBenchmark
                         (workerCpu, redisCpu) = cpu?.PerRecord(rows) ?? (double.NaN, double.NaN);
                         if (run.ProbeInterval is not null)
                         {
-                            probeNote = await ProbeRoundsAsync(connectionString, canaries, regions.Length, counters.FirstRecordAt, caughtUpAt).ConfigureAwait(false);
+                            probeNote = await ProbeRoundsAsync(connectionString, canaries, regions.Length, idleFrom ?? counters.FirstRecordAt, caughtUpAt).ConfigureAwait(false);
                         }
 
                         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -201,7 +221,7 @@ internal static class DirectDrainBenchmark
                     left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
                 }
 
-                var elapsed = Stopwatch.GetElapsedTime(first ?? Stopwatch.GetTimestamp(), caughtUpAt ?? Stopwatch.GetTimestamp());
+                var elapsed = Stopwatch.GetElapsedTime(idleFrom ?? first ?? Stopwatch.GetTimestamp(), caughtUpAt ?? Stopwatch.GetTimestamp());
                 var label = replica switch
                 {
                     StandbyCase.KeepingUp => ", waiting for a streaming standby that keeps up (WaitForReplicas=true)",
@@ -214,10 +234,26 @@ internal static class DirectDrainBenchmark
                 var behind = lastWriteAt is { } last && caughtUpAt is { } at ? $"; slot confirmed {Stopwatch.GetElapsedTime(last, at).TotalMilliseconds:F0} ms after the last update's commit" : "";
                 var end = standby is null ? "slot confirmed past the last update" : "slot confirmed and every key deleted again after the standby";
                 var changesPerSecond = rows / elapsed.TotalSeconds;
+                if (run.Idle is not null)
+                {
+                    // CpuMeter's figures over no records are totals (µs): per second of the window, in ms.
+                    var perSecond = workerCpu / 1e3 / elapsed.TotalSeconds;
+                    var idleName = $"direct, idle worker{ProbeLabel(run.ProbeInterval)}";
+                    report.Add(Part, $"**{idleName}: worker CPU**", perSecond, "ms/s",
+                        $"this process (the worker host, the probe inside it) over {elapsed.TotalSeconds:F1} s of streaming with no updates; the redis-servers {redisCpu / 1e3 / elapsed.TotalSeconds:F2} ms/s; " +
+                        $"{keysDeleted:N0} keys UNLINKed over both regions, keys left in Redis: {left:N0}");
+                    if (run.ProbeInterval is not null)
+                    {
+                        report.Add(Part, $"**{idleName}: probe rounds**", canaries.Rounds, "rounds", probeNote);
+                    }
+
+                    return new(0, perSecond, canaries.Rounds / elapsed.TotalSeconds);
+                }
+
                 if (!run.Reported)
                 {
                     Console.WriteLine($"direct: warm-up {rows:N0} changes{label}: {changesPerSecond:N0} changes/s, worker CPU {workerCpu:F1} µs/change (not reported)");
-                    return new(changesPerSecond, workerCpu);
+                    return new(changesPerSecond, workerCpu, canaries.Rounds / elapsed.TotalSeconds);
                 }
 
                 report.Add(Part, $"**{rows:N0} row updates {source}, 2 regions, REPLICA IDENTITY FULL{label}**", changesPerSecond, "changes/s",
@@ -241,7 +277,7 @@ internal static class DirectDrainBenchmark
                     report.Add(Part, $"**{name}: probe rounds**", canaries.Rounds, "rounds", probeNote);
                 }
 
-                return new(changesPerSecond, workerCpu);
+                return new(changesPerSecond, workerCpu, canaries.Rounds / elapsed.TotalSeconds);
             }
             finally
             {
@@ -315,9 +351,9 @@ internal static class DirectDrainBenchmark
             lastSeq = (long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
         }
 
-        var decided = await WaitForAsync(() => canaries.Decided(lastSeq) >= regions, TimeSpan.FromSeconds(15)).ConfigureAwait(false);
+        var decided = lastSeq < 1 ? Stopwatch.GetTimestamp() : await WaitForAsync(() => canaries.Decided(lastSeq) >= regions, TimeSpan.FromSeconds(15)).ConfigureAwait(false);
         var (during, after) = canaries.Split(first ?? long.MaxValue, end ?? long.MaxValue);
-        return $"{lastSeq:N0} rounds committed over the host's life, {canaries.Rounds:N0} measured; canaries decided during the drain {during}; after it {after}" +
+        return $"{Math.Max(0, lastSeq):N0} rounds committed by the end, {canaries.Rounds:N0} measured; canaries decided during the drain {during}; after it {after}" +
             $"{(decided is null ? $" (round {lastSeq} not decided in every region within 15 s)" : "")}; freshness {canaries.Freshness()}";
     }
 
@@ -464,12 +500,16 @@ internal sealed class CanaryTally : IEventListener<CanaryMeasured>
 /// <summary>
 /// One direct drain: its read replica, the freshness probe's interval (null: off), the updates offered at a fixed rate
 /// into the running worker (null: a backlog written before it starts), the rows (null: the scale's), and whether it is
-/// reported (a warm-up is not).
+/// reported (a warm-up is not). <see cref="Idle"/> instead: no updates, the worker streams for this long and its CPU is
+/// measured over that time (the probe's own cost, with nothing else to hide it).
 /// </summary>
-internal sealed record DirectCase(StandbyCase Standby = StandbyCase.None, TimeSpan? ProbeInterval = null, int? OfferedPerSecond = null, int? Rows = null, bool Reported = true);
+internal sealed record DirectCase(StandbyCase Standby = StandbyCase.None, TimeSpan? ProbeInterval = null, int? OfferedPerSecond = null, int? Rows = null, bool Reported = true, TimeSpan? Idle = null);
 
-/// <summary>What the comparisons need of a drain: changes/s and the worker's CPU per change.</summary>
-internal readonly record struct DirectDrainResult(double ChangesPerSecond, double WorkerCpu);
+/// <summary>
+/// What the comparisons need of a drain: changes/s, the worker's CPU (µs per change; for an idle run ms per second) and
+/// the probe's rounds measured per second.
+/// </summary>
+internal readonly record struct DirectDrainResult(double ChangesPerSecond, double WorkerCpu, double RoundsPerSecond);
 
 /// <summary>The direct drain's read replica: none, a standby that keeps up, or one whose replay waits for the end of the drain.</summary>
 internal enum StandbyCase

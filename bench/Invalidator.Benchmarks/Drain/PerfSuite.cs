@@ -82,6 +82,8 @@ internal static class PerfSuite
                 {
                     await CompareProbeAsync(scale, report, regions, overrides, offered, null).ConfigureAwait(false);
                 }
+
+                await ProbeRoundCostAsync(scale, report, regions, overrides, offered).ConfigureAwait(false);
             }
         }
 
@@ -109,6 +111,28 @@ internal static class PerfSuite
             $"every 5 s {every5s.WorkerCpu:F1} ({Delta(every5s.WorkerCpu, baseline)} against their mean), every 100 ms {every100ms.WorkerCpu:F1} ({Delta(every100ms.WorkerCpu, baseline)}); " +
             $"changes/s without {first.ChangesPerSecond:N0} and {again.ChangesPerSecond:N0}, every 5 s {every5s.ChangesPerSecond:N0} ({Delta(every5s.ChangesPerSecond, rate)}), every 100 ms {every100ms.ChangesPerSecond:N0} ({Delta(every100ms.ChangesPerSecond, rate)})");
 
-        static string Delta(double value, double baseline) => $"{(value - baseline) / baseline:+0.0%;-0.0%}";
+    }
+
+    private static string Delta(double value, double baseline) => $"{(value - baseline) / baseline:+0.0%;-0.0%}";
+
+    /// <summary>
+    /// The probe's own cost, where nothing hides it: an idle worker (streaming, no updates) without the probe, with it
+    /// every 100 ms, and without it again. The difference over the rounds is the CPU of one round; scaled to a rate of
+    /// changes it is the probe's share of the CPU per change (a round under load polls for longer while its canary waits
+    /// behind other changes: the drains above show that part).
+    /// </summary>
+    private static async Task ProbeRoundCostAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, IReadOnlyDictionary<string, string?> overrides, int offered)
+    {
+        var idle = scale.IsQuick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(20);
+        var first = await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(Idle: idle)).ConfigureAwait(false);
+        var on = await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(ProbeInterval: StressedProbe, Idle: idle)).ConfigureAwait(false);
+        var again = await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(Idle: idle)).ConfigureAwait(false);
+        var baseline = (first.WorkerCpu + again.WorkerCpu) / 2;
+        // ms/s over rounds/s: ms a round, in µs.
+        var perRound = (on.WorkerCpu - baseline) / Math.Max(0.001, on.RoundsPerSecond) * 1e3;
+        var rate = offered > 0 ? offered : 50_000;
+        report.Add("direct", "**probe's cost, one round (idle worker)**", perRound, "µs/round",
+            $"idle worker without the probe {first.WorkerCpu:F2} and {again.WorkerCpu:F2} ms/s, every 100 ms {on.WorkerCpu:F2} ms/s at {on.RoundsPerSecond:F1} rounds/s; " +
+            $"at {rate:N0} changes/s that is {perRound / (DefaultProbe.TotalSeconds * rate):F4} µs/change every 5 s and {perRound / (StressedProbe.TotalSeconds * rate):F3} µs/change every 100 ms");
     }
 }
