@@ -31,7 +31,7 @@ internal static class BenchmarkCommand
         var quick = false;
         var replica = false;
         var probe = false;
-        var offered = 0;
+        var offered = 50_000; // issue 20's rate
         var only = new HashSet<string>(PerfSuite.Parts, StringComparer.Ordinal);
         var races = new HashSet<string>(RaceBenchmark.Races, StringComparer.Ordinal);
         string? results = null;
@@ -57,7 +57,7 @@ internal static class BenchmarkCommand
             }
             else if (args[i] == "--offered" && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rate))
             {
-                // With --probe: the comparison again with the updates offered at this rate (changes/s) into the running worker.
+                // With --probe: the rate (changes/s) of the comparison's offered-load runs (default 50,000; 0: none).
                 offered = rate;
                 i++;
             }
@@ -114,7 +114,7 @@ internal static class BenchmarkCommand
             var report = await PerfSuite.RunAsync(scale, only, overrides, replica, probe, offered).ConfigureAwait(false);
             Console.WriteLine();
             report.Table.Print(Console.Out);
-            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (replica ? "-replica" : "") + (probe ? "-probe" : "") + (offered > 0 ? $"-offered{offered}" : "") + (quick ? "-quick" : ""))})");
+            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (replica ? "-replica" : "") + (probe ? "-probe" : "") + (probe && offered != 50_000 ? $"-offered{offered}" : "") + (quick ? "-quick" : ""))})");
             return 0;
         }
 
