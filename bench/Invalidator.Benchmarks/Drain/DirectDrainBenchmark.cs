@@ -251,13 +251,13 @@ internal static class DirectDrainBenchmark
                         report.Add(Part, $"**{idleName}: probe rounds**", canaries.Rounds, "rounds", probeNote);
                     }
 
-                    return new(0, perSecond, canaries.Rounds / elapsed.TotalSeconds);
+                    return new(0, perSecond, canaries.RoundsIn(idleFrom ?? 0, caughtUpAt ?? long.MaxValue) / elapsed.TotalSeconds);
                 }
 
                 if (!run.Reported)
                 {
                     Console.WriteLine($"direct: warm-up {rows:N0} changes{label}: {changesPerSecond:N0} changes/s, worker CPU {workerCpu:F1} µs/change (not reported)");
-                    return new(changesPerSecond, workerCpu, canaries.Rounds / elapsed.TotalSeconds);
+                    return new(changesPerSecond, workerCpu, canaries.RoundsIn(first ?? 0, caughtUpAt ?? long.MaxValue) / elapsed.TotalSeconds);
                 }
 
                 report.Add(Part, $"**{rows:N0} row updates {source}, 2 regions, REPLICA IDENTITY FULL{label}**", changesPerSecond, "changes/s",
@@ -281,7 +281,7 @@ internal static class DirectDrainBenchmark
                     report.Add(Part, $"**{name}: probe rounds**", canaries.Rounds, "rounds", probeNote);
                 }
 
-                return new(changesPerSecond, workerCpu, canaries.Rounds / elapsed.TotalSeconds);
+                return new(changesPerSecond, workerCpu, canaries.RoundsIn(first ?? 0, caughtUpAt ?? long.MaxValue) / elapsed.TotalSeconds);
             }
             finally
             {
@@ -465,6 +465,15 @@ internal sealed class CanaryTally : IEventListener<CanaryMeasured>
         lock (_lock)
         {
             _measured.Add((Stopwatch.GetTimestamp(), seq, e.Result, e.Freshness));
+        }
+    }
+
+    /// <summary>Rounds with a canary decided between <paramref name="from"/> and <paramref name="to"/> (Stopwatch timestamps).</summary>
+    public int RoundsIn(long from, long to)
+    {
+        lock (_lock)
+        {
+            return _measured.Where(m => m.At >= from && m.At <= to).Select(m => m.Seq).Distinct().Count();
         }
     }
 

@@ -141,7 +141,7 @@ internal static class PerfSuite
         var rate = offered > 0 ? offered : 50_000;
         report.Add("direct", "**probe's cost, one round (idle worker)**", perRound, "µs/round",
             $"idle worker without the probe {string.Join(" and ", offRuns.Select(r => r.WorkerCpu.ToString("F2", CultureInfo.InvariantCulture)))} ms/s, " +
-            $"every 100 ms {string.Join(" and ", onRuns.Select(r => r.WorkerCpu.ToString("F2", CultureInfo.InvariantCulture)))} ms/s at {rounds:F1} rounds/s; " +
+            $"every 100 ms {string.Join(" and ", onRuns.Select(r => r.WorkerCpu.ToString("F2", CultureInfo.InvariantCulture)))} ms/s at {rounds:F1} rounds/s (decided in the window); " +
             $"at {rate:N0} changes/s that is {perRound / (DefaultProbe.TotalSeconds * rate):F4} µs/change every 5 s and {perRound / (StressedProbe.TotalSeconds * rate):F3} µs/change every 100 ms");
     }
 }
