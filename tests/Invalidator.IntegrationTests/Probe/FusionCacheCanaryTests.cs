@@ -29,12 +29,14 @@ public sealed class FusionCacheCanaryTests(PostgresFixture fixture, ITestOutputH
         var unique = ServersFixture.UniqueName("fccanary");
         var setup = new FusionCacheTargetOptions { CacheName = unique, CacheKeyPrefix = unique + ":" };
         await using var proxy = new RegionProxy(Port(fixture.Redis.ConnectionString(0)));
-        using var direct = await fixture.Redis.ConnectAsync(0);
+        // Admin: CLIENT LIST tells which connection is subscribed.
+        using var direct = await ConnectionMultiplexer.ConnectAsync(fixture.Redis.ConnectionString(0) + ",allowAdmin=true");
         using var worker = new FusionCacheTarget(setup, direct, NullLoggerFactory.Instance);
         var server = direct.GetServers()[0];
 
-        // The canary's connection is made first, then slowed: each round trip through it costs 1 s from now on.
-        using var slow = await ConnectionMultiplexer.ConnectAsync($"{proxy.ConnectionString},name={unique}-canary");
+        // The canary's connection is made first, then slowed: each round trip through it costs 1 s from now on. Without
+        // the configuration channel, its only subscription is the backplane's (CLIENT LIST shows it by the name).
+        using var slow = await ConnectionMultiplexer.ConnectAsync($"{proxy.ConnectionString},name={unique}-canary,configChannel=");
         proxy.Delay = Delay;
         var started = Stopwatch.StartNew();
         using var canary = new FusionCacheCanary("fc", setup, slow, NullLoggerFactory.Instance);
@@ -48,7 +50,7 @@ public sealed class FusionCacheCanaryTests(PostgresFixture fixture, ITestOutputH
         // Control: a FusionCache set up as the canary's was before it waited writes at once, and the remove published
         // before its subscription reaches the server never reaches it.
         proxy.Delay = TimeSpan.Zero;
-        using var slowControl = await ConnectionMultiplexer.ConnectAsync($"{proxy.ConnectionString},name={unique}-control");
+        using var slowControl = await ConnectionMultiplexer.ConnectAsync($"{proxy.ConnectionString},name={unique}-control,configChannel=");
         proxy.Delay = Delay;
         using var control = new FusionCache(new FusionCacheOptions { CacheName = unique, CacheKeyPrefix = unique + ":", EnableBestPracticesAdvisor = false });
         control.SetupBackplane(new RedisBackplane(MsOptions.Create(new RedisBackplaneOptions { ConnectionMultiplexerFactory = () => Task.FromResult<IConnectionMultiplexer>(slowControl) })));
