@@ -3,7 +3,6 @@ using Invalidator.Core.Rules;
 using Invalidator.IntegrationTests.Diagnostics;
 using Invalidator.IntegrationTests.Infrastructure;
 using Invalidator.IntegrationTests.Worker;
-using Invalidator.Worker.Diagnostics;
 using Invalidator.Worker.Events;
 using Invalidator.Worker.Probe;
 using Invalidator.Worker.Processing;
@@ -65,6 +64,7 @@ public sealed class KafkaFreshnessProbeTests(ServersFixture servers, PostgresFix
                 harness.Services = services =>
                 {
                     services.AddSingleton<IWorkerEventListener>(worker.Canaries);
+                    services.AddSingleton<IWorkerEventListener>(worker.Ownership);
                     services.AddSingleton(new ProbeWorkerName(name));
                 };
                 worker.Host = await harness.StartAsync(worker.Deletes);
@@ -72,7 +72,16 @@ public sealed class KafkaFreshnessProbeTests(ServersFixture servers, PostgresFix
             }
 
             // The group settles: each worker owns one partition (the first owned both until the second joined).
-            await Eventually.AssertAsync(() => workers.All(w => w.OwnedPartitions().Count == 1), Deadline, "each worker owns one partition of the canary topic");
+            try
+            {
+                await Eventually.AssertAsync(() => workers.All(w => w.OwnedPartitions().Count == 1), Deadline, "each worker owns one partition of the canary topic");
+            }
+            catch (Xunit.Sdk.XunitException)
+            {
+                output.WriteLine("they own " + string.Join(", ", workers.Select(w => $"{w.Name} [{string.Join(", ", w.OwnedPartitions())}]")));
+                throw;
+            }
+
             var settled = DateTimeOffset.UtcNow;
             // A canary decided ok after this was committed after the group settled (its freshness is within the objective).
             var from = settled + Objective;
@@ -157,10 +166,38 @@ public sealed class KafkaFreshnessProbeTests(ServersFixture servers, PostgresFix
 
         public CanaryDeletes Deletes { get; } = new();
 
+        public PartitionOwnership Ownership { get; } = new(topic);
+
         public IHost? Host { get; set; }
 
-        public List<int> OwnedPartitions() =>
-            [.. Host!.Services.GetRequiredService<WorkerStatus>().Partitions().Where(p => p.Source == topic).Select(p => p.Partition)];
+        public List<int> OwnedPartitions() => Ownership.Owned();
+    }
+
+    /// <summary>
+    /// The canary topic's partitions one worker owns, as its rebalances said (assigned, then revoked or lost). Not the
+    /// status page's list: a batch applied after its partition was revoked puts the partition back there.
+    /// </summary>
+    private sealed class PartitionOwnership(string topic) : IEventListener<PartitionsAssigned>, IEventListener<PartitionsRevoked>
+    {
+        private readonly ConcurrentDictionary<int, bool> _owned = new();
+
+        public List<int> Owned() => [.. _owned.Keys.Order()];
+
+        public void On(in PartitionsAssigned e)
+        {
+            foreach (var partition in e.Partitions.Where(p => p.Source == topic))
+            {
+                _owned[partition.Partition] = true;
+            }
+        }
+
+        public void On(in PartitionsRevoked e)
+        {
+            foreach (var partition in e.Partitions.Where(p => p.Source == topic))
+            {
+                _owned.TryRemove(partition.Partition, out _);
+            }
+        }
     }
 
     /// <summary>The canaries one worker deleted: the keys of the batches it applied in every region.</summary>
