@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime;
 using Invalidator.Benchmarks.Drain;
 
@@ -11,7 +12,7 @@ namespace Invalidator.Benchmarks;
 internal static class BenchmarkCommand
 {
     private const string Usage = "usage: dotnet run -c Release --project bench/Invalidator.Benchmarks -- [decode|redis|e2e|race|audit|all|perf] [--quick] " +
-        "[--only micro,drain,latency,memory,direct,first] [--replica] [--race set-after-delete,failover,replica] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
+        "[--only micro,drain,latency,memory,direct,first] [--replica] [--probe] [--offered N] [--race set-after-delete,failover,replica] [--results DIR] [--label NAME] [--set Invalidator:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -29,6 +30,8 @@ internal static class BenchmarkCommand
 
         var quick = false;
         var replica = false;
+        var probe = false;
+        var offered = 50_000; // issue 20's rate
         var only = new HashSet<string>(PerfSuite.Parts, StringComparer.Ordinal);
         var races = new HashSet<string>(RaceBenchmark.Races, StringComparer.Ordinal);
         string? results = null;
@@ -46,6 +49,17 @@ internal static class BenchmarkCommand
             {
                 // perf's direct drain a second time, waiting for a streaming standby (the replica wait's cost).
                 replica = true;
+            }
+            else if (args[i] == "--probe")
+            {
+                // perf's direct drain with the freshness probe on and off (issue 20: the probe's cost).
+                probe = true;
+            }
+            else if (args[i] == "--offered" && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var rate))
+            {
+                // With --probe: the rate (changes/s) of the comparison's offered-load runs (default 50,000; 0: none).
+                offered = rate;
+                i++;
             }
             else if (args[i] == "--set" && i + 1 < args.Length && args[i + 1].IndexOf('=', StringComparison.Ordinal) is var eq and > 0)
             {
@@ -97,10 +111,10 @@ internal static class BenchmarkCommand
         var clock = Stopwatch.StartNew();
         if (which == "perf")
         {
-            var report = await PerfSuite.RunAsync(scale, only, overrides, replica).ConfigureAwait(false);
+            var report = await PerfSuite.RunAsync(scale, only, overrides, replica, probe, offered).ConfigureAwait(false);
             Console.WriteLine();
             report.Table.Print(Console.Out);
-            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (replica ? "-replica" : "") + (quick ? "-quick" : ""))})");
+            Console.WriteLine($"({clock.Elapsed.TotalSeconds:F1} s in all; written to {report.Write(results ?? PerfReport.DefaultDirectory(), (label is null ? "" : label + "-") + string.Join('-', only.Order(StringComparer.Ordinal)) + (replica ? "-replica" : "") + (probe ? "-probe" : "") + (probe && offered != 50_000 ? $"-offered{offered}" : "") + (quick ? "-quick" : ""))})");
             return 0;
         }
 

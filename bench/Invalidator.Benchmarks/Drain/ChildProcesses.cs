@@ -117,6 +117,9 @@ internal static class ChildProcesses
         using var host = WorkerHost.Build(directory, settings, [applied]);
         long allocatedAtFirst = 0;
         var cpuAtFirst = TimeSpan.Zero;
+        var jitAtFirst = TimeSpan.Zero;
+        long jitMethodsAtFirst = 0;
+        var pausedAtFirst = TimeSpan.Zero;
         var firstAt = DateTimeOffset.MinValue;
         int gen0 = 0, gen1 = 0, gen2 = 0;
         using var counters = new WorkerCounters(host.Services.GetRequiredService<IMeterFactory>(), () =>
@@ -124,6 +127,9 @@ internal static class ChildProcesses
             firstAt = DateTimeOffset.UtcNow;
             allocatedAtFirst = GC.GetTotalAllocatedBytes(precise: false);
             cpuAtFirst = Process.GetCurrentProcess().TotalProcessorTime;
+            jitAtFirst = System.Runtime.JitInfo.GetCompilationTime();
+            jitMethodsAtFirst = System.Runtime.JitInfo.GetCompiledMethodCount();
+            pausedAtFirst = GC.GetTotalPauseDuration();
             (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         });
         var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
@@ -134,6 +140,9 @@ internal static class ChildProcesses
         }
 
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var jit = System.Runtime.JitInfo.GetCompilationTime() - jitAtFirst;
+        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethodsAtFirst;
+        var paused = GC.GetTotalPauseDuration() - pausedAtFirst;
         var report = new WorkerChildReport(
             counters.Records,
             GC.GetTotalAllocatedBytes(precise: true) - allocatedAtFirst,
@@ -148,7 +157,12 @@ internal static class ChildProcesses
             started,
             counters.KeysDeleted,
             counters.KeysFound,
-            applied.Batches);
+            applied.Batches)
+        {
+            JitSeconds = jit.TotalSeconds,
+            JitMethods = jitMethods,
+            GcPauseSeconds = paused.TotalSeconds,
+        };
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
             await host.StopAsync(timeout.Token).ConfigureAwait(false);
@@ -177,7 +191,16 @@ internal static class ChildProcesses
 /// <summary>What a worker child process measured, from its first consumed record until it was told the backlog was committed.</summary>
 internal sealed record WorkerChildReport(
     long Records, long AllocatedBytes, long PeakRssKb, int Gen0, int Gen1, int Gen2, long HeapBytes, double CpuSeconds, double CpuSecondsBeforeFirst,
-    DateTimeOffset FirstRecordAt, DateTimeOffset ProcessStartedAt, long KeysDeleted, long KeysFound, int Batches);
+    DateTimeOffset FirstRecordAt, DateTimeOffset ProcessStartedAt, long KeysDeleted, long KeysFound, int Batches)
+{
+    /// <summary>Time the JIT spent compiling in the window (all threads; <c>JitInfo.GetCompilationTime</c>), and the methods it compiled.</summary>
+    public double JitSeconds { get; init; }
+
+    public long JitMethods { get; init; }
+
+    /// <summary>Time the runtime was paused for garbage collections in the window.</summary>
+    public double GcPauseSeconds { get; init; }
+}
 
 internal sealed record ConsumeChildRequest(string BootstrapServers, string[] Topics, int Count, bool Parse);
 

@@ -90,7 +90,8 @@ internal static class DrainBenchmark
             report.Add(Part, $"{label}: produce {count:N0} records", count / produceSeconds, "records/s", $"{shape}; {partitions} partitions a topic");
             report.Add(Part, $"**{label}: worker CPU**", workerCpu, "µs/record",
                 $"the worker process (all threads, user + system) from its first consumed record until the group's commits reached the end; " +
-                $"{workerCpu / parsedCpu:F2}x the consume-with-parse baseline's; {child.CpuSecondsBeforeFirst:F2} s of CPU before the first record (start, JIT, group join)");
+                $"worker build {(FirstChangeBenchmark.IsReadyToRun(typeof(Invalidator.Worker.Hosting.InvalidatorHost).Assembly.Location) ? "ReadyToRun" : "JIT only")}; " +
+                $"{workerCpu / parsedCpu:F2}x the consume-with-parse baseline's; {child.CpuSecondsBeforeFirst:F2} s of CPU before the first record (start, JIT, group join); in the window the JIT compiled {child.JitMethods:N0} methods in {child.JitSeconds * 1e6 / count:F1} µs/record, GC pauses {child.GcPauseSeconds * 1e6 / count:F1} µs/record");
             report.Add(Part, $"**{label}: consume-with-parse CPU**", parsedCpu, "µs/record",
                 $"a Confluent consumer with the worker's settings and one Utf8JsonReader pass over each value, in a process of its own, first to last record; raw (no parse) {raw.CpuSeconds * 1e6 / count:F1} µs/record");
             report.Add(Part, $"{label}: consume ceiling, raw", count / raw.Seconds, "records/s", "Confluent consumer with the worker's settings, no processing, a process of its own");

@@ -219,7 +219,7 @@ internal static class FirstChangeBenchmark
     }
 
     /// <summary>Whether the assembly holds ReadyToRun code (a managed native header in its CLI header).</summary>
-    private static bool IsReadyToRun(string path)
+    internal static bool IsReadyToRun(string path)
     {
         using var stream = File.OpenRead(path);
         using var pe = new PEReader(stream);

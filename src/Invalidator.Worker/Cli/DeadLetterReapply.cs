@@ -102,6 +102,7 @@ internal sealed class DeadLetterReapply(IDeadLetterReader letters, RecordIntake 
             }
         }
 
+        planner.PublishCounts();
         var failures = new List<string>();
         if (!dryRun)
         {

@@ -200,7 +200,7 @@ internal sealed class InvalidatorMetrics :
     }
 
     public void On(in RecordHandled e) =>
-        Records.Add(1, new KeyValuePair<string, object?>("topic", e.Source), new KeyValuePair<string, object?>("op", e.Operation), new KeyValuePair<string, object?>("outcome", e.Outcome));
+        Records.Add(e.Count, new KeyValuePair<string, object?>("topic", e.Source), new KeyValuePair<string, object?>("op", e.Operation), new KeyValuePair<string, object?>("outcome", e.Outcome));
 
     public void On(in TemplateUnresolved e) =>
         UnresolvedTemplates.Add(1, new KeyValuePair<string, object?>("table", e.Table), new KeyValuePair<string, object?>("template", e.Template));

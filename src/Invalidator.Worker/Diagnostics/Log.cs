@@ -260,6 +260,10 @@ internal static partial class Log
     [LoggerMessage(8324, LogLevel.Debug, "Deleted {Keys} keys and {Tags} tags again after the read replicas replayed their change ({Expired})")]
     public static partial void ReplicaDeleteApplied(ILogger logger, int keys, int tags, string expired);
 
+    // 8325-8329: the freshness probe in Kafka mode with several workers, and its FusionCache regions.
+    [LoggerMessage(8325, LogLevel.Warning, "The probe's FusionCache in region {Region} could not subscribe to the region's backplane: {Error}. Tried again every second; until it is subscribed, its canaries count as lost")]
+    public static partial void CanaryBackplaneNotSubscribed(ILogger logger, string region, string error);
+
     /// <summary>The message of the innermost exception: a Redis outage repeats on every retry, so one line says enough.</summary>
     public static string Describe(Exception? exception) => LogText.Escape(exception?.GetBaseException().Message ?? "no exception");
 

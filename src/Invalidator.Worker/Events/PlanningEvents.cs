@@ -1,10 +1,13 @@
 namespace Invalidator.Worker.Events;
 
-// What planning a record found (RecordIntake), and the rules it plans with (RulesReloader). Published per record:
-// the fields are strings the caller already has.
+// What planning a record found (RecordIntake), and the rules it plans with (RulesReloader): the fields are strings
+// the caller already has.
 
-/// <summary>A source record was handled: <paramref name="Outcome"/> is its label (<c>invalidated</c>, <c>no_rule</c>, <c>poison</c>, ...).</summary>
-internal readonly record struct RecordHandled(string Source, string Operation, string Outcome);
+/// <summary>
+/// <paramref name="Count"/> source records were handled alike: <paramref name="Outcome"/> is their label (<c>invalidated</c>,
+/// <c>no_rule</c>, <c>poison</c>, ...). Published per batch, and at once for the first record of a kind (<see cref="Processing.RecordTally"/>).
+/// </summary>
+internal readonly record struct RecordHandled(string Source, string Operation, string Outcome, long Count = 1);
 
 /// <summary>A key or tag template could not be rendered for a change (a missing or unusable column, a name too long).</summary>
 internal readonly record struct TemplateUnresolved(string Table, string Template);

@@ -88,6 +88,7 @@ internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRec
 
         Batch = next;
         fill.Reset();
+        planner.PublishCounts();
         return cut;
     }
 
@@ -97,6 +98,7 @@ internal sealed class OpenBatch(RecordIntake planner, BatchFill fill, int maxRec
         TransactionLost();
         Batch.Reset();
         fill.Reset();
+        planner.PublishCounts();
     }
 
     private void TakeRulesIfFirst()

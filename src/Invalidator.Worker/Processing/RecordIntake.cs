@@ -31,6 +31,7 @@ internal sealed class RecordIntake
     private readonly RateLimitedLog _suspectIdentityLog;
     private readonly KeyRedaction _redaction;
     private readonly DebeziumDecoder _decoder = new();
+    private readonly RecordTally _tally;
     private LoadedRules _rules;
     private OnePassPlanner _records;
 
@@ -47,6 +48,7 @@ internal sealed class RecordIntake
         _records = new OnePassPlanner(_rules.Planner, _rules.Rules, _decoder);
         _shadowAll = mode == WorkerMode.Shadow;
         _events = events;
+        _tally = new RecordTally(events);
         _logger = logger;
         _unresolvedLog = new RateLimitedLog(UnresolvedLogInterval, time);
         _shadowLog = new RateLimitedLog(UnresolvedLogInterval, time);
@@ -204,9 +206,12 @@ internal sealed class RecordIntake
         return new PlannedRecord(Count(source, op, outcome), null, plan.CommitTime);
     }
 
+    /// <summary>Publishes the records counted since the last time (<c>invalidator_records</c>): when a batch is cut or discarded, and after a reapply.</summary>
+    public void PublishCounts() => _tally.Publish();
+
     private RecordOutcome Count(string topic, string op, RecordOutcome outcome)
     {
-        _events.Publish(new RecordHandled(topic, op, outcome.ToLabel()));
+        _tally.Add(topic, op, outcome.ToLabel());
         return outcome;
     }
 

@@ -466,6 +466,9 @@ public sealed class SecondDeleteReplicaSplitTests : IDisposable
 /// <summary>The position a direct-mode batch's replica wait waits for: the end of the last transaction whose changes it holds.</summary>
 public sealed class SourceBatchReplicaPositionTests
 {
+    private static RecordIntake NoRules() =>
+        new(new Invalidator.Core.Rules.RuleSet("rules.yaml", []), WorkerEvents.None, NullLogger<RecordIntake>.Instance, TimeProvider.System);
+
     [Fact]
     public async Task A_batch_of_whole_transactions_waits_for_the_end_of_the_last_one_and_a_kafka_batch_for_none()
     {
@@ -483,7 +486,7 @@ public sealed class SourceBatchReplicaPositionTests
     [Fact]
     public async Task A_batch_cut_inside_a_transaction_waits_for_that_transactions_end_once_its_commit_is_read()
     {
-        var open = new OpenBatch(null!, new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
+        var open = new OpenBatch(NoRules(), new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
         open.ChangeInTransaction();
         var first = open.Cut(new SourceBatch());
         open.ChangeInTransaction();
@@ -501,7 +504,7 @@ public sealed class SourceBatchReplicaPositionTests
     [Fact]
     public async Task A_batch_cut_inside_a_transaction_the_session_lost_falls_back_to_the_primarys_position()
     {
-        var open = new OpenBatch(null!, new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
+        var open = new OpenBatch(NoRules(), new BatchFill(new BatchingOptions(), TimeProvider.System), 1024);
         open.ChangeInTransaction();
         var cut = open.Cut(new SourceBatch());
         open.TransactionLost();
