@@ -147,21 +147,20 @@ internal sealed class WorkerStatus :
     /// <summary>The batch's changes wait from now until its <see cref="BatchApplied"/>: per partition, since its oldest commit.</summary>
     public void On(in BatchSubmitted e)
     {
-        if (e.PositionOnly)
-        {
-            return;
-        }
-
         lock (_partitionsLock)
         {
             foreach (var submitted in e.Partitions)
             {
+                // A source without assignments (the direct source) owns what it submits.
                 if (!_partitions.TryGetValue(submitted.Partition, out var state))
                 {
                     _partitions[submitted.Partition] = state = new PartitionState();
                 }
 
-                state.Unapplied[e.Batch] = submitted.FirstCommitTime ?? e.At;
+                if (!e.PositionOnly)
+                {
+                    state.Unapplied[e.Batch] = submitted.FirstCommitTime ?? e.At;
+                }
             }
         }
     }
@@ -185,9 +184,11 @@ internal sealed class WorkerStatus :
         {
             foreach (var progress in e.Partitions)
             {
+                // Only a partition still owned: a batch submitted before its partition was revoked may be applied
+                // after, and must not bring it back to the list (its submit, or its assignment, added it).
                 if (!_partitions.TryGetValue(progress.Partition, out var state))
                 {
-                    _partitions[progress.Partition] = state = new PartitionState();
+                    continue;
                 }
 
                 // Batches in flight finish in any order: the furthest position applied so far.

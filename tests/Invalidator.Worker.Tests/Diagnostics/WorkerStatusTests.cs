@@ -143,6 +143,27 @@ public sealed class WorkerStatusTests : IDisposable
     }
 
     [Fact]
+    public void A_partition_revoked_while_its_batch_was_in_flight_stays_off_the_list_when_the_batch_is_applied()
+    {
+        var kept = new SourcePartition("t", 0);
+        var revoked = new SourcePartition("t", 1);
+        var now = _time.GetUtcNow();
+        _events.Publish(new PartitionsAssigned([kept, revoked]));
+        _events.Publish(new BatchSubmitted(7, [new PartitionSubmitted(kept, now, 11), new PartitionSubmitted(revoked, now, 21)], now));
+
+        _events.Publish(new PartitionsRevoked([revoked]));
+        _events.Publish(new BatchApplied(2, [now, now], [new PartitionApplied(kept, 11, now), new PartitionApplied(revoked, 21, now)], now, 7));
+
+        Assert.Equal([0], _status.Partitions().Select(p => p.Partition));
+
+        // Control: a partition the worker owns is listed once its batch is applied, assignment or not (the direct source has none).
+        var direct = new SourcePartition("slot", 0);
+        _events.Publish(new BatchSubmitted(8, [new PartitionSubmitted(direct, now, 5)], now));
+        _events.Publish(new BatchApplied(1, [now], [new PartitionApplied(direct, 5, now)], now, 8));
+        Assert.Contains(_status.Partitions(), p => p.Source == "slot");
+    }
+
+    [Fact]
     public void Applied_batches_give_lag_seconds_end_to_end_percentiles_throughput_and_dead_letters()
     {
         var batch = new SourceBatch();
