@@ -68,10 +68,18 @@ internal sealed class BatchPipeline : IDisposable
 
         // Backpressure: the source reads nothing more until a batch in flight finishes (or, past their bound, names
         // waiting for the replicas stop waiting).
-        while (!Tracker.HasRoom || _replicas is { HasRoom: false })
+        while (true)
         {
+            // Read once: a batch in flight may finish between two reads of the tracker (another thread), and then the
+            // second read would wait for replicas that may not exist.
+            var trackerFull = !Tracker.HasRoom;
+            if (!trackerFull && _replicas is not { HasRoom: false })
+            {
+                break;
+            }
+
             waiting();
-            var room = Tracker.HasRoom ? _replicas!.WaitForRoomAsync(cancellationToken) : Tracker.WaitForRoomAsync(cancellationToken);
+            var room = trackerFull ? Tracker.WaitForRoomAsync(cancellationToken) : _replicas!.WaitForRoomAsync(cancellationToken);
             try
             {
                 await room.WaitAsync(WaitTick, _time, cancellationToken).ConfigureAwait(false);
