@@ -20,6 +20,9 @@ internal sealed class RowPrefill
 
     public ScratchRow Before { get; private set; } = new();
 
+    /// <summary>How many rows were taken from the scan (for tests: that a wrong guess is what they exercise).</summary>
+    public long Taken { get; private set; }
+
     public ScratchRow After { get; private set; } = new();
 
     /// <summary>A record starts: its rows are read for <paramref name="guess"/> (none when null), with the decoder's names.</summary>
@@ -94,6 +97,7 @@ internal sealed class RowPrefill
         }
 
         SetStart(image, -1);
+        Taken++;
         if (image == ChangeImage.Before)
         {
             (row, Before) = (Before, row);
