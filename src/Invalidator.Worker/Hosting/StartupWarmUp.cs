@@ -70,7 +70,7 @@ internal static class StartupWarmUp
         var quiet = new RegionSet([.. regions.Regions.Where(r => r.Target == RegionTarget.Redis && r.Connection.IsConnected).Select(r => r.Unreported())]);
         var applier = new BatchApplier(quiet, null, [], WorkerEvents.None, NullLogger<BatchApplier>.Instance, time);
         var intake = new RecordIntake(RulesLoader.Parse(Rules, "(warm-up rules)"), WorkerEvents.None, NullLogger<RecordIntake>.Instance, time);
-        using var runner = new SourceRunner(SourceName, intake, applier, batching, int.MaxValue, time);
+        using var runner = new SourceRunner(SourceName, intake, applier, batching, int.MaxValue, time, WorkerEvents.None);
         try
         {
             await runner.RunAsync(new SyntheticSource(runner, time), cancellationToken).ConfigureAwait(false);
