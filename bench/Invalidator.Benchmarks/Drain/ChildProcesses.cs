@@ -76,6 +76,13 @@ internal static class ChildProcesses
         start.ArgumentList.Add(typeof(ChildProcesses).Assembly.Location);
         start.ArgumentList.Add(mode);
         start.ArgumentList.Add(directory);
+        AddChildEnvironment(start);
+        return Process.Start(start) ?? throw new InvalidOperationException($"could not start the {mode} process");
+    }
+
+    /// <summary>Adds <c>INVALIDATOR_BENCH_CHILD_ENV</c> (<c>K=V;K=V</c>) to a worker child's environment: runtime knobs tried on the worker alone.</summary>
+    internal static void AddChildEnvironment(ProcessStartInfo start)
+    {
         foreach (var pair in (Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_CHILD_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
         {
             var eq = pair.IndexOf('=', StringComparison.Ordinal);
@@ -84,8 +91,6 @@ internal static class ChildProcesses
                 start.Environment[pair[..eq]] = pair[(eq + 1)..];
             }
         }
-
-        return Process.Start(start) ?? throw new InvalidOperationException($"could not start the {mode} process");
     }
 
     private static async Task WaitAsync(Process child)

@@ -6,6 +6,7 @@ using System.Reflection.PortableExecutable;
 using System.Text.Json;
 using Confluent.Kafka;
 using Invalidator.KafkaMock;
+using Npgsql;
 using StackExchange.Redis;
 
 namespace Invalidator.Benchmarks.Drain;
@@ -24,7 +25,93 @@ internal static class FirstChangeBenchmark
     private const string Part = "first";
     private const int Changes = 8;
 
-    public static async Task RunAsync(Scale scale, PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] regions)
+    private const string DirectRules = """
+        tables:
+          public.customers:
+            keys: ["customer:{id}", "customer:email:{email|lower}"]
+        """;
+
+    /// <summary>Kafka mode: a change is a Debezium record produced to the worker's topic (the clock runs from the produce call).</summary>
+    public static Task RunAsync(Scale scale, PerfReport report, KafkaMockCluster kafka, RedisServerProcess[] regions) =>
+        RunModeAsync(scale, report, regions, "Kafka", async () =>
+        {
+            var run = $"first-{Guid.NewGuid():N}"[..14];
+            var topic = DrainRecords.Topic(run, "customers");
+            kafka.CreateTopic(topic, 1);
+            var prefix = $"{run}:";
+            var settings = DrainBenchmark.KafkaSettings(kafka, $"{topic}-group", [topic], regions.Select(r => r.ConnectionString).ToArray(), prefix);
+            // The mock holds an empty fetch for the whole fetch.wait.max.ms (docs/environment.md): 1 ms, so the figure is the worker's.
+            settings["Invalidator:Kafka:Consumer:fetch.wait.max.ms"] = "1";
+            var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 0, Acks = Acks.Leader }).Build();
+            WarmProducer(kafka, producer, topic);
+            return new ChangeFeed(settings, DrainRecords.Rules, prefix, producer,
+                i => DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false).Keys,
+                i =>
+                {
+                    var record = DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false);
+                    producer.Produce(new TopicPartition(topic, new Partition(0)), new Message<byte[], byte[]> { Key = record.Key, Value = record.Value });
+                    producer.Flush(TimeSpan.FromSeconds(10));
+                    return Task.CompletedTask;
+                });
+        });
+
+    /// <summary>
+    /// Direct mode: a change is an UPDATE of a customer's email (REPLICA IDENTITY FULL, 3 keys) committed on a Postgres
+    /// of its own; the clock runs from the statement, and a fresh slot per start.
+    /// </summary>
+    public static async Task RunDirectAsync(Scale scale, PerfReport report, RedisServerProcess[] regions)
+    {
+        Console.WriteLine("first: starting postgres for direct mode ...");
+        await using var postgres = await PostgresServerProcess.StartAsync().ConfigureAwait(false);
+        const string database = "firstchange";
+        await postgres.ExecuteAsync("postgres", $"CREATE DATABASE {database}").ConfigureAwait(false);
+        await postgres.ExecuteAsync(database, $"""
+            CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);
+            ALTER TABLE customers REPLICA IDENTITY FULL;
+            INSERT INTO customers SELECT g, 'Old.' || g || '@Example.com' FROM generate_series(1, {Changes}) g;
+            CREATE PUBLICATION firstchange FOR TABLE customers;
+            """).ConfigureAwait(false);
+        var starts = 0;
+        await RunModeAsync(scale, report, regions, "direct", async () =>
+        {
+            var run = ++starts;
+            var prefix = $"direct-first-{run}:";
+            // Every start writes new emails: the keys of change i are its row's old and new email.
+            string Email(int i, int of) => $"Start{of}.{i + 1}@Example.com";
+            string Before(int i) => run == 1 ? $"Old.{i + 1}@Example.com" : Email(i, run - 1);
+            var settings = new Dictionary<string, string?>
+            {
+                ["Invalidator:Source"] = "Postgres",
+                ["Invalidator:Postgres:ConnectionString"] = postgres.ConnectionString(database),
+                ["Invalidator:Postgres:Publication"] = "firstchange",
+                ["Invalidator:Postgres:Slot"] = $"firstchange{run}",
+            };
+            for (var i = 0; i < regions.Length; i++)
+            {
+                settings[$"Invalidator:Regions:{(i == 0 ? "east" : "west")}:Redis"] = regions[i].ConnectionString;
+                settings[$"Invalidator:Regions:{(i == 0 ? "east" : "west")}:KeyPrefix"] = prefix;
+            }
+
+            var connection = new NpgsqlConnection(postgres.ConnectionString(database));
+            await connection.OpenAsync().ConfigureAwait(false);
+            return new ChangeFeed(settings, DirectRules, prefix, connection,
+                i => [$"customer:{i + 1}", $"customer:email:{Before(i).ToLowerInvariant()}", $"customer:email:{Email(i, run).ToLowerInvariant()}"],
+                async i =>
+                {
+                    await using var update = new NpgsqlCommand("UPDATE customers SET email = $1 WHERE id = $2", connection)
+                    {
+                        Parameters = { new() { Value = Email(i, run) }, new() { Value = i + 1 } },
+                    };
+                    await update.ExecuteNonQueryAsync().ConfigureAwait(false);
+                });
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>One mode's changes: the worker's settings and rules, its key prefix, what to dispose after the start, each change's keys, and the change (done when sent: produced, or committed).</summary>
+    private sealed record ChangeFeed(
+        Dictionary<string, string?> Settings, string Rules, string Prefix, IDisposable Client, Func<int, IReadOnlyList<string>> Keys, Func<int, Task> SendAsync);
+
+    private static async Task RunModeAsync(Scale scale, PerfReport report, RedisServerProcess[] regions, string mode, Func<Task<ChangeFeed>> feed)
     {
         var workers = (Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_WORKERS") ?? Path.Combine(AppContext.BaseDirectory, "invalidator.dll"))
             .Split(';', StringSplitOptions.RemoveEmptyEntries);
@@ -39,16 +126,17 @@ internal static class FirstChangeBenchmark
                 var laters = new List<double>();
                 for (var start = 0; start < starts; start++)
                 {
-                    var (first, later) = await RunOnceAsync(kafka, regions, admins, worker).ConfigureAwait(false);
+                    var (first, later) = await RunOnceAsync(admins, worker, await feed().ConfigureAwait(false)).ConfigureAwait(false);
                     firsts.Add(first);
                     laters.AddRange(later);
                 }
 
                 firsts.Sort();
                 laters.Sort();
-                report.Add(Part, $"**first change after start, {build}**", firsts[firsts.Count / 2], "ms",
-                    $"median of {firsts.Count} starts ({string.Join(", ", firsts.Select(f => f.ToString("F1", CultureInfo.InvariantCulture)))} ms): produce -> its 3 keys gone in both regions; {worker}");
-                report.Add(Part, $"changes 2-{Changes} after start, {build}", laters[laters.Count / 2], "ms",
+                var sent = mode == "Kafka" ? "produce" : "UPDATE committed";
+                report.Add(Part, $"**first change after start, {mode}, {build}**", firsts[firsts.Count / 2], "ms",
+                    $"median of {firsts.Count} starts ({string.Join(", ", firsts.Select(f => f.ToString("F1", CultureInfo.InvariantCulture)))} ms): {sent} -> its 3 keys gone in both regions; {worker}");
+                report.Add(Part, $"changes 2-{Changes} after start, {mode}, {build}", laters[laters.Count / 2], "ms",
                     $"median of {laters.Count}; max {laters[^1]:F1} ms; one change at a time, each after the previous was gone");
             }
         }
@@ -61,18 +149,11 @@ internal static class FirstChangeBenchmark
         }
     }
 
-    private static async Task<(double First, List<double> Later)> RunOnceAsync(
-        KafkaMockCluster kafka, RedisServerProcess[] regions, ConnectionMultiplexer[] admins, string worker)
+    private static async Task<(double First, List<double> Later)> RunOnceAsync(ConnectionMultiplexer[] admins, string worker, ChangeFeed feed)
     {
-        var run = $"first-{Guid.NewGuid():N}"[..14];
-        var topic = DrainRecords.Topic(run, "customers");
-        kafka.CreateTopic(topic, 1);
-        var prefix = $"{run}:";
-        var groupId = $"{topic}-group";
+        using var client = feed.Client;
         var port = FreePort();
-        var settings = DrainBenchmark.KafkaSettings(kafka, groupId, [topic], regions.Select(r => r.ConnectionString).ToArray(), prefix);
-        // The mock holds an empty fetch for the whole fetch.wait.max.ms (docs/environment.md): 1 ms, so the figure is the worker's.
-        settings["Invalidator:Kafka:Consumer:fetch.wait.max.ms"] = "1";
+        var settings = feed.Settings;
         settings["Invalidator:Http:Urls"] = $"http://127.0.0.1:{port}";
         settings["Invalidator:Http:StatusUrls"] = "";
         var directory = Directory.CreateTempSubdirectory("invalidator-bench-first-").FullName;
@@ -80,7 +161,7 @@ internal static class FirstChangeBenchmark
         try
         {
             var rules = Path.Combine(directory, "rules.yaml");
-            await File.WriteAllTextAsync(rules, DrainRecords.Rules).ConfigureAwait(false);
+            await File.WriteAllTextAsync(rules, feed.Rules).ConfigureAwait(false);
             settings["Invalidator:Rules:Path"] = rules;
             var config = Path.Combine(directory, "config.json");
             await File.WriteAllTextAsync(config, JsonSerializer.Serialize(Nest(settings))).ConfigureAwait(false);
@@ -90,6 +171,7 @@ internal static class FirstChangeBenchmark
                 start.ArgumentList.Add(argument);
             }
 
+            ChildProcesses.AddChildEnvironment(start);
             process = Process.Start(start) ?? throw new InvalidOperationException("could not start the worker");
             process.OutputDataReceived += (_, _) => { };
             process.ErrorDataReceived += (_, _) => { };
@@ -97,20 +179,17 @@ internal static class FirstChangeBenchmark
             process.BeginErrorReadLine();
             await WaitReadyAsync(port, process).ConfigureAwait(false);
 
-            using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = kafka.BootstrapServers, LingerMs = 0, Acks = Acks.Leader }).Build();
             var times = new List<double>();
             for (var i = 0; i < Changes; i++)
             {
-                var record = DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false);
-                var keys = record.Keys.Select(k => (RedisKey)(prefix + k)).ToArray();
+                var keys = feed.Keys(i).Select(k => (RedisKey)(feed.Prefix + k)).ToArray();
                 foreach (var admin in admins)
                 {
                     await admin.GetDatabase().StringSetAsync([.. keys.Select(k => new KeyValuePair<RedisKey, RedisValue>(k, "cached"))]).ConfigureAwait(false);
                 }
 
                 var clock = Stopwatch.StartNew();
-                producer.Produce(new TopicPartition(topic, new Partition(0)), new Message<byte[], byte[]> { Key = record.Key, Value = record.Value });
-                producer.Flush(TimeSpan.FromSeconds(10));
+                await feed.SendAsync(i).ConfigureAwait(false);
                 while (true)
                 {
                     var left = 0L;
@@ -150,6 +229,20 @@ internal static class FirstChangeBenchmark
 
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// The producer's own first-send costs (its connection to the broker, the topic's metadata) are the benchmark's, not
+    /// the worker's: paid before the clock runs, with a record to another topic and a metadata request for this one.
+    /// </summary>
+    private static void WarmProducer(KafkaMockCluster kafka, IProducer<byte[], byte[]> producer, string topic)
+    {
+        var warm = topic + "-producer-warm-up";
+        kafka.CreateTopic(warm, 1);
+        producer.Produce(warm, new Message<byte[], byte[]> { Key = [], Value = [] });
+        producer.Flush(TimeSpan.FromSeconds(10));
+        using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
+        admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
     }
 
     private static async Task WaitReadyAsync(int port, Process process)

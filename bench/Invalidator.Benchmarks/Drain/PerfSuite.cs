@@ -62,6 +62,11 @@ internal static class PerfSuite
             }
         }
 
+        if (parts.Contains("first"))
+        {
+            await FirstChangeBenchmark.RunDirectAsync(scale, report, regions).ConfigureAwait(false);
+        }
+
         if (parts.Contains("direct"))
         {
             if (probe)

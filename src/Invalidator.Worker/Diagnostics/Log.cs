@@ -279,4 +279,10 @@ internal static partial class Log
 
     [LoggerMessage(8353, LogLevel.Warning, "A freshness probe round failed")]
     public static partial void ProbeRoundFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8380, LogLevel.Information, "Warmed up the decode, plan and delete path in {Milliseconds:F0} ms (invalidator:warmup:* in the connected Redis regions): the first change pays no JIT for it")]
+    public static partial void WarmedUp(ILogger logger, double milliseconds);
+
+    [LoggerMessage(8381, LogLevel.Warning, "The start-up warm-up did not finish ({Reason}): the worker starts all the same, its first changes may take longer")]
+    public static partial void WarmUpFailed(ILogger logger, string reason);
 }

@@ -230,6 +230,13 @@ internal sealed class RegionInvalidator : IDisposable
         return new RegionApplyResult(deleted, found, refused.Count > 0 ? refused : null);
     }
 
+    /// <summary>
+    /// This region's target, connection and resilience pipeline, reporting to nobody: the start-up warm-up's
+    /// (<see cref="Hosting.StartupWarmUp"/>), whose deletes no metric counts. Not to be disposed: it owns nothing.
+    /// </summary>
+    internal RegionInvalidator Unreported() =>
+        new(Name, _target, _redis, _pipeline, WorkerEvents.None, _time, _leasesForAll, Errors) { KeyPrefix = KeyPrefix };
+
     /// <summary>Lets go of the target (FusionCache's backplane subscription, the output-cache store), then the connection.</summary>
     public void Dispose()
     {

@@ -4,6 +4,7 @@ using Invalidator.Worker.Events;
 using Invalidator.Worker.Hosting;
 using Invalidator.Worker.Options;
 using Invalidator.Worker.Processing;
+using Invalidator.Worker.Regions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,8 @@ namespace Invalidator.Worker.Sources;
 
 /// <summary>What every one of the worker's sources takes from the host: the settings, planning, the apply step, the exit, the clock and the events.</summary>
 internal sealed record SourceHost(
-    IOptions<InvalidatorOptions> Options, RecordIntake Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events, ReplicaWait Replicas);
+    IOptions<InvalidatorOptions> Options, RecordIntake Planner, BatchApplier Applier, WorkerExit Exit, TimeProvider Time, WorkerEvents Events, ReplicaWait Replicas,
+    RegionSet Regions);
 
 /// <summary>
 /// One of the worker's sources as a hosted service: it is opened (the source's start-up checks), then read by its
@@ -28,6 +30,7 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         Logger = logger;
         Time = host.Time;
         Events = host.Events;
+        Regions = host.Regions;
         Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Events, replicas: host.Replicas);
     }
 
@@ -42,6 +45,8 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
     protected WorkerEvents Events { get; }
 
     protected SourceRunner Runner { get; }
+
+    private RegionSet Regions { get; }
 
     public abstract ValueTask<SourceRead> ReadAsync(TimeSpan wait, Task wake, CancellationToken cancellationToken);
 
@@ -68,6 +73,8 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
     {
         try
         {
+            // Before the source opens: a worker that says it is ready invalidates its first change at full speed.
+            await StartupWarmUp.RunAsync(Regions, Options.Batching, Logger, Time, stoppingToken).ConfigureAwait(false);
             if (await OpenAsync(stoppingToken).ConfigureAwait(false))
             {
                 await Runner.RunAsync(this, stoppingToken).ConfigureAwait(false);
