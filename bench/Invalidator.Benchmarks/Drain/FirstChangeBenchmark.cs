@@ -12,10 +12,12 @@ using StackExchange.Redis;
 namespace Invalidator.Benchmarks.Drain;
 
 /// <summary>
-/// The first changes after a start (issue 21, "a warm first change"): the worker as it ships (<c>dotnet invalidator.dll
-/// run --config FILE</c>, a process of its own) starts against an empty topic; once <c>/readyz</c> says it has its
-/// partitions and its regions, one customer update is produced at a time and the clock runs from the produce call until
-/// its three keys are gone from both regions (polled). The first change pays whatever the JIT has not compiled yet.
+/// The first changes after a start (issue 21, "a warm first change"), in both modes: the worker as it ships (<c>dotnet
+/// invalidator.dll run --config FILE</c>, a process of its own) starts; once <c>/readyz</c> says it is ready, one customer
+/// change at a time is sent and the clock runs until its three keys are gone from both regions (polled). Kafka mode: a
+/// Debezium record produced to an empty topic, the clock from the produce call (the benchmark's producer has sent before,
+/// so its own connection and metadata are not counted). Direct mode: an UPDATE committed on a Postgres of its own, the
+/// clock from the statement. The first change pays whatever the JIT has not compiled yet.
 /// Which build: <c>INVALIDATOR_BENCH_WORKERS</c> (paths of <c>invalidator.dll</c>, ';'-separated, e.g. a
 /// <c>dotnet publish -r linux-x64</c> output, which is ReadyToRun), else the <c>invalidator.dll</c> beside this benchmark
 /// (the plain build, JIT only).

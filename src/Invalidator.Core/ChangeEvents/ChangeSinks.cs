@@ -25,6 +25,9 @@ internal interface IChangeSink
     /// <summary>The key row read so far; null when there is none.</summary>
     IRowValues? Key { get; }
 
+    /// <summary>Where the envelope's scan reads the before and after rows as it passes over them; null to skip them (read later).</summary>
+    RowPrefill? Prefill { get; }
+
     /// <summary>A row change starts, before its rows are read; false declines the record.</summary>
     bool Start(string table, ChangeOperation operation, DateTimeOffset? commitTime, TableDecodingHints? hints);
 
@@ -58,6 +61,8 @@ internal struct RecordingSink(List<KeyValuePair<string, ColumnValue>> columns, N
     public RowImage? KeyImage { get; private set; }
 
     public readonly IRowValues? Key => KeyImage;
+
+    public readonly RowPrefill? Prefill => null;
 
     public bool Start(string table, ChangeOperation operation, DateTimeOffset? commitTime, TableDecodingHints? hints)
     {
@@ -118,6 +123,8 @@ internal readonly struct PlanningSink(DecodeScratch scratch, NameCache names) : 
 
     public IRowValues? Key => scratch.Key;
 
+    public RowPrefill? Prefill => scratch.Prefill.IsActive ? scratch.Prefill : null;
+
     /// <summary>A table without a rule is declined: the full decode (which still validates the rows) says NoRule.</summary>
     public bool Start(string table, ChangeOperation operation, DateTimeOffset? commitTime, TableDecodingHints? hints)
     {
@@ -137,6 +144,11 @@ internal readonly struct PlanningSink(DecodeScratch scratch, NameCache names) : 
         ChangeImage image, ReadOnlySpan<byte> json, JsonSegment segment, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata,
         TableDecodingHints? hints, IRowValues? trusted)
     {
+        if (scratch.TryTakePrefilled(image, segment, decimals, scope, skipMetadata, hints, trusted))
+        {
+            return RowRead.Read;
+        }
+
         var row = new ScratchRowSink(scratch.Row(image));
         return RowImageReader.Read(json, segment, part, decimals, scope, skipMetadata, hints, trusted, names, ref row);
     }

@@ -39,6 +39,7 @@ public sealed class DebeziumDecoder
     private readonly NameCache _names = new();
     private readonly SchemaPrefixCache _valueSchemas = new();
     private readonly SchemaPrefixCache _keySchemas = new();
+    private readonly TopicTables _topicTables = new();
 
     // The full decode's row buffer, reused so that building a row costs only the RowImage itself.
     private readonly List<KeyValuePair<string, ColumnValue>> _columns = new(32);
@@ -86,6 +87,7 @@ public sealed class DebeziumDecoder
     /// </summary>
     internal bool TryDecodeInto(string topic, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, DecoderHints hints, DecodeScratch scratch)
     {
+        scratch.BeginRecord(_topicTables.Guess(topic), _names);
         try
         {
             var sink = new PlanningSink(scratch, _names);
@@ -94,6 +96,10 @@ public sealed class DebeziumDecoder
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             return false; // the full decode gives the reason
+        }
+        finally
+        {
+            _topicTables.Learn(topic, scratch.TableHints);
         }
     }
 
@@ -118,9 +124,11 @@ public sealed class DebeziumDecoder
         }
 
         // Most records repeat their topic's last schema byte for byte: then only the payload is read.
-        if (!_valueSchemas.TryScan(topic, value, out var schema, out var fields, out var decimals))
+        var prefill = sink.Prefill;
+        if (!_valueSchemas.TryScan(topic, value, out var schema, out var fields, out var decimals, prefill))
         {
-            var rootType = ScanRoot(value, "value", out fields);
+            prefill?.BeginScan(null); // a bare envelope has no schema, so no decimals
+            var rootType = ScanRoot(value, "value", out fields, prefill);
             if (rootType == JsonTokenType.Null)
             {
                 return Tombstone(topic, key, hints, ref sink);
@@ -148,10 +156,15 @@ public sealed class DebeziumDecoder
                 }
 
                 schema = fields.Schema;
-                fields = EnvelopeFields.Scan(value, fields.Payload);
+                decimals = DecimalColumns.Find(value, schema);
+                prefill?.BeginScan(decimals);
+                fields = EnvelopeFields.Scan(value, fields.Payload, prefill);
+            }
+            else
+            {
+                decimals = DecimalColumns.Find(value, schema);
             }
 
-            decimals = DecimalColumns.Find(value, schema);
             _valueSchemas.Remember(topic, value, schema, decimals);
         }
 
@@ -198,7 +211,7 @@ public sealed class DebeziumDecoder
     private RecordKind? Special(
         string topic, ref string? topicTable, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, JsonSegment schema, EnvelopeFields fields, DecoderHints hints)
     {
-        if (fields.HasHeartbeatShape && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
+        if (fields.HasHeartbeatShape(value) && (SchemaNameIs(value, schema, HeartbeatSchemaName, suffix: false) || KeyIsServerNameOnly(key)))
         {
             return RecordKind.Heartbeat;
         }
@@ -269,7 +282,7 @@ public sealed class DebeziumDecoder
         var table = source.Db.IsNonEmptyString && source.Collection.IsNonEmptyString
             ? Qualified(value, source.Db, source.Collection)
             : TableFromTopic(topic);
-        var commitTime = source.Ts.Instant ?? fields.Ts.Instant;
+        var commitTime = source.Ts.Instant(value) ?? fields.Ts.Instant(value);
         var keyImage = MongoDbKey(topic, key, value, fields.Filter);
         ColumnValue? id = keyImage is not null && keyImage.TryGet(MongoDocuments.IdColumn, out var keyId) ? keyId : null;
 
@@ -390,9 +403,9 @@ public sealed class DebeziumDecoder
         var source = fields.SourceFieldsOf(value);
         var table = TableName(topic, value, source);
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var commitTime = source.Ts.Instant ?? fields.Ts.Instant; // Debezium's processing time, when the source has none
+        var commitTime = source.Ts.Instant(value) ?? fields.Ts.Instant(value); // Debezium's processing time, when the source has none
         if (!sink.Start(table, operation, commitTime, tableHints)
-            || ReadKey(topic, key, tableHints, ref sink, out var keyColumns) == RowRead.Declined)
+            || ReadKey(topic, key, tableHints, ref sink, countColumns: operation == ChangeOperation.Delete, out var keyColumns) == RowRead.Declined)
         {
             return null;
         }
@@ -438,8 +451,8 @@ public sealed class DebeziumDecoder
             : ChangeOperation.Update;
 
         var tableHints = hints.IsEmpty ? null : hints.For(table);
-        var commitTime = fields.UnwrapSourceTs.Instant ?? fields.UnwrapTs.Instant;
-        if (!sink.Start(table, operation, commitTime, tableHints) || ReadKey(topic, key, tableHints, ref sink, out _) == RowRead.Declined)
+        var commitTime = fields.UnwrapSourceTs.Instant(value) ?? fields.UnwrapTs.Instant(value);
+        if (!sink.Start(table, operation, commitTime, tableHints) || ReadKey(topic, key, tableHints, ref sink, countColumns: false, out _) == RowRead.Declined)
         {
             return null;
         }
@@ -466,9 +479,9 @@ public sealed class DebeziumDecoder
 
     /// <summary>
     /// Reads the record key's fields as the change's key row (keys may be wrapped like values); <paramref name="columns"/> is
-    /// how many columns the key has. Absent when there is no key.
+    /// how many columns the key has when <paramref name="countColumns"/> asks. Absent when there is no key.
     /// </summary>
-    private RowRead ReadKey<TSink>(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints, ref TSink sink, out int columns)
+    private RowRead ReadKey<TSink>(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints, ref TSink sink, bool countColumns, out int columns)
         where TSink : struct, IChangeSink
     {
         columns = 0;
@@ -483,6 +496,14 @@ public sealed class DebeziumDecoder
             {
                 columns = payload.PropertyCount;
                 return sink.Row(ChangeImage.Key, key, payload.Object, "key", keyDecimals, RowScope.Root, skipMetadata: false, hints, null);
+            }
+
+            // The worker's usual key, a bare object without a schema, is read once, straight into its row, instead of
+            // scanned and then read. Without "payload" in it, it is no wrapper (an escaped name makes the row decline).
+            if (!sink.TakesEveryRecord && !countColumns && key[0] == (byte)'{' && key.IndexOf("payload"u8) < 0)
+            {
+                return sink.Row(
+                    ChangeImage.Key, key, new JsonSegment(0, key.Length, JsonTokenType.StartObject), "key", null, RowScope.Root, skipMetadata: false, hints, null);
             }
 
             var rootType = ScanRoot(key, "key", out var fields);
@@ -518,7 +539,7 @@ public sealed class DebeziumDecoder
     private RowImage? DecodeKey(string topic, ReadOnlySpan<byte> key, TableDecodingHints? hints)
     {
         var sink = new RecordingSink(_columns, _names);
-        ReadKey(topic, key, hints, ref sink, out _);
+        ReadKey(topic, key, hints, ref sink, countColumns: false, out _);
         return sink.KeyImage;
     }
 
@@ -583,7 +604,7 @@ public sealed class DebeziumDecoder
     /// The one pass that validates the whole document (nothing may follow the root value); when the root
     /// is an object it is scanned on the way. Later reads of parts of it cannot fail on syntax.
     /// </summary>
-    private static JsonTokenType ScanRoot(ReadOnlySpan<byte> json, string part, out EnvelopeFields fields)
+    private static JsonTokenType ScanRoot(ReadOnlySpan<byte> json, string part, out EnvelopeFields fields, RowPrefill? prefill = null)
     {
         try
         {
@@ -592,7 +613,7 @@ public sealed class DebeziumDecoder
             var type = reader.TokenType;
             if (type == JsonTokenType.StartObject)
             {
-                fields = EnvelopeFields.Scan(ref reader, 0);
+                fields = EnvelopeFields.Scan(ref reader, 0, prefill, json);
             }
             else
             {

@@ -127,35 +127,42 @@ internal struct EnvelopeFields
         && (HistoryRecord.Of(json).IndexOf("ddl"u8) >= 0 || HistoryRecord.Of(json).IndexOf("tableChanges"u8) >= 0);
 
     /// <summary>Debezium's heartbeat value: <c>{"ts_ms": ...}</c> and nothing else.</summary>
-    public readonly bool HasHeartbeatShape => PropertyCount == 1 && Ts.Millis.HasValue;
+    public readonly bool HasHeartbeatShape(ReadOnlySpan<byte> json) => PropertyCount == 1 && Ts.HasMillis(json);
 
     /// <summary><see cref="Source"/>'s fields: as the scan read them, or read now.</summary>
     public readonly SourceFields SourceFieldsOf(ReadOnlySpan<byte> json) => HasSourceScan ? SourceScan : SourceFields.Scan(json, Source);
 
     private static bool IsObjectOrNull(JsonSegment segment) => !segment.IsPresent || segment.IsObject || segment.IsNull;
 
-    public static EnvelopeFields Scan(ReadOnlySpan<byte> json, JsonSegment obj)
+    public static EnvelopeFields Scan(ReadOnlySpan<byte> json, JsonSegment obj, RowPrefill? prefill = null)
     {
         var reader = obj.Open(json);
-        return Scan(ref reader, obj.Start);
+        return Scan(ref reader, obj.Start, prefill, obj.Of(json));
     }
 
     /// <summary>Scans the object the reader is on (its StartObject) and leaves the reader on its EndObject.</summary>
-    public static EnvelopeFields Scan(ref Utf8JsonReader reader, int baseOffset)
+    public static EnvelopeFields Scan(ref Utf8JsonReader reader, int baseOffset) => Scan(ref reader, baseOffset, null, default);
+
+    /// <summary>
+    /// Scans the object the reader is on (its StartObject) and leaves the reader on its EndObject. With a
+    /// <paramref name="prefill"/>, before and after objects are read into its rows as the scan passes over them
+    /// (<paramref name="readerJson"/> is the text the reader reads, at <paramref name="baseOffset"/> of the record).
+    /// </summary>
+    public static EnvelopeFields Scan(ref Utf8JsonReader reader, int baseOffset, RowPrefill? prefill, ReadOnlySpan<byte> readerJson)
     {
         var fields = default(EnvelopeFields);
         var start = (int)reader.TokenStartIndex;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             fields.PropertyCount++;
-            fields.Read(ref reader, baseOffset);
+            fields.Read(ref reader, baseOffset, prefill, readerJson);
         }
 
         fields.Object = new JsonSegment(baseOffset + start, (int)reader.BytesConsumed - start, JsonTokenType.StartObject);
         return fields;
     }
 
-    private void Read(ref Utf8JsonReader reader, int baseOffset)
+    private void Read(ref Utf8JsonReader reader, int baseOffset, RowPrefill? prefill, ReadOnlySpan<byte> readerJson)
     {
         // Dispatch on the name's first byte: rows have many columns, and most match none of the names below.
         Span<byte> unescaped = stackalloc byte[MaxKnownNameLength];
@@ -173,7 +180,7 @@ internal struct EnvelopeFields
             name = IsMetadataName(ref reader) ? "__"u8 : default;
         }
 
-        if (Ts.TryRead(ref reader, name, default))
+        if (Ts.TryRead(ref reader, name, default, baseOffset))
         {
             EnvelopeNameCount++;
             return;
@@ -187,11 +194,11 @@ internal struct EnvelopeFields
                 return;
             case (byte)'a' when name.SequenceEqual("after"u8):
                 EnvelopeNameCount++;
-                After = TakeNext(ref reader, baseOffset);
+                After = prefill is null ? TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.After, ref reader, baseOffset, readerJson);
                 return;
             case (byte)'b' when name.SequenceEqual("before"u8):
                 EnvelopeNameCount++;
-                Before = TakeNext(ref reader, baseOffset);
+                Before = prefill is null ? TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.Before, ref reader, baseOffset, readerJson);
                 return;
             case (byte)'d':
                 HasDatabaseName |= name.SequenceEqual("databaseName"u8);
@@ -283,7 +290,7 @@ internal struct EnvelopeFields
         {
             UnwrapOp = TakeNext(ref reader, baseOffset);
         }
-        else if (!UnwrapSourceTs.TryRead(ref reader, name, "__source_"u8) && !UnwrapTs.TryRead(ref reader, name, "__"u8))
+        else if (!UnwrapSourceTs.TryRead(ref reader, name, "__source_"u8, baseOffset) && !UnwrapTs.TryRead(ref reader, name, "__"u8, baseOffset))
         {
             reader.Read();
             reader.Skip();
@@ -295,6 +302,36 @@ internal struct EnvelopeFields
         reader.ValueIsEscaped
             ? reader.GetString()!.StartsWith("__", StringComparison.Ordinal)
             : reader.ValueSpan.StartsWith("__"u8);
+
+    /// <summary>A field whose name is escaped (rare): compared as the reader unescapes it.</summary>
+    private static void ReadEscaped(ref Utf8JsonReader reader, int baseOffset, ref SourceFields fields, scoped Span<byte> unescaped)
+    {
+        if (reader.ValueTextEquals("schema"u8))
+        {
+            fields.Schema = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("table"u8))
+        {
+            fields.Table = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("db"u8))
+        {
+            fields.Db = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("connector"u8))
+        {
+            fields.Connector = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("collection"u8))
+        {
+            fields.Collection = TakeNext(ref reader, baseOffset);
+        }
+        else if (!fields.Ts.TryRead(ref reader, reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default, baseOffset))
+        {
+            reader.Read();
+            reader.Skip();
+        }
+    }
 
     private static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
     {
@@ -348,44 +385,91 @@ internal struct SourceFields
         Span<byte> unescaped = stackalloc byte[MaxEscapedTsNameLength];
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (inline && reader.ValueIsEscaped)
+            scoped ReadOnlySpan<byte> name;
+            if (!reader.ValueIsEscaped)
+            {
+                name = reader.ValueSpan;
+            }
+            else if (inline)
             {
                 complete = false;
                 reader.Read();
                 reader.Skip();
+                continue;
             }
-            else if (reader.ValueTextEquals("schema"u8))
+            else
             {
-                reader.Read();
-                fields.Schema = JsonSegment.Take(ref reader, baseOffset);
+                ReadEscaped(ref reader, baseOffset, ref fields, unescaped);
+                continue;
             }
-            else if (reader.ValueTextEquals("table"u8))
+
+            // Dispatch on the length: a source block has a dozen fields or more, and five of them matter.
+            switch (name.Length)
             {
-                reader.Read();
-                fields.Table = JsonSegment.Take(ref reader, baseOffset);
+                case 2 when name.SequenceEqual("db"u8):
+                    fields.Db = TakeNext(ref reader, baseOffset);
+                    continue;
+                case 5 when name.SequenceEqual("table"u8):
+                    fields.Table = TakeNext(ref reader, baseOffset);
+                    continue;
+                case 5:
+                    if (fields.Ts.TryRead(ref reader, name, default, baseOffset))
+                    {
+                        continue;
+                    }
+
+                    break;
+                case 6 when name.SequenceEqual("schema"u8):
+                    fields.Schema = TakeNext(ref reader, baseOffset);
+                    continue;
+                case 9 when name.SequenceEqual("connector"u8):
+                    fields.Connector = TakeNext(ref reader, baseOffset);
+                    continue;
+                case 10 when name.SequenceEqual("collection"u8):
+                    fields.Collection = TakeNext(ref reader, baseOffset);
+                    continue;
             }
-            else if (reader.ValueTextEquals("db"u8))
-            {
-                reader.Read();
-                fields.Db = JsonSegment.Take(ref reader, baseOffset);
-            }
-            else if (reader.ValueTextEquals("connector"u8))
-            {
-                reader.Read();
-                fields.Connector = JsonSegment.Take(ref reader, baseOffset);
-            }
-            else if (reader.ValueTextEquals("collection"u8))
-            {
-                reader.Read();
-                fields.Collection = JsonSegment.Take(ref reader, baseOffset);
-            }
-            else if (!fields.Ts.TryRead(ref reader, reader.ValueIsEscaped && reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default))
-            {
-                reader.Read();
-                reader.Skip();
-            }
+
+            reader.Read();
+            reader.Skip();
         }
 
         return fields;
+    }
+
+    /// <summary>A field whose name is escaped (rare): compared as the reader unescapes it.</summary>
+    private static void ReadEscaped(ref Utf8JsonReader reader, int baseOffset, ref SourceFields fields, scoped Span<byte> unescaped)
+    {
+        if (reader.ValueTextEquals("schema"u8))
+        {
+            fields.Schema = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("table"u8))
+        {
+            fields.Table = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("db"u8))
+        {
+            fields.Db = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("connector"u8))
+        {
+            fields.Connector = TakeNext(ref reader, baseOffset);
+        }
+        else if (reader.ValueTextEquals("collection"u8))
+        {
+            fields.Collection = TakeNext(ref reader, baseOffset);
+        }
+        else if (!fields.Ts.TryRead(ref reader, reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default, baseOffset))
+        {
+            reader.Read();
+            reader.Skip();
+        }
+    }
+
+    private static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
+    {
+        reader.Read();
+        return JsonSegment.Take(ref reader, baseOffset);
     }
 }

@@ -49,6 +49,26 @@ internal static class RowImageReader
         var rowJson = segment.Of(json);
         var reader = new Utf8JsonReader(rowJson, JsonText.ReaderOptions);
         reader.Read();
+        var read = ReadObject(ref reader, rowJson, part, decimals, scope, skipMetadata, hints, trusted, names, ref row);
+        if (read == RowRead.Read && reader.BytesConsumed != rowJson.Length)
+        {
+            // A segment that is a whole document (a record key read in one pass) may have text after its object: only whitespace.
+            reader.Read(); // throws when anything but whitespace follows
+        }
+
+        return read;
+    }
+
+    /// <summary>
+    /// <see cref="Read"/> of the row object the reader is on (its StartObject), which <paramref name="readerJson"/> holds at
+    /// the reader's offsets. Leaves the reader on the row's EndObject, except when the sink declines a column.
+    /// </summary>
+    public static RowRead ReadObject<TRow>(
+        ref Utf8JsonReader reader, ReadOnlySpan<byte> readerJson, string part, DecimalColumns? decimals, RowScope scope, bool skipMetadata,
+        TableDecodingHints? hints, IRowValues? trusted, NameCache names, ref TRow row)
+        where TRow : struct, IRowSink
+    {
+        var rowJson = readerJson;
         var listed = hints is { Decimals.Count: > 0 } ? hints.Decimals : null;
         row.Begin();
         try

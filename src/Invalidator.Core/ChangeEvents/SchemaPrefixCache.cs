@@ -29,7 +29,8 @@ internal sealed class SchemaPrefixCache
     /// Reads a value whose schema is the topic's last one: <paramref name="payload"/> is its payload's scan and
     /// <paramref name="schema"/> where the schema sits. False when the fast read does not apply (read it fully).
     /// </summary>
-    public bool TryScan(string topic, ReadOnlySpan<byte> json, out JsonSegment schema, out EnvelopeFields payload, out DecimalColumns? decimals)
+    public bool TryScan(
+        string topic, ReadOnlySpan<byte> json, out JsonSegment schema, out EnvelopeFields payload, out DecimalColumns? decimals, RowPrefill? prefill = null)
     {
         schema = default;
         payload = default;
@@ -51,9 +52,11 @@ internal sealed class SchemaPrefixCache
 
         try
         {
-            var reader = new Utf8JsonReader(json[payloadStart..], JsonText.ReaderOptions);
+            var payloadJson = json[payloadStart..];
+            var reader = new Utf8JsonReader(payloadJson, JsonText.ReaderOptions);
             reader.Read();
-            payload = EnvelopeFields.Scan(ref reader, payloadStart);
+            prefill?.BeginScan(entry.Decimals);
+            payload = EnvelopeFields.Scan(ref reader, payloadStart, prefill, payloadJson);
             // Exactly one '}' may follow (whitespace allowed): any other property makes it no plain wrapper.
             var rest = json[(payloadStart + (int)reader.BytesConsumed)..].Trim(" \t\r\n"u8);
             if (rest.Length != 1 || rest[0] != (byte)'}')
