@@ -40,9 +40,14 @@ internal static class RedisBenchmark
         var eastDb = eastRegion.Connection.GetDatabase();
         Console.WriteLine($"redis: servers on ports {east.Port} and {west.Port}");
 
-        // Baselines on the region's own connection.
-        await SequentialAsync(table, eastDb, eastAdmin, scale.RedisSequentialKeys).ConfigureAwait(false);
-        await PipelinedSingleKeyAsync(table, eastDb, eastAdmin, 5000, scale.RedisKeysPerCase).ConfigureAwait(false);
+        // INVALIDATOR_BENCH_REDIS_ONLY=regions: only the RegionInvalidator and RegionSet rows (the worker's delete path).
+        var regionsOnly = Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_REDIS_ONLY") == "regions";
+        if (!regionsOnly)
+        {
+            // Baselines on the region's own connection.
+            await SequentialAsync(table, eastDb, eastAdmin, scale.RedisSequentialKeys).ConfigureAwait(false);
+            await PipelinedSingleKeyAsync(table, eastDb, eastAdmin, 5000, scale.RedisKeysPerCase).ConfigureAwait(false);
+        }
 
         foreach (var batchSize in new[] { 100, 1000, 5000, 20_000 })
         {
@@ -62,6 +67,11 @@ internal static class RedisBenchmark
         foreach (var batchSize in new[] { 1000, 5000, 20_000 })
         {
             await RegionSetAsync(table, regions, batchSize, scale, [eastAdmin, westAdmin]).ConfigureAwait(false);
+        }
+
+        if (regionsOnly)
+        {
+            return;
         }
 
         await ReplicaWaitAsync(table, east, scale, meters).ConfigureAwait(false);
@@ -187,6 +197,8 @@ internal static class RedisBenchmark
         var rounds = Math.Max(3, scale.RedisKeysPerCase / batchSize);
         var latencies = new List<double>(rounds);
         long found = 0;
+        long allocated = 0;
+        var cpu = TimeSpan.Zero;
         await PopulateAsync(admin, keys).ConfigureAwait(false);
         await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false); // warm-up
         for (var round = 0; round < rounds; round++)
@@ -197,15 +209,19 @@ internal static class RedisBenchmark
                 await settle().ConfigureAwait(false);
             }
 
+            var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+            var cpuBefore = Environment.CpuUsage.TotalTime;
             var clock = Stopwatch.StartNew();
             var result = await region.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false);
             latencies.Add(clock.Elapsed.TotalMilliseconds);
+            cpu += Environment.CpuUsage.TotalTime - cpuBefore;
+            allocated += GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
             found += result.KeysFound;
         }
 
         var count = (long)rounds * batchSize;
         table.Add(Name, @case, count / (latencies.Sum() / 1000), "keys/s",
-            $"{count:N0} keys, {Percent(found, count)} existed, p50 {Median(latencies):F2} ms/batch");
+            $"{count:N0} keys, {Percent(found, count)} existed, p50 {Median(latencies):F2} ms/batch; {CpuPerKey(cpu, allocated, count)}");
     }
 
     private static async Task RegionSetAsync(ResultTable table, RegionSet regions, int batchSize, Scale scale, ConnectionMultiplexer[] admins)
@@ -218,12 +234,18 @@ internal static class RedisBenchmark
         await Task.WhenAll(admins.Select(a => PopulateAsync(a, keys))).ConfigureAwait(false);
         await regions.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false); // warm-up
         long left = 0;
+        long allocated = 0;
+        var cpu = TimeSpan.Zero;
         for (var round = 0; round < rounds; round++)
         {
             await Task.WhenAll(admins.Select(a => PopulateAsync(a, keys))).ConfigureAwait(false);
+            var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+            var cpuBefore = Environment.CpuUsage.TotalTime;
             var clock = Stopwatch.StartNew();
             await regions.ApplyAsync(batch, CancellationToken.None).ConfigureAwait(false);
             latencies.Add(clock.Elapsed.TotalMilliseconds);
+            cpu += Environment.CpuUsage.TotalTime - cpuBefore;
+            allocated += GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
             foreach (var admin in admins)
             {
                 left += (long)await admin.GetDatabase().ExecuteAsync("DBSIZE").ConfigureAwait(false);
@@ -233,8 +255,17 @@ internal static class RedisBenchmark
         var count = (long)rounds * batchSize;
         table.Add(Name, $"RegionSet, 2 regions in parallel, {batchSize:N0} keys/batch", count / (latencies.Sum() / 1000), "keys/s per region",
             $"x{regions.Regions.Count} = {ResultTable.Format(count * regions.Regions.Count / (latencies.Sum() / 1000))} deletes/s; " +
-            $"p50 {Median(latencies):F2} ms/batch; {(left == 0 ? "all keys gone in both" : $"{left} keys LEFT")}");
+            $"p50 {Median(latencies):F2} ms/batch; {(left == 0 ? "all keys gone in both" : $"{left} keys LEFT")}; " +
+            CpuPerKey(cpu, allocated, count * regions.Regions.Count));
     }
+
+    /// <summary>
+    /// This process's CPU (user + system, all threads: the applying code and the client's socket threads) and bytes allocated
+    /// (all threads) over the timed applies only, per key deleted in one region; the redis-servers are processes of their
+    /// own. With the load average: on a shared machine the CPU figure moves with it, the bytes do not.
+    /// </summary>
+    private static string CpuPerKey(TimeSpan cpu, long allocated, long keys) =>
+        $"client CPU {cpu.TotalMicroseconds * 1000 / keys:F0} ns/key, {(double)allocated / keys:F0} B allocated/key (load {Drain.PerfReport.LoadAverage()})";
 
     private static string[] Keys(string kind, int count) =>
         [.. Enumerable.Range(0, count).Select(i => $"bench:{kind}:customer:email:user{i}@example.com")];

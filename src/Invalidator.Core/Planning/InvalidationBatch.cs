@@ -87,7 +87,7 @@ public sealed class InvalidationBatch
     /// Where a plan's names go: straight into the sets, each name a string only when it is new to the batch (a repeated
     /// key costs a lookup, not an allocation). Valid until the next call. The plan is counted by <see cref="CountPlan"/>.
     /// </summary>
-    internal IPlanSink BeginPlan()
+    internal BatchSink BeginPlan()
     {
         var sink = _sink ??= new BatchSink(this);
         sink.Reset();
@@ -121,7 +121,7 @@ public sealed class InvalidationBatch
     }
 
     /// <summary>Adds a plan's names to the batch as they are rendered, deduplicated per plan for the counts.</summary>
-    private sealed class BatchSink(InvalidationBatch batch) : IPlanSink
+    internal sealed class BatchSink(InvalidationBatch batch)
     {
         private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _keys = batch._keys.GetAlternateLookup<ReadOnlySpan<char>>();
         private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _tags = batch._tags.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -205,10 +205,6 @@ public sealed class InvalidationBatch
             }
         }
 
-        public void Unresolved(UnresolvedTemplate unresolved)
-        {
-            // The batch keeps names only; the caller reports what did not render.
-        }
     }
 }
 

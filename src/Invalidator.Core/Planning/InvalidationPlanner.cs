@@ -36,7 +36,7 @@ public sealed class InvalidationPlanner
     {
         ArgumentNullException.ThrowIfNull(change);
         var sink = new PlanLists();
-        var outcome = Plan(change.Table, change.Operation, change.Before, change.After, change.Key, sink);
+        var outcome = Plan(change.Table, change.Operation, change.Before, change.After, change.Key, new PlanLists.Sink(sink));
         return outcome switch
         {
             PlanOutcome.NoRule => InvalidationPlan.NoRule,
@@ -53,9 +53,11 @@ public sealed class InvalidationPlanner
 
     /// <summary>
     /// The planning itself, over any row images: what <see cref="Plan(ChangeEvent)"/> returns as a plan goes to
-    /// <paramref name="sink"/> as it is rendered (the worker's path renders straight into its batch).
+    /// <paramref name="sink"/> as it is rendered (the worker's path renders straight into its batch). The sink is a struct
+    /// so that this code is compiled for each sink: its calls per name are direct, not interface dispatches.
     /// </summary>
-    internal PlanOutcome Plan(string table, ChangeOperation operation, IRowValues? before, IRowValues? after, IRowValues? key, IPlanSink sink)
+    internal PlanOutcome Plan<TSink>(string table, ChangeOperation operation, IRowValues? before, IRowValues? after, IRowValues? key, TSink sink)
+        where TSink : struct, IPlanSink
     {
         if (!_rules.TryGetRule(table, out var rule))
         {
@@ -87,7 +89,7 @@ public sealed class InvalidationPlanner
                 return PlanOutcome.OperationIgnored;
         }
 
-        if (!rule.Ops.Contains(operation))
+        if (!rule.Invalidates(operation))
         {
             return PlanOutcome.OperationIgnored;
         }
@@ -101,8 +103,8 @@ public sealed class InvalidationPlanner
         var buffer = RenderBuffer.Rent();
         try
         {
-            RenderAll(rule.Keys, PlanName.Key, table, before, after, key, sink, ref buffer);
-            RenderAll(rule.Tags, PlanName.Tag, table, before, after, key, sink, ref buffer);
+            RenderAll(rule.KeyTemplates, PlanName.Key, table, before, after, key, sink, ref buffer);
+            RenderAll(rule.TagTemplates, PlanName.Tag, table, before, after, key, sink, ref buffer);
         }
         finally
         {
@@ -112,9 +114,10 @@ public sealed class InvalidationPlanner
         return PlanOutcome.Invalidate;
     }
 
-    private void RenderAll(
-        IReadOnlyList<KeyTemplate> templates, PlanName kind, string table, IRowValues? before, IRowValues? after, IRowValues? key, IPlanSink sink,
+    private void RenderAll<TSink>(
+        KeyTemplate[] templates, PlanName kind, string table, IRowValues? before, IRowValues? after, IRowValues? key, TSink sink,
         ref char[] buffer)
+        where TSink : struct, IPlanSink
     {
         var hasRow = before is not null || after is not null;
         foreach (var template in templates)
@@ -151,8 +154,9 @@ public sealed class InvalidationPlanner
         }
     }
 
-    private bool TryRender(
-        KeyTemplate template, PlanName kind, IRowValues? image, string imageName, string table, IPlanSink sink, ref char[] buffer)
+    private bool TryRender<TSink>(
+        KeyTemplate template, PlanName kind, IRowValues? image, string imageName, string table, TSink sink, ref char[] buffer)
+        where TSink : struct, IPlanSink
     {
         if (image is null)
         {
@@ -247,13 +251,23 @@ public sealed class InvalidationPlanner
     }
 
     /// <summary>A plan as lists, deduplicated per plan (plans are small: a linear check beats a set per change).</summary>
-    private sealed class PlanLists : IPlanSink
+    private sealed class PlanLists
     {
+        /// <summary>The lists as the planner's sink.</summary>
+        public readonly struct Sink(PlanLists lists) : IPlanSink
+        {
+            public void Begin(TableRule rule) => lists.Begin(rule);
+
+            public void Add(PlanName kind, ReadOnlySpan<char> name, string? text) => lists.Add(kind, name, text);
+
+            public void Unresolved(UnresolvedTemplate unresolved) => (lists.Unresolved ??= []).Add(unresolved);
+        }
+
         public List<string> Keys { get; } = [];
 
         public List<string> Tags { get; } = [];
 
-        public List<UnresolvedTemplate>? Unresolved { get; private set; }
+        public List<UnresolvedTemplate>? Unresolved { get; set; }
 
         /// <summary>The rule that planned the names (null when nothing invalidates).</summary>
         public TableRule? Rule { get; private set; }
@@ -273,8 +287,6 @@ public sealed class InvalidationPlanner
 
             list.Add(text ?? name.ToString());
         }
-
-        void IPlanSink.Unresolved(UnresolvedTemplate unresolved) => (Unresolved ??= []).Add(unresolved);
     }
 }
 
@@ -285,7 +297,7 @@ internal enum PlanName
     Tag,
 }
 
-/// <summary>Where planning puts what it renders: a plan's lists, or straight into a batch.</summary>
+/// <summary>Where planning puts what it renders: a plan's lists, or straight into a batch (a struct around either).</summary>
 internal interface IPlanSink
 {
     /// <summary>The change invalidates (what follows) by <paramref name="rule"/>: its <c>leases</c>, <c>secondDelete</c> and <c>shadow</c> apply.</summary>

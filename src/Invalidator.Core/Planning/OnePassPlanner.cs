@@ -95,7 +95,7 @@ public sealed class OnePassPlanner
     {
         var sink = _sink;
         sink.Start(batch, shadowAll);
-        var outcome = _planner.Plan(table, operation, before, after, key, sink);
+        var outcome = _planner.Plan(table, operation, before, after, key, new RoutingSink.Sink(sink));
         var shadow = sink.Finish(outcome);
         return new RecordPlan(table, operation, outcome, commitTime, sink.Unresolved, shadow);
     }
@@ -104,12 +104,12 @@ public sealed class OnePassPlanner
     /// Sends the names on to the batch, or for a shadow rule only counts them, and keeps what did not render for the
     /// caller to report.
     /// </summary>
-    private sealed class RoutingSink : IPlanSink
+    private sealed class RoutingSink
     {
         private readonly List<UnresolvedTemplate> _unresolved = [];
         private readonly List<(PlanName Kind, string Name)> _shadowNames = [];
         private InvalidationBatch _batch = null!;
-        private IPlanSink? _names;
+        private InvalidationBatch.BatchSink? _names;
         private bool _shadowAll;
         private bool _shadow;
 
@@ -183,6 +183,16 @@ public sealed class OnePassPlanner
             return new ShadowPlan(keys, _shadowNames.Count - keys, example);
         }
 
-        void IPlanSink.Unresolved(UnresolvedTemplate unresolved) => _unresolved.Add(unresolved);
+        public void AddUnresolved(UnresolvedTemplate unresolved) => _unresolved.Add(unresolved);
+
+        /// <summary>The routing as the planner's sink (a struct: the planner's calls to it are direct).</summary>
+        public readonly struct Sink(RoutingSink routing) : IPlanSink
+        {
+            public void Begin(TableRule rule) => routing.Begin(rule);
+
+            public void Add(PlanName kind, ReadOnlySpan<char> name, string? text) => routing.Add(kind, name, text);
+
+            public void Unresolved(UnresolvedTemplate unresolved) => routing.AddUnresolved(unresolved);
+        }
     }
 }

@@ -276,6 +276,21 @@ public sealed partial class KeyTemplate
             return;
         }
 
+        // ASCII (nearly every key) is cased in place; the first other character sends the rest to the invariant
+        // culture's casing, which maps ASCII letters exactly as this does.
+        if (filters.Length == 1)
+        {
+            var status = filters[0] == TemplateFilter.Lower
+                ? System.Text.Ascii.ToLowerInPlace(target, out var done)
+                : System.Text.Ascii.ToUpperInPlace(target, out done);
+            if (status == OperationStatus.Done)
+            {
+                return;
+            }
+
+            target = target[done..];
+        }
+
         // The span APIs refuse overlapping buffers, so each step copies first.
         char[]? rented = null;
         var scratch = target.Length <= 256 ? stackalloc char[target.Length] : (rented = ArrayPool<char>.Shared.Rent(target.Length)).AsSpan(0, target.Length);

@@ -51,6 +51,42 @@ public sealed class TableRule
 
     public IReadOnlyList<KeyTemplate> Tags { get; init; } = [];
 
+    /// <summary><see cref="Keys"/> as an array: the planner walks it per change without an enumerator or interface calls.</summary>
+    internal KeyTemplate[] KeyTemplates => _keyTemplates ??= [.. Keys];
+
+    /// <summary><see cref="Tags"/> as an array (see <see cref="KeyTemplates"/>).</summary>
+    internal KeyTemplate[] TagTemplates => _tagTemplates ??= [.. Tags];
+
+    /// <summary>Whether the rule invalidates on <paramref name="operation"/> (<see cref="Ops"/>), without a set lookup per change.</summary>
+    internal bool Invalidates(ChangeOperation operation)
+    {
+        var ops = _opsMask;
+        if (ops == 0)
+        {
+            _opsMask = ops = OpsMask(Ops);
+        }
+
+        var bit = (int)operation;
+        return bit is >= 0 and < Computed ? (ops & (1UL << bit)) != 0 : Ops.Contains(operation);
+    }
+
+    // The mask's top bit says it is computed (one word: no torn read between threads).
+    private const int Computed = 63;
+
+    private static ulong OpsMask(IReadOnlySet<ChangeOperation> ops)
+    {
+        var mask = 1UL << Computed;
+        foreach (var op in ops)
+        {
+            if ((int)op is >= 0 and < Computed)
+            {
+                mask |= 1UL << (int)op;
+            }
+        }
+
+        return mask;
+    }
+
     public IReadOnlySet<ChangeOperation> Ops { get; init; } = DefaultOps;
 
     /// <summary>When set, an update invalidates only if one of these columns changed.</summary>
@@ -114,4 +150,9 @@ public sealed class TableRule
     /// the checks that ask users to fix their tables leave it to the probe's own start-up check.
     /// </summary>
     public bool BuiltIn { get; init; }
+
+    // Filled on first use (init-only sources, so a race computes the same value twice at worst).
+    private KeyTemplate[]? _keyTemplates;
+    private KeyTemplate[]? _tagTemplates;
+    private ulong _opsMask;
 }

@@ -184,9 +184,11 @@ internal sealed class RecordIntake
 
     private PlannedRecord Planned(string source, string op, in RecordPlan plan, bool tombstone)
     {
-        foreach (var unresolved in plan.Unresolved)
+        // By index: a foreach over the interface would allocate an enumerator for every record, unresolved or not.
+        var unresolvedTemplates = plan.Unresolved;
+        for (var i = 0; i < unresolvedTemplates.Count; i++)
         {
-            ReportUnresolved(unresolved);
+            ReportUnresolved(unresolvedTemplates[i]);
         }
 
         if (plan.Shadow is { } shadow)

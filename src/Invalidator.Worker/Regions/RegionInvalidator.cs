@@ -263,9 +263,10 @@ internal readonly struct LeaseSelection
 
     public static LeaseSelection Of(IReadOnlySet<string> keys, IReadOnlySet<string> tags) => new(false, keys, tags);
 
-    public bool ForKey(string key) => _all || _keys?.Contains(key) == true;
+    // An empty set is asked nothing: most batches have no lease names, and a lookup hashes the name.
+    public bool ForKey(string key) => _all || (_keys is { Count: > 0 } keys && keys.Contains(key));
 
-    public bool ForTag(string tag) => _all || _tags?.Contains(tag) == true;
+    public bool ForTag(string tag) => _all || (_tags is { Count: > 0 } tags && tags.Contains(tag));
 }
 
 /// <summary>The tag convention shared with applications: tag <c>T</c> lists its keys in the Redis set <c>tag:T</c>.</summary>

@@ -29,21 +29,36 @@ internal sealed class RegionSet : IDisposable
         }
 
         var targets = only ?? Regions;
-        var attempts = targets.Select(region => (region, task: region.ApplyAsync(batch, round, cancellationToken))).ToList();
+        var regions = new RegionInvalidator[targets.Count];
+        var tasks = new Task<RegionApplyResult>[targets.Count];
+        var next = 0;
+        foreach (var region in targets)
+        {
+            regions[next] = region;
+            tasks[next++] = region.ApplyAsync(batch, round, cancellationToken);
+        }
+
         // Each region's outcome is read below, so a failure is not thrown here.
-        await Task.WhenAll(attempts.Select(a => (Task)a.task)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ((Task)Task.WhenAll(tasks)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         cancellationToken.ThrowIfCancellationRequested();
-        var failures = attempts
-            .Where(a => a.task.IsFaulted)
-            .Select(a => a.task.Exception!.InnerException as RegionApplyException
-                ?? throw new InvalidOperationException("A region failed in an unexpected way", a.task.Exception))
-            .ToList();
-        var refused = attempts
-            .Where(a => a.task.IsCompletedSuccessfully && a.task.Result.RefusedNames.Count > 0)
-            .Select(a => new RegionRefusals(a.region.Name, a.task.Result.RefusedNames))
-            .ToList();
-        return failures.Count == 0 && refused.Count == 0 ? RegionSetResult.Applied : new RegionSetResult(failures, refused);
+        List<RegionApplyException>? failures = null;
+        List<RegionRefusals>? refused = null;
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            var task = tasks[i];
+            if (task.IsFaulted)
+            {
+                (failures ??= []).Add(task.Exception!.InnerException as RegionApplyException
+                    ?? throw new InvalidOperationException("A region failed in an unexpected way", task.Exception));
+            }
+            else if (task.IsCompletedSuccessfully && task.Result.RefusedNames.Count > 0)
+            {
+                (refused ??= []).Add(new RegionRefusals(regions[i].Name, task.Result.RefusedNames));
+            }
+        }
+
+        return failures is null && refused is null ? RegionSetResult.Applied : new RegionSetResult(failures ?? [], refused ?? []);
     }
 
     public void Dispose()

@@ -77,4 +77,84 @@ public sealed class DeleteCommandsTests
         Assert.Equal(expected, actual);
         Assert.Contains(actual, c => c.Contains("{eu:customer:1}:lease") && c.Contains("eu:customer:1"));
     }
+
+    /// <summary>
+    /// Over many generated name sets (hash-tagged and plain names, odd braces, leases on some, a prefix or none, a limit from
+    /// 1 to 12, cluster or not): the commands are exactly those of grouping by slot in order of first appearance and cutting
+    /// each group at the limit, the way the target built them before it stopped using LINQ. Each name is sent once, with its
+    /// lease key in its own command.
+    /// </summary>
+    [Fact]
+    public void Generated_name_sets_give_the_commands_of_grouping_by_slot_and_cutting_at_the_limit()
+    {
+        var random = new Random(2112);
+        for (var round = 0; round < 400; round++)
+        {
+            var names = new Dictionary<string, bool>();
+            var count = random.Next(0, 80);
+            for (var i = 0; i < count; i++)
+            {
+                var id = random.Next(0, 60);
+                var name = random.Next(4) switch
+                {
+                    0 => $"user:{{{id % 7}}}:n{id}",
+                    1 => $"odd:{{{id}",
+                    2 => $"customer:{id}",
+                    _ => $"customer:email:user{id}@example.com",
+                };
+                names[name] = random.Next(2) == 0;
+            }
+
+            var keyPrefix = random.Next(2) == 0 ? "" : "eu:";
+            var limit = random.Next(1, 13);
+            Func<RedisKey, int>? slotOf = random.Next(2) == 0 ? key => ClusterSlot.Of(key!) : null;
+
+            var actual = RedisTarget.DeleteCommands(names, keyPrefix, RedisTarget.Prefix(keyPrefix), limit, slotOf)
+                .Select(c => c.Select(k => ((RedisKey)k).ToString()).ToList()).ToList();
+
+            Assert.Equal(Reference(names, keyPrefix, limit, slotOf), actual);
+            foreach (var (name, withLease) in names)
+            {
+                var command = Assert.Single(actual, c => c.Contains(keyPrefix + name));
+                if (withLease && LeaseProtocol.TryGetLeaseKey(keyPrefix + name, out var lease))
+                {
+                    Assert.Contains(lease, command);
+                }
+            }
+        }
+    }
+
+    /// <summary>The commands as the target built them before (LINQ's GroupBy: slots in order of first appearance).</summary>
+    private static List<List<string>> Reference(Dictionary<string, bool> names, string keyPrefix, int limit, Func<RedisKey, int>? slotOf)
+    {
+        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(keyPrefix + n.Key));
+        var commands = new List<List<string>>();
+        var command = new List<string>();
+        foreach (var group in groups)
+        {
+            foreach (var (name, withLease) in group)
+            {
+                var lease = withLease && LeaseProtocol.TryGetLeaseKey(keyPrefix + name, out var leaseKey) ? leaseKey : null;
+                if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > limit)
+                {
+                    commands.Add(command);
+                    command = [];
+                }
+
+                command.Add(keyPrefix + name);
+                if (lease is not null)
+                {
+                    command.Add(lease);
+                }
+            }
+
+            if (command.Count > 0)
+            {
+                commands.Add(command);
+                command = [];
+            }
+        }
+
+        return commands;
+    }
 }

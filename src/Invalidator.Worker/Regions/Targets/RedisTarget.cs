@@ -61,6 +61,19 @@ internal sealed class RedisTarget : IRegionTarget
         // Every command is awaited on its own: a name the server refuses for good (WRONGTYPE) is poisoned alone and
         // the rest of the batch applies; a transient error anywhere fails the attempt (it is repeated whole).
         var refused = new List<RefusedName>();
+        if (tags.Count == 0 && DistinctNames(keys) is { } distinct)
+        {
+            // The batch's keys are a set already: no second set of them per region and attempt (each key hashed once more).
+            var list = new List<DeleteName>(distinct.Count);
+            foreach (var key in distinct)
+            {
+                list.Add(new DeleteName(key, leases.ForKey(key)));
+            }
+
+            var deleted = await DeleteAsync(db, list, [], refused, null, cancellationToken).ConfigureAwait(false);
+            return new RegionApplyResult(list.Count, deleted, refused.Count > 0 ? refused : null);
+        }
+
         // Each name once (before the region's prefix), with its lease key if any source of it asks for one (a key may
         // also be a tag member).
         var names = new Dictionary<string, bool>(keys.Count, StringComparer.Ordinal);
@@ -83,7 +96,13 @@ internal sealed class RedisTarget : IRegionTarget
                 reads.Add((tag, set, leases.ForTag(tag), Scan(db, set, 0)));
             }
 
-            await AllDoneAsync(reads.Select(r => r.Page), cancellationToken).ConfigureAwait(false);
+            var pages = new Task[reads.Count];
+            for (var i = 0; i < reads.Count; i++)
+            {
+                pages[i] = reads[i].Page;
+            }
+
+            await AllDoneAsync(pages, cancellationToken).ConfigureAwait(false);
             foreach (var (tag, set, withLeases, read) in reads)
             {
                 if (Refusal(read, tag, isTag: true, refused))
@@ -105,7 +124,7 @@ internal sealed class RedisTarget : IRegionTarget
             }
         }
 
-        var found = await DeleteAsync(db, names, removals, refused, null, cancellationToken).ConfigureAwait(false);
+        var found = await DeleteAsync(db, ToList(names), removals, refused, null, cancellationToken).ConfigureAwait(false);
         return new RegionApplyResult(names.Count, found, refused.Count > 0 ? refused : null) { Continuations = rest };
     }
 
@@ -115,36 +134,48 @@ internal sealed class RedisTarget : IRegionTarget
     /// SREM refuses its tag; any other failure is thrown once every command has finished (and <paramref name="alongside"/>).
     /// </summary>
     private async Task<long> DeleteAsync(
-        IDatabase db, Dictionary<string, bool> names, List<(string Tag, RedisKey Set, RedisValue[] Members)> removals, List<RefusedName> refused,
+        IDatabase db, List<DeleteName> names, List<(string Tag, RedisKey Set, RedisValue[] Members)> removals, List<RefusedName> refused,
         Task? alongside, CancellationToken cancellationToken)
     {
-        var order = new List<string>(names.Count);
-        var deletes = new List<(DeleteCall Command, Task<RedisResult> Result)>();
-        foreach (var command in Commands(names, _keysPerCommand, order))
+        var cluster = IsCluster;
+        var commands = Commands(names, _keyPrefix, _prefix, _keysPerCommand, cluster ? _redis.HashSlot : null, out var order);
+        var deletes = new Task<RedisResult>[commands.Count];
+        var all = new Task[commands.Count + removals.Count + (alongside is null ? 0 : 1)];
+        for (var i = 0; i < commands.Count; i++)
         {
-            deletes.Add((command, db.ExecuteAsync(_command, command.Arguments)));
+            all[i] = deletes[i] = db.ExecuteAsync(_command, commands[i].Arguments);
         }
 
-        var srem = removals.Select(r => (r.Tag, Result: db.SetRemoveAsync(r.Set, r.Members))).ToList();
-        IEnumerable<Task> all = deletes.Select(d => d.Result).Concat<Task>(srem.Select(r => r.Result));
-        await AllDoneAsync(alongside is null ? all : all.Append(alongside), cancellationToken).ConfigureAwait(false);
+        var srem = new Task<long>[removals.Count];
+        for (var i = 0; i < removals.Count; i++)
+        {
+            all[commands.Count + i] = srem[i] = db.SetRemoveAsync(removals[i].Set, removals[i].Members);
+        }
+
+        if (alongside is not null)
+        {
+            all[^1] = alongside;
+        }
+
+        await AllDoneAsync(all, cancellationToken).ConfigureAwait(false);
         long found = 0;
         List<DeleteCall>? refusedCommands = null;
-        foreach (var (command, result) in deletes)
+        for (var i = 0; i < deletes.Length; i++)
         {
+            var result = deletes[i];
             if (result.IsCompletedSuccessfully)
             {
                 found += (long)result.Result;
             }
             else if (Refusal(result, "", isTag: false, null))
             {
-                (refusedCommands ??= []).Add(command);
+                (refusedCommands ??= []).Add(commands[i]);
             }
         }
 
-        foreach (var (tag, result) in srem)
+        for (var i = 0; i < srem.Length; i++)
         {
-            Refusal(result, tag, isTag: true, refused);
+            Refusal(srem[i], removals[i].Tag, isTag: true, refused);
         }
 
         if (refusedCommands is not null)
@@ -153,10 +184,10 @@ internal sealed class RedisTarget : IRegionTarget
             found += await DeleteOneByOneAsync(db, refusedCommands, order, names, refused, cancellationToken).ConfigureAwait(false);
         }
 
-        if (_waitReplicas > 0 && deletes.Count + removals.Count > 0)
+        if (_waitReplicas > 0 && commands.Count + removals.Count > 0)
         {
-            var written = deletes.Select(d => (RedisKey)d.Command.Arguments[0]).Concat(removals.Select(r => r.Set));
-            await WaitForReplicasAsync(written, cancellationToken).ConfigureAwait(false);
+            var written = commands.Select(d => (RedisKey)d.Arguments[0]).Concat(removals.Select(r => r.Set));
+            await WaitForReplicasAsync(written, cluster, cancellationToken).ConfigureAwait(false);
         }
 
         return found;
@@ -168,14 +199,14 @@ internal sealed class RedisTarget : IRegionTarget
     /// acknowledged every write made before it on the same connection, which is the one the deletes went through.
     /// Fewer acknowledgements fail the attempt (<see cref="ReplicasNotAcknowledgedException"/>, transient).
     /// </summary>
-    private async Task WaitForReplicasAsync(IEnumerable<RedisKey> written, CancellationToken cancellationToken)
+    private async Task WaitForReplicasAsync(IEnumerable<RedisKey> written, bool cluster, CancellationToken cancellationToken)
     {
-        IEnumerable<IServer> nodes = IsCluster
+        IEnumerable<IServer> nodes = cluster
             ? written.Select(key => _redis.GetServer(key)).DistinctBy(server => server.EndPoint)
             : [_redis.GetServer(default(RedisKey))];
         var milliseconds = (long)Math.Ceiling(_waitTimeout.TotalMilliseconds);
         var waits = nodes.Select(node => (Node: node, Result: node.ExecuteAsync("WAIT", _waitReplicas, milliseconds))).ToList();
-        await AllDoneAsync(waits.Select(w => w.Result), cancellationToken).ConfigureAwait(false);
+        await AllDoneAsync([.. waits.Select(w => w.Result)], cancellationToken).ConfigureAwait(false);
         foreach (var (node, result) in waits)
         {
             var acknowledged = (long)await result.ConfigureAwait(false); // a failed WAIT (connection, timeout) throws here
@@ -235,7 +266,7 @@ internal sealed class RedisTarget : IRegionTarget
             AddMembers(names, members, withLeases);
             var removals = members.Length > 0 ? new List<(string, RedisKey, RedisValue[])> { (tag, set, members) } : [];
             var next = IsLastPage(cursor) ? null : Scan(db, set, cursor);
-            var found = await target.DeleteAsync(db, names, removals, refused, next, cancellationToken).ConfigureAwait(false);
+            var found = await target.DeleteAsync(db, ToList(names), removals, refused, next, cancellationToken).ConfigureAwait(false);
             var setRefused = refused.Any(r => r.IsTag);
             if (next is not null && !setRefused)
             {
@@ -252,23 +283,22 @@ internal sealed class RedisTarget : IRegionTarget
     }
 
     private async Task<long> DeleteOneByOneAsync(
-        IDatabase db, List<DeleteCall> commands, List<string> order, Dictionary<string, bool> names, List<RefusedName> refused, CancellationToken cancellationToken)
+        IDatabase db, List<DeleteCall> commands, int[]? order, List<DeleteName> names, List<RefusedName> refused, CancellationToken cancellationToken)
     {
         var singles = new List<(string Name, Task<RedisResult> Result)>();
         foreach (var command in commands)
         {
             for (var i = command.FirstName; i < command.FirstName + command.NameCount; i++)
             {
-                var name = order[i];
-                var one = new Dictionary<string, bool>(1, StringComparer.Ordinal) { [name] = names[name] };
-                foreach (var single in Commands(one, 1, []))
+                var name = names[order is null ? i : order[i]];
+                foreach (var single in Commands([name], _keyPrefix, _prefix, 1, null, out _))
                 {
-                    singles.Add((name, db.ExecuteAsync(_command, single.Arguments)));
+                    singles.Add((name.Name, db.ExecuteAsync(_command, single.Arguments)));
                 }
             }
         }
 
-        await AllDoneAsync(singles.Select(s => s.Result), cancellationToken).ConfigureAwait(false);
+        await AllDoneAsync([.. singles.Select(s => s.Result)], cancellationToken).ConfigureAwait(false);
         long found = 0;
         foreach (var (name, result) in singles)
         {
@@ -307,7 +337,7 @@ internal sealed class RedisTarget : IRegionTarget
     }
 
     /// <summary>Waits until every command has finished, failed or not, so that each one's outcome can be read (and none goes unobserved).</summary>
-    private static async Task AllDoneAsync(IEnumerable<Task> commands, CancellationToken cancellationToken)
+    private static async Task AllDoneAsync(Task[] commands, CancellationToken cancellationToken)
     {
         // A failed command is read command by command by the caller, so it is not thrown here.
         var all = Task.WhenAll(commands);
@@ -318,16 +348,27 @@ internal sealed class RedisTarget : IRegionTarget
         }
     }
 
-    private IEnumerable<DeleteCall> Commands(IReadOnlyDictionary<string, bool> names, int keysPerCommand, List<string> order) =>
-        Commands(names, _keyPrefix, _prefix, keysPerCommand, IsCluster ? _redis.HashSlot : null, order);
-
     // The region owns the connection (RegionInvalidator disposes it); nothing else to let go of.
     public void Dispose()
     {
     }
 
     // Standalone servers take any keys together; grouping by slot there would only shrink the commands.
-    private bool IsCluster => _redis.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+    private bool IsCluster
+    {
+        get
+        {
+            foreach (var server in _redis.GetServers())
+            {
+                if (server.ServerType == ServerType.Cluster)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     /// <summary>The region's key prefix as bytes, which a key carries beside its own name (no string per key).</summary>
     internal static RedisKey Prefix(string keyPrefix) => keyPrefix.Length == 0 ? default : (RedisKey)Encoding.UTF8.GetBytes(keyPrefix);
@@ -355,45 +396,120 @@ internal sealed class RedisTarget : IRegionTarget
     /// </summary>
     internal static IEnumerable<object[]> DeleteCommands(
         IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf) =>
-        Commands(names, keyPrefix, prefix, keysPerCommand, slotOf, new List<string>(names.Count)).Select(c => c.Arguments);
+        Commands(ToList(names), keyPrefix, prefix, keysPerCommand, slotOf, out _).Select(c => c.Arguments);
 
-    /// <summary>The delete commands, each knowing its names: <paramref name="order"/> receives every name in command order.</summary>
-    private static IEnumerable<DeleteCall> Commands(
-        IReadOnlyDictionary<string, bool> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf, List<string> order)
+    /// <summary>
+    /// The delete commands, each knowing its names: positions <see cref="DeleteCall.FirstName"/> on in
+    /// <paramref name="order"/> (indexes into <paramref name="names"/>), or in <paramref name="names"/> itself when
+    /// <paramref name="order"/> is null (no cluster: the names in their own order).
+    /// </summary>
+    private static List<DeleteCall> Commands(
+        List<DeleteName> names, string keyPrefix, RedisKey prefix, int keysPerCommand, Func<RedisKey, int>? slotOf, out int[]? order)
     {
-        IEnumerable<IEnumerable<KeyValuePair<string, bool>>> groups = slotOf is null ? [names] : names.GroupBy(n => slotOf(((RedisKey)n.Key).Prepend(prefix)));
+        int[]? groupEnds = null;
+        order = slotOf is null ? null : SlotOrder(names, prefix, slotOf, out groupEnds);
+        var commands = new List<DeleteCall>(names.Count / Math.Max(keysPerCommand, 1) + 1);
         var command = new List<object>(Math.Min(keysPerCommand + 1, names.Count * 2));
-        var first = order.Count;
-        foreach (var group in groups)
+        var first = 0;
+        var group = 0;
+        for (var position = 0; position < names.Count; position++)
         {
-            foreach (var (name, withLease) in group)
+            var (name, withLease) = names[order is null ? position : order[position]];
+            var prefixed = withLease ? keyPrefix + name : null;
+            var lease = prefixed is not null && LeaseProtocol.TryGetLeaseKey(prefixed, out var leaseKey) ? leaseKey : null;
+            if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
             {
-                var prefixed = withLease ? keyPrefix + name : null;
-                var lease = prefixed is not null && LeaseProtocol.TryGetLeaseKey(prefixed, out var leaseKey) ? leaseKey : null;
-                if (command.Count > 0 && command.Count + (lease is null ? 1 : 2) > keysPerCommand)
-                {
-                    yield return new DeleteCall([.. command], first, order.Count - first);
-                    command.Clear();
-                    first = order.Count;
-                }
-
-                command.Add(prefixed is not null ? (RedisKey)prefixed : ((RedisKey)name).Prepend(prefix));
-                if (lease is not null)
-                {
-                    command.Add((RedisKey)lease);
-                }
-
-                order.Add(name);
+                commands.Add(new DeleteCall([.. command], first, position - first));
+                command.Clear();
+                first = position;
             }
 
-            if (command.Count > 0)
+            command.Add(prefixed is not null ? (RedisKey)prefixed : ((RedisKey)name).Prepend(prefix));
+            if (lease is not null)
             {
-                yield return new DeleteCall([.. command], first, order.Count - first);
+                command.Add((RedisKey)lease);
+            }
+
+            // A slot's last name ends its command: a multi-key command stays in one slot.
+            if (order is not null && position + 1 == groupEnds![group])
+            {
+                commands.Add(new DeleteCall([.. command], first, position + 1 - first));
                 command.Clear();
-                first = order.Count;
+                first = position + 1;
+                group++;
             }
         }
+
+        if (command.Count > 0)
+        {
+            commands.Add(new DeleteCall([.. command], first, names.Count - first));
+        }
+
+        return commands;
     }
+
+    /// <summary>
+    /// The names' indexes grouped by hash slot, the slots in the order of their first name and the names of a slot in
+    /// their own order; <paramref name="groupEnds"/> holds where each slot's names end.
+    /// </summary>
+    private static int[] SlotOrder(List<DeleteName> names, RedisKey prefix, Func<RedisKey, int> slotOf, out int[] groupEnds)
+    {
+        var groupOf = new int[names.Count];
+        var groups = new Dictionary<int, int>();
+        var sizes = new List<int>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            var slot = slotOf(((RedisKey)names[i].Name).Prepend(prefix));
+            if (!groups.TryGetValue(slot, out var g))
+            {
+                groups[slot] = g = sizes.Count;
+                sizes.Add(0);
+            }
+
+            groupOf[i] = g;
+            sizes[g]++;
+        }
+
+        groupEnds = new int[sizes.Count];
+        var starts = new int[sizes.Count];
+        for (int g = 0, end = 0; g < sizes.Count; g++)
+        {
+            starts[g] = end;
+            end += sizes[g];
+            groupEnds[g] = end;
+        }
+
+        var order = new int[names.Count];
+        for (var i = 0; i < names.Count; i++)
+        {
+            order[starts[groupOf[i]]++] = i;
+        }
+
+        return order;
+    }
+
+    /// <summary>
+    /// The keys as they are when they are known to be distinct (the batch's own set, ordinal): the target then needs no
+    /// set of its own to send each name once. Null otherwise (a dead-lettered batch's list).
+    /// </summary>
+    private static HashSet<string>? DistinctNames(IReadOnlyCollection<string> keys) =>
+        keys is HashSet<string> set && (ReferenceEquals(set.Comparer, StringComparer.Ordinal) || ReferenceEquals(set.Comparer, EqualityComparer<string>.Default))
+            ? set
+            : null;
+
+    private static List<DeleteName> ToList(IReadOnlyDictionary<string, bool> names)
+    {
+        var list = new List<DeleteName>(names.Count);
+        foreach (var (name, withLease) in names)
+        {
+            list.Add(new DeleteName(name, withLease));
+        }
+
+        return list;
+    }
+
+    /// <summary>A name to delete (before the region's prefix), and whether its lease key goes with it.</summary>
+    private readonly record struct DeleteName(string Name, bool WithLease);
 
     /// <summary>One delete command's arguments, and where its names are in the order the commands were made.</summary>
     private readonly record struct DeleteCall(object[] Arguments, int FirstName, int NameCount);
