@@ -194,11 +194,11 @@ internal struct EnvelopeFields
                 return;
             case (byte)'a' when name.SequenceEqual("after"u8):
                 EnvelopeNameCount++;
-                After = prefill is null ? TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.After, ref reader, baseOffset, readerJson);
+                After = prefill is null ? JsonSegment.TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.After, ref reader, baseOffset, readerJson);
                 return;
             case (byte)'b' when name.SequenceEqual("before"u8):
                 EnvelopeNameCount++;
-                Before = prefill is null ? TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.Before, ref reader, baseOffset, readerJson);
+                Before = prefill is null ? JsonSegment.TakeNext(ref reader, baseOffset) : prefill.ReadNext(ChangeImage.Before, ref reader, baseOffset, readerJson);
                 return;
             case (byte)'d':
                 HasDatabaseName |= name.SequenceEqual("databaseName"u8);
@@ -209,32 +209,32 @@ internal struct EnvelopeFields
                 HasEventCount |= name.SequenceEqual("event_count"u8);
                 break;
             case (byte)'h' when name.SequenceEqual("historyRecord"u8):
-                HistoryRecord = TakeNext(ref reader, baseOffset);
+                HistoryRecord = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'f' when name.SequenceEqual("filter"u8):
-                Filter = TakeNext(ref reader, baseOffset);
+                Filter = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'i' when name.SequenceEqual("id"u8):
-                Id = TakeNext(ref reader, baseOffset);
+                Id = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'m' when name.SequenceEqual("message"u8):
                 EnvelopeNameCount++;
-                Message = TakeNext(ref reader, baseOffset);
+                Message = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'o' when name.SequenceEqual("op"u8):
                 EnvelopeNameCount++;
-                Op = TakeNext(ref reader, baseOffset);
+                Op = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'p' when name.SequenceEqual("patch"u8):
-                Patch = TakeNext(ref reader, baseOffset);
+                Patch = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'p' when name.SequenceEqual("payload"u8):
                 WrapperPropertyCount++;
-                Payload = TakeNext(ref reader, baseOffset);
+                Payload = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'s' when name.SequenceEqual("schema"u8):
                 WrapperPropertyCount++;
-                Schema = TakeNext(ref reader, baseOffset);
+                Schema = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'s' when name.SequenceEqual("source"u8):
                 EnvelopeNameCount++;
@@ -255,17 +255,17 @@ internal struct EnvelopeFields
 
                 return;
             case (byte)'s' when name.SequenceEqual("status"u8):
-                Status = TakeNext(ref reader, baseOffset);
+                Status = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'t' when name.SequenceEqual("transaction"u8):
                 EnvelopeNameCount++;
-                Transaction = TakeNext(ref reader, baseOffset);
+                Transaction = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
             case (byte)'t':
                 HasTableChanges |= name.SequenceEqual("tableChanges"u8);
                 break;
             case (byte)'u' when name.SequenceEqual("updateDescription"u8):
-                UpdateDescription = TakeNext(ref reader, baseOffset);
+                UpdateDescription = JsonSegment.TakeNext(ref reader, baseOffset);
                 return;
         }
 
@@ -288,7 +288,7 @@ internal struct EnvelopeFields
         }
         else if (name.SequenceEqual("__op"u8))
         {
-            UnwrapOp = TakeNext(ref reader, baseOffset);
+            UnwrapOp = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (!UnwrapSourceTs.TryRead(ref reader, name, "__source_"u8, baseOffset) && !UnwrapTs.TryRead(ref reader, name, "__"u8, baseOffset))
         {
@@ -303,41 +303,6 @@ internal struct EnvelopeFields
             ? reader.GetString()!.StartsWith("__", StringComparison.Ordinal)
             : reader.ValueSpan.StartsWith("__"u8);
 
-    /// <summary>A field whose name is escaped (rare): compared as the reader unescapes it.</summary>
-    private static void ReadEscaped(ref Utf8JsonReader reader, int baseOffset, ref SourceFields fields, scoped Span<byte> unescaped)
-    {
-        if (reader.ValueTextEquals("schema"u8))
-        {
-            fields.Schema = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("table"u8))
-        {
-            fields.Table = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("db"u8))
-        {
-            fields.Db = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("connector"u8))
-        {
-            fields.Connector = TakeNext(ref reader, baseOffset);
-        }
-        else if (reader.ValueTextEquals("collection"u8))
-        {
-            fields.Collection = TakeNext(ref reader, baseOffset);
-        }
-        else if (!fields.Ts.TryRead(ref reader, reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default, baseOffset))
-        {
-            reader.Read();
-            reader.Skip();
-        }
-    }
-
-    private static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
-    {
-        reader.Read();
-        return JsonSegment.Take(ref reader, baseOffset);
-    }
 }
 
 /// <summary>The fields of Debezium's <c>source</c> block that name the table and date the commit.</summary>
@@ -407,10 +372,10 @@ internal struct SourceFields
             switch (name.Length)
             {
                 case 2 when name.SequenceEqual("db"u8):
-                    fields.Db = TakeNext(ref reader, baseOffset);
+                    fields.Db = JsonSegment.TakeNext(ref reader, baseOffset);
                     continue;
                 case 5 when name.SequenceEqual("table"u8):
-                    fields.Table = TakeNext(ref reader, baseOffset);
+                    fields.Table = JsonSegment.TakeNext(ref reader, baseOffset);
                     continue;
                 case 5:
                     if (fields.Ts.TryRead(ref reader, name, default, baseOffset))
@@ -420,13 +385,13 @@ internal struct SourceFields
 
                     break;
                 case 6 when name.SequenceEqual("schema"u8):
-                    fields.Schema = TakeNext(ref reader, baseOffset);
+                    fields.Schema = JsonSegment.TakeNext(ref reader, baseOffset);
                     continue;
                 case 9 when name.SequenceEqual("connector"u8):
-                    fields.Connector = TakeNext(ref reader, baseOffset);
+                    fields.Connector = JsonSegment.TakeNext(ref reader, baseOffset);
                     continue;
                 case 10 when name.SequenceEqual("collection"u8):
-                    fields.Collection = TakeNext(ref reader, baseOffset);
+                    fields.Collection = JsonSegment.TakeNext(ref reader, baseOffset);
                     continue;
             }
 
@@ -442,23 +407,23 @@ internal struct SourceFields
     {
         if (reader.ValueTextEquals("schema"u8))
         {
-            fields.Schema = TakeNext(ref reader, baseOffset);
+            fields.Schema = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (reader.ValueTextEquals("table"u8))
         {
-            fields.Table = TakeNext(ref reader, baseOffset);
+            fields.Table = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (reader.ValueTextEquals("db"u8))
         {
-            fields.Db = TakeNext(ref reader, baseOffset);
+            fields.Db = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (reader.ValueTextEquals("connector"u8))
         {
-            fields.Connector = TakeNext(ref reader, baseOffset);
+            fields.Connector = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (reader.ValueTextEquals("collection"u8))
         {
-            fields.Collection = TakeNext(ref reader, baseOffset);
+            fields.Collection = JsonSegment.TakeNext(ref reader, baseOffset);
         }
         else if (!fields.Ts.TryRead(ref reader, reader.ValueSpan.Length <= unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : reader.ValueSpan, default, baseOffset))
         {
@@ -467,9 +432,4 @@ internal struct SourceFields
         }
     }
 
-    private static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
-    {
-        reader.Read();
-        return JsonSegment.Take(ref reader, baseOffset);
-    }
 }

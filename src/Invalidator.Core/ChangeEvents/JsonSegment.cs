@@ -30,6 +30,13 @@ internal readonly record struct JsonSegment(int Start, int Length, JsonTokenType
         return new JsonSegment(baseOffset + start, (int)reader.BytesConsumed - start, type);
     }
 
+    /// <summary>Reads on to the next value (after a property name) and takes it, as <see cref="Take"/>.</summary>
+    public static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
+    {
+        reader.Read();
+        return Take(ref reader, baseOffset);
+    }
+
     /// <summary>A reader positioned on this segment's first token.</summary>
     public Utf8JsonReader Open(ReadOnlySpan<byte> json)
     {

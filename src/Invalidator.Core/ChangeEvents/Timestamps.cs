@@ -46,23 +46,17 @@ internal struct Timestamps
         switch (name[^2])
         {
             case (byte)'m':
-                Millis = TakeNext(ref reader, baseOffset);
+                Millis = JsonSegment.TakeNext(ref reader, baseOffset);
                 return true;
             case (byte)'u':
-                Micros = TakeNext(ref reader, baseOffset);
+                Micros = JsonSegment.TakeNext(ref reader, baseOffset);
                 return true;
             case (byte)'n':
-                Nanos = TakeNext(ref reader, baseOffset);
+                Nanos = JsonSegment.TakeNext(ref reader, baseOffset);
                 return true;
             default:
                 return false;
         }
-    }
-
-    private static JsonSegment TakeNext(ref Utf8JsonReader reader, int baseOffset)
-    {
-        reader.Read();
-        return JsonSegment.Take(ref reader, baseOffset);
     }
 
     /// <summary>The value as a 64-bit integer, as <see cref="Utf8JsonReader.TryGetInt64"/> reads it; null for anything else (or nothing).</summary>
