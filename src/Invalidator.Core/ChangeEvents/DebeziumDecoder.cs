@@ -141,6 +141,7 @@ public sealed class DebeziumDecoder
             }
 
             schema = default;
+            decimals = null; // a bare envelope has no schema
             if (fields.IsWrapper)
             {
                 // {"schema":...,"payload":null} is how older JsonConverters rendered a tombstone.
@@ -159,10 +160,6 @@ public sealed class DebeziumDecoder
                 decimals = DecimalColumns.Find(value, schema);
                 prefill?.BeginScan(decimals);
                 fields = EnvelopeFields.Scan(value, fields.Payload, prefill);
-            }
-            else
-            {
-                decimals = DecimalColumns.Find(value, schema);
             }
 
             _valueSchemas.Remember(topic, value, schema, decimals);

@@ -42,25 +42,22 @@ internal static class StartupWarmUp
         $"    keys: [\"{KeyPrefix}{{id}}\", \"{KeyPrefix}{{name}}\"]\n" +
         "    tags: [\"invalidator:warmup\"]\n";
 
-    /// <summary>Warms the read, plan, batch and delete path; returns how long it took.</summary>
-    public static async Task<TimeSpan> RunAsync(RegionSet regions, BatchingOptions batching, ILogger logger, TimeProvider time, CancellationToken stoppingToken)
+    /// <summary>Warms the read, plan, batch and delete path; says how long it took, or why it did not finish.</summary>
+    public static async Task RunAsync(RegionSet regions, BatchingOptions batching, ILogger logger, TimeProvider time, CancellationToken stoppingToken)
     {
         var started = Stopwatch.GetTimestamp();
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        budget.CancelAfter(Budget);
         try
         {
-            using var budget = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            budget.CancelAfter(Budget);
             await RunOnceAsync(regions, batching, time, budget.Token).ConfigureAwait(false);
+            Log.WarmedUp(logger, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
             // Only the first change's speed depends on it: the worker starts all the same.
-            Log.WarmUpFailed(logger, ex.Message);
+            Log.WarmUpFailed(logger, budget.IsCancellationRequested ? $"not done within {Budget.TotalSeconds:F0} s" : ex.Message);
         }
-
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        Log.WarmedUp(logger, elapsed.TotalMilliseconds);
-        return elapsed;
     }
 
     private static async Task RunOnceAsync(RegionSet regions, BatchingOptions batching, TimeProvider time, CancellationToken cancellationToken)

@@ -23,6 +23,8 @@ internal sealed record SourceHost(
 /// </summary>
 internal abstract class ChangeSourceService : BackgroundService, IChangeSource
 {
+    private readonly RegionSet _regions;
+
     protected ChangeSourceService(string name, SourceHost host, ILogger logger)
     {
         Options = host.Options.Value;
@@ -30,7 +32,7 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         Logger = logger;
         Time = host.Time;
         Events = host.Events;
-        Regions = host.Regions;
+        _regions = host.Regions;
         Runner = new SourceRunner(name, host.Planner, host.Applier, Options.Batching, Options.DeadLetter.MaxRecordBytes, Time, Events, replicas: host.Replicas);
     }
 
@@ -45,8 +47,6 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
     protected WorkerEvents Events { get; }
 
     protected SourceRunner Runner { get; }
-
-    private RegionSet Regions { get; }
 
     public abstract ValueTask<SourceRead> ReadAsync(TimeSpan wait, Task wake, CancellationToken cancellationToken);
 
@@ -74,7 +74,7 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
         try
         {
             // Before the source opens: a worker that says it is ready invalidates its first change at full speed.
-            await StartupWarmUp.RunAsync(Regions, Options.Batching, Logger, Time, stoppingToken).ConfigureAwait(false);
+            await StartupWarmUp.RunAsync(_regions, Options.Batching, Logger, Time, stoppingToken).ConfigureAwait(false);
             if (await OpenAsync(stoppingToken).ConfigureAwait(false))
             {
                 await Runner.RunAsync(this, stoppingToken).ConfigureAwait(false);
