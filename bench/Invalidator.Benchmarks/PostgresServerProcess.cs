@@ -28,6 +28,9 @@ internal sealed class PostgresServerProcess : IAsyncDisposable
 
     private string DataDirectory => Path.Combine(_directory, "data");
 
+    /// <summary>A program of this server's PostgreSQL version (the bin directory pg_ctl is run from).</summary>
+    public string Binary(string program) => Path.Combine(_binaries, program);
+
     public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
     {
         Host = "127.0.0.1",

@@ -57,6 +57,17 @@ internal static class DirectDrainBenchmark
             """).ConfigureAwait(false);
         // In a transaction of its own: a slot cannot be created in one that wrote.
         await postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('directdrain', 'pgoutput')").ConfigureAwait(false);
+        if (run.Recvlogical)
+        {
+            if (run.OfferedPerSecond is not null || run.Idle is not null)
+            {
+                throw new ArgumentException("the pg_recvlogical baseline needs a backlog", nameof(run));
+            }
+
+            // A copy starts at the worker's slot's very position: both read exactly the backlog's changes.
+            await postgres.ExecuteAsync(database, $"SELECT pg_copy_logical_replication_slot('directdrain', '{RecvlogicalSlot}')").ConfigureAwait(false);
+        }
+
         await using var standby = replica != StandbyCase.None ? await StartPausedStandbyAsync(postgres).ConfigureAwait(false) : null;
 
         var prefix = "direct:";
@@ -281,6 +292,11 @@ internal static class DirectDrainBenchmark
                     report.Add(Part, $"**{name}: probe rounds**", canaries.Rounds, "rounds", probeNote);
                 }
 
+                if (run.Recvlogical)
+                {
+                    await RecvlogicalRowsAsync(postgres, database, report, rows, endLsn!, changesPerSecond).ConfigureAwait(false);
+                }
+
                 return new(changesPerSecond, workerCpu, canaries.RoundsIn(first ?? 0, caughtUpAt ?? long.MaxValue) / elapsed.TotalSeconds);
             }
             finally
@@ -298,6 +314,48 @@ internal static class DirectDrainBenchmark
     }
 
     private static readonly TimeSpan IdleSettle = TimeSpan.FromSeconds(3);
+
+    private const string RecvlogicalSlot = "directdrain_recvlogical";
+
+    /// <summary>
+    /// pg_recvlogical on the backlog the worker just drained (after it: the worker is stopped, its walsender gone), from
+    /// its own slot, then the slot dropped; its row and the worker's rate against it (issue 21 asks for at least 50%).
+    /// </summary>
+    private static async Task RecvlogicalRowsAsync(PostgresServerProcess postgres, string database, PerfReport report, int rows, string endLsn, double workerRate)
+    {
+        Console.WriteLine($"direct: pg_recvlogical on the same {rows:N0} changes, from slot {RecvlogicalSlot} to --endpos {endLsn} ...");
+        RecvlogicalRun baseline;
+        string confirmed;
+        try
+        {
+            baseline = await RecvlogicalBaseline.RunAsync(postgres, database, RecvlogicalSlot, "directdrain", endLsn).ConfigureAwait(false);
+            await using var connection = new NpgsqlConnection(postgres.ConnectionString(database));
+            await connection.OpenAsync().ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", connection)
+            {
+                Parameters = { new() { Value = RecvlogicalSlot } },
+            };
+            confirmed = (string)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+        }
+        finally
+        {
+            // Its walsender may outlive the client by a moment: an active slot cannot be dropped.
+            await WaitForAsync(() => !SlotActive(postgres.ConnectionString(database), RecvlogicalSlot), TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await postgres.ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{RecvlogicalSlot}')").ConfigureAwait(false);
+        }
+
+        Console.WriteLine($"direct: {baseline.CommandLine}");
+        var rate = rows / baseline.FromFirstByte;
+        report.Add(Part, $"direct drain: pg_recvlogical, {rows:N0} changes", rate, "changes/s",
+            $"the server's pg_recvlogical, the worker's pgoutput options (proto_version=1, publication_names=directdrain, binary=false, messages=true), to /dev/null, " +
+            $"from a slot copied from the worker's before the backlog was written, with --endpos {endLsn} (the WAL position after the last update) and --no-loop; " +
+            $"run after the worker's drain, the worker stopped. Clock from its first write of output (its /proc/PID/io wchar, polled every 1 ms) to its exit: {baseline.FromFirstByte:F2} s; " +
+            $"from its process start {baseline.FromStart:F2} s ({rows / baseline.FromStart:N0} changes/s), of which {baseline.ToFirstByte * 1e3:F0} ms before its first write (connection, slot start, the first transaction's decoding); " +
+            $"its CPU {baseline.CpuSeconds:F2} s user + system, start to exit ({baseline.CpuSeconds * 1e6 / rows:F1} µs/change); the walsenders' CPU is in neither row; " +
+            $"its slot confirmed {confirmed} at its exit, then dropped; command: `{baseline.CommandLine}`");
+        report.Add(Part, "**direct drain / pg_recvlogical**", 100 * workerRate / rate, "%",
+            "the worker's changes/s (first record -> slot confirmed past the last update, the row above) over pg_recvlogical's (first write -> exit); issue 21 asks for at least 50%");
+    }
 
     private static string ProbeLabel(TimeSpan? interval) => interval is { } i
         ? $", probe every {(i < TimeSpan.FromSeconds(1) ? $"{i.TotalMilliseconds:F0} ms" : $"{i.TotalSeconds:0.#} s")}"
@@ -516,9 +574,10 @@ internal sealed class CanaryTally : IEventListener<CanaryMeasured>
 /// One direct drain: its read replica, the freshness probe's interval (null: off), the updates offered at a fixed rate
 /// into the running worker (null: a backlog written before it starts), the rows (null: the scale's), and whether it is
 /// reported (a warm-up is not). <see cref="Idle"/> instead: no updates, the worker streams for this long and its CPU is
-/// measured over that time (the probe's own cost, with nothing else to hide it).
+/// measured over that time (the probe's own cost, with nothing else to hide it). <see cref="Recvlogical"/>: after the
+/// worker, pg_recvlogical drains the same backlog from a slot of its own (issue 21's baseline; a backlog run only).
 /// </summary>
-internal sealed record DirectCase(StandbyCase Standby = StandbyCase.None, TimeSpan? ProbeInterval = null, int? OfferedPerSecond = null, int? Rows = null, bool Reported = true, TimeSpan? Idle = null);
+internal sealed record DirectCase(StandbyCase Standby = StandbyCase.None, TimeSpan? ProbeInterval = null, int? OfferedPerSecond = null, int? Rows = null, bool Reported = true, TimeSpan? Idle = null, bool Recvlogical = false);
 
 /// <summary>
 /// What the comparisons need of a drain: changes/s, the worker's CPU (µs per change; for an idle run ms per second) and

@@ -74,7 +74,7 @@ internal static class PerfSuite
                 await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(ProbeInterval: StressedProbe, Rows: 20_000, Reported: false)).ConfigureAwait(false);
             }
 
-            var off = await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new()).ConfigureAwait(false);
+            var off = await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(Recvlogical: true)).ConfigureAwait(false);
             if (replica)
             {
                 await DirectDrainBenchmark.RunAsync(scale, report, regions, overrides, new(StandbyCase.KeepingUp)).ConfigureAwait(false);
