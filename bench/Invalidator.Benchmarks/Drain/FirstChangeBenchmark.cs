@@ -56,12 +56,12 @@ internal static class FirstChangeBenchmark
             WarmProducer(kafka, producer, topic);
             return new ChangeFeed(settings, DrainRecords.Rules, prefix, producer,
                 i => DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false).Keys,
-                i =>
+                async i =>
                 {
+                    // Awaits the delivery report, not Flush: librdkafka's flush polls in 10 ms slices while the client's own
+                    // poll thread takes the report, which added up to 10 ms to every change.
                     var record = DrainRecords.Create(1_000_000 + i, DrainMix.ThreeKeys, withSchema: false);
-                    producer.Produce(new TopicPartition(topic, new Partition(0)), new Message<byte[], byte[]> { Key = record.Key, Value = record.Value });
-                    producer.Flush(TimeSpan.FromSeconds(10));
-                    return Task.CompletedTask;
+                    await producer.ProduceAsync(new TopicPartition(topic, new Partition(0)), new Message<byte[], byte[]> { Key = record.Key, Value = record.Value }).ConfigureAwait(false);
                 });
         });
 
@@ -183,11 +183,12 @@ internal static class FirstChangeBenchmark
 
             ChildProcesses.AddChildEnvironment(start);
             process = Process.Start(start) ?? throw new InvalidOperationException("could not start the worker");
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
+            process.OutputDataReceived += (_, line) => Trace(line.Data);
+            process.ErrorDataReceived += (_, line) => Trace(line.Data);
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             await WaitReadyAsync(port, process).ConfigureAwait(false);
+            Trace("bench: /readyz answered 200");
             await Task.Delay(Settle).ConfigureAwait(false);
 
             var times = new List<double>();
@@ -200,6 +201,7 @@ internal static class FirstChangeBenchmark
                 }
 
                 var clock = Stopwatch.StartNew();
+                Trace($"bench: change {i} sent");
                 await feed.SendAsync(i).ConfigureAwait(false);
                 while (true)
                 {
@@ -221,6 +223,7 @@ internal static class FirstChangeBenchmark
                 }
 
                 times.Add(clock.Elapsed.TotalMilliseconds);
+                Trace($"bench: change {i} gone after {clock.Elapsed.TotalMilliseconds:F1} ms");
             }
 
             return (times[0], times.Skip(1).ToList());
@@ -243,6 +246,29 @@ internal static class FirstChangeBenchmark
     }
 
     /// <summary>
+    /// <c>INVALIDATOR_BENCH_FIRST_OUTPUT=FILE</c>: the worker's output and the benchmark's marks (ready, sent, gone), each
+    /// line with the benchmark's clock (UTC, microseconds), appended to FILE: where a slow first change spent its time,
+    /// for example with <c>Logging__LogLevel__Default=Debug</c> and <c>Invalidator__Kafka__Consumer__debug=cgrp,fetch</c>
+    /// in <c>INVALIDATOR_BENCH_CHILD_ENV</c>.
+    /// </summary>
+    private static readonly string? OutputFile = Environment.GetEnvironmentVariable("INVALIDATOR_BENCH_FIRST_OUTPUT");
+
+    private static readonly Lock OutputLock = new();
+
+    private static void Trace(string? line)
+    {
+        if (OutputFile is null || line is null)
+        {
+            return;
+        }
+
+        lock (OutputLock)
+        {
+            File.AppendAllText(OutputFile, $"{DateTime.UtcNow:HH:mm:ss.ffffff} {line}\n");
+        }
+    }
+
+    /// <summary>
     /// The producer's own first-send costs (its connection to the broker, the topic's metadata) are the benchmark's, not
     /// the worker's: paid before the clock runs, with a record to another topic and a metadata request for this one.
     /// </summary>
@@ -250,8 +276,7 @@ internal static class FirstChangeBenchmark
     {
         var warm = topic + "-producer-warm-up";
         kafka.CreateTopic(warm, 1);
-        producer.Produce(warm, new Message<byte[], byte[]> { Key = [], Value = [] });
-        producer.Flush(TimeSpan.FromSeconds(10));
+        producer.ProduceAsync(warm, new Message<byte[], byte[]> { Key = [], Value = [] }).GetAwaiter().GetResult();
         using var admin = new DependentAdminClientBuilder(producer.Handle).Build();
         admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
     }

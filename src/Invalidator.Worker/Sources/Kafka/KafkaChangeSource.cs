@@ -67,7 +67,8 @@ internal sealed class KafkaChangeSource : ChangeSourceService
         }
 
         var deserializer = new PlanningDeserializer(Runner.Open);
-        _consumer = new ConsumerBuilder<KeyKept?, PlannedMessage>(KafkaConsumerSettings.Build(kafka))
+        var config = KafkaConsumerSettings.Build(kafka);
+        _consumer = new ConsumerBuilder<KeyKept?, PlannedMessage>(config)
             .SetKeyDeserializer(deserializer)
             .SetValueDeserializer(deserializer)
             .SetErrorHandler(OnError)
@@ -82,10 +83,11 @@ internal sealed class KafkaChangeSource : ChangeSourceService
             })
             // Keeps the JSON only (this runs inside Consume()); it is parsed when lag is read.
             .SetStatisticsHandler((_, json) => Events.Publish(new ConsumerStatisticsReported(json)))
-            .SetPartitionsAssignedHandler((_, partitions) =>
+            .SetPartitionsAssignedHandler((consumer, partitions) =>
             {
                 Log.PartitionsAssigned(Logger, string.Join(", ", partitions));
                 Events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
+                return StartPositions.For(consumer, partitions, config.AutoOffsetReset);
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
                 Log.PartitionsRevoked(Logger, string.Join(", ", partitions), Drop(partitions.Select(p => p.TopicPartition))))
