@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Confluent.Kafka;
 using Invalidator.KafkaMock;
+using Invalidator.Worker.Options;
+using Invalidator.Worker.Sources.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Invalidator.Benchmarks.Drain;
@@ -28,7 +30,77 @@ internal static class LatencyBenchmark
         foreach (var rate in new[] { 1_000, 10_000 })
         {
             await RunRateAsync(report, kafka, regions, rate, TimeSpan.FromSeconds(seconds), overrides).ConfigureAwait(false);
+            await RunFloorAsync(report, kafka, rate, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The floor, right after the worker's run at the same rate: a plain consumer (the worker's consumer settings,
+    /// <c>fetch.wait.max.ms=1</c>, in this process as the worker was) reads the same records produced the same way to
+    /// a topic of its own; a record's latency runs from its produce time (its <c>source.ts_us</c>) to its consumption.
+    /// </summary>
+    private static async Task RunFloorAsync(PerfReport report, KafkaMockCluster kafka, int rate, TimeSpan duration)
+    {
+        Console.WriteLine($"latency: the floor, a plain consumer at {rate:N0} records/s for {duration.TotalSeconds:0} s ...");
+        var topic = DrainRecords.Topic($"latfloor-{Guid.NewGuid():N}"[..17], "customers");
+        kafka.CreateTopic(topic, Partitions);
+        var config = KafkaConsumerSettings.Build(new KafkaOptions { BootstrapServers = kafka.BootstrapServers, GroupId = $"{topic}-group" });
+        config.FetchWaitMaxMs = 1;
+        var samples = new LatencySamples();
+        var warmUp = TimeSpan.FromSeconds(2);
+        using var stop = new CancellationTokenSource();
+        var consumed = 0;
+        var consuming = Task.Factory.StartNew(() =>
+        {
+            using var consumer = new ConsumerBuilder<Ignore, byte[]>(config).Build();
+            consumer.Subscribe(topic);
+            var one = new DateTimeOffset[1];
+            while (!stop.IsCancellationRequested)
+            {
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(50));
+                if (result?.Message is { Value: { } value })
+                {
+                    var now = DateTimeOffset.UtcNow;
+                    one[0] = ProducedAt(value);
+                    samples.Add(one, now);
+                    Interlocked.Increment(ref consumed);
+                }
+            }
+
+            consumer.Close();
+        }, TaskCreationOptions.LongRunning);
+        var produced = await Task.Run(() => ProduceAtRate(kafka, topic, rate, warmUp, duration, samples)).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        while (Volatile.Read(ref consumed) < produced && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        await stop.CancelAsync().ConfigureAwait(false);
+        await consuming.ConfigureAwait(false);
+        var sorted = samples.Sorted();
+        report.Add(Part, $"{rate:N0} records/s offered: p99, a plain consumer (the floor)", LatencySamples.Percentile(sorted, 99), "ms",
+            $"p50 {LatencySamples.Percentile(sorted, 50):F2} ms, p95 {LatencySamples.Percentile(sorted, 95):F2} ms, max {sorted.LastOrDefault():F2} ms; " +
+            $"{sorted.Length:N0} records over {duration.TotalSeconds:0} s after a {warmUp.TotalSeconds:0} s warm-up, {consumed:N0} of {produced:N0} consumed; " +
+            "produce time -> consumed, the worker's consumer settings, fetch.wait.max.ms=1, producer linger.ms=1, run right after the worker's row above");
+    }
+
+    /// <summary>The produce time the record carries (<c>"ts_us":</c>, the source block's, written by <see cref="ProduceAtRate"/>).</summary>
+    private static DateTimeOffset ProducedAt(byte[] value)
+    {
+        var at = value.AsSpan().IndexOf("\"ts_us\":"u8);
+        if (at < 0)
+        {
+            throw new InvalidOperationException("a latency record without ts_us");
+        }
+
+        long micros = 0;
+        for (var i = at + 8; i < value.Length && value[i] is >= (byte)'0' and <= (byte)'9'; i++)
+        {
+            micros = (micros * 10) + (value[i] - '0');
+        }
+
+        return DateTimeOffset.UnixEpoch.AddTicks(micros * 10);
     }
 
     private static async Task RunRateAsync(
