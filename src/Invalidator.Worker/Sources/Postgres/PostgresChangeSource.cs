@@ -169,7 +169,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     }
 
     /// <summary>A message as the runner reads it: a change, a commit's position, or nothing (a begin, a message without changes).</summary>
-    private async Task<SourceRead> HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
+    private async ValueTask<SourceRead> HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
     {
         switch (message)
         {
