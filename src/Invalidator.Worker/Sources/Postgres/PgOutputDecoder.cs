@@ -197,8 +197,10 @@ internal sealed class PgOutputDecoder
             {
                 TupleDataKind.Null => ColumnValue.Null,
                 TupleDataKind.UnchangedToastedValue => ColumnValue.Unavailable,
+                // No token of its own: Npgsql would register it for every value, and the stream's token (the session's,
+                // linked to the worker's stop) already cancels a read that waits on the socket.
                 _ => ColumnValue.Of(shape.Canonical.Canonicalize(
-                    at, column.TypeOid, column.TypeModifier, await value.Get<string>(cancellationToken).ConfigureAwait(false))),
+                    at, column.TypeOid, column.TypeModifier, await value.Get<string>(CancellationToken.None).ConfigureAwait(false))),
             });
         }
 
