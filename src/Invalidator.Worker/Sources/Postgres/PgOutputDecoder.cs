@@ -161,7 +161,9 @@ internal sealed class PgOutputDecoder
             ? _tables.TryGetValue(table, out var info) && info.PrimaryKey.Count > 0 ? info.PrimaryKey.ToHashSet(StringComparer.Ordinal) : null
             : columns.Where(c => c.IsIdentity).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         var fullIdentity = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns;
-        return new RelationShape(relation, table, columns, key, fullIdentity);
+        // The key's columns as a row holds them: in the relation's column order (a name listed twice only once).
+        var keyInColumnOrder = key is null ? null : columns.Select(c => c.Name).Distinct(StringComparer.Ordinal).Where(key.Contains).ToArray();
+        return new RelationShape(relation, table, columns, keyInColumnOrder, fullIdentity, new CanonicalTextCache(columns.Length));
     }
 
     /// <summary>An old row is whole only under REPLICA IDENTITY FULL; a key tuple never is.</summary>
@@ -170,15 +172,18 @@ internal sealed class PgOutputDecoder
 
     private async ValueTask<RowImage> ReadRowAsync(ReplicationTuple tuple, RelationShape shape, RowKind kind, CancellationToken cancellationToken)
     {
-        var columns = new List<KeyValuePair<string, ColumnValue>>(shape.Columns.Length);
+        // Sized for every column; shortened only when the budget left a value out.
+        var columns = new KeyValuePair<string, ColumnValue>[shape.Columns.Length];
+        var count = 0;
         var index = 0;
         await foreach (var value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            var column = shape.Columns[index++];
+            var at = index++;
+            var column = shape.Columns[at];
             if (kind == RowKind.IdentityOnly && !column.IsIdentity)
             {
                 // Sent as NULL, but the value is simply not known: never rendered, reported with the fix.
-                columns.Add(new(column.Name, ColumnValue.Untrusted));
+                columns[count++] = new(column.Name, ColumnValue.Untrusted);
                 continue;
             }
 
@@ -188,13 +193,20 @@ internal sealed class PgOutputDecoder
                 continue;
             }
 
-            columns.Add(new(column.Name, value.Kind switch
+            columns[count++] = new(column.Name, value.Kind switch
             {
                 TupleDataKind.Null => ColumnValue.Null,
                 TupleDataKind.UnchangedToastedValue => ColumnValue.Unavailable,
-                _ => ColumnValue.Of(PostgresTextValues.Canonicalize(
-                    column.TypeOid, column.TypeModifier, await value.Get<string>(cancellationToken).ConfigureAwait(false))),
-            }));
+                // No token of its own: Npgsql would register it for every value, and the stream's token (the session's,
+                // linked to the worker's stop) already cancels a read that waits on the socket.
+                _ => ColumnValue.Of(shape.Canonical.Canonicalize(
+                    at, column.TypeOid, column.TypeModifier, await value.Get<string>(CancellationToken.None).ConfigureAwait(false))),
+            });
+        }
+
+        if (count < columns.Length)
+        {
+            Array.Resize(ref columns, count);
         }
 
         return new RowImage(columns);
@@ -278,7 +290,11 @@ internal sealed class PgOutputDecoder
 
     private readonly record struct ColumnShape(string Name, uint TypeOid, int TypeModifier, bool IsIdentity);
 
-    private sealed record RelationShape(RelationMessage Message, string Table, ColumnShape[] Columns, HashSet<string>? KeyColumns, bool FullIdentity)
+    /// <param name="KeyColumns">The record key's columns in column order; null when the table has no known key.</param>
+    /// <param name="Canonical">The last value converted per column: consecutive images mostly repeat a value (a FULL
+    /// update's unchanged columns, a timestamp many rows share).</param>
+    private sealed record RelationShape(
+        RelationMessage Message, string Table, ColumnShape[] Columns, string[]? KeyColumns, bool FullIdentity, CanonicalTextCache Canonical)
     {
         public RowImage? KeyOf(RowImage row)
         {
@@ -287,10 +303,10 @@ internal sealed class PgOutputDecoder
                 return null;
             }
 
-            var key = new List<KeyValuePair<string, ColumnValue>>(KeyColumns.Count);
-            foreach (var name in row.ColumnNames)
+            var key = new List<KeyValuePair<string, ColumnValue>>(KeyColumns.Length);
+            foreach (var name in KeyColumns)
             {
-                if (KeyColumns.Contains(name) && row.TryGet(name, out var value))
+                if (row.TryGet(name, out var value))
                 {
                     key.Add(new(name, value));
                 }

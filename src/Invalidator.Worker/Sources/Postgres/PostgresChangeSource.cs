@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Invalidator.Core.ChangeEvents;
 using Invalidator.Core.Rules;
 using Invalidator.Worker.DeadLetters;
@@ -34,6 +35,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     private static readonly TimeSpan FirstReconnectDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LastReconnectDelay = TimeSpan.FromSeconds(30);
     private static readonly SourcePartition Slot = new(SourceName, 0);
+    internal const int ReplicationReadBufferSize = 64 * 1024;
 
     private readonly PostgresOptions _postgres;
     private readonly PostgresSourceStartup _startup;
@@ -66,8 +68,20 @@ internal sealed class PostgresChangeSource : ChangeSourceService
             ? PostgresTextValues.RequiredSessionSettings
             : builder.Options + " " + PostgresTextValues.RequiredSessionSettings;
         builder.ApplicationName ??= "invalidator";
+        if (!SetsReadBufferSize(connectionString))
+        {
+            // The stream is a run of small messages: each refill of Npgsql's 8 KiB default is a socket read and an
+            // asynchronous completion that the source loop then continues from.
+            builder.ReadBufferSize = ReplicationReadBufferSize;
+        }
+
         return builder.ConnectionString;
     }
+
+    // The builder knows every keyword, set or not: the keywords the string itself holds, spaces aside.
+    private static bool SetsReadBufferSize(string connectionString) =>
+        new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(k => string.Equals(k.Replace(" ", "", StringComparison.Ordinal), nameof(NpgsqlConnectionStringBuilder.ReadBufferSize), StringComparison.OrdinalIgnoreCase));
 
     protected override async Task<bool> OpenAsync(CancellationToken stoppingToken)
     {
@@ -169,7 +183,7 @@ internal sealed class PostgresChangeSource : ChangeSourceService
     }
 
     /// <summary>A message as the runner reads it: a change, a commit's position, or nothing (a begin, a message without changes).</summary>
-    private async Task<SourceRead> HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
+    private async ValueTask<SourceRead> HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
     {
         switch (message)
         {

@@ -68,7 +68,7 @@ internal sealed class ReplicationSession : IAsyncDisposable
     /// Reads the next message within <paramref name="wait"/> (or until <paramref name="wake"/>): true with it in
     /// <see cref="Current"/>, false when none came, null when the server ended the stream.
     /// </summary>
-    public async Task<bool?> NextAsync(TimeSpan wait, Task wake, CancellationToken stoppingToken)
+    public async ValueTask<bool?> NextAsync(TimeSpan wait, Task wake, CancellationToken stoppingToken)
     {
         _next ??= _messages!.MoveNextAsync().AsTask();
         if (!_next.IsCompleted && !await CompletesWithinAsync(_next, wait, wake, stoppingToken).ConfigureAwait(false))
