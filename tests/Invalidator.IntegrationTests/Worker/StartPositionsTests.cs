@@ -12,11 +12,15 @@ namespace Invalidator.IntegrationTests.Worker;
 [Collection(ServersCollection.Name)]
 public sealed class StartPositionsTests(ServersFixture servers)
 {
+    // Offset.Beginning is -2, Offset.End -1, Offset.Unset -1001 (librdkafka's logical offsets).
     [Theory]
-    [InlineData(AutoOffsetReset.Earliest)]
-    [InlineData(AutoOffsetReset.Latest)]
-    [InlineData(AutoOffsetReset.Error)]
-    public async Task Only_partitions_the_group_never_committed_get_the_reset_position(AutoOffsetReset reset)
+    [InlineData("earliest", -2)]
+    [InlineData("smallest", -2)]
+    [InlineData("latest", -1)]
+    [InlineData("largest", -1)]
+    [InlineData("error", -1001)]
+    [InlineData("not-a-setting", -1001)]
+    public async Task Only_partitions_the_group_never_committed_get_the_reset_position(string reset, long expected)
     {
         var topic = $"start-positions-{Guid.NewGuid():N}";
         var group = $"{topic}-group";
@@ -32,14 +36,9 @@ public sealed class StartPositionsTests(ServersFixture servers)
         consumer.Commit([new TopicPartitionOffset(topic, 1, 1)]);
         var partitions = Enumerable.Range(0, 3).Select(p => new TopicPartition(topic, p)).ToList();
 
-        var starts = StartPositions.For(consumer, partitions, reset).ToList();
+        var starts = StartPositions.For(consumer, partitions, StartPositions.ResetOffset(reset)).ToList();
 
-        var expectedReset = reset switch
-        {
-            AutoOffsetReset.Earliest => Offset.Beginning,
-            AutoOffsetReset.Latest => Offset.End,
-            _ => Offset.Unset,
-        };
+        var expectedReset = new Offset(expected);
         Assert.Equal(partitions, starts.Select(s => s.TopicPartition));
         Assert.Equal([expectedReset, Offset.Unset, expectedReset], starts.Select(s => s.Offset));
     }
@@ -51,7 +50,7 @@ public sealed class StartPositionsTests(ServersFixture servers)
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = "127.0.0.1:1", GroupId = $"unreachable-{Guid.NewGuid():N}" }).Build();
         var partitions = new List<TopicPartition> { new("t", 0), new("t", 1) };
 
-        var starts = await Task.Run(() => StartPositions.For(consumer, partitions, AutoOffsetReset.Earliest, TimeSpan.FromMilliseconds(300)).ToList());
+        var starts = await Task.Run(() => StartPositions.For(consumer, partitions, Offset.Beginning, TimeSpan.FromMilliseconds(300)).ToList());
 
         Assert.Equal([Offset.Unset, Offset.Unset], starts.Select(s => s.Offset));
     }

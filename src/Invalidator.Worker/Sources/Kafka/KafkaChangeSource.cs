@@ -68,6 +68,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
 
         var deserializer = new PlanningDeserializer(Runner.Open);
         var config = KafkaConsumerSettings.Build(kafka);
+        var reset = StartPositions.ResetOffset(config.Get("auto.offset.reset"));
         _consumer = new ConsumerBuilder<KeyKept?, PlannedMessage>(config)
             .SetKeyDeserializer(deserializer)
             .SetValueDeserializer(deserializer)
@@ -87,7 +88,7 @@ internal sealed class KafkaChangeSource : ChangeSourceService
             {
                 Log.PartitionsAssigned(Logger, string.Join(", ", partitions));
                 Events.Publish(new PartitionsAssigned(partitions.Select(p => new SourcePartition(p.Topic, p.Partition.Value))));
-                return StartPositions.For(consumer, partitions, config.AutoOffsetReset);
+                return StartPositions.For(consumer, partitions, reset);
             })
             .SetPartitionsRevokedHandler((_, partitions) =>
                 Log.PartitionsRevoked(Logger, string.Join(", ", partitions), Drop(partitions.Select(p => p.TopicPartition))))

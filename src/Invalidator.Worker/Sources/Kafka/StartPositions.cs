@@ -15,11 +15,12 @@ internal static class StartPositions
     internal static readonly TimeSpan CommittedTimeout = TimeSpan.FromSeconds(5);
 
     /// <param name="timeout">How long to wait for the coordinator's answer (<see cref="CommittedTimeout"/> by default).</param>
+    /// <param name="reset">Where a partition without a committed offset starts (<see cref="ResetOffset"/>); null leaves every partition to librdkafka.</param>
     public static IEnumerable<TopicPartitionOffset> For<TKey, TValue>(
-        IConsumer<TKey, TValue> consumer, List<TopicPartition> partitions, AutoOffsetReset? reset, TimeSpan? timeout = null)
+        IConsumer<TKey, TValue> consumer, List<TopicPartition> partitions, Offset? reset, TimeSpan? timeout = null)
     {
         var unset = partitions.Select(p => new TopicPartitionOffset(p, Offset.Unset));
-        if (partitions.Count == 0 || ResetOffset(reset) is not { } start)
+        if (partitions.Count == 0 || reset is not { } start)
         {
             return unset;
         }
@@ -37,11 +38,14 @@ internal static class StartPositions
         return committed.Select(c => new TopicPartitionOffset(c.TopicPartition, c.Offset == Offset.Unset ? start : Offset.Unset));
     }
 
-    /// <summary>The logical offset auto.offset.reset names (earliest by the worker's default); none for <c>error</c>.</summary>
-    internal static Offset? ResetOffset(AutoOffsetReset? reset) => reset switch
+    /// <summary>
+    /// The logical offset <c>auto.offset.reset</c> names, in any spelling librdkafka accepts (earliest by the worker's
+    /// default); null for <c>error</c> or a value it does not know (librdkafka then decides, as without this class).
+    /// </summary>
+    internal static Offset? ResetOffset(string? reset) => reset?.Trim().ToLowerInvariant() switch
     {
-        AutoOffsetReset.Latest => Offset.End,
-        AutoOffsetReset.Error => null,
-        _ => Offset.Beginning,
+        null or "" or "earliest" or "smallest" or "beginning" => Offset.Beginning,
+        "latest" or "largest" or "end" => Offset.End,
+        _ => null,
     };
 }
