@@ -55,13 +55,17 @@ public sealed class PgOutputValueReadingTests(PostgresFixture fixture)
             // Each on its own: a slot cannot be created in a transaction that wrote.
             await fixture.Postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('values_decoded', 'pgoutput')");
             await fixture.Postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('values_plain', 'pgoutput')");
+            await fixture.Postgres.ExecuteAsync(database, "SELECT pg_create_logical_replication_slot('values_strings', 'pgoutput')");
             var changes = await WriteChangesAsync(connectionString, new Random(21));
 
             using var timeout = new CancellationTokenSource(Deadline);
-            var decoded = await DecodeAsync(connectionString, "values_decoded", changes, timeout.Token);
+            var decoded = await DecodeAsync(connectionString, "values_decoded", textIsUtf8: true, changes, timeout.Token);
             var expected = await ReadPlainAsync(connectionString, "values_plain", changes, timeout.Token);
+            // The decoder's path for a connection whose Encoding is not UTF-8: Npgsql's strings.
+            var asStrings = await DecodeAsync(connectionString, "values_strings", textIsUtf8: false, changes, timeout.Token);
 
             Assert.Equal(expected.Count, decoded.Count);
+            Assert.Equal(expected.Count, asStrings.Count);
             var seen = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var i = 0; i < expected.Count; i++)
             {
@@ -71,6 +75,10 @@ public sealed class PgOutputValueReadingTests(PostgresFixture fixture)
                 Assert.Equal(operation, actual.Operation);
                 AssertImage(before, actual.Before, $"change {i} ({table} {operation}) before", seen);
                 AssertImage(after, actual.After, $"change {i} ({table} {operation}) after", seen);
+                Assert.Equal(table, asStrings[i].Table);
+                Assert.Equal(operation, asStrings[i].Operation);
+                AssertImage(before, asStrings[i].Before, $"change {i} ({table} {operation}) before, read as strings", []);
+                AssertImage(after, asStrings[i].After, $"change {i} ({table} {operation}) after, read as strings", []);
                 if (actual is { Before: { } old, After: { } @new })
                 {
                     // A short value repeated from the before image is the same string: the cache served it.
@@ -296,9 +304,10 @@ public sealed class PgOutputValueReadingTests(PostgresFixture fixture)
     }
 
     /// <summary>The worker's path: its replication connection string (buffer, session settings) and its decoder.</summary>
-    private static async Task<List<ChangeEvent>> DecodeAsync(string connectionString, string slot, int count, CancellationToken cancellationToken)
+    private static async Task<List<ChangeEvent>> DecodeAsync(
+        string connectionString, string slot, bool textIsUtf8, int count, CancellationToken cancellationToken)
     {
-        var decoder = new PgOutputDecoder(Tables, textIsUtf8: PostgresChangeSource.TextIsUtf8(connectionString));
+        var decoder = new PgOutputDecoder(Tables, textIsUtf8: textIsUtf8);
         var changes = new List<DecodedChange>();
         await using var connection = new LogicalReplicationConnection(PostgresChangeSource.ReplicationConnectionString(connectionString));
         await foreach (var message in StreamAsync(connection, slot, cancellationToken))
