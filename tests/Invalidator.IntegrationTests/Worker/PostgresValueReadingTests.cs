@@ -19,7 +19,7 @@ namespace Invalidator.IntegrationTests.Worker;
 /// every offset), multibyte UTF-8, every type the conversion knows, and identity-only old rows.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PgOutputValueReadingTests(PostgresFixture fixture)
+public sealed class PostgresValueReadingTests(PostgresFixture fixture)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
 
