@@ -223,9 +223,9 @@ internal sealed class PgOutputDecoder
     }
 
     /// <summary>
-    /// The canonical text of a text value, from its bytes: Npgsql's <c>Get&lt;string&gt;</c> runs about four nested
-    /// asynchronous methods and a type lookup a value, its column stream one, which completes at once when the bytes are
-    /// buffered (nearly always, in a 64 KiB buffer), and a value its column just had is not decoded again.
+    /// The canonical text of a text value, from its bytes: Npgsql's <c>Get&lt;string&gt;</c> is a converter lookup and three
+    /// nested asynchronous methods a value (one of them from a pool), its column stream one, which completes at once when
+    /// the bytes are buffered (nearly always, in a 64 KiB buffer); and a value its column just had is not decoded again.
     /// </summary>
     private ValueTask<string> ReadTextAsync(ReplicationValue value, int at, ColumnShape column, CanonicalTextCache canonical)
     {
