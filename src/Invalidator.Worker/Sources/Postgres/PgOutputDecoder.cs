@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
 using Invalidator.Core.ChangeEvents;
@@ -23,14 +24,22 @@ internal sealed class PgOutputDecoder
     private readonly IReadOnlyDictionary<string, RuleTableInfo> _tables;
     private readonly Dictionary<uint, RelationShape> _relations = [];
     private readonly RowBudget _budget;
+    private readonly Encoding? _textEncoding;
+
+    // A text value's bytes are read into this (a longer one into a pooled array) and decoded here.
+    private readonly byte[] _valueBytes = new byte[4096];
 
     /// <param name="tables">Primary keys of the rules' tables (from the start-up checks); pgoutput only names
     /// the replica identity, which under REPLICA IDENTITY FULL is every column.</param>
     /// <param name="maxRowBytes">Most bytes of column text one change may hold, all its images together.</param>
-    public PgOutputDecoder(IReadOnlyDictionary<string, RuleTableInfo> tables, int maxRowBytes = int.MaxValue)
+    /// <param name="textIsUtf8">Whether the connection's text values are UTF-8 (Npgsql's default <c>Encoding</c>): then
+    /// their bytes are read and decoded here, else each is read as a string by Npgsql.</param>
+    public PgOutputDecoder(IReadOnlyDictionary<string, RuleTableInfo> tables, int maxRowBytes = int.MaxValue, bool textIsUtf8 = true)
     {
         _tables = tables;
         _budget = new RowBudget(maxRowBytes);
+        // Strict, as Npgsql's own: invalid bytes throw, and the message becomes a poison letter either way.
+        _textEncoding = textIsUtf8 ? new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true) : null;
     }
 
     /// <summary>Forgets relations: a new replication session describes them again.</summary>
@@ -163,7 +172,7 @@ internal sealed class PgOutputDecoder
         var fullIdentity = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns;
         // The key's columns as a row holds them: in the relation's column order (a name listed twice only once).
         var keyInColumnOrder = key is null ? null : columns.Select(c => c.Name).Distinct(StringComparer.Ordinal).Where(key.Contains).ToArray();
-        return new RelationShape(relation, table, columns, keyInColumnOrder, fullIdentity, new CanonicalTextCache(columns.Length));
+        return new RelationShape(relation, table, columns, keyInColumnOrder, fullIdentity, new CanonicalTextCache(columns.Length, _textEncoding ?? Encoding.UTF8));
     }
 
     /// <summary>An old row is whole only under REPLICA IDENTITY FULL; a key tuple never is.</summary>
@@ -197,10 +206,11 @@ internal sealed class PgOutputDecoder
             {
                 TupleDataKind.Null => ColumnValue.Null,
                 TupleDataKind.UnchangedToastedValue => ColumnValue.Unavailable,
+                TupleDataKind.TextValue when _textEncoding is not null => ColumnValue.Of(await ReadTextAsync(value, at, column, shape.Canonical).ConfigureAwait(false)),
                 // No token of its own: Npgsql would register it for every value, and the stream's token (the session's,
                 // linked to the worker's stop) already cancels a read that waits on the socket.
-                _ => ColumnValue.Of(shape.Canonical.Canonicalize(
-                    at, column.TypeOid, column.TypeModifier, await value.Get<string>(CancellationToken.None).ConfigureAwait(false))),
+                _ => ColumnValue.Of(PostgresTextValues.Canonicalize(
+                    column.TypeOid, column.TypeModifier, await value.Get<string>(CancellationToken.None).ConfigureAwait(false))),
             });
         }
 
@@ -210,6 +220,64 @@ internal sealed class PgOutputDecoder
         }
 
         return new RowImage(columns);
+    }
+
+    /// <summary>
+    /// The canonical text of a text value, from its bytes: Npgsql's <c>Get&lt;string&gt;</c> is a converter lookup and three
+    /// nested asynchronous methods a value (one of them from a pool), its column stream one, which completes at once when
+    /// the bytes are buffered (nearly always, in a 64 KiB buffer); and a value its column just had is not decoded again.
+    /// </summary>
+    private ValueTask<string> ReadTextAsync(ReplicationValue value, int at, ColumnShape column, CanonicalTextCache canonical)
+    {
+        var length = value.Length;
+        // No token, as above. Left to Npgsql to dispose when the enumerator moves on: disposed here, Npgsql would still
+        // dispose it again before the next value's stream.
+        var stream = value.GetStream();
+        var bytes = length <= _valueBytes.Length ? _valueBytes : ArrayPool<byte>.Shared.Rent(length);
+        var pending = stream.ReadAsync(bytes.AsMemory(0, length), CancellationToken.None);
+        if (!pending.IsCompletedSuccessfully)
+        {
+            return ReadRestAsync(stream, pending.AsTask(), 0, bytes, length, at, column, canonical);
+        }
+
+        var read = pending.Result;
+        if (read < length)
+        {
+            return ReadRestAsync(stream, null, read, bytes, length, at, column, canonical);
+        }
+
+        var text = canonical.Canonicalize(at, column.TypeOid, column.TypeModifier, bytes.AsSpan(0, length));
+        Return(bytes);
+        return new(text);
+
+        async ValueTask<string> ReadRestAsync(
+            Stream stream, Task<int>? pending, int read, byte[] bytes, int length, int at, ColumnShape column, CanonicalTextCache canonical)
+        {
+            try
+            {
+                read += pending is null ? 0 : await pending.ConfigureAwait(false);
+                while (read < length)
+                {
+                    var more = await stream.ReadAsync(bytes.AsMemory(read, length - read), CancellationToken.None).ConfigureAwait(false);
+                    read += more > 0 ? more : throw new EndOfStreamException($"The value of {column.Name} ended after {read} of its {length} bytes.");
+                }
+
+
+                return canonical.Canonicalize(at, column.TypeOid, column.TypeModifier, bytes.AsSpan(0, length));
+            }
+            finally
+            {
+                Return(bytes);
+            }
+        }
+    }
+
+    private void Return(byte[] bytes)
+    {
+        if (!ReferenceEquals(bytes, _valueBytes))
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
     }
 
     /// <summary>

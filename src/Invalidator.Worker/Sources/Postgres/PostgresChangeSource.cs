@@ -78,6 +78,9 @@ internal sealed class PostgresChangeSource : ChangeSourceService
         return builder.ConnectionString;
     }
 
+    /// <summary>Whether the session's text values are UTF-8: Npgsql's test for its own decoding (its default <c>Encoding</c>).</summary>
+    internal static bool TextIsUtf8(string connectionString) => new NpgsqlConnectionStringBuilder(connectionString).Encoding == "UTF8";
+
     // The builder knows every keyword, set or not: the keywords the string itself holds, spaces aside.
     private static bool SetsReadBufferSize(string connectionString) =>
         new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
@@ -88,7 +91,8 @@ internal sealed class PostgresChangeSource : ChangeSourceService
         try
         {
             var report = await _startup.CheckAsync(stoppingToken).ConfigureAwait(false);
-            _decoder = new PgOutputDecoder(report.Tables, Options.DeadLetter.MaxRecordBytes);
+            _decoder = new PgOutputDecoder(
+                report.Tables, Options.DeadLetter.MaxRecordBytes, TextIsUtf8(PostgresCredentials.ConnectionString(_postgres)));
             _slotKnownToExist = report.SlotExists && !_postgres.TemporarySlot;
             return true;
         }

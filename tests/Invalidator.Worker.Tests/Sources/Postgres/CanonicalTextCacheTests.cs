@@ -1,12 +1,14 @@
 using System.Globalization;
+using System.Text;
 using Invalidator.Worker.Sources.Postgres;
 
 namespace Invalidator.Worker.Tests.Sources.Postgres;
 
 /// <summary>
-/// The decoder's per-column cache must give exactly what <see cref="PostgresTextValues.Canonicalize"/> gives, for any
-/// sequence of values: repeats (a FULL update's unchanged columns), a column whose type or modifier changes (a new
-/// relation message), values too long to keep, and every type the conversion knows.
+/// The decoder's per-column cache must give exactly what <see cref="PostgresTextValues.Canonicalize"/> gives for the
+/// decoded bytes, for any sequence of values: repeats (a FULL update's unchanged columns), a column whose type or
+/// modifier changes (a new relation message), values too long to keep, multibyte UTF-8 (a value of as many bytes as
+/// another but other characters), and every type the conversion knows.
 /// </summary>
 public class CanonicalTextCacheTests
 {
@@ -28,10 +30,11 @@ public class CanonicalTextCacheTests
     {
         var random = new Random(seed);
         const int columns = 6;
-        var cache = new CanonicalTextCache(columns);
+        var cache = new CanonicalTextCache(columns, Encoding.UTF8);
         // Each column keeps a type for a while and a small pool of values, so repeats are frequent.
         var columnTypes = Enumerable.Range(0, columns).Select(_ => Types[random.Next(Types.Length)]).ToArray();
         var hits = 0;
+        var shortValues = 0;
         for (var i = 0; i < 20_000; i++)
         {
             var column = random.Next(columns);
@@ -43,14 +46,22 @@ public class CanonicalTextCacheTests
             var (type, modifier) = columnTypes[column];
             // Text shared across types too: the same text under another type or modifier must be converted again.
             var text = random.Next(4) == 0 ? SharedText(random) : Text(type, random);
+            var bytes = Encoding.UTF8.GetBytes(text);
             var expected = PostgresTextValues.Canonicalize(type, modifier, text);
-            var actual = cache.Canonicalize(column, type, modifier, text);
+            var actual = cache.Canonicalize(column, type, modifier, bytes);
             Assert.Equal(expected, actual);
-            hits += ReferenceEquals(actual, cache.Canonicalize(column, type, modifier, text)) ? 1 : 0;
+            var again = cache.Canonicalize(column, type, modifier, bytes);
+            Assert.Equal(expected, again);
+            if (bytes.Length <= CanonicalTextCache.MaxCachedBytes)
+            {
+                shortValues++;
+                hits += ReferenceEquals(actual, again) ? 1 : 0;
+            }
         }
 
-        // The repeat right after a value is served from the cache whenever the type converts and the value is short.
-        Assert.True(hits > 5_000, $"{hits} repeats returned the cached string");
+        // The repeat right after a short value is served from the cache.
+        Assert.True(shortValues > 15_000, $"{shortValues} short values");
+        Assert.Equal(shortValues, hits);
     }
 
     [Fact]
@@ -67,14 +78,17 @@ public class CanonicalTextCacheTests
         }
     }
 
-    private static string SharedText(Random random) => random.Next(6) switch
+    private static string SharedText(Random random) => random.Next(8) switch
     {
         0 => "1",
         1 => "t",
         2 => "2024-02-29 23:30:00.5",
         3 => "2024-02-29 23:30:00.123456+02",
         4 => "12.500",
-        _ => new string('9', CanonicalTextCache.MaxCachedLength + random.Next(-1, 3)),
+        // Same byte lengths, other characters: "é" is two bytes, as is "ü".
+        5 => random.Next(2) == 0 ? "caf\u00e9 t" : "caf\u00fc t",
+        6 => new string('\u00e9', CanonicalTextCache.MaxCachedBytes / 2 + random.Next(-1, 2)),
+        _ => new string('9', CanonicalTextCache.MaxCachedBytes + random.Next(-1, 3)),
     };
 
     private static string Text(uint type, Random random)
@@ -93,7 +107,7 @@ public class CanonicalTextCacheTests
             PostgresTypeOids.TimeTz => $"1{n}:3{n}:0{n}+0{n}",
             PostgresTypeOids.Timestamp => $"20{10 + n}-0{1 + n}-1{n} 1{n}:3{n}:0{n}.{n}0{n}",
             PostgresTypeOids.TimestampTz => $"20{10 + n}-0{1 + n}-1{n} 1{n}:3{n}:0{n}.{n}0{n}+0{n}",
-            _ => n == 7 ? new string('x', CanonicalTextCache.MaxCachedLength + 1) : "value " + n,
+            _ => n == 7 ? new string('x', CanonicalTextCache.MaxCachedBytes + 1) : n == 6 ? "\u6f22\u5b57 " + n : "value " + n,
         };
     }
 }

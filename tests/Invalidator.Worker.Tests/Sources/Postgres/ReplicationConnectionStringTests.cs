@@ -21,4 +21,13 @@ public class ReplicationConnectionStringTests
     [InlineData("Host=db;read buffer size=4096")]
     public void Keeps_a_read_buffer_size_the_connection_string_sets(string connectionString) =>
         Assert.Equal(4096, new NpgsqlConnectionStringBuilder(PostgresChangeSource.ReplicationConnectionString(connectionString)).ReadBufferSize);
+
+    // The decoder decodes text values itself only when Npgsql would decode them as UTF-8 (its test: Encoding is "UTF8").
+    [Theory]
+    [InlineData("Host=db", true)]
+    [InlineData("Host=db;Encoding=UTF8", true)]
+    [InlineData("Host=db;Encoding=LATIN1", false)]
+    [InlineData("Host=db;Encoding=WIN1252", false)]
+    public void Text_is_utf8_under_npgsqls_default_encoding_only(string connectionString, bool utf8) =>
+        Assert.Equal(utf8, PostgresChangeSource.TextIsUtf8(connectionString));
 }
