@@ -246,9 +246,14 @@ internal sealed class PgOutputDecoder
             return ReadRestAsync(stream, null, read, bytes, length, at, column, canonical);
         }
 
-        var text = canonical.Canonicalize(at, column.TypeOid, column.TypeModifier, bytes.AsSpan(0, length));
-        Return(bytes);
-        return new(text);
+        try
+        {
+            return new(canonical.Canonicalize(at, column.TypeOid, column.TypeModifier, bytes.AsSpan(0, length)));
+        }
+        finally
+        {
+            Return(bytes);
+        }
 
         async ValueTask<string> ReadRestAsync(
             Stream stream, Task<int>? pending, int read, byte[] bytes, int length, int at, ColumnShape column, CanonicalTextCache canonical)
@@ -261,7 +266,6 @@ internal sealed class PgOutputDecoder
                     var more = await stream.ReadAsync(bytes.AsMemory(read, length - read), CancellationToken.None).ConfigureAwait(false);
                     read += more > 0 ? more : throw new EndOfStreamException($"The value of {column.Name} ended after {read} of its {length} bytes.");
                 }
-
 
                 return canonical.Canonicalize(at, column.TypeOid, column.TypeModifier, bytes.AsSpan(0, length));
             }
