@@ -74,6 +74,8 @@ internal sealed class SourceRunner : IDisposable
     /// </summary>
     public async Task RunAsync(IChangeSource source, CancellationToken cancellationToken)
     {
+        // The source's reads may block the thread this loop runs on (Kafka's Consume): the rest of the worker keeps threads.
+        ThreadPoolFloor.Raise();
         _source = source;
         var fill = Open.Fill;
         var sinceTick = 0;

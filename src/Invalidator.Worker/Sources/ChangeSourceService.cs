@@ -58,13 +58,9 @@ internal abstract class ChangeSourceService : BackgroundService, IChangeSource
     /// <summary>Closes the client, after the runner's shutdown: nothing more is acknowledged.</summary>
     protected abstract ValueTask CloseAsync();
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        // A source's reads may block (Kafka's Consume): keep them off the thread that starts the host, and leave the
-        // pool threads enough for the rest of the worker meanwhile.
-        ThreadPoolFloor.Raise();
-        return Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        // A source's reads may block (Kafka's Consume): keep them off the thread that starts the host.
+        Task.Run(() => RunAsync(stoppingToken), CancellationToken.None);
 
     /// <summary>The host disposes a service after stopping it: the runner's shutdown has run by then.</summary>
     public override void Dispose()

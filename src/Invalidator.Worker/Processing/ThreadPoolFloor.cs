@@ -1,4 +1,4 @@
-namespace Invalidator.Worker.Hosting;
+namespace Invalidator.Worker.Processing;
 
 /// <summary>
 /// The thread pool's minimum of worker threads, raised for a source loop that blocks one of them: Kafka's

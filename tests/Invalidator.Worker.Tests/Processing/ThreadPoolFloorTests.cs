@@ -1,6 +1,6 @@
-using Invalidator.Worker.Hosting;
+using Invalidator.Worker.Processing;
 
-namespace Invalidator.Worker.Tests.Hosting;
+namespace Invalidator.Worker.Tests.Processing;
 
 /// <summary>The pool's minimum of worker threads is raised above the processors' share, and never lowered.</summary>
 public sealed class ThreadPoolFloorTests
