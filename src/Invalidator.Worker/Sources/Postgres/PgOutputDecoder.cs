@@ -159,19 +159,45 @@ internal sealed class PgOutputDecoder
 
     private RelationShape Describe(RelationMessage relation)
     {
+        // Plain loops, no LINQ over ColumnShape: a relation is described at a session's first change, and generic code
+        // over a struct of this assembly is left to the JIT by ReadyToRun (about 20 methods on that first change's path).
         var table = relation.Namespace + "." + relation.RelationName;
-        var columns = relation.Columns
-            .Select(c => new ColumnShape(c.ColumnName, c.DataTypeId, c.TypeModifier, c.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey)))
-            .ToArray();
+        var described = relation.Columns;
+        var columns = new ColumnShape[described.Count];
+        var identityColumns = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var column = described[i];
+            columns[i] = new ColumnShape(column.ColumnName, column.DataTypeId, column.TypeModifier, column.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey));
+            if (columns[i].IsIdentity)
+            {
+                identityColumns.Add(column.ColumnName);
+            }
+        }
 
         // The record key is the primary key, as in Debezium. pgoutput flags the replica identity columns, which
         // are the primary key under the default identity but every column under FULL.
-        var key = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns || !columns.Any(c => c.IsIdentity)
+        var key = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns || identityColumns.Count == 0
             ? _tables.TryGetValue(table, out var info) && info.PrimaryKey.Count > 0 ? info.PrimaryKey.ToHashSet(StringComparer.Ordinal) : null
-            : columns.Where(c => c.IsIdentity).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+            : identityColumns;
         var fullIdentity = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns;
         // The key's columns as a row holds them: in the relation's column order (a name listed twice only once).
-        var keyInColumnOrder = key is null ? null : columns.Select(c => c.Name).Distinct(StringComparer.Ordinal).Where(key.Contains).ToArray();
+        string[]? keyInColumnOrder = null;
+        if (key is not null)
+        {
+            var ordered = new List<string>(key.Count);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var column in columns)
+            {
+                if (key.Contains(column.Name) && seen.Add(column.Name))
+                {
+                    ordered.Add(column.Name);
+                }
+            }
+
+            keyInColumnOrder = [.. ordered];
+        }
+
         return new RelationShape(relation, table, columns, keyInColumnOrder, fullIdentity, new CanonicalTextCache(columns.Length, _textEncoding ?? Encoding.UTF8));
     }
 
