@@ -204,7 +204,6 @@ public sealed class InvalidationBatch
                 (batch._replicaWaits ??= new InvalidationNames()).Add(kind, text);
             }
         }
-
     }
 }
 

@@ -39,12 +39,13 @@ internal static class StartPositions
     }
 
     /// <summary>
-    /// The logical offset <c>auto.offset.reset</c> names, in any spelling librdkafka accepts (earliest by the worker's
-    /// default); null for <c>error</c> or a value it does not know (librdkafka then decides, as without this class).
+    /// The logical offset <c>auto.offset.reset</c> names, in any spelling librdkafka accepts (the worker sets earliest
+    /// unless configured otherwise); null for <c>error</c>, no setting or a value it does not know (librdkafka then
+    /// decides, as without this class).
     /// </summary>
     internal static Offset? ResetOffset(string? reset) => reset?.Trim().ToLowerInvariant() switch
     {
-        null or "" or "earliest" or "smallest" or "beginning" => Offset.Beginning,
+        "earliest" or "smallest" or "beginning" => Offset.Beginning,
         "latest" or "largest" or "end" => Offset.End,
         _ => null,
     };

@@ -181,15 +181,14 @@ internal sealed class PgOutputDecoder
             ? _tables.TryGetValue(table, out var info) && info.PrimaryKey.Count > 0 ? info.PrimaryKey.ToHashSet(StringComparer.Ordinal) : null
             : identityColumns;
         var fullIdentity = relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns;
-        // The key's columns as a row holds them: in the relation's column order (a name listed twice only once).
+        // The key's columns as a row holds them: in the relation's column order (a relation's column names are unique).
         string[]? keyInColumnOrder = null;
         if (key is not null)
         {
             var ordered = new List<string>(key.Count);
-            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var column in columns)
             {
-                if (key.Contains(column.Name) && seen.Add(column.Name))
+                if (key.Contains(column.Name))
                 {
                     ordered.Add(column.Name);
                 }

@@ -50,16 +50,6 @@ internal static class PostgresTextValues
         return canonical ?? text;
     }
 
-    /// <summary>Whether <see cref="Canonicalize"/> may return other text than it was given for this type (else it returns the text itself).</summary>
-    public static bool Converts(uint typeOid, int typeModifier) => typeOid switch
-    {
-        PostgresTypeOids.Bool or PostgresTypeOids.Float4 or PostgresTypeOids.Float8 or PostgresTypeOids.Money or PostgresTypeOids.Bytea
-            or PostgresTypeOids.Date or PostgresTypeOids.Time or PostgresTypeOids.TimeTz or PostgresTypeOids.Timestamp or PostgresTypeOids.TimestampTz => true,
-        PostgresTypeOids.Bit => typeModifier == 1,
-        PostgresTypeOids.Numeric => typeModifier == -1,
-        _ => false,
-    };
-
     /// <summary>
     /// Unconstrained <c>numeric</c> is Debezium's VariableScaleDecimal, whose value has its trailing zeros
     /// stripped (Java <c>stripTrailingZeros</c>, never to a negative scale): "12.500" is "12.5", "100" stays.

@@ -68,7 +68,7 @@ public class CanonicalTextCacheTests
     public void Types_it_does_not_convert_come_back_as_given()
     {
         var random = new Random(7);
-        foreach (var (type, modifier) in Types.Where(t => !PostgresTextValues.Converts(t.Type, t.Modifier)))
+        foreach (var (type, modifier) in Types.Where(t => !Converts(t.Type, t.Modifier)))
         {
             for (var i = 0; i < 500; i++)
             {
@@ -77,6 +77,16 @@ public class CanonicalTextCacheTests
             }
         }
     }
+
+    /// <summary>The types <see cref="PostgresTextValues.Canonicalize"/> rewrites (the others come back as given).</summary>
+    private static bool Converts(uint typeOid, int typeModifier) => typeOid switch
+    {
+        PostgresTypeOids.Bool or PostgresTypeOids.Float4 or PostgresTypeOids.Float8 or PostgresTypeOids.Money or PostgresTypeOids.Bytea
+            or PostgresTypeOids.Date or PostgresTypeOids.Time or PostgresTypeOids.TimeTz or PostgresTypeOids.Timestamp or PostgresTypeOids.TimestampTz => true,
+        PostgresTypeOids.Bit => typeModifier == 1,
+        PostgresTypeOids.Numeric => typeModifier == -1,
+        _ => false,
+    };
 
     private static string SharedText(Random random) => random.Next(8) switch
     {
